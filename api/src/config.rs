@@ -1,0 +1,70 @@
+//! Settings of an api process, from the environment. See the README's configuration table.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use issuer::config::{ConfigError, CoreConfig, parse_or, var_or};
+
+/// The JWT secret used when `JWT_SECRET` is unset: fine on a laptop, refused nowhere, warned
+/// about at start.
+pub const DEV_JWT_SECRET: &str = "local-development-secret-change-me";
+
+/// Everything an api process needs.
+#[derive(Clone)]
+pub struct Config {
+    /// Connections and key prefix shared with the workers.
+    pub core: CoreConfig,
+    /// `API_ADDR`: where the API (and `/health`, `/ready`, `/metrics`) is served.
+    pub addr: SocketAddr,
+    /// `JWT_SECRET`: HS256 secret of the bearer tokens.
+    pub jwt_secret: String,
+    /// `RATE_LIMIT_USER_PER_SEC`: issue requests per second per user (0 = no limit).
+    pub user_rate: u32,
+    /// `RATE_LIMIT_USER_BURST`: how many of them may come at once.
+    pub user_burst: u32,
+    /// `RATE_LIMIT_GLOBAL_PER_SEC`: issue requests per second for this process (0 = no limit).
+    pub global_rate: u32,
+    /// `EVENT_CACHE_TTL_MS`: how long an event's rules are reused before Postgres is asked again.
+    pub event_cache_ttl: Duration,
+    /// `SOLD_OUT_HOLDERS_MAX`: largest sold-out event answered from memory.
+    pub sold_out_holders_max: usize,
+    /// `MIGRATE_ON_START`: apply pending migrations at start-up.
+    pub migrate_on_start: bool,
+}
+
+impl Config {
+    /// Reads the environment, with local defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let addr = var_or("API_ADDR", "127.0.0.1:8080");
+        Ok(Self {
+            core: CoreConfig::from_env()?,
+            addr: addr.parse().map_err(|e| ConfigError {
+                name: "API_ADDR",
+                reason: format!("{e}"),
+            })?,
+            jwt_secret: var_or("JWT_SECRET", DEV_JWT_SECRET),
+            user_rate: parse_or("RATE_LIMIT_USER_PER_SEC", 5)?,
+            user_burst: parse_or("RATE_LIMIT_USER_BURST", 10)?,
+            global_rate: parse_or("RATE_LIMIT_GLOBAL_PER_SEC", 200_000)?,
+            event_cache_ttl: Duration::from_millis(parse_or("EVENT_CACHE_TTL_MS", 1_000)?),
+            sold_out_holders_max: parse_or("SOLD_OUT_HOLDERS_MAX", 1_000_000)?,
+            migrate_on_start: parse_or("MIGRATE_ON_START", true)?,
+        })
+    }
+}
+
+impl fmt::Debug for Config {
+    // The JWT secret never reaches a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("core", &self.core)
+            .field("addr", &self.addr)
+            .field("jwt_secret", &"***")
+            .field("user_rate", &self.user_rate)
+            .field("user_burst", &self.user_burst)
+            .field("global_rate", &self.global_rate)
+            .field("event_cache_ttl", &self.event_cache_ttl)
+            .field("sold_out_holders_max", &self.sold_out_holders_max)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
+}

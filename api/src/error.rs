@@ -1,0 +1,222 @@
+//! `ApiError`, the only error the handlers return, and the one place it becomes a response.
+//!
+//! [`ApiError::parts`] is the whole table: status, stable `code`, message. Handlers return the
+//! error; [`ApiError::into_response`] puts its parts in the response extensions, and the
+//! [`error_body`] middleware, which knows the request path, writes the SPEC §1 body
+//! `{timestamp, status, statusCode, error, code, message, path}` and logs 5xx with their cause.
+//! The client never sees Redis or SQL text.
+
+use std::borrow::Cow;
+
+use axum::{
+    Json,
+    extract::{
+        Request,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+    },
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use chrono::{SubsecRound, Utc};
+use serde::Serialize;
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body, path or query is malformed or breaks a rule.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// No valid bearer token.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// A valid token that may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// No such route.
+    #[error("route not found")]
+    RouteNotFound,
+    /// The route exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Over a rate limit; retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited(u64),
+    /// From the issuance core.
+    #[error(transparent)]
+    Issuer(#[from] issuer::Error),
+}
+
+/// What the body middleware needs, carried in the response extensions.
+#[derive(Clone, Debug)]
+struct ErrorParts {
+    status: StatusCode,
+    code: &'static str,
+    message: Cow<'static, str>,
+    /// For the log only.
+    cause: Option<String>,
+}
+
+impl ApiError {
+    /// The table: status, code, message.
+    fn parts(&self) -> (StatusCode, &'static str, Cow<'static, str>) {
+        use issuer::Error as E;
+        let fixed = |status, code, message: &'static str| (status, code, Cow::Borrowed(message));
+        match self {
+            ApiError::InvalidRequest(detail) => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                Cow::Owned(format!("잘못된 요청입니다: {detail}")),
+            ),
+            ApiError::Unauthorized => fixed(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "인증이 필요합니다."),
+            ApiError::Forbidden => fixed(StatusCode::FORBIDDEN, "FORBIDDEN", "권한이 없습니다."),
+            ApiError::RouteNotFound => fixed(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "요청한 경로를 찾을 수 없습니다.",
+            ),
+            ApiError::MethodNotAllowed => fixed(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "허용되지 않은 메서드입니다.",
+            ),
+            ApiError::RateLimited(_) => fixed(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "요청이 너무 많습니다. 잠시 후 다시 시도해주세요.",
+            ),
+            ApiError::Issuer(e) => match e {
+                E::EventNotFound => fixed(
+                    StatusCode::NOT_FOUND,
+                    "EVENT_NOT_FOUND",
+                    "존재하지 않는 이벤트입니다.",
+                ),
+                E::DuplicateEvent => fixed(
+                    StatusCode::CONFLICT,
+                    "DUPLICATE_EVENT",
+                    "이미 존재하는 이벤트입니다.",
+                ),
+                E::EventInactive => fixed(
+                    StatusCode::BAD_REQUEST,
+                    "EVENT_INACTIVE",
+                    "비활성화된 이벤트입니다.",
+                ),
+                E::EventNotInPeriod => fixed(
+                    StatusCode::BAD_REQUEST,
+                    "EVENT_NOT_IN_PERIOD",
+                    "이벤트 기간이 아닙니다.",
+                ),
+                E::SoldOut => fixed(StatusCode::CONFLICT, "SOLD_OUT", "티켓이 모두 소진되었습니다."),
+                E::DailyLimitReached => fixed(
+                    StatusCode::CONFLICT,
+                    "DAILY_LIMIT_REACHED",
+                    "오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.",
+                ),
+                E::Invalid(detail) => (
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    Cow::Owned(format!("잘못된 요청입니다: {detail}")),
+                ),
+                E::Redis(_) | E::Db(_) => fixed(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    "일시적으로 서비스를 이용할 수 없습니다. 잠시 후 다시 시도해주세요.",
+                ),
+                E::Protocol { .. } => fixed(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "서버 오류가 발생했습니다.",
+                ),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        let cause = status.is_server_error().then(|| self.to_string());
+        let mut response = status.into_response();
+        if let ApiError::RateLimited(secs) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response.extensions_mut().insert(ErrorParts {
+            status,
+            code,
+            message,
+            cause,
+        });
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        ApiError::InvalidRequest(r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::InvalidRequest(r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::InvalidRequest(r.body_text())
+    }
+}
+
+/// The SPEC §1 error body.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    timestamp: String,
+    status: u16,
+    status_code: u16,
+    error: &'a str,
+    code: &'a str,
+    message: &'a str,
+    path: &'a str,
+}
+
+/// Writes the body of every error response (see the module doc).
+pub async fn error_body(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let mut response = next.run(req).await;
+    // axum's own rejections that reach here unconverted (e.g. 405 from the router).
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && response.extensions().get::<ErrorParts>().is_none()
+    {
+        response = ApiError::MethodNotAllowed.into_response();
+    }
+    let Some(parts) = response.extensions_mut().remove::<ErrorParts>() else {
+        return response;
+    };
+    if let Some(cause) = &parts.cause {
+        tracing::error!(%method, path, code = parts.code, cause, "request failed");
+    }
+    let body = ErrorBody {
+        timestamp: issuer::clock::format_kst(Utc::now().trunc_subsecs(3)),
+        status: parts.status.as_u16(),
+        status_code: parts.status.as_u16(),
+        error: parts.status.canonical_reason().unwrap_or("Error"),
+        code: parts.code,
+        message: &parts.message,
+        path: &path,
+    };
+    let (mut head, _) = response.into_parts();
+    let json = Json(body).into_response();
+    let (json_head, json_body) = json.into_parts();
+    head.headers.extend(json_head.headers);
+    Response::from_parts(head, json_body)
+}
+
+/// The fallback of unknown routes.
+pub async fn route_not_found() -> ApiError {
+    ApiError::RouteNotFound
+}

@@ -1,0 +1,97 @@
+//! The HTTP API of the issuance engine.
+//!
+//! # Layout
+//!
+//! * [`run`] serves the app on a listener until a shutdown future resolves; [`app`] builds the
+//!   router from an [`AppState`] (tests use both).
+//! * [`config`], [`state`], [`error`] (the one error type and body), [`extract`] (auth and
+//!   bodies whose rejections are `ApiError`s), [`auth`], [`ratelimit`], [`telemetry`].
+//! * [`routes`]: the route list and thin handlers; all logic lives in the `issuer` crate.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod ratelimit;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use axum::{Router, serve::ListenerExt};
+use issuer::{Engine, EngineOptions, Keys, connect};
+use tokio::net::TcpListener;
+
+use crate::{auth::Jwt, config::Config, ratelimit::RateLimits, state::AppState};
+
+/// The application for a state.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Connects, migrates (when configured), and serves on `listener` until `shutdown` resolves;
+/// requests in flight then finish.
+pub async fn run(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if cfg.jwt_secret == config::DEV_JWT_SECRET {
+        tracing::warn!("JWT_SECRET is not set: using the local development secret");
+    }
+    let db = connect::postgres(&cfg.core).await?;
+    if cfg.migrate_on_start {
+        connect::migrate(&db).await?;
+    }
+    let redis = connect::redis(&cfg.core).await?;
+    let engine = Engine::new(
+        redis,
+        db,
+        Keys::new(&cfg.core.key_prefix),
+        EngineOptions {
+            event_cache_ttl: cfg.event_cache_ttl,
+            sold_out_holders_max: cfg.sold_out_holders_max,
+        },
+    );
+    let limits = Arc::new(RateLimits::new(cfg.user_rate, cfg.user_burst, cfg.global_rate));
+    let housekeeping = Arc::clone(&limits);
+    let sweeper = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            housekeeping.forget_idle();
+        }
+    });
+    let state = AppState {
+        engine,
+        jwt: Arc::new(Jwt::new(&cfg.jwt_secret)),
+        limits,
+        metrics: telemetry::metrics_handle(),
+    };
+    tracing::info!(addr = %listener.local_addr()?, "api listening");
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    Ok(served?)
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutdown signal received, finishing requests in flight");
+}

@@ -1,0 +1,61 @@
+//! `api`: serves the HTTP API (default), or runs one of the helper commands.
+//!
+//! ```text
+//! api                                  serve on API_ADDR (migrating first unless MIGRATE_ON_START=false)
+//! api migrate                          apply pending migrations and exit
+//! api token --user 42 [--admin] [--ttl SECS]   print a bearer token signed with JWT_SECRET
+//! ```
+
+use api::{auth::Jwt, config::Config, telemetry};
+use issuer::connect;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("serve") => serve().await,
+        Some("migrate") => migrate().await,
+        Some("token") => token(&args[1..]),
+        Some(other) => Err(format!("unknown command {other:?}; use serve, migrate or token").into()),
+    }
+}
+
+async fn serve() -> Result<(), BoxError> {
+    telemetry::init_tracing();
+    let cfg = Config::from_env()?;
+    tracing::info!(?cfg, "starting api");
+    let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
+    api::run(cfg, listener, api::shutdown_signal()).await
+}
+
+async fn migrate() -> Result<(), BoxError> {
+    telemetry::init_tracing();
+    let cfg = Config::from_env()?;
+    let db = connect::postgres(&cfg.core).await?;
+    connect::migrate(&db).await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+fn token(args: &[String]) -> Result<(), BoxError> {
+    let cfg = Config::from_env()?;
+    let mut user: Option<i64> = None;
+    let mut admin = false;
+    let mut ttl: u64 = 24 * 3600;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--user" => user = Some(it.next().ok_or("--user needs a value")?.parse()?),
+            "--admin" => admin = true,
+            "--ttl" => ttl = it.next().ok_or("--ttl needs a value")?.parse()?,
+            other => return Err(format!("unknown option {other:?}").into()),
+        }
+    }
+    let user = user
+        .filter(|u| *u > 0)
+        .ok_or("token needs --user <positive id>")?;
+    println!("{}", Jwt::new(&cfg.jwt_secret).mint(user, admin, ttl));
+    Ok(())
+}

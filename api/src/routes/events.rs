@@ -1,0 +1,127 @@
+//! Golden-ticket events: `POST /events`, `GET /events`, `GET /events/{eventKey}`,
+//! `PATCH /events/{eventKey}`.
+
+use axum::{Json, extract::State, http::StatusCode};
+use issuer::{
+    clock,
+    model::{EventKey, EventStatus, NewTicketEvent},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::ApiError,
+    extract::{AppJson, AppPath, AuthUser},
+    state::AppState,
+};
+
+/// `POST /events` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateEvent {
+    event_key: String,
+    name: String,
+    total_quantity: i64,
+    daily_limit: Option<i64>,
+    start_at: String,
+    end_at: String,
+}
+
+/// `PATCH /events/{eventKey}` body.
+#[derive(Deserialize)]
+pub struct UpdateEvent {
+    active: bool,
+}
+
+/// An event with its live figures. Instants in UTC with `Z`, as the golden-ticket seed writes them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    event_key: String,
+    name: String,
+    total_quantity: i32,
+    daily_limit: Option<i32>,
+    remaining_quantity: i64,
+    today_issued_count: i64,
+    start_at: String,
+    end_at: String,
+    is_active: bool,
+    created_at: String,
+}
+
+impl From<EventStatus> for EventView {
+    fn from(s: EventStatus) -> Self {
+        let remaining_quantity = s.remaining();
+        let e = s.event;
+        Self {
+            event_key: e.event_key,
+            name: e.name,
+            total_quantity: e.total_quantity,
+            daily_limit: e.daily_limit,
+            remaining_quantity,
+            today_issued_count: s.today,
+            start_at: clock::format_utc(e.start_at),
+            end_at: clock::format_utc(e.end_at),
+            is_active: e.is_active,
+            created_at: clock::format_utc(e.created_at),
+        }
+    }
+}
+
+/// Parses a path key; a key that breaks the format cannot exist, so it is a 404.
+pub(crate) fn path_key(raw: &str) -> Result<EventKey, ApiError> {
+    EventKey::parse(raw).map_err(|_| issuer::Error::EventNotFound.into())
+}
+
+fn instant(field: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    clock::parse_instant(raw).ok_or_else(|| {
+        ApiError::InvalidRequest(format!(
+            "{field} must be RFC 3339, or a datetime without offset (KST)"
+        ))
+    })
+}
+
+/// Creates an event (admin).
+pub async fn create(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppJson(body): AppJson<CreateEvent>,
+) -> Result<(StatusCode, Json<EventView>), ApiError> {
+    auth.admin()?;
+    let new = NewTicketEvent::new(
+        EventKey::parse(&body.event_key)?,
+        body.name,
+        body.total_quantity,
+        body.daily_limit,
+        instant("startAt", &body.start_at)?,
+        instant("endAt", &body.end_at)?,
+    )?;
+    let created = st.engine.create_event(new).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// Events running now (anyone).
+pub async fn list(State(st): State<AppState>) -> Result<Json<Vec<EventView>>, ApiError> {
+    let events = st.engine.running_events().await?;
+    Ok(Json(events.into_iter().map(EventView::from).collect()))
+}
+
+/// One event with its live figures (anyone).
+pub async fn show(
+    State(st): State<AppState>,
+    AppPath(key): AppPath<String>,
+) -> Result<Json<EventView>, ApiError> {
+    let status = st.engine.event_status(&path_key(&key)?).await?;
+    Ok(Json(status.into()))
+}
+
+/// Switches an event on or off (admin).
+pub async fn update(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath(key): AppPath<String>,
+    AppJson(body): AppJson<UpdateEvent>,
+) -> Result<Json<EventView>, ApiError> {
+    auth.admin()?;
+    let status = st.engine.set_active(&path_key(&key)?, body.active).await?;
+    Ok(Json(status.into()))
+}

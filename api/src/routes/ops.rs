@@ -1,0 +1,46 @@
+//! `/health` (the process answers), `/ready` (Redis and Postgres answer), `/metrics`.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Always 200 while the process serves.
+pub async fn health() -> &'static str {
+    "ok"
+}
+
+/// 200 when Redis and Postgres both answer, 503 otherwise, saying which.
+pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
+    let r = issuer::connect::probe(st.engine.redis(), st.engine.db()).await;
+    let status = if r.ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = |ok| if ok { "up" } else { "down" };
+    (
+        status,
+        Json(json!({"redis": word(r.redis), "postgres": word(r.postgres)})),
+    )
+}
+
+/// Prometheus text; the stream lag is measured at scrape time.
+pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    match issuer::stream::total_lag(st.engine.redis(), st.engine.keys()).await {
+        Ok(lag) => {
+            metrics::gauge!("issuer_stream_lag_entries").set(lag.entries as f64);
+            metrics::gauge!("issuer_stream_lag_seconds").set(lag.age_ms as f64 / 1000.0);
+        }
+        Err(e) => tracing::warn!(error = %e, "stream lag unavailable"),
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
+}

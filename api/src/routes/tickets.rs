@@ -1,0 +1,112 @@
+//! Tickets: `POST /events/{eventKey}/tickets` (the hot path) and `GET /users/{userId}/tickets`.
+
+use axum::{Json, extract::State, http::StatusCode};
+use issuer::{clock, model::UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::ApiError,
+    extract::{AppJson, AppPath, AuthUser},
+    routes::events::path_key,
+    state::AppState,
+};
+
+/// `POST /events/{eventKey}/tickets` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueTicket {
+    user_id: i64,
+}
+
+/// A ticket, as the issue endpoint answers it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketView {
+    ticket_id: String,
+    user_id: i64,
+    event_key: String,
+    issued_at: String,
+}
+
+/// A ticket in a user's list.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserTicketView {
+    ticket_id: String,
+    event_key: String,
+    event_name: String,
+    issued_at: String,
+}
+
+/// Issues a ticket: 201 with a new one, 200 with the one the user already holds.
+pub async fn issue(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath(key): AppPath<String>,
+    AppJson(body): AppJson<IssueTicket>,
+) -> Result<(StatusCode, Json<TicketView>), ApiError> {
+    let user = UserId::new(body.user_id)?;
+    auth.act_for(user.get())?;
+    if let Err(wait) = st.limits.check(user.get()) {
+        count("rate_limited");
+        return Err(ApiError::RateLimited(wait));
+    }
+    let result = st.engine.issue_ticket(&path_key(&key)?, user).await;
+    count(outcome(&result));
+    let issued = result?;
+    let status = if issued.fresh {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let t = issued.ticket;
+    Ok((
+        status,
+        Json(TicketView {
+            ticket_id: t.ticket_id.to_string(),
+            user_id: t.user_id,
+            event_key: t.event_key.to_string(),
+            issued_at: clock::format_utc(t.issued_at),
+        }),
+    ))
+}
+
+/// A user's tickets, newest first (the user or an admin).
+pub async fn list_for_user(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath(user_id): AppPath<i64>,
+) -> Result<Json<Vec<UserTicketView>>, ApiError> {
+    let user = UserId::new(user_id)?;
+    auth.act_for(user.get())?;
+    let tickets = st.engine.user_tickets(user).await?;
+    Ok(Json(
+        tickets
+            .into_iter()
+            .map(|t| UserTicketView {
+                ticket_id: t.ticket_id.to_string(),
+                event_key: t.event_key,
+                event_name: t.event_name,
+                issued_at: clock::format_utc(t.issued_at),
+            })
+            .collect(),
+    ))
+}
+
+fn outcome(result: &Result<issuer::model::Issued, issuer::Error>) -> &'static str {
+    use issuer::Error as E;
+    match result {
+        Ok(i) if i.fresh => "issued",
+        Ok(_) => "duplicate",
+        Err(E::SoldOut) => "sold_out",
+        Err(E::DailyLimitReached) => "daily_limit",
+        Err(E::EventNotInPeriod) => "not_in_period",
+        Err(E::EventInactive) => "inactive",
+        Err(E::EventNotFound) => "not_found",
+        Err(_) => "error",
+    }
+}
+
+fn count(outcome: &'static str) {
+    metrics::counter!("issuer_issue_total", "kind" => "ticket", "outcome" => outcome).increment(1);
+}

@@ -1,0 +1,21 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use issuer::Engine;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::{auth::Jwt, ratelimit::RateLimits};
+
+/// Shared, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The issuance core.
+    pub engine: Engine,
+    /// Token keys.
+    pub jwt: Arc<Jwt>,
+    /// Issue-endpoint rate limits.
+    pub limits: Arc<RateLimits>,
+    /// The metrics recorder, rendered by `/metrics`.
+    pub metrics: PrometheusHandle,
+}

@@ -1,0 +1,314 @@
+//! `TestApp`: a real api server on port 0 with a fresh database and key prefix.
+
+use std::{process::Stdio, time::Duration};
+
+use api::{auth::Jwt, config::Config};
+use fred::{clients::Pool, interfaces::ClientLike};
+use issuer::{Engine, EngineOptions, Keys, config::CoreConfig, connect};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use workers::{config::DrainConfig, drain::Drain};
+
+pub const JWT_SECRET: &str = "test-secret";
+
+fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// Creates `test_<uuid>`, migrated, and returns its URL.
+async fn fresh_database() -> String {
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let admin = PgPool::connect(&format!("{}/postgres", server_url()))
+        .await
+        .expect("postgres is up");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .expect("create test database");
+    admin.close().await;
+    format!("{}/{name}", server_url())
+}
+
+/// Knobs of a test app.
+#[derive(Clone)]
+pub struct Options {
+    pub user_rate: u32,
+    pub user_burst: u32,
+    pub drain: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            user_rate: 1_000,
+            user_burst: 1_000,
+            drain: true,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: Client,
+    pub db: PgPool,
+    pub redis: Pool,
+    pub keys: Keys,
+    pub core: CoreConfig,
+    pub jwt: Jwt,
+    stop: CancellationToken,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> Self {
+        let core = CoreConfig {
+            database_url: fresh_database().await,
+            database_max_connections: 8,
+            redis_url: redis_url(),
+            redis_pool_size: 2,
+            key_prefix: format!("t{}:", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        };
+        Self::spawn_on(core, opts).await
+    }
+
+    async fn spawn_on(core: CoreConfig, opts: Options) -> Self {
+        let cfg = Config {
+            core: core.clone(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+            jwt_secret: JWT_SECRET.into(),
+            user_rate: opts.user_rate,
+            user_burst: opts.user_burst,
+            global_rate: 0,
+            event_cache_ttl: Duration::from_millis(200),
+            sold_out_holders_max: 1_000_000,
+            migrate_on_start: true,
+        };
+        let listener = tokio::net::TcpListener::bind(cfg.addr).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone().cancelled_owned();
+        tokio::spawn(async move { api::run(cfg, listener, shutdown).await.expect("api runs") });
+
+        let db = connect::postgres(&core).await.unwrap();
+        let redis = connect::redis(&core).await.unwrap();
+        let app = Self {
+            base,
+            http: Client::builder().pool_max_idle_per_host(64).build().unwrap(),
+            db,
+            redis,
+            keys: Keys::new(&core.key_prefix),
+            core,
+            jwt: Jwt::new(JWT_SECRET),
+            stop,
+        };
+        app.wait_healthy().await;
+        if opts.drain {
+            app.start_drain(DrainConfig {
+                idle: Duration::from_millis(5),
+                ..DrainConfig::default()
+            });
+        }
+        app
+    }
+
+    async fn wait_healthy(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(format!("{}/ready", self.base)).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("api at {} never became ready", self.base);
+    }
+
+    /// Runs a drain consumer until the app stops or the returned token is cancelled.
+    pub fn start_drain(&self, cfg: DrainConfig) -> CancellationToken {
+        let stop = self.stop.child_token();
+        let drain = Drain::new(self.redis.clone(), self.db.clone(), self.keys.clone(), cfg);
+        tokio::spawn(drain.run(stop.clone()));
+        stop
+    }
+
+    /// An engine over the app's stores (for calls the HTTP API does not expose).
+    pub fn engine(&self) -> Engine {
+        Engine::new(
+            self.redis.clone(),
+            self.db.clone(),
+            self.keys.clone(),
+            EngineOptions::default(),
+        )
+    }
+
+    pub fn admin(&self) -> String {
+        self.jwt.mint(1, true, 3600)
+    }
+
+    pub fn user(&self, id: i64) -> String {
+        self.jwt.mint(id, false, 3600)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates an event through the API; panics unless 201.
+    pub async fn create_event(&self, key: &str, total: i64, daily: Option<i64>) -> Value {
+        let body = json!({
+            "eventKey": key, "name": format!("event {key}"), "totalQuantity": total, "dailyLimit": daily,
+            "startAt": "2020-01-01T00:00:00Z", "endAt": "2099-12-31T23:59:59Z",
+        });
+        let r = self.post("/events", &self.admin(), &body).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "create {key}");
+        r.json().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Asks for a ticket as the user themself.
+    pub async fn issue(&self, key: &str, user: i64) -> Response {
+        self.post(
+            &format!("/events/{key}/tickets"),
+            &self.user(user),
+            &json!({ "userId": user }),
+        )
+        .await
+    }
+
+    pub async fn ticket_rows(&self, key: &str) -> i64 {
+        issuer::repo::tickets::count_for_event(&self.db, key)
+            .await
+            .unwrap()
+    }
+
+    /// Waits (up to `limit`) until Postgres holds `n` tickets of `key`; returns the final count.
+    pub async fn wait_rows(&self, key: &str, n: i64, limit: Duration) -> i64 {
+        let started = std::time::Instant::now();
+        loop {
+            let rows = self.ticket_rows(key).await;
+            if rows >= n || started.elapsed() > limit {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn redis_cmd<R: fred::types::FromValue>(&self, cmd: &str, args: Vec<String>) -> R {
+        self.redis
+            .next()
+            .custom(
+                fred::types::CustomCommand::new_static(leak(cmd), None, false),
+                args,
+            )
+            .await
+            .unwrap()
+    }
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Asserts the SPEC §1 error body.
+pub async fn assert_error(r: Response, status: u16, code: &str, path: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status for {code}");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(ct.as_deref(), Some("application/json"), "error content type");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["statusCode"], status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["path"], path, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(body["error"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let ts = body["timestamp"].as_str().expect("timestamp");
+    assert!(ts.ends_with("+09:00"), "timestamp in KST: {ts}");
+    body
+}
+
+/// A real `api` process on its own port, sharing the test app's stores.
+pub struct ApiProcess {
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl ApiProcess {
+    pub async fn start(core: &CoreConfig) -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_api"))
+            .env("API_ADDR", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", &core.database_url)
+            .env("REDIS_URL", &core.redis_url)
+            .env("KEY_PREFIX", &core.key_prefix)
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("RATE_LIMIT_USER_PER_SEC", "1000")
+            .env("RATE_LIMIT_USER_BURST", "1000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn api");
+        let p = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let http = Client::new();
+        for _ in 0..400 {
+            if http
+                .get(format!("{}/ready", p.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("api process never became ready");
+    }
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

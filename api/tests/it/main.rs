@@ -1,0 +1,13 @@
+//! Integration tests: the real api (and drain) against real Redis and Postgres.
+//!
+//! Each test gets its own database and Redis key prefix (see `helpers::TestApp`), so tests run
+//! in parallel. Set `TEST_DATABASE_URL` (a server URL, without database) and `TEST_REDIS_URL`
+//! to point elsewhere than the local defaults.
+
+mod burst;
+mod daily;
+mod drain;
+mod events;
+mod faults;
+mod helpers;
+mod tickets;

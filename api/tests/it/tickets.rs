@@ -1,0 +1,245 @@
+//! `POST /events/{eventKey}/tickets` and `GET /users/{userId}/tickets`, every row of SPEC §2.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestApp, assert_error};
+
+#[tokio::test]
+async fn second_request_returns_the_same_ticket_with_200() {
+    let app = TestApp::spawn().await;
+    app.create_event("e", 10, None).await;
+    let first = app.issue("e", 7).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["userId"], 7);
+    assert_eq!(first["eventKey"], "e");
+    assert!(first["ticketId"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(first["issuedAt"].as_str().unwrap().ends_with('Z'));
+    let second = app.issue("e", 7).await;
+    assert_eq!(second.status(), StatusCode::OK);
+    assert_eq!(second.json::<Value>().await.unwrap(), first);
+}
+
+#[tokio::test]
+async fn unknown_event_is_404() {
+    let app = TestApp::spawn().await;
+    let r = app.issue("ghost", 1).await;
+    assert_error(r, 404, "EVENT_NOT_FOUND", "/events/ghost/tickets").await;
+}
+
+#[tokio::test]
+async fn outside_the_period_is_400_event_not_in_period() {
+    let app = TestApp::spawn().await;
+    for (key, start, end) in [
+        ("future", "2090-01-01T00:00:00Z", "2091-01-01T00:00:00Z"),
+        ("past", "2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z"),
+    ] {
+        let body = json!({"eventKey": key, "name": key, "totalQuantity": 5, "startAt": start, "endAt": end});
+        assert_eq!(app.post("/events", &app.admin(), &body).await.status(), 201);
+        let path = format!("/events/{key}/tickets");
+        let body = assert_error(app.issue(key, 1).await, 400, "EVENT_NOT_IN_PERIOD", &path).await;
+        assert_eq!(body["message"], "이벤트 기간이 아닙니다.");
+    }
+}
+
+#[tokio::test]
+async fn sold_out_is_409_but_a_holder_still_gets_their_ticket() {
+    let app = TestApp::spawn().await;
+    app.create_event("two", 2, None).await;
+    assert_eq!(app.issue("two", 1).await.status(), 201);
+    let holder: Value = app.issue("two", 2).await.json().await.unwrap();
+    let body = assert_error(app.issue("two", 3).await, 409, "SOLD_OUT", "/events/two/tickets").await;
+    assert_eq!(body["message"], "티켓이 모두 소진되었습니다.");
+    // Once the process has loaded the holders, outsiders are answered from memory: the answers
+    // must not change.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        assert_error(app.issue("two", 4).await, 409, "SOLD_OUT", "/events/two/tickets").await;
+        let again = app.issue("two", 2).await;
+        assert_eq!(again.status(), 200);
+        assert_eq!(again.json::<Value>().await.unwrap(), holder);
+    }
+    let status: Value = app.get("/events/two", None).await.json().await.unwrap();
+    assert_eq!(status["remainingQuantity"], 0);
+}
+
+#[tokio::test]
+async fn daily_limit_is_409_daily_limit_reached() {
+    let app = TestApp::spawn().await;
+    app.create_event("daily", 10, Some(2)).await;
+    assert_eq!(app.issue("daily", 1).await.status(), 201);
+    assert_eq!(app.issue("daily", 2).await.status(), 201);
+    let body = assert_error(
+        app.issue("daily", 3).await,
+        409,
+        "DAILY_LIMIT_REACHED",
+        "/events/daily/tickets",
+    )
+    .await;
+    assert_eq!(
+        body["message"],
+        "오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요."
+    );
+    let status: Value = app.get("/events/daily", None).await.json().await.unwrap();
+    assert_eq!(status["todayIssuedCount"], 2);
+    assert_eq!(status["remainingQuantity"], 8);
+}
+
+#[tokio::test]
+async fn check_order_holder_first_then_active_then_period() {
+    let app = TestApp::spawn().await;
+    app.create_event("order", 5, None).await;
+    let held: Value = app.issue("order", 1).await.json().await.unwrap();
+    let r = app
+        .http
+        .patch(app.url("/events/order"))
+        .bearer_auth(app.admin())
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The holder still gets their ticket from an inactive event.
+    let again = app.issue("order", 1).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap(), held);
+    assert_error(
+        app.issue("order", 2).await,
+        400,
+        "EVENT_INACTIVE",
+        "/events/order/tickets",
+    )
+    .await;
+
+    // Inactive and out of period: inactive is checked first.
+    let body = json!({"eventKey": "old", "name": "old", "totalQuantity": 5,
+                      "startAt": "2020-01-01T00:00:00Z", "endAt": "2020-01-02T00:00:00Z"});
+    app.post("/events", &app.admin(), &body).await;
+    app.http
+        .patch(app.url("/events/old"))
+        .bearer_auth(app.admin())
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        app.issue("old", 2).await,
+        400,
+        "EVENT_INACTIVE",
+        "/events/old/tickets",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_may_not_ask_for_another_but_an_admin_may() {
+    let app = TestApp::spawn().await;
+    app.create_event("auth", 5, None).await;
+    let r = app
+        .post("/events/auth/tickets", &app.user(1), &json!({"userId": 2}))
+        .await;
+    assert_error(r, 403, "FORBIDDEN", "/events/auth/tickets").await;
+    let r = app
+        .http
+        .post(app.url("/events/auth/tickets"))
+        .json(&json!({"userId": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 401, "UNAUTHORIZED", "/events/auth/tickets").await;
+    let r = app
+        .post("/events/auth/tickets", &app.admin(), &json!({"userId": 2}))
+        .await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap()["userId"], 2);
+}
+
+#[tokio::test]
+async fn malformed_issue_requests_are_400() {
+    let app = TestApp::spawn().await;
+    app.create_event("shape", 5, None).await;
+    let path = "/events/shape/tickets";
+    for body in [
+        json!({"userId": "7"}),
+        json!({}),
+        json!({"userId": 0}),
+        json!({"userId": -3}),
+        json!("7"),
+    ] {
+        let r = app.post(path, &app.admin(), &body).await;
+        assert_error(r, 400, "INVALID_REQUEST", path).await;
+    }
+    let r = app
+        .http
+        .post(app.url(path))
+        .bearer_auth(app.admin())
+        .header("content-type", "application/json")
+        .body("{userId: 1")
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "INVALID_REQUEST", path).await;
+    let status: Value = app.get("/events/shape", None).await.json().await.unwrap();
+    assert_eq!(status["remainingQuantity"], 5, "nothing was issued");
+}
+
+#[tokio::test]
+async fn over_the_user_rate_limit_is_429_with_retry_after() {
+    let app = TestApp::spawn_with(Options {
+        user_rate: 1,
+        user_burst: 2,
+        ..Options::default()
+    })
+    .await;
+    app.create_event("limited", 5, None).await;
+    assert_eq!(app.issue("limited", 1).await.status(), 201);
+    assert_eq!(app.issue("limited", 1).await.status(), 200);
+    let r = app.issue("limited", 1).await;
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_error(r, 429, "RATE_LIMITED", "/events/limited/tickets").await;
+    assert_eq!(retry.as_deref(), Some("1"));
+    // Another user is not affected.
+    assert_eq!(app.issue("limited", 2).await.status(), 201);
+}
+
+#[tokio::test]
+async fn ticket_shows_in_the_users_list_within_a_second() {
+    let app = TestApp::spawn().await;
+    app.create_event("listed", 5, None).await;
+    let ticket: Value = app.issue("listed", 11).await.json().await.unwrap();
+    let started = std::time::Instant::now();
+    let list = loop {
+        let list: Vec<Value> = app
+            .get("/users/11/tickets", Some(&app.user(11)))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if !list.is_empty() || started.elapsed() > Duration::from_secs(1) {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(list.len(), 1, "ticket not listed within 1 s");
+    assert_eq!(list[0]["ticketId"], ticket["ticketId"]);
+    assert_eq!(list[0]["eventKey"], "listed");
+    assert_eq!(list[0]["eventName"], "event listed");
+    assert_eq!(list[0]["issuedAt"], ticket["issuedAt"]);
+
+    let r = app.get("/users/11/tickets", Some(&app.user(12))).await;
+    assert_error(r, 403, "FORBIDDEN", "/users/11/tickets").await;
+    assert_eq!(
+        app.get("/users/11/tickets", Some(&app.admin())).await.status(),
+        200
+    );
+    let r = app.get("/users/abc/tickets", Some(&app.admin())).await;
+    assert_error(r, 400, "INVALID_REQUEST", "/users/abc/tickets").await;
+    let r = app.get("/users/11/tickets", None).await;
+    assert_error(r, 401, "UNAUTHORIZED", "/users/11/tickets").await;
+}

@@ -1,0 +1,81 @@
+//! KST, the service's reference zone, and the text forms of instants.
+//!
+//! Which KST day it is on the hot path is decided inside the Lua scripts from Redis `TIME`, so
+//! every api process agrees; [`kst_day`] is the same arithmetic for Rust callers.
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+
+/// Milliseconds in a day.
+const DAY_MS: i64 = 86_400_000;
+/// KST is UTC+9 all year.
+const KST_OFFSET_MS: i64 = 9 * 3_600_000;
+
+/// The KST zone.
+pub fn kst() -> FixedOffset {
+    FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset")
+}
+
+/// Days since 1970-01-01 KST of an instant in epoch ms; the suffix of the day-counter keys.
+pub fn kst_day(epoch_ms: i64) -> i64 {
+    (epoch_ms + KST_OFFSET_MS).div_euclid(DAY_MS)
+}
+
+/// The instant of an epoch-ms value.
+pub fn from_ms(epoch_ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(epoch_ms).unwrap_or_default()
+}
+
+/// Reads an input instant: RFC 3339 with an offset, or a datetime without one, which means KST.
+pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?;
+    kst()
+        .from_local_datetime(&naive)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// UTC with `Z`, as the golden-ticket API writes instants (fraction only when there is one).
+pub fn format_utc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// RFC 3339 with `+09:00`, as the `/api/v1` APIs and error bodies write instants.
+pub fn format_kst(t: DateTime<Utc>) -> String {
+    t.with_timezone(&kst())
+        .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kst_day_turns_at_kst_midnight() {
+        // 2026-01-15T14:59:59.999Z is 23:59:59.999 KST; one ms later is the next KST day.
+        let before = DateTime::parse_from_rfc3339("2026-01-15T14:59:59.999Z").unwrap();
+        let ms = before.timestamp_millis();
+        assert_eq!(kst_day(ms) + 1, kst_day(ms + 1));
+        assert_eq!(kst_day(ms - 1), kst_day(ms));
+    }
+
+    #[test]
+    fn naive_input_means_kst() {
+        let a = parse_instant("2026-01-15T09:00:00").unwrap();
+        let b = parse_instant("2026-01-15T00:00:00Z").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(parse_instant("2026-01-15T09:00:00+09:00"), Some(b));
+        assert_eq!(parse_instant("yesterday"), None);
+    }
+
+    #[test]
+    fn formats() {
+        let t = parse_instant("2026-01-15T00:00:00Z").unwrap();
+        assert_eq!(format_utc(t), "2026-01-15T00:00:00Z");
+        assert_eq!(format_kst(t), "2026-01-15T09:00:00+09:00");
+    }
+}

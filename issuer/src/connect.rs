@@ -1,0 +1,64 @@
+//! Opening the pools every process needs, and running the migrations.
+
+use std::time::Duration;
+
+use fred::prelude::{Builder, ClientLike, Config as RedisConfig, Pool, ReconnectPolicy};
+use sqlx::{PgPool, postgres::PgPoolOptions};
+
+use crate::{config::CoreConfig, error::Error};
+
+/// Opens the Postgres pool.
+pub async fn postgres(cfg: &CoreConfig) -> Result<PgPool, Error> {
+    Ok(PgPoolOptions::new()
+        .max_connections(cfg.database_max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&cfg.database_url)
+        .await?)
+}
+
+/// Applies pending migrations. sqlx holds an advisory lock meanwhile, so processes that start
+/// together apply each migration once.
+pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
+    sqlx::migrate!("../migrations")
+        .run(pool)
+        .await
+        .map_err(|e| Error::Db(e.into()))
+}
+
+/// Opens the Redis pool. Commands time out after two seconds so a stalled Redis turns into an
+/// error answer instead of a pile of waiting requests; the pool reconnects on its own.
+pub async fn redis(cfg: &CoreConfig) -> Result<Pool, Error> {
+    let config = RedisConfig::from_url(&cfg.redis_url)?;
+    let pool = Builder::from_config(config)
+        .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2))
+        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(2))
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+        .build_pool(cfg.redis_pool_size.max(1))?;
+    pool.init().await?;
+    Ok(pool)
+}
+
+/// Whether each backing service answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// Redis answered PING.
+    pub redis: bool,
+    /// Postgres answered a trivial query.
+    pub postgres: bool,
+}
+
+impl Readiness {
+    /// Both answered.
+    pub fn ready(&self) -> bool {
+        self.redis && self.postgres
+    }
+}
+
+/// Pings Redis and Postgres.
+pub async fn probe(redis: &Pool, db: &PgPool) -> Readiness {
+    let (redis, postgres) = tokio::join!(redis.ping::<String>(None), sqlx::query("SELECT 1").execute(db));
+    Readiness {
+        redis: redis.is_ok(),
+        postgres: postgres.is_ok(),
+    }
+}

@@ -1,0 +1,78 @@
+//! [`Engine`]: the issuance core as one value that the api holds and clones per request.
+
+use std::{sync::Arc, time::Duration};
+
+use fred::clients::Pool;
+use sqlx::PgPool;
+
+use crate::{
+    cache::{EventCache, SoldOutBook},
+    keys::Keys,
+};
+
+/// Tuning of the per-process caches.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How long an event's rules are reused before Postgres is asked again.
+    pub event_cache_ttl: Duration,
+    /// Largest sold-out event whose holders are kept in memory to answer the flood locally.
+    pub sold_out_holders_max: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            event_cache_ttl: Duration::from_secs(1),
+            sold_out_holders_max: 1_000_000,
+        }
+    }
+}
+
+/// Redis, Postgres, key naming and the per-process caches.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) redis: Pool,
+    pub(crate) db: PgPool,
+    pub(crate) keys: Keys,
+    pub(crate) options: EngineOptions,
+    pub(crate) events: EventCache,
+    pub(crate) sold_out: SoldOutBook,
+    /// One rebuild of Redis metadata at a time in this process.
+    pub(crate) rebuilding: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    /// An engine over these connections.
+    pub fn new(redis: Pool, db: PgPool, keys: Keys, options: EngineOptions) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                redis,
+                db,
+                keys,
+                events: EventCache::new(options.event_cache_ttl),
+                sold_out: SoldOutBook::default(),
+                rebuilding: tokio::sync::Mutex::new(()),
+                options,
+            }),
+        }
+    }
+
+    /// The Redis pool.
+    pub fn redis(&self) -> &Pool {
+        &self.inner.redis
+    }
+
+    /// The Postgres pool.
+    pub fn db(&self) -> &PgPool {
+        &self.inner.db
+    }
+
+    /// The key naming.
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+}

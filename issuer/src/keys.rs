@@ -1,0 +1,77 @@
+//! Every Redis key the engine uses, and nothing else names one.
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `<p>{gt:<event>}:meta` | hash | the event's rules, copied from Postgres: `total daily start end active ver` |
+//! | `<p>{gt:<event>}:holders` | hash | user id → `"<ticket id>\|<issued at ms>"`; its length is the issued count |
+//! | `<p>{gt:<event>}:day:<n>` | string | issued on KST day `n` (days since 1970-01-01 KST); expires a day after |
+//! | `<p>{gt:<event>}:stream` | stream | issue records not yet persisted (group `drain`) |
+//! | `<p>issuance:streams` | set | every issuance stream, for the drain to find |
+//!
+//! The keys of one event share the `{gt:<event>}` hash tag, so one Lua call touches one slot and
+//! the design runs unchanged on a Redis Cluster. The registry set is read only by the drain and
+//! the metrics, never on the issue path. `<p>` is the configured prefix (no braces).
+
+/// The consumer group that persists issue records.
+pub const DRAIN_GROUP: &str = "drain";
+
+/// Builds keys under one prefix.
+#[derive(Clone, Debug, Default)]
+pub struct Keys {
+    prefix: String,
+}
+
+/// The keys of one issuance scope (one golden-ticket event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeKeys {
+    /// The rules hash.
+    pub meta: String,
+    /// The holders hash.
+    pub holders: String,
+    /// The day-counter prefix; the scripts append the KST day number.
+    pub day_prefix: String,
+    /// The issuance stream.
+    pub stream: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The keys of a golden-ticket event.
+    pub fn ticket_event(&self, event_key: &str) -> ScopeKeys {
+        self.scope("gt", event_key)
+    }
+
+    fn scope(&self, kind: &str, id: &str) -> ScopeKeys {
+        let base = format!("{}{{{kind}:{id}}}", self.prefix);
+        ScopeKeys {
+            meta: format!("{base}:meta"),
+            holders: format!("{base}:holders"),
+            day_prefix: format!("{base}:day:"),
+            stream: format!("{base}:stream"),
+        }
+    }
+
+    /// The set of every issuance stream.
+    pub fn streams(&self) -> String {
+        format!("{}issuance:streams", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_one_event_share_a_hash_tag() {
+        let k = Keys::new("t1:").ticket_event("golden-1");
+        for key in [&k.meta, &k.holders, &k.day_prefix, &k.stream] {
+            assert!(key.starts_with("t1:{gt:golden-1}:"), "{key}");
+        }
+    }
+}

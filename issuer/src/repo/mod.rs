@@ -1,0 +1,10 @@
+//! All SQL of the engine. Each function takes an executor, so the caller chooses the
+//! transaction; nothing outside this module writes SQL.
+
+pub mod events;
+pub mod tickets;
+
+/// The name of the constraint a database error broke, if any.
+pub(crate) fn constraint(err: &sqlx::Error) -> Option<&str> {
+    err.as_database_error().and_then(|e| e.constraint())
+}

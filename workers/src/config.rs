@@ -1,0 +1,84 @@
+//! Settings of a workers process, from the environment.
+
+use std::{net::SocketAddr, time::Duration};
+
+use issuer::config::{ConfigError, CoreConfig, parse_or, var_or};
+
+/// Everything a workers process needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Connections and key prefix shared with the api.
+    pub core: CoreConfig,
+    /// `WORKERS_ADDR`: where `/health`, `/ready` and `/metrics` are served.
+    pub ops_addr: SocketAddr,
+    /// The drain's settings.
+    pub drain: DrainConfig,
+}
+
+/// How the drain reads and persists.
+#[derive(Clone, Debug)]
+pub struct DrainConfig {
+    /// `WORKER_ID`: this consumer's name in the group; unique per process (default: host, pid
+    /// and a random part, so a restarted process never inherits a dead one's entries by name).
+    pub consumer: String,
+    /// `DRAIN_BATCH_SIZE`: entries read and committed per stream and pass.
+    pub batch_size: u64,
+    /// `DRAIN_IDLE_MS`: pause after a pass that found nothing.
+    pub idle: Duration,
+    /// `DRAIN_CLAIM_IDLE_MS`: an entry unacknowledged this long belongs to a dead consumer and is
+    /// taken over.
+    pub claim_idle: Duration,
+    /// `DRAIN_CLAIM_EVERY_MS`: how often to look for such entries.
+    pub claim_every: Duration,
+    /// How often the stream registry is re-read and the lag gauges refreshed.
+    pub refresh_every: Duration,
+}
+
+impl Config {
+    /// Reads the environment, with local defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let ops_addr = var_or("WORKERS_ADDR", "127.0.0.1:9091");
+        Ok(Self {
+            core: CoreConfig::from_env()?,
+            ops_addr: ops_addr.parse().map_err(|e| ConfigError {
+                name: "WORKERS_ADDR",
+                reason: format!("{e}"),
+            })?,
+            drain: DrainConfig {
+                consumer: var_or("WORKER_ID", &DrainConfig::default_consumer()),
+                batch_size: parse_or("DRAIN_BATCH_SIZE", 1_000)?,
+                idle: Duration::from_millis(parse_or("DRAIN_IDLE_MS", 10)?),
+                claim_idle: Duration::from_millis(parse_or("DRAIN_CLAIM_IDLE_MS", 30_000)?),
+                claim_every: Duration::from_millis(parse_or("DRAIN_CLAIM_EVERY_MS", 5_000)?),
+                refresh_every: Duration::from_secs(1),
+            },
+        })
+    }
+}
+
+impl DrainConfig {
+    /// `<host>-<pid>-<random>`.
+    pub fn default_consumer() -> String {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "host".into());
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        format!("{host}-{}-{nonce:08x}", std::process::id())
+    }
+}
+
+impl Default for DrainConfig {
+    fn default() -> Self {
+        Self {
+            consumer: Self::default_consumer(),
+            batch_size: 1_000,
+            idle: Duration::from_millis(10),
+            claim_idle: Duration::from_secs(30),
+            claim_every: Duration::from_secs(5),
+            refresh_every: Duration::from_secs(1),
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! `/health`, `/ready` and `/metrics` of a workers process.
+
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use fred::clients::Pool;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+
+/// What the endpoints read.
+#[derive(Clone)]
+pub struct OpsState {
+    /// Redis, pinged by `/ready`.
+    pub redis: Pool,
+    /// Postgres, pinged by `/ready`.
+    pub db: PgPool,
+    /// The metrics recorder.
+    pub metrics: PrometheusHandle,
+}
+
+/// The ops router.
+pub fn router(state: OpsState) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn ready(State(st): State<OpsState>) -> impl IntoResponse {
+    let r = issuer::connect::probe(&st.redis, &st.db).await;
+    let status = if r.ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = |ok| if ok { "up" } else { "down" };
+    (
+        status,
+        format!("redis={} postgres={}", word(r.redis), word(r.postgres)),
+    )
+}
+
+async fn metrics(State(st): State<OpsState>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
+}
