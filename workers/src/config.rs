@@ -23,14 +23,15 @@ pub struct DrainConfig {
     pub consumer: String,
     /// `DRAIN_BATCH_SIZE`: entries read and committed per stream and pass.
     pub batch_size: u64,
-    /// `DRAIN_IDLE_MS`: pause after a pass that found nothing.
+    /// `DRAIN_IDLE_MS`: pause after a pass that read less than a full batch.
     pub idle: Duration,
     /// `DRAIN_CLAIM_IDLE_MS`: an entry unacknowledged this long belongs to a dead consumer and is
     /// taken over.
     pub claim_idle: Duration,
     /// `DRAIN_CLAIM_EVERY_MS`: how often to look for such entries.
     pub claim_every: Duration,
-    /// How often the stream registry is re-read and the lag gauges refreshed.
+    /// How often the stream registry is re-read (a new event's stream is found within this) and
+    /// the lag gauges refreshed.
     pub refresh_every: Duration,
 }
 
@@ -47,10 +48,10 @@ impl Config {
             drain: DrainConfig {
                 consumer: var_or("WORKER_ID", &DrainConfig::default_consumer()),
                 batch_size: parse_or("DRAIN_BATCH_SIZE", 1_000)?,
-                idle: Duration::from_millis(parse_or("DRAIN_IDLE_MS", 10)?),
+                idle: Duration::from_millis(parse_or("DRAIN_IDLE_MS", 50)?),
                 claim_idle: Duration::from_millis(parse_or("DRAIN_CLAIM_IDLE_MS", 30_000)?),
                 claim_every: Duration::from_millis(parse_or("DRAIN_CLAIM_EVERY_MS", 5_000)?),
-                refresh_every: Duration::from_secs(1),
+                refresh_every: Duration::from_millis(200),
             },
         })
     }
@@ -75,10 +76,10 @@ impl Default for DrainConfig {
         Self {
             consumer: Self::default_consumer(),
             batch_size: 1_000,
-            idle: Duration::from_millis(10),
+            idle: Duration::from_millis(50),
             claim_idle: Duration::from_secs(30),
             claim_every: Duration::from_secs(5),
-            refresh_every: Duration::from_secs(1),
+            refresh_every: Duration::from_millis(200),
         }
     }
 }

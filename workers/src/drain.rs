@@ -77,13 +77,16 @@ impl Drain {
                 last_claim = Instant::now();
             }
             let pause = match self.pass(claim).await {
-                Ok(0) => {
-                    failures = 0;
-                    self.cfg.idle
-                }
-                Ok(_) => {
+                // A full batch means a backlog: go again at once.
+                Ok(n) if n as u64 >= self.cfg.batch_size => {
                     failures = 0;
                     continue;
+                }
+                // Otherwise wait a little, so that under a steady stream each commit carries
+                // many rows instead of a handful (Postgres CPU is shared with the hot path).
+                Ok(_) => {
+                    failures = 0;
+                    self.cfg.idle
                 }
                 Err(e) => {
                     failures += 1;

@@ -8,6 +8,10 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use workers::{config::Config, drain::Drain, ops};
 
+/// Same allocator as the api (see `api/src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()

@@ -42,6 +42,8 @@ pub struct Options {
     pub user_rate: u32,
     pub user_burst: u32,
     pub drain: bool,
+    /// Overrides the Redis URL (e.g. to use another db index).
+    pub redis_url: Option<String>,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             user_rate: 1_000,
             user_burst: 1_000,
             drain: true,
+            redis_url: None,
         }
     }
 }
@@ -74,7 +77,7 @@ impl TestApp {
         let core = CoreConfig {
             database_url: fresh_database().await,
             database_max_connections: 8,
-            redis_url: redis_url(),
+            redis_url: opts.redis_url.clone().unwrap_or_else(redis_url),
             redis_pool_size: 2,
             key_prefix: format!("t{}:", &uuid::Uuid::new_v4().simple().to_string()[..12]),
         };

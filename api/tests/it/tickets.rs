@@ -243,3 +243,28 @@ async fn ticket_shows_in_the_users_list_within_a_second() {
     let r = app.get("/users/11/tickets", None).await;
     assert_error(r, 401, "UNAUTHORIZED", "/users/11/tickets").await;
 }
+
+#[tokio::test]
+async fn a_redis_url_with_a_db_index_keeps_keys_there() {
+    let mut url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+    url.truncate(url.rfind('/').unwrap());
+    url.push_str("/9");
+    let app = TestApp::spawn_with(Options {
+        redis_url: Some(url),
+        ..Options::default()
+    })
+    .await;
+    app.create_event("indexed", 3, None).await;
+    assert_eq!(app.issue("indexed", 1).await.status(), 201);
+    assert_eq!(app.wait_rows("indexed", 1, Duration::from_secs(5)).await, 1);
+    let holders = app.keys.ticket_event("indexed").holders;
+    let selected: i64 = app.redis_cmd("EXISTS", vec![holders.clone()]).await;
+    assert_eq!(selected, 1, "the holders live in db 9, where the pool points");
+    let mut db0 = app.core.clone();
+    db0.redis_url = format!("{}/0", &db0.redis_url[..db0.redis_url.rfind('/').unwrap()]);
+    let other = issuer::connect::redis(&db0).await.unwrap();
+    let elsewhere: i64 = fred::interfaces::KeysInterface::exists(&other, holders)
+        .await
+        .unwrap();
+    assert_eq!(elsewhere, 0, "nothing in db 0");
+}
