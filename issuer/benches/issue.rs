@@ -13,7 +13,7 @@ use issuer::{
     Engine, EngineOptions, Keys,
     config::CoreConfig,
     connect,
-    issue::{self, IssueCall},
+    issue::{self, IssueBatch, IssueRequest},
     model::{EventKey, NewTicketEvent, UserId},
 };
 
@@ -44,18 +44,21 @@ fn bench_issue(c: &mut Criterion) {
     let next_user = AtomicI64::new(1);
     let keys = engine.keys().ticket_event(key.as_str());
 
-    c.bench_function("issue.lua, new user", |b| {
+    c.bench_function("issue.lua, one new user per call", |b| {
         b.to_async(&rt).iter(|| async {
             let user = next_user.fetch_add(1, Ordering::Relaxed);
-            let call = IssueCall {
+            let requests = [IssueRequest {
+                user,
+                candidate: "01900000-0000-7000-8000-000000000000".into(),
+                clock_ms: None,
+            }];
+            let batch = IssueBatch {
                 keys: &keys,
                 kind: "ticket",
                 scope: key.as_str(),
-                user,
-                candidate: "01900000-0000-7000-8000-000000000000",
-                clock_ms: None,
+                requests: &requests,
             };
-            issue::run(engine.redis().next(), call).await.unwrap()
+            issue::run(engine.redis().next(), batch).await.unwrap()
         })
     });
     c.bench_function("Engine::issue_ticket, new user", |b| {

@@ -6,6 +6,7 @@ use fred::clients::Pool;
 use sqlx::PgPool;
 
 use crate::{
+    batch::Batchers,
     cache::{EventCache, SoldOutBook},
     keys::Keys,
 };
@@ -41,6 +42,7 @@ pub(crate) struct Inner {
     pub(crate) options: EngineOptions,
     pub(crate) events: EventCache,
     pub(crate) sold_out: SoldOutBook,
+    pub(crate) batchers: Batchers,
     /// One rebuild of Redis metadata at a time in this process.
     pub(crate) rebuilding: tokio::sync::Mutex<()>,
 }
@@ -55,6 +57,7 @@ impl Engine {
                 keys,
                 events: EventCache::new(options.event_cache_ttl),
                 sold_out: SoldOutBook::default(),
+                batchers: Batchers::default(),
                 rebuilding: tokio::sync::Mutex::new(()),
                 options,
             }),

@@ -46,6 +46,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// A copy for each request of a failed batch.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Error::Redis(e) => Error::Redis(e.clone()),
+            Error::Protocol { what, detail } => Error::Protocol {
+                what,
+                detail: detail.clone(),
+            },
+            other => Error::protocol("issue batch", other.to_string()),
+        }
+    }
+
     pub(crate) fn protocol(what: &'static str, detail: impl Into<String>) -> Self {
         Error::Protocol {
             what,

@@ -37,64 +37,80 @@ pub enum Verdict {
     NoMeta,
 }
 
-/// One issue request.
-#[derive(Clone, Copy, Debug)]
-pub struct IssueCall<'a> {
-    /// The scope's keys.
-    pub keys: &'a ScopeKeys,
-    /// Record kind written into the stream entry.
-    pub kind: &'a str,
-    /// Scope id written into the stream entry.
-    pub scope: &'a str,
+/// One request in a batch.
+#[derive(Clone, Debug)]
+pub struct IssueRequest {
     /// The user.
     pub user: i64,
-    /// The id this call's issue gets, if it issues.
-    pub candidate: &'a str,
+    /// The id this request's issue gets, if it issues.
+    pub candidate: String,
     /// Clock override in epoch ms (tests only); `None` lets Redis `TIME` decide.
     pub clock_ms: Option<i64>,
 }
 
-/// Runs `issue.lua`.
-pub async fn run(client: &Client, call: IssueCall<'_>) -> Result<Verdict, Error> {
-    let keys = vec![
-        call.keys.meta.as_str(),
-        call.keys.holders.as_str(),
-        call.keys.day_prefix.as_str(),
-        call.keys.stream.as_str(),
-    ];
-    let args = vec![
-        call.user.to_string(),
-        call.candidate.to_owned(),
-        call.clock_ms.map(|ms| ms.to_string()).unwrap_or_default(),
-        call.kind.to_owned(),
-        call.scope.to_owned(),
-    ];
-    let reply: Value = Lua::Issue.call(client, keys, args).await?;
-    decode(reply)
+/// Requests to one scope, decided in one call.
+#[derive(Clone, Copy, Debug)]
+pub struct IssueBatch<'a> {
+    /// The scope's keys.
+    pub keys: &'a ScopeKeys,
+    /// Record kind written into the stream entries.
+    pub kind: &'a str,
+    /// Scope id written into the stream entries.
+    pub scope: &'a str,
+    /// The requests, decided in this order.
+    pub requests: &'a [IssueRequest],
 }
 
-/// Turns the script's `{status, id, at, issued, total}` into a [`Verdict`].
-fn decode(reply: Value) -> Result<Verdict, Error> {
-    let bad = |detail: String| Error::protocol("issue.lua", detail);
+/// Runs `issue.lua` on a batch; one verdict per request, in order.
+pub async fn run(client: &Client, batch: IssueBatch<'_>) -> Result<Vec<Verdict>, Error> {
+    let keys = vec![
+        batch.keys.meta.as_str(),
+        batch.keys.holders.as_str(),
+        batch.keys.day_prefix.as_str(),
+        batch.keys.stream.as_str(),
+    ];
+    let mut args = Vec::with_capacity(2 + 3 * batch.requests.len());
+    args.push(batch.kind.to_owned());
+    args.push(batch.scope.to_owned());
+    for r in batch.requests {
+        args.push(r.user.to_string());
+        args.push(r.candidate.clone());
+        args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
+    }
+    let reply: Value = Lua::Issue.call(client, keys, args).await?;
+    decode(reply, batch.requests.len())
+}
+
+/// Turns the script's `{status, id, at, issued, total}` per request into [`Verdict`]s.
+fn decode(reply: Value, requests: usize) -> Result<Vec<Verdict>, Error> {
     let parts = reply.into_array();
-    let [status, id, at, issued, total]: [Value; 5] = parts
-        .try_into()
-        .map_err(|p: Vec<Value>| bad(format!("{} fields, expected 5", p.len())))?;
-    let status = status
-        .as_string()
-        .ok_or_else(|| bad("status is not text".into()))?;
+    if parts.len() != requests * 5 {
+        return Err(Error::protocol(
+            "issue.lua",
+            format!("{} values for {requests} requests", parts.len()),
+        ));
+    }
+    parts.chunks_exact(5).map(decode_one).collect()
+}
+
+fn decode_one(parts: &[Value]) -> Result<Verdict, Error> {
+    let bad = |detail: String| Error::protocol("issue.lua", detail);
+    let [status, id, at, issued, total] = parts else {
+        return Err(bad(format!("{} fields, expected 5", parts.len())));
+    };
+    let status = status.as_str().ok_or_else(|| bad("status is not text".into()))?;
     let id = || id.as_string().ok_or_else(|| bad("id is not text".into()));
     let int = |v: &Value, name: &str| v.as_i64().ok_or_else(|| bad(format!("{name} is not a number")));
-    Ok(match status.as_str() {
+    Ok(match &*status {
         "OK" => Verdict::Issued {
             id: id()?,
-            at_ms: int(&at, "at")?,
-            issued: int(&issued, "issued")?,
-            total: int(&total, "total")?,
+            at_ms: int(at, "at")?,
+            issued: int(issued, "issued")?,
+            total: int(total, "total")?,
         },
         "DUP" => Verdict::Held {
             id: id()?,
-            at_ms: int(&at, "at")?,
+            at_ms: int(at, "at")?,
         },
         "INACTIVE" => Verdict::Inactive,
         "PERIOD" => Verdict::NotInPeriod,
@@ -113,11 +129,15 @@ mod tests {
         Value::Array(parts)
     }
 
+    fn decode_single(v: Value) -> Result<Verdict, Error> {
+        decode(v, 1).map(|mut v| v.remove(0))
+    }
+
     #[test]
     fn decodes_every_status() {
         let ok = reply(vec!["OK".into(), "t1".into(), 5.into(), 3.into(), 10.into()]);
         assert_eq!(
-            decode(ok).unwrap(),
+            decode_single(ok).unwrap(),
             Verdict::Issued {
                 id: "t1".into(),
                 at_ms: 5,
@@ -127,7 +147,7 @@ mod tests {
         );
         let dup = reply(vec!["DUP".into(), "t0".into(), 4.into(), 3.into(), 10.into()]);
         assert_eq!(
-            decode(dup).unwrap(),
+            decode_single(dup).unwrap(),
             Verdict::Held {
                 id: "t0".into(),
                 at_ms: 4
@@ -141,14 +161,42 @@ mod tests {
             ("NO_META", Verdict::NoMeta),
         ] {
             let r = reply(vec![s.into(), "".into(), 0.into(), 0.into(), 0.into()]);
-            assert_eq!(decode(r).unwrap(), v);
+            assert_eq!(decode_single(r).unwrap(), v);
         }
     }
 
     #[test]
     fn refuses_unknown_shapes() {
-        assert!(decode(reply(vec!["OK".into()])).is_err());
+        assert!(decode_single(reply(vec!["OK".into()])).is_err());
         let unknown = reply(vec!["MAYBE".into(), "".into(), 0.into(), 0.into(), 0.into()]);
-        assert!(decode(unknown).is_err());
+        assert!(decode_single(unknown).is_err());
+    }
+
+    #[test]
+    fn decodes_a_batch_in_order() {
+        let two = reply(vec![
+            "SOLD_OUT".into(),
+            "".into(),
+            0.into(),
+            1.into(),
+            1.into(),
+            "DUP".into(),
+            "t0".into(),
+            4.into(),
+            1.into(),
+            1.into(),
+        ]);
+        assert_eq!(
+            decode(two, 2).unwrap(),
+            vec![
+                Verdict::SoldOut,
+                Verdict::Held {
+                    id: "t0".into(),
+                    at_ms: 4
+                }
+            ]
+        );
+        let short = reply(vec!["OK".into(), "t1".into(), 5.into(), 3.into(), 10.into()]);
+        assert!(decode(short, 2).is_err(), "one answer for two requests");
     }
 }

@@ -5,7 +5,7 @@
 //! | `<p>{gt:<event>}:meta` | hash | the event's rules, copied from Postgres: `total daily start end active ver` |
 //! | `<p>{gt:<event>}:holders` | hash | user id → `"<ticket id>\|<issued at ms>"`; its length is the issued count |
 //! | `<p>{gt:<event>}:day:<n>` | string | issued on KST day `n` (days since 1970-01-01 KST); expires a day after |
-//! | `<p>{gt:<event>}:stream` | stream | issue records not yet persisted (group `drain`) |
+//! | `<p>{gt:<event>}:stream` | stream | issue records, trimmed once persisted (group `drain`) |
 //! | `<p>issuance:streams` | set | every issuance stream, for the drain to find |
 //!
 //! The keys of one event share the `{gt:<event>}` hash tag, so one Lua call touches one slot and

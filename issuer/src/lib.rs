@@ -9,15 +9,17 @@
 //!   Redis copy is missing, it is rebuilt (holders first) before anyone is answered.
 //! * **Every issue reaches Postgres once.** The record is appended to the event's stream inside
 //!   the same Lua call; the drain (`workers`) persists it idempotently and only then
-//!   acknowledges and deletes it.
+//!   acknowledges it and trims the stream.
 //!
 //! # Layout
 //!
 //! * [`engine`]: the [`Engine`] value (pools, keys, caches).
 //! * [`tickets`], [`events`]: what the api calls.
-//! * [`issue`], [`script`], [`keys`], [`stream`]: the Redis side, one script per `lua/` file.
+//! * [`issue`], [`batch`], [`script`], [`keys`], [`stream`]: the Redis side, one script per
+//!   `lua/` file; concurrent requests to one event share a call ([`batch`]).
 //! * [`repo`]: all SQL. [`model`], [`clock`], [`error`], [`config`], [`connect`]: the rest.
 
+pub mod batch;
 pub mod cache;
 pub mod clock;
 pub mod config;

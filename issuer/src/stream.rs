@@ -3,8 +3,8 @@
 //! Every successful issue appends one entry `{k, s, u, id, t}` (kind, scope, user, issue id,
 //! issued-at ms) to its scope's stream inside the same Lua call, so an answered 201 always has
 //! its record. The drain reads entries through the group [`DRAIN_GROUP`], commits them to
-//! Postgres, and only then acknowledges *and deletes* them ([`ack`]); what the stream still holds
-//! is exactly what is not yet persisted. An entry read by a consumer that died stays pending in
+//! Postgres, and only then acknowledges them and trims the stream head ([`ack`]); the stream
+//! holds what is not yet persisted (and a little more until the next trim). An entry read by a consumer that died stays pending in
 //! the group until another consumer claims it ([`claim_idle`]).
 
 use std::collections::HashMap;
@@ -209,7 +209,8 @@ pub async fn claim_idle(
         .collect())
 }
 
-/// Acknowledges and deletes persisted entries; returns how many were still pending.
+/// Acknowledges persisted entries and trims what no consumer needs; returns how many were
+/// still pending.
 pub async fn ack(client: &Client, stream: &str, ids: &[String]) -> Result<i64, Error> {
     if ids.is_empty() {
         return Ok(0);
@@ -220,7 +221,8 @@ pub async fn ack(client: &Client, stream: &str, ids: &[String]) -> Result<i64, E
     Lua::AckEntries.call(client, vec![stream], args).await
 }
 
-/// Every entry the stream still holds (that is, not yet persisted), oldest first.
+/// Every entry the stream still holds, oldest first: all that is not yet persisted, and possibly
+/// a few persisted ones the last trim left behind.
 pub async fn unpersisted(client: &Client, stream: &str) -> Result<Vec<Entry>, Error> {
     let entries: Vec<(String, Fields)> = client.xrange_values(stream, "-", "+", None).await?;
     Ok(entries
@@ -231,7 +233,9 @@ pub async fn unpersisted(client: &Client, stream: &str) -> Result<Vec<Entry>, Er
 
 /// How far the drain is behind on `stream`.
 pub async fn lag(client: &Client, stream: &str) -> Result<Lag, Error> {
-    let (entries, age_ms): (i64, i64) = Lua::StreamLag.call(client, vec![stream], Vec::new()).await?;
+    let (entries, age_ms): (i64, i64) = Lua::StreamLag
+        .call(client, vec![stream], vec![DRAIN_GROUP.to_owned()])
+        .await?;
     Ok(Lag { entries, age_ms })
 }
 

@@ -1,7 +1,8 @@
 //! Issuing golden tickets, and reading a user's tickets.
 //!
-//! One request costs one Redis round trip (`issue.lua`), plus nothing else while the event's
-//! rules are cached. After a sell-out this process answers outsiders from memory (see
+//! One request costs a share of one Redis round trip (`issue.lua`, batched with the requests
+//! arriving alongside it, see [`crate::batch`]), and nothing else while the event's rules are
+//! cached. After a sell-out this process answers outsiders from memory (see
 //! [`crate::cache`]).
 
 use chrono::Utc;
@@ -14,7 +15,7 @@ use crate::{
     clock,
     engine::Engine,
     error::Error,
-    issue::{self, IssueCall, Verdict},
+    issue::{IssueRequest, Verdict},
     model::{EventKey, Issued, Ticket, UserId, UserTicket},
     repo,
     stream::RecordKind,
@@ -38,13 +39,9 @@ impl Engine {
         if let Some(refusal) = self.local_refusal(&cached, user, clock_ms) {
             return Err(refusal);
         }
-        let candidate = Uuid::now_v7().to_string();
-        let call = IssueCall {
-            keys: &cached.keys,
-            kind: RecordKind::Ticket.as_str(),
-            scope: key.as_str(),
+        let request = IssueRequest {
             user: user.get(),
-            candidate: &candidate,
+            candidate: Uuid::now_v7().to_string(),
             clock_ms,
         };
         for _ in 0..2 {
@@ -58,7 +55,18 @@ impl Engine {
                     issued_at: clock::from_ms(at_ms),
                 })
             };
-            return match issue::run(self.redis().next(), call).await? {
+            let verdict = self
+                .inner
+                .batchers
+                .issue(
+                    self.redis(),
+                    &cached.keys,
+                    RecordKind::Ticket.as_str(),
+                    key.as_str(),
+                    request.clone(),
+                )
+                .await?;
+            return match verdict {
                 Verdict::Issued {
                     id,
                     at_ms,

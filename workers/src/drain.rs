@@ -2,7 +2,7 @@
 //!
 //! Each pass reads up to a batch of new entries from every registered stream through the
 //! consumer group `drain`, inserts them in one statement (`ON CONFLICT DO NOTHING`, so a replay
-//! changes nothing), and only after the commit acknowledges and deletes them.
+//! changes nothing), and only after the commit acknowledges them and trims the stream head.
 //!
 //! What happens on a crash:
 //! * before the commit: the entries stay pending under this consumer's name; after

@@ -106,3 +106,34 @@ async fn replaying_the_whole_stream_changes_nothing() {
             .unwrap();
     assert_eq!(before, after);
 }
+
+#[tokio::test]
+async fn persisted_entries_are_trimmed_from_the_stream() {
+    let app = TestApp::spawn().await;
+    app.create_event("trim", 1_000, None).await;
+    let engine = app.engine();
+    let key = issuer::model::EventKey::parse("trim").unwrap();
+    for user in 1..=800 {
+        let user = issuer::model::UserId::new(user).unwrap();
+        assert!(engine.issue_ticket(&key, user).await.unwrap().fresh);
+    }
+    assert_eq!(app.wait_rows("trim", 800, Duration::from_secs(10)).await, 800);
+    let keys = app.keys.ticket_event("trim");
+    let started = std::time::Instant::now();
+    let len = loop {
+        let len: i64 = app.redis_cmd("XLEN", vec![keys.stream.clone()]).await;
+        if len <= 200 || started.elapsed() > Duration::from_secs(5) {
+            break len;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(len <= 200, "stream still holds {len} of 800 persisted entries");
+    let lag = stream::lag(app.redis.next(), &keys.stream).await.unwrap();
+    assert_eq!(
+        lag,
+        stream::Lag {
+            entries: 0,
+            age_ms: 0
+        }
+    );
+}

@@ -4,6 +4,7 @@
 //! in parallel. Set `TEST_DATABASE_URL` (a server URL, without database) and `TEST_REDIS_URL`
 //! to point elsewhere than the local defaults.
 
+mod batch;
 mod burst;
 mod daily;
 mod drain;

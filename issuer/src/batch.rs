@@ -1,0 +1,139 @@
+//! Group commit of issue requests: requests to one event that arrive while a call is in flight
+//! are decided together in the next `issue.lua` call.
+//!
+//! Each event gets one batcher task per process. A request goes out at once when a call slot is
+//! free, so an idle system adds no latency; under a burst, requests queue while the slots are
+//! busy and the next call takes up to [`MAX_BATCH`] of them. The script decides them one after
+//! another, each exactly as if alone, so the guarantees do not change; what is shared is the
+//! round trip, the socket flush (fred flushes after every EVALSHA) and the script set-up, which
+//! dominated the cost of one issue.
+//!
+//! If the call fails (Redis down), every request in it gets the error; none was decided twice,
+//! because a failed call decided nothing or everything (a script is atomic).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use fred::clients::Pool;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::{
+    error::Error,
+    issue::{self, IssueBatch, IssueRequest, Verdict},
+    keys::ScopeKeys,
+};
+
+/// Most requests decided in one call.
+pub const MAX_BATCH: usize = 256;
+/// Calls in flight per event and process.
+const IN_FLIGHT: usize = 4;
+
+struct Job {
+    request: IssueRequest,
+    reply: oneshot::Sender<Result<Verdict, Error>>,
+}
+
+/// The batchers of one process, by scope.
+#[derive(Default)]
+pub struct Batchers {
+    queues: RwLock<HashMap<String, mpsc::UnboundedSender<Job>>>,
+}
+
+impl Batchers {
+    /// Decides `request` for the scope `keys` (record `kind`, scope id `scope`).
+    pub async fn issue(
+        &self,
+        redis: &Pool,
+        keys: &ScopeKeys,
+        kind: &'static str,
+        scope: &str,
+        request: IssueRequest,
+    ) -> Result<Verdict, Error> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { request, reply };
+        let queue = self.queue(redis, keys, kind, scope);
+        if queue.send(job).is_err() {
+            return Err(Error::protocol("issue batcher", "stopped"));
+        }
+        answer
+            .await
+            .map_err(|_| Error::protocol("issue batcher", "dropped a request"))?
+    }
+
+    fn queue(
+        &self,
+        redis: &Pool,
+        keys: &ScopeKeys,
+        kind: &'static str,
+        scope: &str,
+    ) -> mpsc::UnboundedSender<Job> {
+        if let Some(q) = self
+            .queues
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&keys.stream)
+        {
+            return q.clone();
+        }
+        let mut queues = self.queues.write().unwrap_or_else(|e| e.into_inner());
+        queues
+            .entry(keys.stream.clone())
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(run(redis.clone(), keys.clone(), kind, scope.to_owned(), rx));
+                tx
+            })
+            .clone()
+    }
+}
+
+/// The batcher of one scope; ends when its queue's senders are gone.
+async fn run(
+    redis: Pool,
+    keys: ScopeKeys,
+    kind: &'static str,
+    scope: String,
+    mut queue: mpsc::UnboundedReceiver<Job>,
+) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let (keys, scope) = (Arc::new(keys), Arc::<str>::from(scope));
+    while let Some(first) = queue.recv().await {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let (redis, keys, scope) = (redis.clone(), Arc::clone(&keys), Arc::clone(&scope));
+        tokio::spawn(async move {
+            let _slot = slot;
+            let (requests, replies): (Vec<_>, Vec<_>) =
+                jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
+            metrics::histogram!("issuer_issue_batch_size").record(requests.len() as f64);
+            let batch = IssueBatch {
+                keys: &keys,
+                kind,
+                scope: &scope,
+                requests: &requests,
+            };
+            match issue::run(redis.next(), batch).await {
+                Ok(verdicts) => {
+                    for (reply, verdict) in replies.into_iter().zip(verdicts) {
+                        let _ = reply.send(Ok(verdict));
+                    }
+                }
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.duplicate()));
+                    }
+                }
+            }
+        });
+    }
+}
