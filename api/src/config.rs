@@ -27,6 +27,9 @@ pub struct Config {
     pub event_cache_ttl: Duration,
     /// `SOLD_OUT_HOLDERS_MAX`: largest sold-out event answered from memory.
     pub sold_out_holders_max: usize,
+    /// `ISSUE_CALLS_IN_FLIGHT`: `issue.lua` calls in flight per event; requests arriving meanwhile
+    /// are decided together in the next call.
+    pub issue_calls_in_flight: usize,
     /// `MIGRATE_ON_START`: apply pending migrations at start-up.
     pub migrate_on_start: bool,
 }
@@ -47,6 +50,7 @@ impl Config {
             global_rate: parse_or("RATE_LIMIT_GLOBAL_PER_SEC", 200_000)?,
             event_cache_ttl: Duration::from_millis(parse_or("EVENT_CACHE_TTL_MS", 1_000)?),
             sold_out_holders_max: parse_or("SOLD_OUT_HOLDERS_MAX", 1_000_000)?,
+            issue_calls_in_flight: parse_or("ISSUE_CALLS_IN_FLIGHT", 4)?,
             migrate_on_start: parse_or("MIGRATE_ON_START", true)?,
         })
     }
@@ -64,6 +68,7 @@ impl fmt::Debug for Config {
             .field("global_rate", &self.global_rate)
             .field("event_cache_ttl", &self.event_cache_ttl)
             .field("sold_out_holders_max", &self.sold_out_holders_max)
+            .field("issue_calls_in_flight", &self.issue_calls_in_flight)
             .field("migrate_on_start", &self.migrate_on_start)
             .finish()
     }

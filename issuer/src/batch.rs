@@ -27,8 +27,6 @@ use crate::{
 
 /// Most requests decided in one call.
 pub const MAX_BATCH: usize = 256;
-/// Calls in flight per event and process.
-const IN_FLIGHT: usize = 4;
 
 struct Job {
     request: IssueRequest,
@@ -36,12 +34,20 @@ struct Job {
 }
 
 /// The batchers of one process, by scope.
-#[derive(Default)]
 pub struct Batchers {
+    in_flight: usize,
     queues: RwLock<HashMap<String, mpsc::UnboundedSender<Job>>>,
 }
 
 impl Batchers {
+    /// Batchers allowing `in_flight` calls per scope at once (at least one).
+    pub fn new(in_flight: usize) -> Self {
+        Self {
+            in_flight: in_flight.max(1),
+            queues: RwLock::default(),
+        }
+    }
+
     /// Decides `request` for the scope `keys` (record `kind`, scope id `scope`).
     pub async fn issue(
         &self,
@@ -82,7 +88,14 @@ impl Batchers {
             .entry(keys.stream.clone())
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(run(redis.clone(), keys.clone(), kind, scope.to_owned(), rx));
+                tokio::spawn(run(
+                    redis.clone(),
+                    keys.clone(),
+                    kind,
+                    scope.to_owned(),
+                    self.in_flight,
+                    rx,
+                ));
                 tx
             })
             .clone()
@@ -95,9 +108,10 @@ async fn run(
     keys: ScopeKeys,
     kind: &'static str,
     scope: String,
+    in_flight: usize,
     mut queue: mpsc::UnboundedReceiver<Job>,
 ) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let slots = Arc::new(Semaphore::new(in_flight));
     let (keys, scope) = (Arc::new(keys), Arc::<str>::from(scope));
     while let Some(first) = queue.recv().await {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {

@@ -18,6 +18,8 @@ pub struct EngineOptions {
     pub event_cache_ttl: Duration,
     /// Largest sold-out event whose holders are kept in memory to answer the flood locally.
     pub sold_out_holders_max: usize,
+    /// `issue.lua` calls in flight per event; requests arriving meanwhile join the next call.
+    pub issue_calls_in_flight: usize,
 }
 
 impl Default for EngineOptions {
@@ -25,6 +27,7 @@ impl Default for EngineOptions {
         Self {
             event_cache_ttl: Duration::from_secs(1),
             sold_out_holders_max: 1_000_000,
+            issue_calls_in_flight: 4,
         }
     }
 }
@@ -57,7 +60,7 @@ impl Engine {
                 keys,
                 events: EventCache::new(options.event_cache_ttl),
                 sold_out: SoldOutBook::default(),
-                batchers: Batchers::default(),
+                batchers: Batchers::new(options.issue_calls_in_flight),
                 rebuilding: tokio::sync::Mutex::new(()),
                 options,
             }),

@@ -94,6 +94,7 @@ impl TestApp {
             global_rate: 0,
             event_cache_ttl: Duration::from_millis(200),
             sold_out_holders_max: 1_000_000,
+            issue_calls_in_flight: 4,
             migrate_on_start: true,
         };
         let listener = tokio::net::TcpListener::bind(cfg.addr).await.unwrap();
