@@ -32,7 +32,7 @@ async fn serve() -> Result<(), BoxError> {
     let cfg = Config::from_env()?;
     tracing::info!(?cfg, "starting api");
     let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
-    api::run(cfg, listener, api::shutdown_signal()).await
+    api::run(cfg, listener, issuer::shutdown::signal()).await
 }
 
 async fn migrate() -> Result<(), BoxError> {

@@ -52,6 +52,23 @@ impl Readiness {
     pub fn ready(&self) -> bool {
         self.redis && self.postgres
     }
+
+    /// The HTTP status `/ready` answers: 200, or 503 when either is down.
+    pub fn http_status(&self) -> u16 {
+        if self.ready() { 200 } else { 503 }
+    }
+}
+
+/// `{"redis": "up"|"down", "postgres": "up"|"down"}`, the body of `/ready`.
+impl serde::Serialize for Readiness {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let word = |ok: bool| if ok { "up" } else { "down" };
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("redis", word(self.redis))?;
+        map.serialize_entry("postgres", word(self.postgres))?;
+        map.end()
+    }
 }
 
 /// Pings Redis and Postgres.

@@ -17,7 +17,8 @@
 //! * [`tickets`], [`events`]: what the api calls.
 //! * [`issue`], [`batch`], [`script`], [`keys`], [`stream`]: the Redis side, one script per
 //!   `lua/` file; concurrent requests to one event share a call ([`batch`]).
-//! * [`repo`]: all SQL. [`model`], [`clock`], [`error`], [`config`], [`connect`]: the rest.
+//! * [`repo`]: all SQL. [`model`], [`clock`], [`error`], [`config`], [`connect`], [`shutdown`]: the rest,
+//!   shared by both binaries.
 
 pub mod batch;
 pub mod cache;
@@ -32,6 +33,7 @@ pub mod keys;
 pub mod model;
 pub mod repo;
 pub mod script;
+pub mod shutdown;
 pub mod stream;
 pub mod tickets;
 

@@ -145,19 +145,7 @@ pub async fn read_new(
     consumer: &str,
     count: u64,
 ) -> Result<Vec<Entry>, Error> {
-    let raw: Value = client
-        .xreadgroup(DRAIN_GROUP, consumer, Some(count), None, false, stream, ">")
-        .await?;
-    if raw.is_null() {
-        return Ok(Vec::new());
-    }
-    let mut reply = raw.into_xread_response::<String, String, String, String>()?;
-    Ok(reply
-        .remove(stream)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(id, fields)| Entry::decode(id, fields))
-        .collect())
+    read_group(client, stream, consumer, count, ">").await
 }
 
 /// Reads up to `count` entries already delivered to `consumer` and not yet acknowledged (its
@@ -168,8 +156,18 @@ pub async fn read_own_pending(
     consumer: &str,
     count: u64,
 ) -> Result<Vec<Entry>, Error> {
+    read_group(client, stream, consumer, count, "0").await
+}
+
+async fn read_group(
+    client: &Client,
+    stream: &str,
+    consumer: &str,
+    count: u64,
+    from: &str,
+) -> Result<Vec<Entry>, Error> {
     let raw: Value = client
-        .xreadgroup(DRAIN_GROUP, consumer, Some(count), None, false, stream, "0")
+        .xreadgroup(DRAIN_GROUP, consumer, Some(count), None, false, stream, from)
         .await?;
     if raw.is_null() {
         return Ok(Vec::new());

@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = ops::router(ops::OpsState { redis, db, metrics });
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        issuer::shutdown::signal().await;
         stop.cancel();
     });
     axum::serve(listener, app)
@@ -66,21 +66,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     drain_task.await?;
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
-    tracing::info!("shutdown signal received");
 }

@@ -1,6 +1,6 @@
 //! `/health`, `/ready` and `/metrics` of a workers process.
 
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use fred::clients::Pool;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -27,16 +27,8 @@ pub fn router(state: OpsState) -> Router {
 
 async fn ready(State(st): State<OpsState>) -> impl IntoResponse {
     let r = issuer::connect::probe(&st.redis, &st.db).await;
-    let status = if r.ready() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let word = |ok| if ok { "up" } else { "down" };
-    (
-        status,
-        format!("redis={} postgres={}", word(r.redis), word(r.postgres)),
-    )
+    let status = StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    (status, Json(r))
 }
 
 async fn metrics(State(st): State<OpsState>) -> impl IntoResponse {

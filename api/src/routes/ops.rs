@@ -6,7 +6,6 @@ use axum::{
     http::{StatusCode, header},
     response::IntoResponse,
 };
-use serde_json::json;
 
 use crate::state::AppState;
 
@@ -18,16 +17,8 @@ pub async fn health() -> &'static str {
 /// 200 when Redis and Postgres both answer, 503 otherwise, saying which.
 pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
     let r = issuer::connect::probe(st.engine.redis(), st.engine.db()).await;
-    let status = if r.ready() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let word = |ok| if ok { "up" } else { "down" };
-    (
-        status,
-        Json(json!({"redis": word(r.redis), "postgres": word(r.postgres)})),
-    )
+    let status = StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    (status, Json(r))
 }
 
 /// Prometheus text; the stream lag is measured at scrape time.

@@ -168,13 +168,8 @@ async fn list_shows_running_active_events_only() {
     app.create_event("running", 10, None).await;
     app.create_event("switched-off", 10, None).await;
     let r = app
-        .http
-        .patch(app.url("/events/switched-off"))
-        .bearer_auth(app.admin())
-        .json(&json!({"active": false}))
-        .send()
-        .await
-        .unwrap();
+        .patch("/events/switched-off", &app.admin(), &json!({"active": false}))
+        .await;
     assert_eq!(r.status(), 200);
     app.post("/events", &app.admin(), &event_body("past")).await;
     let body: Vec<Value> = app.get("/events", None).await.json().await.unwrap();
@@ -210,22 +205,12 @@ async fn patch_switches_an_event_off_and_on() {
     let r = patch(false, app.user(9)).await.unwrap();
     assert_error(r, 403, "FORBIDDEN", "/events/toggle").await;
     let r = app
-        .http
-        .patch(app.url("/events/missing"))
-        .bearer_auth(app.admin())
-        .json(&json!({"active": false}))
-        .send()
-        .await
-        .unwrap();
+        .patch("/events/missing", &app.admin(), &json!({"active": false}))
+        .await;
     assert_error(r, 404, "EVENT_NOT_FOUND", "/events/missing").await;
     let r = app
-        .http
-        .patch(app.url("/events/toggle"))
-        .bearer_auth(app.admin())
-        .json(&json!({"active": "no"}))
-        .send()
-        .await
-        .unwrap();
+        .patch("/events/toggle", &app.admin(), &json!({"active": "no"}))
+        .await;
     assert_error(r, 400, "INVALID_REQUEST", "/events/toggle").await;
 }
 

@@ -188,6 +188,16 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.http
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         let mut req = self.http.get(self.url(path));
         if let Some(t) = token {

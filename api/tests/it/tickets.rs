@@ -94,13 +94,8 @@ async fn check_order_holder_first_then_active_then_period() {
     app.create_event("order", 5, None).await;
     let held: Value = app.issue("order", 1).await.json().await.unwrap();
     let r = app
-        .http
-        .patch(app.url("/events/order"))
-        .bearer_auth(app.admin())
-        .json(&json!({"active": false}))
-        .send()
-        .await
-        .unwrap();
+        .patch("/events/order", &app.admin(), &json!({"active": false}))
+        .await;
     assert_eq!(r.status(), 200);
     // The holder still gets their ticket from an inactive event.
     let again = app.issue("order", 1).await;
@@ -118,13 +113,8 @@ async fn check_order_holder_first_then_active_then_period() {
     let body = json!({"eventKey": "old", "name": "old", "totalQuantity": 5,
                       "startAt": "2020-01-01T00:00:00Z", "endAt": "2020-01-02T00:00:00Z"});
     app.post("/events", &app.admin(), &body).await;
-    app.http
-        .patch(app.url("/events/old"))
-        .bearer_auth(app.admin())
-        .json(&json!({"active": false}))
-        .send()
-        .await
-        .unwrap();
+    app.patch("/events/old", &app.admin(), &json!({"active": false}))
+        .await;
     assert_error(
         app.issue("old", 2).await,
         400,
