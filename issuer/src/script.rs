@@ -29,15 +29,18 @@ pub enum Lua {
     AckEntries,
     /// `stream_lag.lua`: entries and age of what is not yet persisted.
     StreamLag,
+    /// `forget_consumers.lua`: drop idle consumer names with nothing pending.
+    ForgetConsumers,
 }
 
-const ALL: [Lua; 6] = [
+const ALL: [Lua; 7] = [
     Lua::Issue,
     Lua::LoadMeta,
     Lua::RestoreHolders,
     Lua::EventCounts,
     Lua::AckEntries,
     Lua::StreamLag,
+    Lua::ForgetConsumers,
 ];
 
 /// SHA1 of each script, computed once.
@@ -54,6 +57,7 @@ impl Lua {
             Lua::EventCounts => "event_counts",
             Lua::AckEntries => "ack_entries",
             Lua::StreamLag => "stream_lag",
+            Lua::ForgetConsumers => "forget_consumers",
         }
     }
 
@@ -65,6 +69,7 @@ impl Lua {
             Lua::EventCounts => include_str!("../../lua/event_counts.lua"),
             Lua::AckEntries => include_str!("../../lua/ack_entries.lua"),
             Lua::StreamLag => include_str!("../../lua/stream_lag.lua"),
+            Lua::ForgetConsumers => include_str!("../../lua/forget_consumers.lua"),
         }
     }
 

@@ -229,6 +229,17 @@ pub async fn unpersisted(client: &Client, stream: &str) -> Result<Vec<Entry>, Er
         .collect())
 }
 
+/// Removes consumer names idle for `min_idle_ms` with nothing pending; returns how many.
+pub async fn forget_idle_consumers(client: &Client, stream: &str, min_idle_ms: u64) -> Result<i64, Error> {
+    Lua::ForgetConsumers
+        .call(
+            client,
+            vec![stream],
+            vec![DRAIN_GROUP.to_owned(), min_idle_ms.to_string()],
+        )
+        .await
+}
+
 /// How far the drain is behind on `stream`.
 pub async fn lag(client: &Client, stream: &str) -> Result<Lag, Error> {
     let (entries, age_ms): (i64, i64) = Lua::StreamLag

@@ -30,6 +30,9 @@ pub struct DrainConfig {
     pub claim_idle: Duration,
     /// `DRAIN_CLAIM_EVERY_MS`: how often to look for such entries.
     pub claim_every: Duration,
+    /// `DRAIN_FORGET_IDLE_MS`: consumer names idle this long with nothing pending are removed
+    /// from the group (left behind by processes that are gone).
+    pub forget_idle: Duration,
     /// How often the stream registry is re-read (a new event's stream is found within this) and
     /// the lag gauges refreshed.
     pub refresh_every: Duration,
@@ -51,6 +54,7 @@ impl Config {
                 idle: Duration::from_millis(parse_or("DRAIN_IDLE_MS", 50)?),
                 claim_idle: Duration::from_millis(parse_or("DRAIN_CLAIM_IDLE_MS", 30_000)?),
                 claim_every: Duration::from_millis(parse_or("DRAIN_CLAIM_EVERY_MS", 5_000)?),
+                forget_idle: Duration::from_millis(parse_or("DRAIN_FORGET_IDLE_MS", 3_600_000)?),
                 refresh_every: Duration::from_millis(200),
             },
         })
@@ -79,6 +83,7 @@ impl Default for DrainConfig {
             idle: Duration::from_millis(50),
             claim_idle: Duration::from_secs(30),
             claim_every: Duration::from_secs(5),
+            forget_idle: Duration::from_secs(3_600),
             refresh_every: Duration::from_millis(200),
         }
     }

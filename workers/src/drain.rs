@@ -10,6 +10,8 @@
 //!   XAUTOCLAIM and persists them.
 //! * between commit and acknowledgement: the entries are claimed and inserted again, which
 //!   changes nothing.
+//! * a process that is gone leaves its consumer name in the group: once it has nothing pending
+//!   and has been idle for `forget_idle`, the name is removed.
 //! * Postgres down: nothing is acknowledged; this consumer re-reads its own pending entries on
 //!   the next pass and retries, backing off.
 //!
@@ -149,6 +151,11 @@ impl Drain {
                 metrics::counter!("issuer_drain_claimed_total").increment(claimed.len() as u64);
             }
             done += self.persist(s, claimed).await?;
+            let forget = self.cfg.forget_idle.as_millis() as u64;
+            let forgotten = stream::forget_idle_consumers(client, s, forget).await?;
+            if forgotten > 0 {
+                tracing::info!(stream = s, consumers = forgotten, "removed idle consumer names");
+            }
         }
         let read = if self.own_pending.contains(s) {
             stream::read_own_pending(client, s, consumer, count).await

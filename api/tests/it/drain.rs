@@ -42,6 +42,7 @@ async fn batch_of_a_dead_consumer_is_reclaimed_and_persisted_once() {
     app.start_drain(DrainConfig {
         claim_idle: Duration::from_millis(300),
         claim_every: Duration::from_millis(100),
+        forget_idle: Duration::from_millis(300),
         idle: Duration::from_millis(5),
         ..DrainConfig::default()
     });
@@ -50,6 +51,25 @@ async fn batch_of_a_dead_consumer_is_reclaimed_and_persisted_once() {
     assert_eq!(app.ticket_rows("reclaim").await, 20, "each ticket exactly once");
     let lag = stream::lag(client, &keys.stream).await.unwrap();
     assert_eq!(lag.entries, 0, "persisted entries are trimmed");
+
+    // The dead consumer's name goes once it holds nothing and has been idle long enough.
+    let started = std::time::Instant::now();
+    loop {
+        let consumers: fred::types::Value = app
+            .redis_cmd(
+                "XINFO",
+                vec!["CONSUMERS".into(), keys.stream.clone(), "drain".into()],
+            )
+            .await;
+        if !format!("{consumers:?}").contains("doomed") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "dead consumer name kept: {consumers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     for t in issued {
         let user = t["userId"].as_i64().unwrap();
