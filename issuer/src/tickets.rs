@@ -44,17 +44,17 @@ impl Engine {
             candidate: Uuid::now_v7().to_string(),
             clock_ms,
         };
+        let ticket = |id: &str, at_ms: i64| -> Result<Ticket, Error> {
+            Ok(Ticket {
+                ticket_id: id
+                    .parse()
+                    .map_err(|_| Error::protocol("issue.lua", format!("ticket id {id:?}")))?,
+                user_id: user.get(),
+                event_key: key.clone(),
+                issued_at: clock::from_ms(at_ms),
+            })
+        };
         for _ in 0..2 {
-            let ticket = |id: &str, at_ms: i64| -> Result<Ticket, Error> {
-                Ok(Ticket {
-                    ticket_id: id
-                        .parse()
-                        .map_err(|_| Error::protocol("issue.lua", format!("ticket id {id:?}")))?,
-                    user_id: user.get(),
-                    event_key: key.clone(),
-                    issued_at: clock::from_ms(at_ms),
-                })
-            };
             let verdict = self
                 .inner
                 .batchers

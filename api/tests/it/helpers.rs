@@ -179,18 +179,16 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.http
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.send(reqwest::Method::POST, path, token, body).await
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.send(reqwest::Method::PATCH, path, token, body).await
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: &Value) -> Response {
         self.http
-            .patch(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(token)
             .json(body)
             .send()
