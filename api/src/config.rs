@@ -32,6 +32,10 @@ pub struct Config {
     pub issue_calls_in_flight: usize,
     /// `MIGRATE_ON_START`: apply pending migrations at start-up.
     pub migrate_on_start: bool,
+    /// `DASHBOARD_CACHE_MS`: how long the admin dashboard is served from Redis.
+    pub dashboard_ttl: Duration,
+    /// `UPLOAD_MAX_BYTES`: largest partner CSV accepted.
+    pub upload_limit: usize,
 }
 
 impl Config {
@@ -52,6 +56,8 @@ impl Config {
             sold_out_holders_max: parse_or("SOLD_OUT_HOLDERS_MAX", 1_000_000)?,
             issue_calls_in_flight: parse_or("ISSUE_CALLS_IN_FLIGHT", 4)?,
             migrate_on_start: parse_or("MIGRATE_ON_START", true)?,
+            dashboard_ttl: Duration::from_millis(parse_or("DASHBOARD_CACHE_MS", 3_000)?),
+            upload_limit: parse_or("UPLOAD_MAX_BYTES", 64 * 1024 * 1024)?,
         })
     }
 }
@@ -70,6 +76,8 @@ impl fmt::Debug for Config {
             .field("sold_out_holders_max", &self.sold_out_holders_max)
             .field("issue_calls_in_flight", &self.issue_calls_in_flight)
             .field("migrate_on_start", &self.migrate_on_start)
+            .field("dashboard_ttl", &self.dashboard_ttl)
+            .field("upload_limit", &self.upload_limit)
             .finish()
     }
 }

@@ -12,7 +12,7 @@ use axum::{
     Json,
     extract::{
         Request,
-        rejection::{JsonRejection, PathRejection, QueryRejection},
+        rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection},
     },
     http::{HeaderValue, StatusCode, header},
     middleware::Next,
@@ -39,6 +39,12 @@ pub enum ApiError {
     /// The route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The body is larger than the route accepts.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// The body's media type is not one the route reads.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     /// Over a rate limit; retry after this many seconds.
     #[error("rate limited")]
     RateLimited(u64),
@@ -80,6 +86,16 @@ impl ApiError {
                 "METHOD_NOT_ALLOWED",
                 "허용되지 않은 메서드입니다.",
             ),
+            ApiError::PayloadTooLarge => fixed(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "요청 본문이 너무 큽니다.",
+            ),
+            ApiError::UnsupportedMediaType => fixed(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "지원하지 않는 Content-Type입니다.",
+            ),
             ApiError::RateLimited(_) => fixed(
                 StatusCode::TOO_MANY_REQUESTS,
                 "RATE_LIMITED",
@@ -112,6 +128,8 @@ impl ApiError {
                     "DAILY_LIMIT_REACHED",
                     "오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.",
                 ),
+                E::NotFound(missing) => not_found(*missing),
+                E::Refused(refusal) => refused(*refusal),
                 E::Invalid(detail) => (
                     StatusCode::BAD_REQUEST,
                     "INVALID_REQUEST",
@@ -130,6 +148,111 @@ impl ApiError {
             },
         }
     }
+}
+
+/// The admin seed's not-found codes.
+fn not_found(m: issuer::error::Missing) -> (StatusCode, &'static str, Cow<'static, str>) {
+    use issuer::error::Missing as M;
+    let (code, message) = match m {
+        M::AdminEvent => ("EVENT_NOT_FOUND", "이벤트를 찾을 수 없습니다."),
+        M::CouponInventory => ("COUPON_INVENTORY_NOT_FOUND", "쿠폰 재고를 찾을 수 없습니다."),
+        M::Inventory => ("INVENTORY_NOT_FOUND", "쿠폰 재고를 찾을 수 없습니다."),
+        M::CouponBatch => ("COUPON_BATCH_NOT_FOUND", "쿠폰 회차를 찾을 수 없습니다."),
+        M::Batch => ("BATCH_NOT_FOUND", "쿠폰 재고 회차를 찾을 수 없습니다."),
+        M::Job => ("JOB_NOT_FOUND", "쿠폰 생성 작업을 찾을 수 없습니다."),
+        M::User => ("USER_NOT_FOUND", "사용자를 찾을 수 없습니다."),
+        M::Product => ("PRODUCT_NOT_FOUND", "상품을 찾을 수 없습니다."),
+    };
+    (StatusCode::NOT_FOUND, code, Cow::Borrowed(message))
+}
+
+/// The admin seed's rule codes. The seed's `498` for a duplicate job is not an HTTP status;
+/// it is answered 409.
+fn refused(r: issuer::error::Refusal) -> (StatusCode, &'static str, Cow<'static, str>) {
+    use issuer::error::Refusal as R;
+    let (status, code, message) = match r {
+        R::InvalidDatetime => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATETIME",
+            "시작 시간은 종료 시간보다 이전이어야 합니다.",
+        ),
+        R::EventInvalidDatetime => (
+            StatusCode::BAD_REQUEST,
+            "EVENT_INVALID_DATETIME",
+            "이벤트 시작 시간은 종료 시간보다 이전이어야 합니다.",
+        ),
+        R::DuplicateEventName => (
+            StatusCode::CONFLICT,
+            "DUPLICATE_EVENT",
+            "동일한 이름의 이벤트가 이미 실행 중입니다.",
+        ),
+        R::InvalidStatusTransition => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_STATUS_TRANSITION",
+            "허용되지 않는 상태 변경입니다.",
+        ),
+        R::CannotModifyEvent => (
+            StatusCode::BAD_REQUEST,
+            "CANNOT_MODIFY_EVENT",
+            "종료되었거나 비활성화된 이벤트는 수정할 수 없습니다.",
+        ),
+        R::CannotDeleteEvent => (
+            StatusCode::BAD_REQUEST,
+            "CANNOT_DELETE_EVENT",
+            "해당 이벤트는 삭제할 수 없습니다.",
+        ),
+        R::MaxCouponLimitExceeded => (
+            StatusCode::BAD_REQUEST,
+            "MAX_COUPON_LIMIT_EXCEEDED",
+            "생성 가능한 최대 쿠폰 수를 초과했습니다.",
+        ),
+        R::InventoryInvalidPeriod => (
+            StatusCode::BAD_REQUEST,
+            "INVENTORY_INVALID_PERIOD",
+            "쿠폰 유효기간의 시작 시간은 종료 시간보다 이전이어야 합니다.",
+        ),
+        R::CannotModifyInventory => (
+            StatusCode::BAD_REQUEST,
+            "CANNOT_MODIFY_COUPON_INVENTORY",
+            "해당 쿠폰 재고는 수정할 수 없습니다.",
+        ),
+        R::CannotDeleteInventory => (
+            StatusCode::BAD_REQUEST,
+            "CANNOT_DELETE_COUPON_INVENTORY",
+            "이미 생성된 쿠폰 재고는 삭제할 수 없습니다.",
+        ),
+        R::BatchInvalidPeriod => (
+            StatusCode::BAD_REQUEST,
+            "BATCH_INVALID_PERIOD",
+            "쿠폰 유효기간의 시작 시간은 종료 시간보다 이전이어야 합니다.",
+        ),
+        R::CannotModifyBatch => (
+            StatusCode::BAD_REQUEST,
+            "CANNOT_MODIFY_COUPON_BATCH",
+            "해당 회차는 수정할 수 없습니다.",
+        ),
+        R::DuplicateBatchJob => (
+            StatusCode::CONFLICT,
+            "DUPLICATE_BATCH_JOB_REQUEST",
+            "이미 실행 중인 쿠폰 생성작업이 존재합니다.",
+        ),
+        R::CouponsAlreadyGenerated => (
+            StatusCode::CONFLICT,
+            "COUPONS_ALREADY_GENERATED",
+            "이미 쿠폰이 생성된 회차입니다.",
+        ),
+        R::BatchNotMapped => (
+            StatusCode::BAD_REQUEST,
+            "BATCH_NOT_MAPPED",
+            "제휴사 쿠폰은 MAPPED 회차에만 업로드할 수 있습니다.",
+        ),
+        R::CannotCancelJob => (
+            StatusCode::CONFLICT,
+            "CANNOT_CANCEL_JOB",
+            "이미 끝난 작업은 취소할 수 없습니다.",
+        ),
+    };
+    (status, code, Cow::Borrowed(message))
 }
 
 impl IntoResponse for ApiError {
@@ -155,6 +278,16 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         ApiError::InvalidRequest(r.body_text())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::InvalidRequest(r.body_text())
+        }
     }
 }
 

@@ -18,6 +18,34 @@ pub struct AppJson<T>(pub T);
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);
 
+/// Query parameters, with the same rejection (unknown enum values, non-numbers → 400).
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct AppQuery<T>(pub T);
+
+/// An admin's token: `401` without a valid token, `403` without `ROLE_ADMIN`.
+pub struct Admin(pub Caller);
+
+impl Admin {
+    /// Who acts, as `createdBy`/`updatedBy` record it: the token's `sub`.
+    pub fn actor(&self) -> String {
+        self.0.user_id.to_string()
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let AuthUser(caller) = AuthUser::from_request_parts(parts, state).await?;
+        if caller.admin {
+            Ok(Admin(caller))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
 /// The caller of a valid bearer token; `401 UNAUTHORIZED` otherwise.
 pub struct AuthUser(pub Caller);
 

@@ -68,6 +68,10 @@ pub async fn run(
         jwt: Arc::new(Jwt::new(&cfg.jwt_secret)),
         limits,
         metrics: telemetry::metrics_handle(),
+        dashboard: issuer::admin::dashboard::DashboardOptions {
+            ttl: cfg.dashboard_ttl,
+        },
+        upload_limit: cfg.upload_limit,
     };
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     let listener = listener.tap_io(|tcp| {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use issuer::Engine;
+use issuer::{Engine, admin::dashboard::DashboardOptions};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{auth::Jwt, ratelimit::RateLimits};
@@ -18,4 +18,8 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// The metrics recorder, rendered by `/metrics`.
     pub metrics: PrometheusHandle,
+    /// How long the admin dashboard is cached.
+    pub dashboard: DashboardOptions,
+    /// Largest partner CSV accepted, in bytes.
+    pub upload_limit: usize,
 }

@@ -30,7 +30,13 @@ pub struct CoreConfig {
     pub redis_pool_size: usize,
     /// `KEY_PREFIX`: put before every Redis key, so several deployments (or tests) share a Redis.
     pub key_prefix: String,
+    /// `CODE_SECRET`: keys the coupon-code permutation. Codes are unguessable only while it is
+    /// secret; keep it stable (a job refuses to resume under another one).
+    pub code_secret: String,
 }
+
+/// The code secret used when `CODE_SECRET` is unset: fine on a laptop, warned about at start.
+pub const DEV_CODE_SECRET: &str = "local-development-code-secret";
 
 impl CoreConfig {
     /// Reads the shared variables, with defaults that work against a local Redis and Postgres.
@@ -52,6 +58,7 @@ impl CoreConfig {
             redis_url: var_or("REDIS_URL", "redis://127.0.0.1:6379/0"),
             redis_pool_size: parse_or("REDIS_POOL_SIZE", 4)?,
             key_prefix,
+            code_secret: var_or("CODE_SECRET", DEV_CODE_SECRET),
         })
     }
 }
@@ -65,6 +72,7 @@ impl fmt::Debug for CoreConfig {
             .field("redis_url", &redact(&self.redis_url))
             .field("redis_pool_size", &self.redis_pool_size)
             .field("key_prefix", &self.key_prefix)
+            .field("code_secret", &"***")
             .finish()
     }
 }

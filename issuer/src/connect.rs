@@ -16,13 +16,20 @@ pub async fn postgres(cfg: &CoreConfig) -> Result<PgPool, Error> {
         .await?)
 }
 
-/// Applies pending migrations. sqlx holds an advisory lock meanwhile, so processes that start
-/// together apply each migration once.
+/// Applies pending migrations: ours, then apalis' own (schema `apalis`, its own migration
+/// table). sqlx holds an advisory lock meanwhile, so processes that start together apply each
+/// migration once.
 pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
     sqlx::migrate!("../migrations")
         .run(pool)
         .await
-        .map_err(|e| Error::Db(e.into()))
+        .map_err(|e| Error::Db(e.into()))?;
+    apalis_postgres::PostgresStorage::<()>::setup(pool)
+        .await
+        .map_err(|e| match e {
+            apalis_postgres::Error::Database(db) => Error::Db(db),
+            other => Error::protocol("apalis setup", other.to_string()),
+        })
 }
 
 /// Opens the Redis pool. Commands time out after two seconds so a stalled Redis turns into an

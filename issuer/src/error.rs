@@ -28,6 +28,12 @@ pub enum Error {
     /// A request field breaks a rule; the text says which, for the client.
     #[error("{0}")]
     Invalid(String),
+    /// An admin resource that does not exist (or was deleted).
+    #[error("{0:?} not found")]
+    NotFound(Missing),
+    /// An admin request that breaks a rule of the resource's lifecycle or limits.
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
     /// Redis failed or could not be reached.
     #[error("redis: {0}")]
     Redis(#[from] fred::error::Error),
@@ -64,6 +70,66 @@ impl Error {
             detail: detail.into(),
         }
     }
+}
+
+/// Which resource was missing. The admin seed names the same miss differently per endpoint
+/// (`INVENTORY_NOT_FOUND` when creating a batch, `COUPON_INVENTORY_NOT_FOUND` elsewhere), so the
+/// caller says which one it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// An admin (marketing) event.
+    AdminEvent,
+    /// A coupon inventory, as most endpoints say it.
+    CouponInventory,
+    /// A coupon inventory, as batch creation says it.
+    Inventory,
+    /// A coupon batch, as its own CRUD says it.
+    CouponBatch,
+    /// A coupon batch, as the job endpoints say it.
+    Batch,
+    /// A job.
+    Job,
+    /// A user.
+    User,
+    /// A product.
+    Product,
+}
+
+/// A rule of the admin API that refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Start not before end, on creating an event.
+    InvalidDatetime,
+    /// Start not before end, on changing an event.
+    EventInvalidDatetime,
+    /// Another live event has this name.
+    DuplicateEventName,
+    /// The status change is not in the lifecycle.
+    InvalidStatusTransition,
+    /// A COMPLETED or DISABLED event cannot be changed.
+    CannotModifyEvent,
+    /// An ONGOING or COMPLETED event cannot be deleted.
+    CannotDeleteEvent,
+    /// More codes than an inventory (10,000,000) or a batch's inventory allows.
+    MaxCouponLimitExceeded,
+    /// Usable period start not before end.
+    InventoryInvalidPeriod,
+    /// Only a READY inventory can be changed.
+    CannotModifyInventory,
+    /// Only a READY inventory without batches can be deleted.
+    CannotDeleteInventory,
+    /// Validity start not before end.
+    BatchInvalidPeriod,
+    /// Only a PENDING batch without codes or jobs can be changed or deleted.
+    CannotModifyBatch,
+    /// A job is already PENDING or IN_PROGRESS for the batch.
+    DuplicateBatchJob,
+    /// The batch has its codes already.
+    CouponsAlreadyGenerated,
+    /// Partner codes go to MAPPED batches only.
+    BatchNotMapped,
+    /// The job has ended; it cannot be cancelled.
+    CannotCancelJob,
 }
 
 /// The issuance core's result.

@@ -7,6 +7,8 @@
 //! | `<p>{gt:<event>}:day:<n>` | string | issued on KST day `n` (days since 1970-01-01 KST); expires a day after |
 //! | `<p>{gt:<event>}:stream` | stream | issue records, trimmed once persisted (group `drain`) |
 //! | `<p>issuance:streams` | set | every issuance stream, for the drain to find |
+//! | `<p>{cb:<batch id>}:…` | | the same four keys for a first-come coupon batch |
+//! | `<p>admin:dashboard` | string | the admin dashboard, cached for a few seconds (`:lock` while one computes it) |
 //!
 //! The keys of one event share the `{gt:<event>}` hash tag, so one Lua call touches one slot and
 //! the design runs unchanged on a Redis Cluster. The registry set is read only by the drain and
@@ -45,6 +47,16 @@ impl Keys {
     /// The keys of a golden-ticket event.
     pub fn ticket_event(&self, event_key: &str) -> ScopeKeys {
         self.scope("gt", event_key)
+    }
+
+    /// The keys of a first-come coupon batch.
+    pub fn coupon_batch(&self, batch_id: i64) -> ScopeKeys {
+        self.scope("cb", &batch_id.to_string())
+    }
+
+    /// The cached admin dashboard.
+    pub fn dashboard(&self) -> String {
+        format!("{}admin:dashboard", self.prefix)
     }
 
     fn scope(&self, kind: &str, id: &str) -> ScopeKeys {

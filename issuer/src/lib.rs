@@ -17,12 +17,17 @@
 //! * [`tickets`], [`events`]: what the api calls.
 //! * [`issue`], [`batch`], [`script`], [`keys`], [`stream`]: the Redis side, one script per
 //!   `lua/` file; concurrent requests to one event share a call ([`batch`]).
+//! * [`admin`]: the admin API's domain (events, inventories, batches, coupon jobs, codes,
+//!   users, products, dashboard); [`codes`]: the coupon-code generator; [`queue`]: the apalis
+//!   queue that carries coupon jobs to the workers.
 //! * [`repo`]: all SQL. [`model`], [`clock`], [`error`], [`config`], [`connect`], [`shutdown`]: the rest,
 //!   shared by both binaries.
 
+pub mod admin;
 pub mod batch;
 pub mod cache;
 pub mod clock;
+pub mod codes;
 pub mod config;
 pub mod connect;
 pub mod engine;
@@ -31,6 +36,7 @@ pub mod events;
 pub mod issue;
 pub mod keys;
 pub mod model;
+pub mod queue;
 pub mod repo;
 pub mod script;
 pub mod shutdown;

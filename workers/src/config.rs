@@ -13,6 +13,36 @@ pub struct Config {
     pub ops_addr: SocketAddr,
     /// The drain's settings.
     pub drain: DrainConfig,
+    /// The coupon jobs' settings.
+    pub jobs: JobsConfig,
+}
+
+/// How coupon jobs are run.
+#[derive(Clone, Debug)]
+pub struct JobsConfig {
+    /// `JOB_CONCURRENCY`: jobs this process runs at once.
+    pub concurrency: usize,
+    /// `JOB_LEASE_MS`: a worker silent this long (no committed chunk) is taken for dead and its
+    /// job handed on.
+    pub lease: std::time::Duration,
+    /// `JOB_SWEEP_MS`: how often to look for such jobs and for leftovers to delete.
+    pub sweep_every: std::time::Duration,
+    /// `JOB_POLL_MS`: how often the queue is polled for new tasks.
+    pub poll_every: std::time::Duration,
+    /// `JOB_MAX_ATTEMPTS`: workers that may take a job before it fails.
+    pub max_attempts: i32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            lease: Duration::from_secs(15),
+            sweep_every: Duration::from_secs(2),
+            poll_every: Duration::from_millis(200),
+            max_attempts: 5,
+        }
+    }
 }
 
 /// How the drain reads and persists.
@@ -56,6 +86,13 @@ impl Config {
                 claim_every: Duration::from_millis(parse_or("DRAIN_CLAIM_EVERY_MS", 5_000)?),
                 forget_idle: Duration::from_millis(parse_or("DRAIN_FORGET_IDLE_MS", 3_600_000)?),
                 refresh_every: Duration::from_millis(200),
+            },
+            jobs: JobsConfig {
+                concurrency: parse_or("JOB_CONCURRENCY", 2)?,
+                lease: Duration::from_millis(parse_or("JOB_LEASE_MS", 15_000)?),
+                sweep_every: Duration::from_millis(parse_or("JOB_SWEEP_MS", 2_000)?),
+                poll_every: Duration::from_millis(parse_or("JOB_POLL_MS", 200)?),
+                max_attempts: parse_or("JOB_MAX_ATTEMPTS", 5)?,
             },
         })
     }

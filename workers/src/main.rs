@@ -1,12 +1,18 @@
-//! `workers`: runs the issuance-stream drain and serves its ops endpoints until SIGTERM/SIGINT.
+//! `workers`: runs the issuance-stream drain and the coupon jobs, and serves its ops endpoints,
+//! until SIGTERM/SIGINT.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use issuer::{Keys, connect};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
-use workers::{config::Config, drain::Drain, ops};
+use workers::{
+    config::Config,
+    drain::Drain,
+    jobs::{self, JobRunner},
+    ops,
+};
 
 /// Same allocator as the api (see `api/src/main.rs`).
 #[global_allocator]
@@ -44,6 +50,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.drain.clone(),
     );
     let drain_task = tokio::spawn(drain.run(shutdown.clone()));
+    if cfg.core.code_secret == issuer::config::DEV_CODE_SECRET {
+        tracing::warn!("CODE_SECRET is not set: coupon codes use the local development secret");
+    }
+    let jobs_task = jobs::spawn(Arc::new(JobRunner {
+        db: db.clone(),
+        generator: issuer::codes::CodeGenerator::new(&cfg.core.code_secret),
+        owner: cfg.drain.consumer.clone(),
+        cfg: cfg.jobs.clone(),
+        shutdown: shutdown.clone(),
+    }));
 
     let upkeep = metrics.clone();
     tokio::spawn(async move {
@@ -65,5 +81,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await?;
     drain_task.await?;
+    jobs_task.await?;
     Ok(())
 }

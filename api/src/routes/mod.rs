@@ -6,8 +6,10 @@
 //! | `GET /events/{eventKey}`, `PATCH /events/{eventKey}` | [`events::show`], [`events::update`] |
 //! | `POST /events/{eventKey}/tickets` | [`tickets::issue`] |
 //! | `GET /users/{userId}/tickets` | [`tickets::list_for_user`] |
+//! | `/api/v1/admin/…` | [`admin`] (its own table) |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
+pub mod admin;
 pub mod events;
 pub mod ops;
 pub mod tickets;
@@ -33,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
+        .nest("/api/v1/admin", admin::router(state.upload_limit))
         .route_layer(middleware::from_fn(telemetry::track))
         .fallback(route_not_found)
         .layer(middleware::from_fn(error_body))

@@ -80,6 +80,7 @@ impl TestApp {
             redis_url: opts.redis_url.clone().unwrap_or_else(redis_url),
             redis_pool_size: 2,
             key_prefix: format!("t{}:", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            code_secret: "test-code-secret".into(),
         };
         Self::spawn_on(core, opts).await
     }
@@ -96,6 +97,8 @@ impl TestApp {
             sold_out_holders_max: 1_000_000,
             issue_calls_in_flight: 4,
             migrate_on_start: true,
+            dashboard_ttl: Duration::from_millis(3_000),
+            upload_limit: 8 * 1024 * 1024,
         };
         let listener = tokio::net::TcpListener::bind(cfg.addr).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

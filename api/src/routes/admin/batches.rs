@@ -1,0 +1,191 @@
+//! `/api/v1/admin/coupon-batches`.
+
+use axum::{Json, extract::State, http::StatusCode};
+use issuer::admin::{
+    batches::{self, Batch, BatchFields, BatchFilter, BatchStatus, DEFAULT_SORT, IssueType, SORT_FIELDS},
+    listing::{Page, Sort},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{instant, keyword, kst, paging, period};
+use crate::{
+    error::ApiError,
+    extract::{Admin, AppJson, AppPath, AppQuery},
+    state::AppState,
+};
+
+/// Create body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBody {
+    inventory_id: i64,
+    #[serde(flatten)]
+    fields: BatchBody,
+}
+
+/// Update body (a batch stays in its inventory).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchBody {
+    batch_name: String,
+    issue_count: i64,
+    issue_type: IssueType,
+    valid_from_at: String,
+    valid_until_at: String,
+    #[serde(default)]
+    batch_status: Option<BatchStatus>,
+    #[serde(default)]
+    daily_limit: Option<i64>,
+}
+
+impl BatchBody {
+    fn fields(self) -> Result<BatchFields, ApiError> {
+        Ok(BatchFields {
+            valid_from_at: instant("validFromAt", &self.valid_from_at)?,
+            valid_until_at: instant("validUntilAt", &self.valid_until_at)?,
+            batch_name: self.batch_name,
+            issue_count: self.issue_count,
+            issue_type: self.issue_type,
+            batch_status: self.batch_status,
+            daily_limit: self.daily_limit,
+        })
+    }
+}
+
+/// List query.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    batch_status: Option<BatchStatus>,
+    inventory_id: Option<i64>,
+    issue_type: Option<IssueType>,
+    keyword: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    sort: Option<String>,
+    page: Option<i64>,
+    size: Option<i64>,
+}
+
+/// A batch with its live issued count and its usable code count.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchView {
+    batch_id: i64,
+    inventory_id: i64,
+    batch_name: String,
+    batch_number: i32,
+    issue_count: i32,
+    issue_type: IssueType,
+    daily_limit: Option<i32>,
+    valid_from_at: String,
+    valid_until_at: String,
+    batch_status: BatchStatus,
+    issued_count: i64,
+    code_count: i32,
+    created_by: String,
+    created_at: String,
+    updated_by: String,
+    updated_at: String,
+}
+
+impl From<Batch> for BatchView {
+    fn from(b: Batch) -> Self {
+        let r = b.row;
+        Self {
+            batch_id: r.batch_id,
+            inventory_id: r.inventory_id,
+            batch_name: r.batch_name,
+            batch_number: r.batch_number,
+            issue_count: r.issue_count,
+            issue_type: r.issue_type,
+            daily_limit: r.daily_limit,
+            valid_from_at: kst(r.valid_from_at),
+            valid_until_at: kst(r.valid_until_at),
+            batch_status: r.batch_status,
+            issued_count: b.issued_count,
+            code_count: r.code_count,
+            created_by: r.created_by,
+            created_at: kst(r.created_at),
+            updated_by: r.updated_by,
+            updated_at: kst(r.updated_at),
+        }
+    }
+}
+
+/// A deletion.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedView {
+    batch_id: i64,
+    deleted_at: String,
+}
+
+/// `POST /coupon-batches` → 201.
+pub async fn create(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppJson(body): AppJson<CreateBody>,
+) -> Result<(StatusCode, Json<BatchView>), ApiError> {
+    let created = batches::create(
+        &st.engine,
+        &admin.actor(),
+        body.inventory_id,
+        body.fields.fields()?,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// `PUT /coupon-batches/{id}` (only while PENDING and untouched by jobs).
+pub async fn update(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+    AppJson(body): AppJson<BatchBody>,
+) -> Result<Json<BatchView>, ApiError> {
+    let updated = batches::update(&st.engine, &admin.actor(), id, body.fields()?).await?;
+    Ok(Json(updated.into()))
+}
+
+/// `DELETE /coupon-batches/{id}` (soft; same rule).
+pub async fn delete(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<DeletedView>, ApiError> {
+    let at = batches::delete(&st.engine, &admin.actor(), id).await?;
+    Ok(Json(DeletedView {
+        batch_id: id,
+        deleted_at: kst(at),
+    }))
+}
+
+/// `GET /coupon-batches/{id}`.
+pub async fn show(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<BatchView>, ApiError> {
+    Ok(Json(batches::find(&st.engine, id).await?.into()))
+}
+
+/// `GET /coupon-batches` with filters, sort and paging.
+pub async fn list(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppQuery(q): AppQuery<ListParams>,
+) -> Result<Json<Page<BatchView>>, ApiError> {
+    let filter = BatchFilter {
+        status: q.batch_status,
+        inventory_id: q.inventory_id,
+        issue_type: q.issue_type,
+        keyword: keyword(q.keyword),
+        period: period(&q.from, &q.to)?,
+        sort: Sort::parse(q.sort.as_deref(), SORT_FIELDS, DEFAULT_SORT)?,
+        paging: paging(q.page, q.size)?,
+    };
+    Ok(Json(
+        batches::list(&st.engine, &filter).await?.map(BatchView::from),
+    ))
+}

@@ -1,0 +1,198 @@
+//! `/api/v1/admin/users` and `/api/v1/admin/products`: create, list, get.
+
+use axum::{Json, extract::State, http::StatusCode};
+use issuer::admin::{
+    catalog::{self, CatalogFilter, NewProduct, NewUser, Product, ProductStatus, User, UserChannel},
+    listing::Page,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{keyword, kst, paging};
+use crate::{
+    error::ApiError,
+    extract::{Admin, AppJson, AppPath, AppQuery},
+    state::AppState,
+};
+
+/// `POST /users` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBody {
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    channel: Option<UserChannel>,
+}
+
+/// A user.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    user_id: i64,
+    name: String,
+    email: Option<String>,
+    channel: UserChannel,
+    created_at: String,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self {
+            user_id: u.user_id,
+            name: u.name,
+            email: u.email,
+            channel: u.channel,
+            created_at: kst(u.created_at),
+        }
+    }
+}
+
+/// `POST /products` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductBody {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    price: i64,
+    stock: i64,
+    #[serde(default)]
+    status: Option<ProductStatus>,
+    #[serde(default)]
+    images: Vec<String>,
+}
+
+/// A product.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductView {
+    product_id: i64,
+    name: String,
+    description: String,
+    price: i64,
+    stock: i32,
+    status: ProductStatus,
+    images: Vec<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Product> for ProductView {
+    fn from(p: Product) -> Self {
+        Self {
+            product_id: p.product_id,
+            name: p.name,
+            description: p.description,
+            price: p.price,
+            stock: p.stock,
+            status: p.status,
+            images: p.images,
+            created_at: kst(p.created_at),
+            updated_at: kst(p.updated_at),
+        }
+    }
+}
+
+/// List query.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    keyword: Option<String>,
+    status: Option<ProductStatus>,
+    page: Option<i64>,
+    size: Option<i64>,
+}
+
+impl ListParams {
+    fn filter(self) -> Result<CatalogFilter, ApiError> {
+        Ok(CatalogFilter {
+            keyword: keyword(self.keyword),
+            status: self.status,
+            paging: paging(self.page, self.size)?,
+        })
+    }
+}
+
+/// `POST /users` → 201.
+pub async fn create_user(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppJson(body): AppJson<UserBody>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let user = catalog::create_user(
+        st.engine.db(),
+        NewUser {
+            name: body.name,
+            email: body.email,
+            channel: body.channel,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+/// `GET /users/{id}`.
+pub async fn show_user(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(catalog::find_user(st.engine.db(), id).await?.into()))
+}
+
+/// `GET /users`.
+pub async fn list_users(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppQuery(q): AppQuery<ListParams>,
+) -> Result<Json<Page<UserView>>, ApiError> {
+    Ok(Json(
+        catalog::list_users(st.engine.db(), &q.filter()?)
+            .await?
+            .map(UserView::from),
+    ))
+}
+
+/// `POST /products` → 201.
+pub async fn create_product(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppJson(body): AppJson<ProductBody>,
+) -> Result<(StatusCode, Json<ProductView>), ApiError> {
+    let product = catalog::create_product(
+        st.engine.db(),
+        NewProduct {
+            name: body.name,
+            description: body.description.unwrap_or_default(),
+            price: body.price,
+            stock: body.stock,
+            status: body.status,
+            images: body.images,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(product.into())))
+}
+
+/// `GET /products/{id}`.
+pub async fn show_product(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<ProductView>, ApiError> {
+    Ok(Json(catalog::find_product(st.engine.db(), id).await?.into()))
+}
+
+/// `GET /products`.
+pub async fn list_products(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppQuery(q): AppQuery<ListParams>,
+) -> Result<Json<Page<ProductView>>, ApiError> {
+    Ok(Json(
+        catalog::list_products(st.engine.db(), &q.filter()?)
+            .await?
+            .map(ProductView::from),
+    ))
+}

@@ -1,0 +1,85 @@
+//! A batch's codes: `GET /coupon-batches/{id}/codes` (a page) and
+//! `GET /coupon-batches/{id}/codes/export` (every code as a streamed CSV, `code,status`).
+
+use axum::{
+    Json,
+    body::Body,
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+};
+use futures::TryStreamExt;
+use issuer::admin::{
+    codes::{self, CodeRow, CodeStatus},
+    listing::Page,
+};
+use serde::{Deserialize, Serialize};
+
+use super::paging;
+use crate::{
+    error::ApiError,
+    extract::{Admin, AppPath, AppQuery},
+    state::AppState,
+};
+
+/// Query of both routes.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeParams {
+    code_status: Option<CodeStatus>,
+    page: Option<i64>,
+    size: Option<i64>,
+}
+
+/// One code.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeView {
+    seq: i32,
+    code: String,
+    code_status: CodeStatus,
+}
+
+impl From<CodeRow> for CodeView {
+    fn from(c: CodeRow) -> Self {
+        Self {
+            seq: c.seq,
+            code: c.code,
+            code_status: c.status,
+        }
+    }
+}
+
+/// A page of codes by position, optionally of one status.
+pub async fn list(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(batch_id): AppPath<i64>,
+    AppQuery(q): AppQuery<CodeParams>,
+) -> Result<Json<Page<CodeView>>, ApiError> {
+    let page = codes::page(st.engine.db(), batch_id, q.code_status, paging(q.page, q.size)?).await?;
+    Ok(Json(page.map(CodeView::from)))
+}
+
+/// Every code of the batch as CSV, streamed from Postgres in bounded memory.
+pub async fn export(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(batch_id): AppPath<i64>,
+    AppQuery(q): AppQuery<CodeParams>,
+) -> Result<Response, ApiError> {
+    let stream = codes::export(st.engine.db(), batch_id, q.code_status).await?;
+    let body = Body::from_stream(stream.inspect_err(|e| {
+        // Headers are sent already: the connection is cut, so the client sees a broken file.
+        tracing::error!(error = %e, "code export interrupted");
+    }));
+    let disposition = format!("attachment; filename=\"batch-{batch_id}-codes.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,11 @@
+//! `GET /api/v1/admin/dashboard`, cached for a few seconds in Redis.
+
+use axum::{Json, extract::State};
+use issuer::admin::dashboard::{self, Dashboard};
+
+use crate::{error::ApiError, extract::Admin, state::AppState};
+
+/// Events by status, live issuance, jobs in flight.
+pub async fn show(State(st): State<AppState>, _admin: Admin) -> Result<Json<Dashboard>, ApiError> {
+    Ok(Json(dashboard::dashboard(&st.engine, st.dashboard).await?))
+}

@@ -1,0 +1,188 @@
+//! `/api/v1/admin/events`: marketing events and their lifecycle.
+
+use axum::{Json, extract::State, http::StatusCode};
+use issuer::admin::{
+    events::{self, AdminEvent, DEFAULT_SORT, EventFields, EventFilter, EventStatus, SORT_FIELDS},
+    listing::{Page, Sort},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{instant, keyword, kst, paging, period};
+use crate::{
+    error::ApiError,
+    extract::{Admin, AppJson, AppPath, AppQuery},
+    state::AppState,
+};
+
+/// Create and update body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventBody {
+    event_name: String,
+    #[serde(default)]
+    description: Option<String>,
+    from_at: String,
+    until_at: String,
+    #[serde(default)]
+    event_status: Option<EventStatus>,
+}
+
+impl EventBody {
+    fn fields(self) -> Result<EventFields, ApiError> {
+        Ok(EventFields {
+            from_at: instant("fromAt", &self.from_at)?,
+            until_at: instant("untilAt", &self.until_at)?,
+            event_name: self.event_name,
+            description: self.description.unwrap_or_default(),
+            event_status: self.event_status,
+        })
+    }
+}
+
+/// Status change body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusBody {
+    event_status: EventStatus,
+}
+
+/// List query.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    event_status: Option<EventStatus>,
+    keyword: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    sort: Option<String>,
+    page: Option<i64>,
+    size: Option<i64>,
+}
+
+/// An event.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    event_id: i64,
+    event_name: String,
+    description: String,
+    from_at: String,
+    until_at: String,
+    event_status: EventStatus,
+    created_by: String,
+    created_at: String,
+    updated_by: String,
+    updated_at: String,
+}
+
+impl From<AdminEvent> for EventView {
+    fn from(e: AdminEvent) -> Self {
+        Self {
+            event_id: e.event_id,
+            event_name: e.event_name,
+            description: e.description,
+            from_at: kst(e.from_at),
+            until_at: kst(e.until_at),
+            event_status: e.event_status,
+            created_by: e.created_by,
+            created_at: kst(e.created_at),
+            updated_by: e.updated_by,
+            updated_at: kst(e.updated_at),
+        }
+    }
+}
+
+/// A status change.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    event_id: i64,
+    previous_status: EventStatus,
+    updated_status: EventStatus,
+    updated_at: String,
+}
+
+/// A deletion.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedView {
+    event_id: i64,
+    deleted_at: String,
+}
+
+/// `POST /events` → 201.
+pub async fn create(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppJson(body): AppJson<EventBody>,
+) -> Result<(StatusCode, Json<EventView>), ApiError> {
+    let created = events::create(st.engine.db(), &admin.actor(), body.fields()?).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// `PUT /events/{id}`.
+pub async fn update(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+    AppJson(body): AppJson<EventBody>,
+) -> Result<Json<EventView>, ApiError> {
+    let updated = events::update(st.engine.db(), &admin.actor(), id, body.fields()?).await?;
+    Ok(Json(updated.into()))
+}
+
+/// `PUT /events/{id}/status`.
+pub async fn change_status(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+    AppJson(body): AppJson<StatusBody>,
+) -> Result<Json<StatusView>, ApiError> {
+    let change = events::change_status(st.engine.db(), &admin.actor(), id, body.event_status).await?;
+    Ok(Json(StatusView {
+        event_id: id,
+        previous_status: change.previous,
+        updated_status: change.updated,
+        updated_at: kst(change.updated_at),
+    }))
+}
+
+/// `DELETE /events/{id}` (soft).
+pub async fn delete(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<DeletedView>, ApiError> {
+    let at = events::delete(st.engine.db(), &admin.actor(), id).await?;
+    Ok(Json(DeletedView {
+        event_id: id,
+        deleted_at: kst(at),
+    }))
+}
+
+/// `GET /events/{id}`.
+pub async fn show(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<EventView>, ApiError> {
+    Ok(Json(events::find(st.engine.db(), id).await?.into()))
+}
+
+/// `GET /events` with filters, sort and paging.
+pub async fn list(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppQuery(q): AppQuery<ListParams>,
+) -> Result<Json<Page<EventView>>, ApiError> {
+    let filter = EventFilter {
+        status: q.event_status,
+        keyword: keyword(q.keyword),
+        period: period(&q.from, &q.to)?,
+        sort: Sort::parse(q.sort.as_deref(), SORT_FIELDS, DEFAULT_SORT)?,
+        paging: paging(q.page, q.size)?,
+    };
+    Ok(Json(
+        events::list(st.engine.db(), &filter).await?.map(EventView::from),
+    ))
+}

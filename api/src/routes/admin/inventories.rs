@@ -1,0 +1,174 @@
+//! `/api/v1/admin/coupon-inventories`.
+
+use axum::{Json, extract::State, http::StatusCode};
+use issuer::admin::{
+    inventories::{
+        self, DEFAULT_SORT, Discount, Inventory, InventoryFields, InventoryFilter, InventoryStatus,
+        SORT_FIELDS,
+    },
+    listing::{Page, Sort},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{instant, keyword, kst, paging, period};
+use crate::{
+    error::ApiError,
+    extract::{Admin, AppJson, AppPath, AppQuery},
+    state::AppState,
+};
+
+/// Create and update body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryBody {
+    event_id: i64,
+    inventory_name: String,
+    usable_from_at: String,
+    usable_until_at: String,
+    total_count: i64,
+    #[serde(default)]
+    inventory_status: Option<InventoryStatus>,
+    #[serde(default)]
+    discount: Option<Discount>,
+}
+
+impl InventoryBody {
+    fn fields(self) -> Result<InventoryFields, ApiError> {
+        Ok(InventoryFields {
+            usable_from_at: instant("usableFromAt", &self.usable_from_at)?,
+            usable_until_at: instant("usableUntilAt", &self.usable_until_at)?,
+            event_id: self.event_id,
+            inventory_name: self.inventory_name,
+            total_count: self.total_count,
+            inventory_status: self.inventory_status,
+            discount: self.discount,
+        })
+    }
+}
+
+/// List query.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    inventory_status: Option<InventoryStatus>,
+    event_id: Option<i64>,
+    keyword: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    sort: Option<String>,
+    page: Option<i64>,
+    size: Option<i64>,
+}
+
+/// An inventory with its live issued count.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryView {
+    inventory_id: i64,
+    event_id: i64,
+    inventory_name: String,
+    total_count: i32,
+    issued_count: i64,
+    inventory_status: InventoryStatus,
+    usable_from_at: String,
+    usable_until_at: String,
+    discount: Option<Discount>,
+    created_by: String,
+    created_at: String,
+    updated_by: String,
+    updated_at: String,
+}
+
+impl From<Inventory> for InventoryView {
+    fn from(i: Inventory) -> Self {
+        let discount = i.row.discount();
+        let r = i.row;
+        Self {
+            inventory_id: r.inventory_id,
+            event_id: r.event_id,
+            inventory_name: r.inventory_name,
+            total_count: r.total_count,
+            issued_count: i.issued_count,
+            inventory_status: r.inventory_status,
+            usable_from_at: kst(r.usable_from_at),
+            usable_until_at: kst(r.usable_until_at),
+            discount,
+            created_by: r.created_by,
+            created_at: kst(r.created_at),
+            updated_by: r.updated_by,
+            updated_at: kst(r.updated_at),
+        }
+    }
+}
+
+/// A deletion.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedView {
+    inventory_id: i64,
+    deleted_at: String,
+}
+
+/// `POST /coupon-inventories` → 201.
+pub async fn create(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppJson(body): AppJson<InventoryBody>,
+) -> Result<(StatusCode, Json<InventoryView>), ApiError> {
+    let created = inventories::create(&st.engine, &admin.actor(), body.fields()?).await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// `PUT /coupon-inventories/{id}` (only while READY).
+pub async fn update(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+    AppJson(body): AppJson<InventoryBody>,
+) -> Result<Json<InventoryView>, ApiError> {
+    let updated = inventories::update(&st.engine, &admin.actor(), id, body.fields()?).await?;
+    Ok(Json(updated.into()))
+}
+
+/// `DELETE /coupon-inventories/{id}` (soft; only while READY and without batches).
+pub async fn delete(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<DeletedView>, ApiError> {
+    let at = inventories::delete(&st.engine, &admin.actor(), id).await?;
+    Ok(Json(DeletedView {
+        inventory_id: id,
+        deleted_at: kst(at),
+    }))
+}
+
+/// `GET /coupon-inventories/{id}`.
+pub async fn show(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<InventoryView>, ApiError> {
+    Ok(Json(inventories::find(&st.engine, id).await?.into()))
+}
+
+/// `GET /coupon-inventories` with filters, sort and paging.
+pub async fn list(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppQuery(q): AppQuery<ListParams>,
+) -> Result<Json<Page<InventoryView>>, ApiError> {
+    let filter = InventoryFilter {
+        status: q.inventory_status,
+        event_id: q.event_id,
+        keyword: keyword(q.keyword),
+        period: period(&q.from, &q.to)?,
+        sort: Sort::parse(q.sort.as_deref(), SORT_FIELDS, DEFAULT_SORT)?,
+        paging: paging(q.page, q.size)?,
+    };
+    Ok(Json(
+        inventories::list(&st.engine, &filter)
+            .await?
+            .map(InventoryView::from),
+    ))
+}

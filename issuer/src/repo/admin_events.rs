@@ -1,0 +1,167 @@
+//! `events`: the marketing events of the admin API (soft-deleted rows are invisible here).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+
+use crate::{
+    admin::{
+        events::{AdminEvent, EventFields, EventFilter, EventStatus},
+        listing::{Page, like_pattern},
+    },
+    error::{Error, Refusal},
+};
+
+const COLUMNS: &str = "event_id, event_name, description, from_at, until_at, event_status, \
+                       created_by, updated_by, created_at, updated_at";
+
+fn duplicate_name(err: sqlx::Error) -> Error {
+    match super::constraint(&err) {
+        Some("events_live_name_key") => Error::Refused(Refusal::DuplicateEventName),
+        _ => err.into(),
+    }
+}
+
+/// Inserts an event.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    actor: &str,
+    f: &EventFields,
+    status: EventStatus,
+) -> Result<AdminEvent, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO events (event_name, description, from_at, until_at, event_status, created_by, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {COLUMNS}"
+    )))
+    .bind(f.event_name.trim())
+    .bind(&f.description)
+    .bind(f.from_at)
+    .bind(f.until_at)
+    .bind(status)
+    .bind(actor)
+    .fetch_one(db)
+    .await
+    .map_err(duplicate_name)
+}
+
+/// The live event, locked for the rest of the transaction.
+pub async fn lock(db: impl PgExecutor<'_>, id: i64) -> Result<Option<AdminEvent>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM events WHERE event_id = $1 AND deleted_at IS NULL FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// The live event.
+pub async fn find(db: impl PgExecutor<'_>, id: i64) -> Result<Option<AdminEvent>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM events WHERE event_id = $1 AND deleted_at IS NULL"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Whether a live event has this id.
+pub async fn exists(db: impl PgExecutor<'_>, id: i64) -> Result<bool, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1 AND deleted_at IS NULL)")
+            .bind(id)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
+/// Rewrites an event's fields.
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    actor: &str,
+    f: &EventFields,
+    status: EventStatus,
+) -> Result<AdminEvent, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE events SET event_name = $2, description = $3, from_at = $4, until_at = $5,
+                event_status = $6, updated_by = $7, updated_at = now()
+         WHERE event_id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(f.event_name.trim())
+    .bind(&f.description)
+    .bind(f.from_at)
+    .bind(f.until_at)
+    .bind(status)
+    .bind(actor)
+    .fetch_one(db)
+    .await
+    .map_err(duplicate_name)
+}
+
+/// Sets the status.
+pub async fn set_status(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    actor: &str,
+    status: EventStatus,
+) -> Result<AdminEvent, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE events SET event_status = $2, updated_by = $3, updated_at = now()
+         WHERE event_id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(status)
+    .bind(actor)
+    .fetch_one(db)
+    .await
+    .map_err(duplicate_name)
+}
+
+/// Marks the event deleted; returns when.
+pub async fn soft_delete(db: impl PgExecutor<'_>, id: i64, actor: &str) -> Result<DateTime<Utc>, Error> {
+    Ok(sqlx::query_scalar(
+        "UPDATE events SET deleted_at = now(), updated_by = $2, updated_at = now()
+         WHERE event_id = $1 RETURNING deleted_at",
+    )
+    .bind(id)
+    .bind(actor)
+    .fetch_one(db)
+    .await?)
+}
+
+fn push_filters(qb: &mut QueryBuilder<Postgres>, f: &EventFilter) {
+    qb.push(" WHERE deleted_at IS NULL");
+    if let Some(status) = f.status {
+        qb.push(" AND event_status = ").push_bind(status);
+    }
+    if let Some(keyword) = &f.keyword {
+        let pattern = like_pattern(keyword);
+        qb.push(" AND (event_name ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR description ILIKE ")
+            .push_bind(pattern)
+            .push(")");
+    }
+    if let Some(from) = f.period.from {
+        qb.push(" AND from_at >= ").push_bind(from);
+    }
+    if let Some(before) = f.period.until_before {
+        qb.push(" AND until_at < ").push_bind(before);
+    }
+}
+
+/// A page of live events.
+pub async fn list(db: &PgPool, f: &EventFilter) -> Result<Page<AdminEvent>, Error> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM events");
+    push_filters(&mut count, f);
+    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
+    let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events"));
+    push_filters(&mut page, f);
+    page.push(f.sort.order_by("event_id"))
+        .push(" LIMIT ")
+        .push_bind(f.paging.size)
+        .push(" OFFSET ")
+        .push_bind(f.paging.offset());
+    let rows = page.build_query_as().fetch_all(db).await?;
+    Ok(Page::new(f.paging, total, rows))
+}

@@ -1,0 +1,72 @@
+//! `products`.
+
+use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+
+use crate::{
+    admin::{
+        catalog::{CatalogFilter, NewProduct, Product, ProductStatus},
+        listing::{Page, like_pattern},
+    },
+    error::Error,
+};
+
+const COLUMNS: &str = "product_id, name, description, price, stock, status, images, created_at, updated_at";
+
+/// Inserts a product.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    p: &NewProduct,
+    name: &str,
+    status: ProductStatus,
+) -> Result<Product, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO products (name, description, price, stock, status, images)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+    )))
+    .bind(name)
+    .bind(&p.description)
+    .bind(p.price)
+    .bind(p.stock as i32)
+    .bind(status)
+    .bind(&p.images)
+    .fetch_one(db)
+    .await?)
+}
+
+/// One product.
+pub async fn find(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Product>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM products WHERE product_id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}
+
+fn push_filters(qb: &mut QueryBuilder<Postgres>, f: &CatalogFilter) {
+    qb.push(" WHERE true");
+    if let Some(keyword) = &f.keyword {
+        qb.push(" AND name ILIKE ").push_bind(like_pattern(keyword));
+    }
+    if let Some(status) = f.status {
+        qb.push(" AND status = ").push_bind(status);
+    }
+}
+
+/// A page of products by id.
+pub async fn list(db: &PgPool, f: &CatalogFilter) -> Result<Page<Product>, Error> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM products");
+    push_filters(&mut count, f);
+    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
+    let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM products"));
+    push_filters(&mut page, f);
+    page.push(" ORDER BY product_id LIMIT ")
+        .push_bind(f.paging.size)
+        .push(" OFFSET ")
+        .push_bind(f.paging.offset());
+    Ok(Page::new(
+        f.paging,
+        total,
+        page.build_query_as().fetch_all(db).await?,
+    ))
+}

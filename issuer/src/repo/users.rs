@@ -1,0 +1,74 @@
+//! `users`.
+
+use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+
+use crate::{
+    admin::{
+        catalog::{CatalogFilter, User, UserChannel},
+        listing::{Page, like_pattern},
+    },
+    error::Error,
+};
+
+const COLUMNS: &str = "user_id, name, email, channel, created_at";
+
+/// Inserts a user; a taken e-mail is a client error.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    email: Option<&str>,
+    channel: UserChannel,
+) -> Result<User, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO users (name, email, channel) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+    )))
+    .bind(name)
+    .bind(email)
+    .bind(channel)
+    .fetch_one(db)
+    .await
+    .map_err(|err| match super::constraint(&err) {
+        Some("users_email_key") => Error::Invalid("email is taken".into()),
+        _ => err.into(),
+    })
+}
+
+/// One user.
+pub async fn find(db: impl PgExecutor<'_>, id: i64) -> Result<Option<User>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE user_id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}
+
+fn push_filters(qb: &mut QueryBuilder<Postgres>, f: &CatalogFilter) {
+    qb.push(" WHERE true");
+    if let Some(keyword) = &f.keyword {
+        let pattern = like_pattern(keyword);
+        qb.push(" AND (name ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR email ILIKE ")
+            .push_bind(pattern)
+            .push(")");
+    }
+}
+
+/// A page of users by id.
+pub async fn list(db: &PgPool, f: &CatalogFilter) -> Result<Page<User>, Error> {
+    let mut count = QueryBuilder::new("SELECT count(*) FROM users");
+    push_filters(&mut count, f);
+    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
+    let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM users"));
+    push_filters(&mut page, f);
+    page.push(" ORDER BY user_id LIMIT ")
+        .push_bind(f.paging.size)
+        .push(" OFFSET ")
+        .push_bind(f.paging.offset());
+    Ok(Page::new(
+        f.paging,
+        total,
+        page.build_query_as().fetch_all(db).await?,
+    ))
+}
