@@ -9,7 +9,11 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use workers::{config::DrainConfig, drain::Drain};
+use workers::{
+    config::{DrainConfig, JobsConfig},
+    drain::Drain,
+    jobs::{self, JobRunner},
+};
 
 pub const JWT_SECRET: &str = "test-secret";
 
@@ -148,6 +152,114 @@ impl TestApp {
         stop
     }
 
+    /// Runs the coupon jobs (apalis worker and sweeper) in this process until the app stops or
+    /// the returned token is cancelled.
+    pub fn start_jobs(&self, cfg: JobsConfig) -> CancellationToken {
+        let stop = self.stop.child_token();
+        jobs::spawn(std::sync::Arc::new(JobRunner {
+            db: self.db.clone(),
+            generator: issuer::codes::CodeGenerator::new(&self.core.code_secret),
+            owner: format!("test-{}", uuid::Uuid::new_v4().simple()),
+            cfg,
+            shutdown: stop.clone(),
+        }));
+        stop
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.send(reqwest::Method::PUT, path, token, body).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POST without a body.
+    pub async fn post_empty(&self, path: &str, token: &str) -> Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// An admin POST that must answer `status`; returns the body.
+    pub async fn admin_post(&self, path: &str, body: &Value, status: u16) -> Value {
+        let r = self.post(path, &self.admin(), body).await;
+        let got = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_eq!(got, status, "POST {path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// An admin GET that must answer 200; returns the body.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let r = self.get(path, Some(&self.admin())).await;
+        let got = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_eq!(got, 200, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// An event, an inventory of `total` and a batch of `count` codes; returns the batch id.
+    pub async fn coupon_batch(&self, total: i64, count: i64, issue_type: &str) -> i64 {
+        let name = format!("event-{}", uuid::Uuid::new_v4().simple());
+        let event = self
+            .admin_post(
+                "/api/v1/admin/events",
+                &json!({"eventName": name, "fromAt": "2026-01-01T00:00:00", "untilAt": "2099-01-01T00:00:00"}),
+                201,
+            )
+            .await;
+        let inventory = self
+            .admin_post(
+                "/api/v1/admin/coupon-inventories",
+                &json!({"eventId": event["eventId"], "inventoryName": "A", "totalCount": total,
+                        "usableFromAt": "2026-01-01T00:00:00", "usableUntilAt": "2099-01-01T00:00:00"}),
+                201,
+            )
+            .await;
+        let batch = self
+            .admin_post(
+                "/api/v1/admin/coupon-batches",
+                &json!({"inventoryId": inventory["inventoryId"], "batchName": "1회차", "issueCount": count,
+                        "issueType": issue_type, "validFromAt": "2026-01-01T00:00:00",
+                        "validUntilAt": "2099-01-01T00:00:00"}),
+                201,
+            )
+            .await;
+        batch["batchId"].as_i64().unwrap()
+    }
+
+    /// Polls a job until `done(job)` holds (or `limit` passes); returns the last body.
+    pub async fn wait_job(&self, job_id: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let job = self
+                .admin_get(&format!("/api/v1/admin/coupon-jobs/{job_id}"))
+                .await;
+            if done(&job) || started.elapsed() > limit {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Rows of the batch in `coupon_codes` (counting or not), and distinct codes among them.
+    pub async fn code_rows(&self, batch_id: i64) -> (i64, i64) {
+        sqlx::query_as("SELECT count(*), count(DISTINCT code) FROM coupon_codes WHERE batch_id = $1")
+            .bind(batch_id)
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+
     /// An engine over the app's stores (for calls the HTTP API does not expose).
     pub fn engine(&self) -> Engine {
         Engine::new(
@@ -275,6 +387,57 @@ pub async fn assert_error(r: Response, status: u16, code: &str, path: &str) -> V
     let ts = body["timestamp"].as_str().expect("timestamp");
     assert!(ts.ends_with("+09:00"), "timestamp in KST: {ts}");
     body
+}
+
+/// Job settings that notice a dead worker within seconds. The lease still outlasts the commit
+/// stalls of a machine running the whole suite at once (a shorter one made jobs change hands
+/// while their worker was alive).
+pub fn fast_jobs() -> JobsConfig {
+    JobsConfig {
+        concurrency: 2,
+        lease: Duration::from_millis(5_000),
+        sweep_every: Duration::from_millis(250),
+        poll_every: Duration::from_millis(50),
+        max_attempts: 5,
+    }
+}
+
+/// A real `workers` process sharing the test app's stores (to be killed with SIGKILL).
+pub struct WorkersProcess {
+    child: std::process::Child,
+}
+
+impl WorkersProcess {
+    pub fn start(core: &CoreConfig) -> Self {
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_api")).with_file_name("workers");
+        assert!(bin.exists(), "build the workers binary first: {}", bin.display());
+        let child = std::process::Command::new(bin)
+            .env("WORKERS_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", &core.database_url)
+            .env("REDIS_URL", &core.redis_url)
+            .env("KEY_PREFIX", &core.key_prefix)
+            .env("CODE_SECRET", &core.code_secret)
+            .env("JOB_LEASE_MS", "5000")
+            .env("JOB_SWEEP_MS", "250")
+            .env("JOB_POLL_MS", "50")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn workers");
+        Self { child }
+    }
+
+    /// SIGKILL: no shutdown, no release of anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for WorkersProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
 }
 
 /// A real `api` process on its own port, sharing the test app's stores.

@@ -4,8 +4,10 @@
 //! in parallel. Set `TEST_DATABASE_URL` (a server URL, without database) and `TEST_REDIS_URL`
 //! to point elsewhere than the local defaults.
 
+mod admin;
 mod batch;
 mod burst;
+mod coupon_jobs;
 mod daily;
 mod drain;
 mod events;

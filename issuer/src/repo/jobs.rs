@@ -245,6 +245,25 @@ pub async fn fail(db: impl PgExecutor<'_>, job_id: i64, message: &str) -> Result
     Ok(done.rows_affected() == 1)
 }
 
+/// Extends the lease of a job `owner` still holds; `false` when it no longer does.
+pub async fn renew(
+    db: impl PgExecutor<'_>,
+    job_id: i64,
+    owner: &str,
+    lease: Duration,
+) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "UPDATE coupon_jobs SET lease_until = now() + make_interval(secs => $3)
+         WHERE job_id = $1 AND lease_owner = $2 AND job_status = 'IN_PROGRESS'",
+    )
+    .bind(job_id)
+    .bind(owner)
+    .bind(secs(lease))
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Gives the job back (shutdown): its lease expires now, so the sweeper hands it on at once.
 pub async fn release(db: impl PgExecutor<'_>, job_id: i64, owner: &str) -> Result<(), Error> {
     sqlx::query(

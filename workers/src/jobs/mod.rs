@@ -86,6 +86,7 @@ impl JobRunner {
             return Ok(());
         };
         tracing::info!(job_id, job_type = ?job.job_type, processed = job.processed, attempt = job.attempts, "job claimed");
+        let heartbeat = self.heartbeat(job_id);
         let result = if job.attempts > self.cfg.max_attempts {
             Ok(Err(JobFailure(format!(
                 "작업을 처리하던 워커가 {}번 중단되어 작업을 포기했습니다.",
@@ -97,7 +98,25 @@ impl JobRunner {
                 JobType::PartnerCouponUpload => upload::run(self, &job).await,
             }
         };
+        heartbeat.abort();
         self.finish(&job, result).await
+    }
+
+    /// Renews the job's lease every third of it while this run lasts, so a slow block (a busy
+    /// machine, a huge batch) never looks like a dead worker; a killed process stops renewing and
+    /// its lease runs out.
+    fn heartbeat(&self, job_id: i64) -> tokio::task::JoinHandle<()> {
+        let (db, owner, lease) = (self.db.clone(), self.owner.clone(), self.cfg.lease);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                match repo::jobs::renew(&db, job_id, &owner, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => tracing::warn!(job_id, error = %e, "lease renewal failed"),
+                }
+            }
+        })
     }
 
     async fn finish(&self, job: &Job, result: RunResult) -> Result<(), issuer::Error> {
