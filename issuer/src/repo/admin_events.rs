@@ -152,16 +152,13 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, f: &EventFilter) {
 
 /// A page of live events.
 pub async fn list(db: &PgPool, f: &EventFilter) -> Result<Page<AdminEvent>, Error> {
-    let mut count = QueryBuilder::new("SELECT count(*) FROM events");
-    push_filters(&mut count, f);
-    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
-    let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM events"));
-    push_filters(&mut page, f);
-    page.push(f.sort.order_by("event_id"))
-        .push(" LIMIT ")
-        .push_bind(f.paging.size)
-        .push(" OFFSET ")
-        .push_bind(f.paging.offset());
-    let rows = page.build_query_as().fetch_all(db).await?;
-    Ok(Page::new(f.paging, total, rows))
+    super::page(
+        db,
+        "events",
+        COLUMNS,
+        |qb| push_filters(qb, f),
+        &f.sort.order_by("event_id"),
+        f.paging,
+    )
+    .await
 }

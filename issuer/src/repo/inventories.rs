@@ -148,16 +148,13 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, f: &InventoryFilter) {
 
 /// A page of live inventories.
 pub async fn list(db: &PgPool, f: &InventoryFilter) -> Result<Page<InventoryRow>, Error> {
-    let mut count = QueryBuilder::new("SELECT count(*) FROM coupon_inventories");
-    push_filters(&mut count, f);
-    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
-    let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM coupon_inventories"));
-    push_filters(&mut page, f);
-    page.push(f.sort.order_by("inventory_id"))
-        .push(" LIMIT ")
-        .push_bind(f.paging.size)
-        .push(" OFFSET ")
-        .push_bind(f.paging.offset());
-    let rows = page.build_query_as().fetch_all(db).await?;
-    Ok(Page::new(f.paging, total, rows))
+    super::page(
+        db,
+        "coupon_inventories",
+        COLUMNS,
+        |qb| push_filters(qb, f),
+        &f.sort.order_by("inventory_id"),
+        f.paging,
+    )
+    .await
 }

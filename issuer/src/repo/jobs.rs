@@ -116,17 +116,15 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, f: &JobFilter) {
 
 /// A page of jobs, newest first.
 pub async fn list(db: &PgPool, f: &JobFilter) -> Result<Page<Job>, Error> {
-    let mut count = QueryBuilder::new("SELECT count(*) FROM coupon_jobs");
-    push_filters(&mut count, f);
-    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
-    let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM coupon_jobs"));
-    push_filters(&mut page, f);
-    page.push(" ORDER BY created_at DESC, job_id DESC LIMIT ")
-        .push_bind(f.paging.size)
-        .push(" OFFSET ")
-        .push_bind(f.paging.offset());
-    let rows = page.build_query_as().fetch_all(db).await?;
-    Ok(Page::new(f.paging, total, rows))
+    super::page(
+        db,
+        "coupon_jobs",
+        COLUMNS,
+        |qb| push_filters(qb, f),
+        " ORDER BY created_at DESC, job_id DESC",
+        f.paging,
+    )
+    .await
 }
 
 /// Cancels a live job; `None` when it is not live (or does not exist). A generation job that may

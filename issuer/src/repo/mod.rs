@@ -16,3 +16,30 @@ pub mod users;
 pub(crate) fn constraint(err: &sqlx::Error) -> Option<&str> {
     err.as_database_error().and_then(|e| e.constraint())
 }
+
+/// One page of `SELECT <columns> FROM <table>` under the filters `filter` pushes (a `WHERE …`),
+/// in `order_by` order, with the total count of matches: the shape of every admin list.
+pub(crate) async fn page<T>(
+    db: &sqlx::PgPool,
+    table: &str,
+    columns: &str,
+    filter: impl Fn(&mut sqlx::QueryBuilder<sqlx::Postgres>),
+    order_by: &str,
+    paging: crate::admin::listing::Paging,
+) -> Result<crate::admin::listing::Page<T>, crate::error::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let mut count = sqlx::QueryBuilder::new(format!("SELECT count(*) FROM {table}"));
+    filter(&mut count);
+    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
+    let mut rows = sqlx::QueryBuilder::new(format!("SELECT {columns} FROM {table}"));
+    filter(&mut rows);
+    rows.push(order_by)
+        .push(" LIMIT ")
+        .push_bind(paging.size)
+        .push(" OFFSET ")
+        .push_bind(paging.offset());
+    let data = rows.build_query_as().fetch_all(db).await?;
+    Ok(crate::admin::listing::Page::new(paging, total, data))
+}

@@ -55,18 +55,13 @@ fn push_filters(qb: &mut QueryBuilder<Postgres>, f: &CatalogFilter) {
 
 /// A page of products by id.
 pub async fn list(db: &PgPool, f: &CatalogFilter) -> Result<Page<Product>, Error> {
-    let mut count = QueryBuilder::new("SELECT count(*) FROM products");
-    push_filters(&mut count, f);
-    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
-    let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM products"));
-    push_filters(&mut page, f);
-    page.push(" ORDER BY product_id LIMIT ")
-        .push_bind(f.paging.size)
-        .push(" OFFSET ")
-        .push_bind(f.paging.offset());
-    Ok(Page::new(
+    super::page(
+        db,
+        "products",
+        COLUMNS,
+        |qb| push_filters(qb, f),
+        " ORDER BY product_id",
         f.paging,
-        total,
-        page.build_query_as().fetch_all(db).await?,
-    ))
+    )
+    .await
 }
