@@ -1,5 +1,5 @@
--- issue.lua: the whole first-come decision for a batch of requests to one event, in one atomic
--- call. Requests are decided one after another, in the order given, exactly as if each were its
+-- issue.lua: the whole first-come decision for a batch of requests to one scope (a golden-ticket
+-- event or a first-come coupon batch), in one atomic call. Requests are decided one after another, in the order given, exactly as if each were its
 -- own call: batching only shares the round trip, the flush and the script set-up.
 --
 -- KEYS[1]  meta hash     <p>{<scope>}:meta     total, daily, start, end, active, ver
@@ -10,10 +10,12 @@
 -- KEYS[4]  stream        <p>{<scope>}:stream   each issue record is appended here
 -- All keys share the {<scope>} hash tag, so the call runs unchanged on a Redis Cluster.
 --
--- ARGV[1]  kind of the records ('ticket')
--- ARGV[2]  scope id written into the records (the event key)
--- ARGV[3..] one triple per request:
---          user id; candidate issue id (used only if this request issues);
+-- ARGV[1]  kind of the records ('ticket' or 'coupon')
+-- ARGV[2]  scope id written into the records (the event key, the batch id)
+-- ARGV[3]  how an issue gets its id: 'given' = the request's candidate; 'position' = the number
+--          of issues before it (0, 1, 2 …), dense and never repeated, since holders only grow
+-- ARGV[4..] one triple per request:
+--          user id; candidate issue id (used only if this request issues, in 'given' mode);
 --          clock override in epoch ms, '' in production (then Redis TIME decides)
 --
 -- Returns, per request in order, five values {status, issue id, issued at ms, issued count,
@@ -35,7 +37,7 @@ end
 
 local meta = redis.call('HMGET', KEYS[1], 'total', 'daily', 'start', 'end', 'active')
 if not meta[1] then
-  for _ = 3, #ARGV, 3 do
+  for _ = 4, #ARGV, 3 do
     answer('NO_META', '', 0, 0, 0)
   end
   return out
@@ -43,10 +45,11 @@ end
 local total, daily = tonumber(meta[1]), tonumber(meta[2])
 local start_ms, end_ms, active = tonumber(meta[3]), tonumber(meta[4]), meta[5] == '1'
 
+local by_position = ARGV[3] == 'position'
 local redis_now, issued
 local today = {}  -- KST day -> issued that day, read once per batch
 
-for i = 3, #ARGV, 3 do
+for i = 4, #ARGV, 3 do
   local user, candidate, clock = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local held = redis.call('HGET', KEYS[2], user)
   if held then
@@ -81,6 +84,9 @@ for i = 3, #ARGV, 3 do
       if daily > 0 and today[day] >= daily then
         answer('DAILY', '', 0, issued, total)
       else
+        if by_position then
+          candidate = tostring(issued)
+        end
         redis.call('HSET', KEYS[2], user, candidate .. '|' .. now)
         today[day] = redis.call('INCR', day_key)
         if today[day] == 1 then

@@ -59,6 +59,8 @@ struct ErrorParts {
     status: StatusCode,
     code: &'static str,
     message: Cow<'static, str>,
+    /// Fields some codes add to the body (e.g. the existing `couponIssueId`).
+    details: Option<serde_json::Map<String, serde_json::Value>>,
     /// For the log only.
     cause: Option<String>,
 }
@@ -123,6 +125,11 @@ impl ApiError {
                     "이벤트 기간이 아닙니다.",
                 ),
                 E::SoldOut => fixed(StatusCode::CONFLICT, "SOLD_OUT", "티켓이 모두 소진되었습니다."),
+                E::CouponAlreadyIssued(_) => fixed(
+                    StatusCode::CONFLICT,
+                    "COUPON_ALREADY_ISSUED",
+                    "이미 발급받은 쿠폰입니다.",
+                ),
                 E::DailyLimitReached => fixed(
                     StatusCode::CONFLICT,
                     "DAILY_LIMIT_REACHED",
@@ -162,12 +169,14 @@ fn not_found(m: issuer::error::Missing) -> (StatusCode, &'static str, Cow<'stati
         M::Job => ("JOB_NOT_FOUND", "쿠폰 생성 작업을 찾을 수 없습니다."),
         M::User => ("USER_NOT_FOUND", "사용자를 찾을 수 없습니다."),
         M::Product => ("PRODUCT_NOT_FOUND", "상품을 찾을 수 없습니다."),
+        M::Coupon => ("COUPON_NOT_FOUND", "쿠폰을 찾을 수 없습니다."),
     };
     (StatusCode::NOT_FOUND, code, Cow::Borrowed(message))
 }
 
-/// The admin seed's rule codes. The seed's `498` for a duplicate job is not an HTTP status;
-/// it is answered 409.
+/// The rule codes (admin seed, coupons, points). The admin seed's `498` for a duplicate job is
+/// not an HTTP status; it is answered 409. A refusal that depends on the input alone is 400; one
+/// that depends on the current state (sold out, a cap reached) is 409.
 fn refused(r: issuer::error::Refusal) -> (StatusCode, &'static str, Cow<'static, str>) {
     use issuer::error::Refusal as R;
     let (status, code, message) = match r {
@@ -251,6 +260,31 @@ fn refused(r: issuer::error::Refusal) -> (StatusCode, &'static str, Cow<'static,
             "CANNOT_CANCEL_JOB",
             "이미 끝난 작업은 취소할 수 없습니다.",
         ),
+        R::CouponSoldOut => (
+            StatusCode::CONFLICT,
+            "COUPON_SOLD_OUT",
+            "쿠폰이 모두 소진되었습니다.",
+        ),
+        R::CouponExpired => (
+            StatusCode::BAD_REQUEST,
+            "COUPON_EXPIRED",
+            "발급 기간이 지난 쿠폰입니다.",
+        ),
+        R::CouponNotInPeriod => (
+            StatusCode::BAD_REQUEST,
+            "COUPON_NOT_IN_PERIOD",
+            "쿠폰 발급 기간이 아닙니다.",
+        ),
+        R::InvalidAmount => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_AMOUNT",
+            "충전 금액은 1원 이상 1,000,000원 이하여야 합니다.",
+        ),
+        R::PointLimitExceeded => (
+            StatusCode::CONFLICT,
+            "POINT_LIMIT_EXCEEDED",
+            "보유 가능한 최대 포인트(5,000,000원)를 초과합니다.",
+        ),
     };
     (status, code, Cow::Borrowed(message))
 }
@@ -259,6 +293,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
         let cause = status.is_server_error().then(|| self.to_string());
+        let details = match &self {
+            ApiError::Issuer(issuer::Error::CouponAlreadyIssued(id)) => {
+                let mut m = serde_json::Map::new();
+                m.insert("couponIssueId".into(), (*id).into());
+                Some(m)
+            }
+            _ => None,
+        };
         let mut response = status.into_response();
         if let ApiError::RateLimited(secs) = self {
             response
@@ -269,6 +311,7 @@ impl IntoResponse for ApiError {
             status,
             code,
             message,
+            details,
             cause,
         });
         response
@@ -314,6 +357,8 @@ struct ErrorBody<'a> {
     code: &'a str,
     message: &'a str,
     path: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Writes the body of every error response (see the module doc).
@@ -341,6 +386,7 @@ pub async fn error_body(req: Request, next: Next) -> Response {
         code: parts.code,
         message: &parts.message,
         path: &path,
+        details: parts.details,
     };
     let (mut head, _) = response.into_parts();
     let json = Json(body).into_response();

@@ -56,6 +56,7 @@ fn bench_issue(c: &mut Criterion) {
                 keys: &keys,
                 kind: "ticket",
                 scope: key.as_str(),
+                ids: issuer::scope::IdMode::Given,
                 requests: &requests,
             };
             issue::run(engine.redis().next(), batch).await.unwrap()

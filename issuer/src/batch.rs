@@ -1,7 +1,7 @@
-//! Group commit of issue requests: requests to one event that arrive while a call is in flight
+//! Group commit of issue requests: requests to one scope (event or coupon batch) that arrive while a call is in flight
 //! are decided together in the next `issue.lua` call.
 //!
-//! Each event gets one batcher task per process. A request goes out at once when a call slot is
+//! Each scope gets one batcher task per process. A request goes out at once when a call slot is
 //! free, so an idle system adds no latency; under a burst, requests queue while the slots are
 //! busy and the next call takes up to [`MAX_BATCH`] of them. The script decides them one after
 //! another, each exactly as if alone, so the guarantees do not change; what is shared is the
@@ -23,6 +23,7 @@ use crate::{
     error::Error,
     issue::{self, IssueBatch, IssueRequest, Verdict},
     keys::ScopeKeys,
+    scope::{IdMode, Scope},
 };
 
 /// Most requests decided in one call.
@@ -48,18 +49,17 @@ impl Batchers {
         }
     }
 
-    /// Decides `request` for the scope `keys` (record `kind`, scope id `scope`).
+    /// Decides `request` for `scope`, whose keys are `keys`.
     pub async fn issue(
         &self,
         redis: &Pool,
         keys: &ScopeKeys,
-        kind: &'static str,
-        scope: &str,
+        scope: &Scope,
         request: IssueRequest,
     ) -> Result<Verdict, Error> {
         let (reply, answer) = oneshot::channel();
         let job = Job { request, reply };
-        let queue = self.queue(redis, keys, kind, scope);
+        let queue = self.queue(redis, keys, scope);
         if queue.send(job).is_err() {
             return Err(Error::protocol("issue batcher", "stopped"));
         }
@@ -68,13 +68,7 @@ impl Batchers {
             .map_err(|_| Error::protocol("issue batcher", "dropped a request"))?
     }
 
-    fn queue(
-        &self,
-        redis: &Pool,
-        keys: &ScopeKeys,
-        kind: &'static str,
-        scope: &str,
-    ) -> mpsc::UnboundedSender<Job> {
+    fn queue(&self, redis: &Pool, keys: &ScopeKeys, scope: &Scope) -> mpsc::UnboundedSender<Job> {
         if let Some(q) = self
             .queues
             .read()
@@ -91,8 +85,11 @@ impl Batchers {
                 tokio::spawn(run(
                     redis.clone(),
                     keys.clone(),
-                    kind,
-                    scope.to_owned(),
+                    Tag {
+                        kind: scope.kind().as_str(),
+                        scope: scope.id().into(),
+                        ids: scope.id_mode(),
+                    },
                     self.in_flight,
                     rx,
                 ));
@@ -102,17 +99,23 @@ impl Batchers {
     }
 }
 
+/// What the records of a scope carry.
+struct Tag {
+    kind: &'static str,
+    scope: Arc<str>,
+    ids: IdMode,
+}
+
 /// The batcher of one scope; ends when its queue's senders are gone.
 async fn run(
     redis: Pool,
     keys: ScopeKeys,
-    kind: &'static str,
-    scope: String,
+    tag: Tag,
     in_flight: usize,
     mut queue: mpsc::UnboundedReceiver<Job>,
 ) {
     let slots = Arc::new(Semaphore::new(in_flight));
-    let (keys, scope) = (Arc::new(keys), Arc::<str>::from(scope));
+    let keys = Arc::new(keys);
     while let Some(first) = queue.recv().await {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
@@ -124,7 +127,8 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let (redis, keys, scope) = (redis.clone(), Arc::clone(&keys), Arc::clone(&scope));
+        let (redis, keys, scope) = (redis.clone(), Arc::clone(&keys), Arc::clone(&tag.scope));
+        let (kind, ids) = (tag.kind, tag.ids);
         tokio::spawn(async move {
             let _slot = slot;
             let (requests, replies): (Vec<_>, Vec<_>) =
@@ -134,6 +138,7 @@ async fn run(
                 keys: &keys,
                 kind,
                 scope: &scope,
+                ids,
                 requests: &requests,
             };
             match issue::run(redis.next(), batch).await {

@@ -1,10 +1,10 @@
 //! Per-process memory that keeps the hot path off Postgres and, after a sell-out, off Redis.
 //!
-//! * [`EventCache`]: an event's rules for a short TTL (default 1 s). A change made through this
-//!   process invalidates its entry at once; other processes see it within the TTL. Only one
-//!   load runs at a time, so the first second of an opening costs one query, not thousands;
-//!   while it runs, callers holding a stale entry keep using it.
-//! * [`SoldOutBook`]: events this process has seen sold out, with the sorted ids of their
+//! * [`RulesCache`]: a scope's rules (an event, a coupon batch) for a short TTL (default 1 s). A
+//!   change made through this process invalidates its entry at once; other processes see it
+//!   within the TTL. Only one load runs at a time, so the first second of an opening costs one
+//!   query, not thousands; while it runs, callers holding a stale entry keep using it.
+//! * [`SoldOutBook`]: scopes this process has seen sold out, with the sorted ids of their
 //!   holders once loaded. A sell-out is final (the quantity never changes, holders never leave),
 //!   so the flood after it is answered here: a holder still goes to Redis for their ticket,
 //!   everyone else gets the refusal the check order gives (inactive, not in period, sold out).
@@ -18,43 +18,51 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{keys::ScopeKeys, model::TicketEvent};
+use crate::{
+    keys::ScopeKeys,
+    scope::{Rules, Scope},
+};
 
-/// An event's rules as this process knows them, with its Redis keys.
+/// A scope as this process knows it: the row behind it, the rules `issue.lua` enforces, and its
+/// Redis keys.
 #[derive(Debug)]
-pub struct CachedEvent {
-    /// The rules.
-    pub event: TicketEvent,
-    /// The keys of its scope.
+pub struct Cached<T> {
+    /// The row (an event, a coupon batch with its inventory).
+    pub detail: T,
+    /// Which scope.
+    pub scope: Scope,
+    /// Its rules.
+    pub rules: Rules,
+    /// Its keys.
     pub keys: ScopeKeys,
 }
 
-struct Slot {
+struct Slot<T> {
     loaded: Instant,
-    event: Option<Arc<CachedEvent>>,
+    event: Option<Arc<Cached<T>>>,
 }
 
 /// What the cache knows of a key.
-pub enum Lookup {
+pub enum Lookup<T> {
     /// Fresh: use it (`None` = known not to exist).
-    Fresh(Option<Arc<CachedEvent>>),
+    Fresh(Option<Arc<Cached<T>>>),
     /// Expired but usable while someone reloads it.
-    Stale(Option<Arc<CachedEvent>>),
+    Stale(Option<Arc<Cached<T>>>),
     /// Never loaded.
     Missing,
 }
 
-/// Events by key, for a short TTL.
-pub struct EventCache {
+/// Scopes by key, for a short TTL.
+pub struct RulesCache<T> {
     ttl: Duration,
     /// Misses are kept for a shorter time, so an event created on another process is found soon.
     miss_ttl: Duration,
-    slots: RwLock<HashMap<String, Slot>>,
+    slots: RwLock<HashMap<String, Slot<T>>>,
     /// Held while a load runs; see the module doc.
     pub(crate) loading: tokio::sync::Mutex<()>,
 }
 
-impl EventCache {
+impl<T> RulesCache<T> {
     /// A cache whose entries live `ttl`.
     pub fn new(ttl: Duration) -> Self {
         Self {
@@ -66,7 +74,7 @@ impl EventCache {
     }
 
     /// What the cache holds for `key`.
-    pub fn lookup(&self, key: &str) -> Lookup {
+    pub fn lookup(&self, key: &str) -> Lookup<T> {
         let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
         match slots.get(key) {
             None => Lookup::Missing,
@@ -86,7 +94,7 @@ impl EventCache {
     }
 
     /// Stores what was loaded for `key`.
-    pub fn put(&self, key: &str, event: Option<Arc<CachedEvent>>) {
+    pub fn put(&self, key: &str, event: Option<Arc<Cached<T>>>) {
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
         slots.insert(
             key.to_owned(),
@@ -124,7 +132,7 @@ impl SoldOut {
     }
 }
 
-/// Events this process has seen sold out.
+/// Scopes this process has seen sold out.
 #[derive(Default)]
 pub struct SoldOutBook {
     events: RwLock<HashMap<String, Arc<SoldOut>>>,

@@ -7,19 +7,25 @@ use sqlx::PgPool;
 
 use crate::{
     batch::Batchers,
-    cache::{EventCache, SoldOutBook},
+    cache::{RulesCache, SoldOutBook},
+    codes::CodeGenerator,
+    config::DEV_CODE_SECRET,
+    coupons::CouponBatch,
     keys::Keys,
+    model::TicketEvent,
 };
 
 /// Tuning of the per-process caches.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
-    /// How long an event's rules are reused before Postgres is asked again.
+    /// How long an event's (or a coupon batch's) rules are reused before Postgres is asked again.
     pub event_cache_ttl: Duration,
     /// Largest sold-out event whose holders are kept in memory to answer the flood locally.
     pub sold_out_holders_max: usize,
     /// `issue.lua` calls in flight per event; requests arriving meanwhile join the next call.
     pub issue_calls_in_flight: usize,
+    /// The coupon codes (the same secret as the workers' generation jobs).
+    pub codes: CodeGenerator,
 }
 
 impl Default for EngineOptions {
@@ -28,6 +34,7 @@ impl Default for EngineOptions {
             event_cache_ttl: Duration::from_secs(1),
             sold_out_holders_max: 1_000_000,
             issue_calls_in_flight: 4,
+            codes: CodeGenerator::new(DEV_CODE_SECRET),
         }
     }
 }
@@ -43,7 +50,8 @@ pub(crate) struct Inner {
     pub(crate) db: PgPool,
     pub(crate) keys: Keys,
     pub(crate) options: EngineOptions,
-    pub(crate) events: EventCache,
+    pub(crate) events: RulesCache<TicketEvent>,
+    pub(crate) coupons: RulesCache<CouponBatch>,
     pub(crate) sold_out: SoldOutBook,
     pub(crate) batchers: Batchers,
     /// One rebuild of Redis metadata at a time in this process.
@@ -58,7 +66,8 @@ impl Engine {
                 redis,
                 db,
                 keys,
-                events: EventCache::new(options.event_cache_ttl),
+                events: RulesCache::new(options.event_cache_ttl),
+                coupons: RulesCache::new(options.event_cache_ttl),
                 sold_out: SoldOutBook::default(),
                 batchers: Batchers::new(options.issue_calls_in_flight),
                 rebuilding: tokio::sync::Mutex::new(()),

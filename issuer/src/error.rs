@@ -25,6 +25,9 @@ pub enum Error {
     /// Today's (KST) quota has been issued.
     #[error("daily limit reached")]
     DailyLimitReached,
+    /// The user holds a coupon of this batch already: its id.
+    #[error("coupon already issued")]
+    CouponAlreadyIssued(i64),
     /// A request field breaks a rule; the text says which, for the client.
     #[error("{0}")]
     Invalid(String),
@@ -93,9 +96,11 @@ pub enum Missing {
     User,
     /// A product.
     Product,
+    /// A first-come coupon (a SELF batch).
+    Coupon,
 }
 
-/// A rule of the admin API that refused a request.
+/// A rule that refused a request (admin lifecycles and limits, coupons, points).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// Start not before end, on creating an event.
@@ -130,6 +135,16 @@ pub enum Refusal {
     BatchNotMapped,
     /// The job has ended; it cannot be cancelled.
     CannotCancelJob,
+    /// Every coupon of the batch has been issued.
+    CouponSoldOut,
+    /// The batch's issuing has ended (past its validity, switched off, or its inventory ended).
+    CouponExpired,
+    /// The batch's issuing has not begun.
+    CouponNotInPeriod,
+    /// A charge amount outside 1..=1,000,000.
+    InvalidAmount,
+    /// The charge would take the balance above 5,000,000.
+    PointLimitExceeded,
 }
 
 /// The issuance core's result.

@@ -2,7 +2,7 @@
 
 use fred::{clients::Client, types::Value};
 
-use crate::{error::Error, keys::ScopeKeys, script::Lua};
+use crate::{error::Error, keys::ScopeKeys, scope::IdMode, script::Lua};
 
 /// What `issue.lua` decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub struct IssueBatch<'a> {
     pub kind: &'a str,
     /// Scope id written into the stream entries.
     pub scope: &'a str,
+    /// How issues get their ids.
+    pub ids: IdMode,
     /// The requests, decided in this order.
     pub requests: &'a [IssueRequest],
 }
@@ -69,9 +71,10 @@ pub async fn run(client: &Client, batch: IssueBatch<'_>) -> Result<Vec<Verdict>,
         batch.keys.day_prefix.as_str(),
         batch.keys.stream.as_str(),
     ];
-    let mut args = Vec::with_capacity(2 + 3 * batch.requests.len());
+    let mut args = Vec::with_capacity(3 + 3 * batch.requests.len());
     args.push(batch.kind.to_owned());
     args.push(batch.scope.to_owned());
+    args.push(batch.ids.as_arg().to_owned());
     for r in batch.requests {
         args.push(r.user.to_string());
         args.push(r.candidate.clone());

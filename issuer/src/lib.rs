@@ -14,9 +14,11 @@
 //! # Layout
 //!
 //! * [`engine`]: the [`Engine`] value (pools, keys, caches).
-//! * [`tickets`], [`events`]: what the api calls.
+//! * [`tickets`], [`events`], [`coupons`], [`points`], [`products`]: what the api calls. Golden-ticket events and
+//!   first-come coupon batches are both [`scope`]s, decided by one hot path ([`first_come`])
+//!   whose Redis copy of the rules [`meta`] keeps.
 //! * [`issue`], [`batch`], [`script`], [`keys`], [`stream`]: the Redis side, one script per
-//!   `lua/` file; concurrent requests to one event share a call ([`batch`]).
+//!   `lua/` file; concurrent requests to one scope share a call ([`batch`]).
 //! * [`admin`]: the admin API's domain (events, inventories, batches, coupon jobs, codes,
 //!   users, products, dashboard); [`codes`]: the coupon-code generator; [`queue`]: the apalis
 //!   queue that carries coupon jobs to the workers.
@@ -30,14 +32,21 @@ pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod connect;
+pub mod coupons;
+pub mod cursor;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod first_come;
 pub mod issue;
 pub mod keys;
+pub mod meta;
 pub mod model;
+pub mod points;
+pub mod products;
 pub mod queue;
 pub mod repo;
+pub mod scope;
 pub mod script;
 pub mod shutdown;
 pub mod stream;

@@ -27,6 +27,8 @@ use crate::{
 pub enum RecordKind {
     /// A golden ticket.
     Ticket,
+    /// A first-come coupon.
+    Coupon,
 }
 
 impl RecordKind {
@@ -34,13 +36,43 @@ impl RecordKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RecordKind::Ticket => "ticket",
+            RecordKind::Coupon => "coupon",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
         match s {
             "ticket" => Some(RecordKind::Ticket),
+            "coupon" => Some(RecordKind::Coupon),
             _ => None,
+        }
+    }
+}
+
+/// An issue's id, as its kind numbers it (see [`crate::scope::IdMode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueId {
+    /// A ticket's UUIDv7.
+    Uuid(Uuid),
+    /// A coupon's position in its batch.
+    Position(i32),
+}
+
+impl IssueId {
+    /// Reads the id of a record of `kind`.
+    pub fn parse(kind: RecordKind, s: &str) -> Option<Self> {
+        match kind {
+            RecordKind::Ticket => s.parse().ok().map(IssueId::Uuid),
+            RecordKind::Coupon => s.parse().ok().filter(|p| *p >= 0).map(IssueId::Position),
+        }
+    }
+}
+
+impl std::fmt::Display for IssueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IssueId::Uuid(id) => id.fmt(f),
+            IssueId::Position(p) => p.fmt(f),
         }
     }
 }
@@ -50,12 +82,12 @@ impl RecordKind {
 pub struct IssueRecord {
     /// What was issued.
     pub kind: RecordKind,
-    /// The scope (the event key).
+    /// The scope (the event key, the batch id).
     pub scope: String,
     /// The holder.
     pub user_id: i64,
     /// The issue's id.
-    pub issue_id: Uuid,
+    pub issue_id: IssueId,
     /// When Redis issued it, epoch ms.
     pub issued_at_ms: i64,
 }
@@ -81,11 +113,12 @@ impl Entry {
 impl IssueRecord {
     fn from_fields(f: &Fields) -> Result<Self, String> {
         let field = |name: &str| f.get(name).ok_or_else(|| format!("missing field {name}"));
+        let kind = RecordKind::parse(field("k")?).ok_or("unknown kind")?;
         Ok(Self {
-            kind: RecordKind::parse(field("k")?).ok_or("unknown kind")?,
+            kind,
             scope: field("s")?.clone(),
             user_id: field("u")?.parse().map_err(|_| "bad user")?,
-            issue_id: field("id")?.parse().map_err(|_| "bad id")?,
+            issue_id: IssueId::parse(kind, field("id")?).ok_or("bad id")?,
             issued_at_ms: field("t")?.parse().map_err(|_| "bad time")?,
         })
     }
@@ -269,11 +302,34 @@ mod tests {
             kind: RecordKind::Ticket,
             scope: "e1".into(),
             user_id: 42,
-            issue_id: Uuid::now_v7(),
+            issue_id: IssueId::Uuid(Uuid::now_v7()),
             issued_at_ms: 1_700_000_000_123,
         };
         let fields: Fields = r.to_fields().into_iter().collect();
         assert_eq!(IssueRecord::from_fields(&fields), Ok(r));
+        let c = IssueRecord {
+            kind: RecordKind::Coupon,
+            scope: "12".into(),
+            user_id: 42,
+            issue_id: IssueId::Position(7),
+            issued_at_ms: 1_700_000_000_123,
+        };
+        let fields: Fields = c.to_fields().into_iter().collect();
+        assert_eq!(IssueRecord::from_fields(&fields), Ok(c));
+    }
+
+    #[test]
+    fn ids_must_fit_their_kind() {
+        assert_eq!(
+            IssueId::parse(RecordKind::Coupon, "3"),
+            Some(IssueId::Position(3))
+        );
+        assert_eq!(IssueId::parse(RecordKind::Coupon, "-1"), None);
+        assert_eq!(IssueId::parse(RecordKind::Ticket, "3"), None);
+        assert_eq!(
+            IssueId::parse(RecordKind::Coupon, &Uuid::now_v7().to_string()),
+            None
+        );
     }
 
     #[test]

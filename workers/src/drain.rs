@@ -1,8 +1,9 @@
 //! The issuance-stream drain: Redis streams → Postgres, exactly once in effect.
 //!
 //! Each pass reads up to a batch of new entries from every registered stream through the
-//! consumer group `drain`, inserts them in one statement (`ON CONFLICT DO NOTHING`, so a replay
-//! changes nothing), and only after the commit acknowledges them and trims the stream head.
+//! consumer group `drain`, inserts them in one transaction (`ON CONFLICT DO NOTHING`, so a replay
+//! changes nothing; tickets into `tickets`, coupons into `coupon_issues`), and only after the
+//! commit acknowledges them and trims the stream head.
 //!
 //! What happens on a crash:
 //! * before the commit: the entries stay pending under this consumer's name; after
@@ -26,8 +27,11 @@ use std::{
 use fred::clients::Pool;
 use issuer::{
     Error, Keys, clock,
-    repo::tickets::{self, NewTicket},
-    stream::{self, Entry, RecordKind},
+    repo::{
+        coupon_issues::{self, NewCouponIssue},
+        tickets::{self, NewTicket},
+    },
+    stream::{self, Entry, IssueId},
 };
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -184,26 +188,34 @@ impl Drain {
         }
         let started = Instant::now();
         let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-        let mut rows = Vec::with_capacity(entries.len());
+        let (mut tickets, mut coupons) = (Vec::new(), Vec::new());
         for entry in entries {
-            match entry.record {
-                Ok(r) => match r.kind {
-                    RecordKind::Ticket => rows.push(NewTicket {
-                        ticket_id: r.issue_id,
+            let record = entry.record.and_then(|r| {
+                let issued_at = clock::from_ms(r.issued_at_ms);
+                match r.issue_id {
+                    IssueId::Uuid(ticket_id) => tickets.push(NewTicket {
+                        ticket_id,
                         event_key: r.scope,
                         user_id: r.user_id,
-                        issued_at: clock::from_ms(r.issued_at_ms),
+                        issued_at,
                     }),
-                },
-                Err(why) => {
-                    // Only a bug writes such an entry; it can never be persisted, so it is
-                    // logged with its id and acknowledged rather than retried forever.
-                    tracing::error!(stream = s, id = %entry.id, why, "unreadable stream entry");
-                    metrics::counter!("issuer_drain_malformed_total").increment(1);
+                    IssueId::Position(seq) => coupons.push(NewCouponIssue {
+                        batch_id: r.scope.parse().map_err(|_| "bad batch id".to_owned())?,
+                        seq,
+                        user_id: r.user_id,
+                        issued_at,
+                    }),
                 }
+                Ok(())
+            });
+            if let Err(why) = record {
+                // Only a bug writes such an entry; it can never be persisted, so it is logged
+                // with its id and acknowledged rather than retried forever.
+                tracing::error!(stream = s, id = %entry.id, why, "unreadable stream entry");
+                metrics::counter!("issuer_drain_malformed_total").increment(1);
             }
         }
-        if let Err(e) = tickets::insert_batch(&self.db, &rows).await {
+        if let Err(e) = self.commit(&tickets, &coupons).await {
             self.own_pending.insert(s.to_owned());
             return Err(e);
         }
@@ -212,5 +224,13 @@ impl Drain {
         metrics::histogram!("issuer_drain_persist_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("issuer_drain_persisted_total").increment(ids.len() as u64);
         Ok(ids.len())
+    }
+
+    async fn commit(&self, tickets: &[NewTicket], coupons: &[NewCouponIssue]) -> Result<(), Error> {
+        let mut tx = self.db.begin().await?;
+        tickets::insert_batch(&mut *tx, tickets).await?;
+        coupon_issues::insert_batch(&mut tx, coupons).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

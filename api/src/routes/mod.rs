@@ -6,12 +6,21 @@
 //! | `GET /events/{eventKey}`, `PATCH /events/{eventKey}` | [`events::show`], [`events::update`] |
 //! | `POST /events/{eventKey}/tickets` | [`tickets::issue`] |
 //! | `GET /users/{userId}/tickets` | [`tickets::list_for_user`] |
+//! | `POST /api/v1/coupons/{couponId}/issue` | [`coupons::issue`] |
+//! | `GET /api/v1/users/{userId}/coupons`, `GET /api/v1/coupons?userId=` | [`coupons::list_for_user`], [`coupons::list_by_query`] |
+//! | `POST /api/v1/points/{userId}`, `POST /api/v1/wallets/{userId}/charge` | [`points::charge`] |
+//! | `GET /api/v1/points/{userId}`, `GET /api/v1/wallets/{userId}` | [`points::balance`] |
+//! | `GET /api/v1/points/{userId}/history` | [`points::history`] |
+//! | `GET /api/v1/products`, `GET /api/v1/products/{productId}` | [`products::list`], [`products::show`] |
 //! | `/api/v1/admin/…` | [`admin`] (its own table) |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
 pub mod admin;
+pub mod coupons;
 pub mod events;
 pub mod ops;
+pub mod points;
+pub mod products;
 pub mod tickets;
 
 use axum::{
@@ -35,9 +44,24 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
+        .nest("/api/v1", shop())
         .nest("/api/v1/admin", admin::router(state.upload_limit))
         .route_layer(middleware::from_fn(telemetry::track))
         .fallback(route_not_found)
         .layer(middleware::from_fn(error_body))
         .with_state(state)
+}
+
+/// The commerce API under `/api/v1`, with the seeds' alternative spellings.
+fn shop() -> Router<AppState> {
+    Router::new()
+        .route("/coupons/{coupon_id}/issue", post(coupons::issue))
+        .route("/coupons", get(coupons::list_by_query))
+        .route("/users/{user_id}/coupons", get(coupons::list_for_user))
+        .route("/points/{user_id}", post(points::charge).get(points::balance))
+        .route("/points/{user_id}/history", get(points::history))
+        .route("/wallets/{user_id}", get(points::balance))
+        .route("/wallets/{user_id}/charge", post(points::charge))
+        .route("/products", get(products::list))
+        .route("/products/{product_id}", get(products::show))
 }

@@ -1,6 +1,9 @@
 //! One `issue.lua` call deciding several requests: each as if it were alone, in order.
 
-use issuer::issue::{self, IssueBatch, IssueRequest, Verdict};
+use issuer::{
+    issue::{self, IssueBatch, IssueRequest, Verdict},
+    scope::IdMode,
+};
 
 use crate::helpers::TestApp;
 
@@ -25,6 +28,7 @@ async fn a_batch_is_decided_request_by_request_in_order() {
         keys: &keys,
         kind: "ticket",
         scope: "batched",
+        ids: IdMode::Given,
         requests: &requests,
     };
     let verdicts = issue::run(app.redis.next(), batch).await.unwrap();

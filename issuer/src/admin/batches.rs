@@ -205,6 +205,7 @@ pub async fn update(engine: &Engine, actor: &str, id: i64, f: BatchFields) -> Re
     let status = f.batch_status.unwrap_or(current.batch_status);
     let row = repo::batches::update(&mut *tx, id, actor, &f, status).await?;
     tx.commit().await?;
+    engine.refresh_coupon_batches(&[id]).await;
     Ok(Batch { row, issued_count: 0 })
 }
 
@@ -217,6 +218,7 @@ pub async fn delete(engine: &Engine, actor: &str, id: i64) -> Result<DateTime<Ut
     ensure_modifiable(&mut tx, &current).await?;
     let at = repo::batches::soft_delete(&mut *tx, id, actor).await?;
     tx.commit().await?;
+    engine.refresh_coupon_batches(&[id]).await;
     Ok(at)
 }
 

@@ -244,6 +244,13 @@ pub async fn update(engine: &Engine, actor: &str, id: i64, f: InventoryFields) -
     let status = f.inventory_status.unwrap_or(current.inventory_status);
     let row = repo::inventories::update(&mut *tx, id, actor, &f, status).await?;
     tx.commit().await?;
+    // Its batches' issuing follows its status and usable period at once.
+    let batches: Vec<i64> = repo::batches::ids_by_inventory(engine.db(), &[id])
+        .await?
+        .into_iter()
+        .map(|(_, batch)| batch)
+        .collect();
+    engine.refresh_coupon_batches(&batches).await;
     with_issued(engine, vec![row]).await.map(|mut v| v.remove(0))
 }
 

@@ -74,7 +74,7 @@ pub async fn update(
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE coupon_batches SET batch_name = $2, issue_count = $3, issue_type = $4, daily_limit = $5,
                 valid_from_at = $6, valid_until_at = $7, batch_status = $8, updated_by = $9,
-                updated_at = now()
+                updated_at = now(), version = version + 1
          WHERE batch_id = $1 RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -93,7 +93,8 @@ pub async fn update(
 /// Marks the batch deleted; returns when.
 pub async fn soft_delete(db: impl PgExecutor<'_>, id: i64, actor: &str) -> Result<DateTime<Utc>, Error> {
     Ok(sqlx::query_scalar(
-        "UPDATE coupon_batches SET deleted_at = now(), updated_by = $2, updated_at = now()
+        "UPDATE coupon_batches SET deleted_at = now(), updated_by = $2, updated_at = now(),
+                version = version + 1
          WHERE batch_id = $1 RETURNING deleted_at",
     )
     .bind(id)

@@ -72,7 +72,8 @@ pub async fn update(
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE coupon_inventories SET event_id = $2, inventory_name = $3, usable_from_at = $4,
                 usable_until_at = $5, total_count = $6, inventory_status = $7, discount_type = $8,
-                discount_value = $9, max_discount = $10, updated_by = $11, updated_at = now()
+                discount_value = $9, max_discount = $10, updated_by = $11, updated_at = now(),
+                version = version + 1
          WHERE inventory_id = $1 RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -93,7 +94,8 @@ pub async fn update(
 /// Marks the inventory deleted; returns when.
 pub async fn soft_delete(db: impl PgExecutor<'_>, id: i64, actor: &str) -> Result<DateTime<Utc>, Error> {
     Ok(sqlx::query_scalar(
-        "UPDATE coupon_inventories SET deleted_at = now(), updated_by = $2, updated_at = now()
+        "UPDATE coupon_inventories SET deleted_at = now(), updated_by = $2, updated_at = now(),
+                version = version + 1
          WHERE inventory_id = $1 RETURNING deleted_at",
     )
     .bind(id)

@@ -4,6 +4,7 @@
 pub mod admin_events;
 pub mod batches;
 pub mod codes;
+pub mod coupon_issues;
 pub mod dashboard;
 pub mod events;
 pub mod inventories;
@@ -11,6 +12,18 @@ pub mod jobs;
 pub mod products;
 pub mod tickets;
 pub mod users;
+pub mod wallets;
+
+/// An issue as the Redis rebuild needs it: holder, issue id as the holders hash keeps it, when.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Holder {
+    /// The holder.
+    pub user_id: i64,
+    /// The issue's id (a ticket's UUID, a coupon's position).
+    pub issue_id: String,
+    /// When it was issued.
+    pub issued_at: chrono::DateTime<chrono::Utc>,
+}
 
 /// The name of the constraint a database error broke, if any.
 pub(crate) fn constraint(err: &sqlx::Error) -> Option<&str> {

@@ -65,3 +65,31 @@ pub async fn list(db: &PgPool, f: &CatalogFilter) -> Result<Page<Product>, Error
     )
     .await
 }
+
+/// Up to `limit` visible products with ids above `after`, by id.
+pub async fn list_visible(
+    db: impl PgExecutor<'_>,
+    keyword: Option<&str>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Product>, Error> {
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {COLUMNS} FROM products WHERE status <> 'HIDDEN' AND product_id > "
+    ));
+    qb.push_bind(after);
+    if let Some(keyword) = keyword {
+        qb.push(" AND name ILIKE ").push_bind(like_pattern(keyword));
+    }
+    qb.push(" ORDER BY product_id LIMIT ").push_bind(limit);
+    Ok(qb.build_query_as().fetch_all(db).await?)
+}
+
+/// One visible product.
+pub async fn find_visible(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Product>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM products WHERE product_id = $1 AND status <> 'HIDDEN'"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}

@@ -5,6 +5,7 @@ use futures::{Stream, TryStreamExt};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::Holder;
 use crate::{error::Error, model::UserTicket};
 
 /// A ticket row to write.
@@ -17,17 +18,6 @@ pub struct NewTicket {
     /// Its holder.
     pub user_id: i64,
     /// When Redis issued it.
-    pub issued_at: DateTime<Utc>,
-}
-
-/// A ticket as the Redis rebuild needs it.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct Holder {
-    /// The holder.
-    pub user_id: i64,
-    /// The ticket.
-    pub ticket_id: Uuid,
-    /// When it was issued.
     pub issued_at: DateTime<Utc>,
 }
 
@@ -71,9 +61,9 @@ pub async fn list_for_user(db: impl PgExecutor<'_>, user_id: i64) -> Result<Vec<
 /// Every ticket of an event, streamed (an event may hold millions).
 pub fn stream_for_event<'e>(
     db: impl PgExecutor<'e> + 'e,
-    event_key: &'e str,
+    event_key: String,
 ) -> impl Stream<Item = Result<Holder, Error>> + 'e {
-    sqlx::query_as("SELECT user_id, ticket_id, issued_at FROM tickets WHERE event_key = $1")
+    sqlx::query_as("SELECT user_id, ticket_id::text AS issue_id, issued_at FROM tickets WHERE event_key = $1")
         .bind(event_key)
         .fetch(db)
         .map_err(Error::from)

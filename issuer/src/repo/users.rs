@@ -67,3 +67,13 @@ pub async fn list(db: &PgPool, f: &CatalogFilter) -> Result<Page<User>, Error> {
     )
     .await
 }
+
+/// Whether the user exists.
+pub async fn exists(db: impl PgExecutor<'_>, id: i64) -> Result<bool, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE user_id = $1)")
+            .bind(id)
+            .fetch_one(db)
+            .await?,
+    )
+}

@@ -117,6 +117,8 @@ pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
             repo::jobs::complete(&mut *tx, job.job_id, &runner.owner, job.total, &message, None).await?;
         if done {
             repo::batches::add_codes(&mut *tx, batch_id, job.total).await?;
+            // First-come issues persisted while the codes were being written.
+            repo::coupon_issues::sync_code_statuses(&mut *tx, batch_id).await?;
             tx.commit().await?;
         }
         Ok(done)

@@ -1,0 +1,183 @@
+//! First-come coupons: `POST /api/v1/coupons/{couponId}/issue` (the hot path, like tickets) and a
+//! user's coupons (`GET /api/v1/users/{userId}/coupons`, alias `GET /api/v1/coupons?userId=`).
+
+use axum::{Json, extract::State, http::StatusCode};
+use issuer::{
+    admin::inventories::Discount,
+    coupons::{CouponStatus, IssuedCoupon, Unusable, UserCoupon},
+    model::UserId,
+};
+use serde::{Deserialize, Serialize};
+
+use super::admin::kst;
+use crate::{
+    error::ApiError,
+    extract::{AppJson, AppPath, AppQuery, AuthUser},
+    state::AppState,
+};
+
+/// `POST /api/v1/coupons/{couponId}/issue` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueBody {
+    user_id: i64,
+}
+
+/// A coupon just issued.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedView {
+    coupon_issue_id: i64,
+    coupon_id: i64,
+    user_id: i64,
+    status: CouponStatus,
+    code: String,
+    discount: Option<Discount>,
+    expires_at: String,
+    issued_at: String,
+}
+
+impl From<IssuedCoupon> for IssuedView {
+    fn from(c: IssuedCoupon) -> Self {
+        Self {
+            coupon_issue_id: c.coupon_issue_id,
+            coupon_id: c.coupon_id,
+            user_id: c.user_id,
+            status: CouponStatus::Issued,
+            code: c.code,
+            discount: c.discount,
+            expires_at: kst(c.expires_at),
+            issued_at: kst(c.issued_at),
+        }
+    }
+}
+
+/// Issues a coupon of a SELF batch: 201, or 409 COUPON_ALREADY_ISSUED with the held one's id.
+pub async fn issue(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath(coupon_id): AppPath<i64>,
+    AppJson(body): AppJson<IssueBody>,
+) -> Result<(StatusCode, Json<IssuedView>), ApiError> {
+    let user = UserId::new(body.user_id)?;
+    auth.act_for(user.get())?;
+    if coupon_id <= 0 {
+        return Err(ApiError::InvalidRequest(
+            "couponId must be a positive number".into(),
+        ));
+    }
+    if let Err(wait) = st.limits.check(user.get()) {
+        count("rate_limited");
+        return Err(ApiError::RateLimited(wait));
+    }
+    let result = st.engine.issue_coupon(coupon_id, user).await;
+    count(outcome(&result));
+    Ok((StatusCode::CREATED, Json(result?.into())))
+}
+
+/// `?status=` of a user's coupons.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    status: Option<CouponStatus>,
+}
+
+/// `GET /api/v1/coupons?userId=&status=`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AliasQuery {
+    user_id: i64,
+    #[serde(default)]
+    status: Option<CouponStatus>,
+}
+
+/// A coupon in a user's list.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserCouponView {
+    coupon_issue_id: i64,
+    coupon_id: i64,
+    code: String,
+    status: CouponStatus,
+    discount: Option<Discount>,
+    issued_at: String,
+    expires_at: String,
+    usable: bool,
+    reason: Option<Unusable>,
+}
+
+impl From<UserCoupon> for UserCouponView {
+    fn from(c: UserCoupon) -> Self {
+        Self {
+            coupon_issue_id: c.coupon_issue_id,
+            coupon_id: c.coupon_id,
+            code: c.code,
+            status: c.status,
+            discount: c.discount,
+            issued_at: kst(c.issued_at),
+            expires_at: kst(c.expires_at),
+            usable: c.unusable.is_none(),
+            reason: c.unusable,
+        }
+    }
+}
+
+/// `{items: [...]}`.
+#[derive(Serialize)]
+pub struct CouponList {
+    items: Vec<UserCouponView>,
+}
+
+/// A user's coupons, newest first (the user or an admin).
+pub async fn list_for_user(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath(user_id): AppPath<i64>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> Result<Json<CouponList>, ApiError> {
+    list(&st, &auth, user_id, q.status).await
+}
+
+/// The points seed's spelling of [`list_for_user`].
+pub async fn list_by_query(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppQuery(q): AppQuery<AliasQuery>,
+) -> Result<Json<CouponList>, ApiError> {
+    list(&st, &auth, q.user_id, q.status).await
+}
+
+async fn list(
+    st: &AppState,
+    auth: &AuthUser,
+    user_id: i64,
+    status: Option<CouponStatus>,
+) -> Result<Json<CouponList>, ApiError> {
+    let user = UserId::new(user_id)?;
+    auth.act_for(user.get())?;
+    let coupons = st.engine.user_coupons(user, status).await?;
+    Ok(Json(CouponList {
+        items: coupons.into_iter().map(Into::into).collect(),
+    }))
+}
+
+fn outcome(result: &Result<IssuedCoupon, issuer::Error>) -> &'static str {
+    use issuer::{
+        Error as E,
+        error::{Missing, Refusal as R},
+    };
+    match result {
+        Ok(_) => "issued",
+        Err(E::CouponAlreadyIssued(_)) => "duplicate",
+        Err(E::Refused(R::CouponSoldOut)) => "sold_out",
+        Err(E::DailyLimitReached) => "daily_limit",
+        Err(E::Refused(R::CouponNotInPeriod)) => "not_in_period",
+        Err(E::Refused(R::CouponExpired)) => "expired",
+        Err(E::NotFound(Missing::Coupon)) => "not_found",
+        Err(_) => "error",
+    }
+}
+
+fn count(outcome: &'static str) {
+    metrics::counter!("issuer_issue_total", "kind" => "coupon", "outcome" => outcome).increment(1);
+}

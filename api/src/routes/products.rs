@@ -1,0 +1,97 @@
+//! Product reads for shoppers (no token): `GET /api/v1/products` (keyset cursor) and
+//! `GET /api/v1/products/{productId}`.
+
+use axum::{Json, extract::State};
+use issuer::admin::catalog::{Product, ProductStatus};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::ApiError,
+    extract::{AppPath, AppQuery},
+    state::AppState,
+};
+
+/// `?keyword=&cursor=&limit=`.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    keyword: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// A product in the list.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemView {
+    product_id: i64,
+    name: String,
+    price: i64,
+    stock: i32,
+    status: ProductStatus,
+}
+
+/// `{items, nextCursor}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListView {
+    items: Vec<ItemView>,
+    next_cursor: Option<String>,
+}
+
+/// One product.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetailView {
+    product_id: i64,
+    name: String,
+    price: i64,
+    stock: i32,
+    status: ProductStatus,
+    description: String,
+    images: Vec<String>,
+}
+
+/// A page of products by id.
+pub async fn list(
+    State(st): State<AppState>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> Result<Json<ListView>, ApiError> {
+    let page = st
+        .engine
+        .products(q.keyword.as_deref(), q.cursor.as_deref(), q.limit)
+        .await?;
+    Ok(Json(ListView {
+        items: page
+            .items
+            .into_iter()
+            .map(|p: Product| ItemView {
+                product_id: p.product_id,
+                name: p.name,
+                price: p.price,
+                stock: p.stock,
+                status: p.status,
+            })
+            .collect(),
+        next_cursor: page.next,
+    }))
+}
+
+/// One product with its description and images.
+pub async fn show(
+    State(st): State<AppState>,
+    AppPath(product_id): AppPath<i64>,
+) -> Result<Json<DetailView>, ApiError> {
+    let p = st.engine.product(product_id).await?;
+    Ok(Json(DetailView {
+        product_id: p.product_id,
+        name: p.name,
+        price: p.price,
+        stock: p.stock,
+        status: p.status,
+        description: p.description,
+        images: p.images,
+    }))
+}
