@@ -40,6 +40,9 @@ pub async fn run(
     if cfg.jwt_secret == config::DEV_JWT_SECRET {
         tracing::warn!("JWT_SECRET is not set: using the local development secret");
     }
+    if cfg.core.code_secret == issuer::config::DEV_CODE_SECRET {
+        tracing::warn!("CODE_SECRET is not set: coupon codes use the local development secret");
+    }
     let db = connect::postgres(&cfg.core).await?;
     if cfg.migrate_on_start {
         connect::migrate(&db).await?;
