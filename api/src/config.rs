@@ -34,6 +34,8 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// `DASHBOARD_CACHE_MS`: how long the admin dashboard is served from Redis.
     pub dashboard_ttl: Duration,
+    /// `ORDER_TTL_MS`: how long an order waits for its payment before it fails.
+    pub order_ttl: Duration,
     /// `UPLOAD_MAX_BYTES`: largest partner CSV accepted.
     pub upload_limit: usize,
 }
@@ -57,6 +59,7 @@ impl Config {
             issue_calls_in_flight: parse_or("ISSUE_CALLS_IN_FLIGHT", 4)?,
             migrate_on_start: parse_or("MIGRATE_ON_START", true)?,
             dashboard_ttl: Duration::from_millis(parse_or("DASHBOARD_CACHE_MS", 3_000)?),
+            order_ttl: Duration::from_millis(parse_or("ORDER_TTL_MS", 300_000)?),
             upload_limit: parse_or("UPLOAD_MAX_BYTES", 64 * 1024 * 1024)?,
         })
     }
@@ -77,6 +80,7 @@ impl fmt::Debug for Config {
             .field("issue_calls_in_flight", &self.issue_calls_in_flight)
             .field("migrate_on_start", &self.migrate_on_start)
             .field("dashboard_ttl", &self.dashboard_ttl)
+            .field("order_ttl", &self.order_ttl)
             .field("upload_limit", &self.upload_limit)
             .finish()
     }

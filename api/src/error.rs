@@ -170,6 +170,7 @@ fn not_found(m: issuer::error::Missing) -> (StatusCode, &'static str, Cow<'stati
         M::User => ("USER_NOT_FOUND", "사용자를 찾을 수 없습니다."),
         M::Product => ("PRODUCT_NOT_FOUND", "상품을 찾을 수 없습니다."),
         M::Coupon => ("COUPON_NOT_FOUND", "쿠폰을 찾을 수 없습니다."),
+        M::Order => ("ORDER_NOT_FOUND", "주문을 찾을 수 없습니다."),
     };
     (StatusCode::NOT_FOUND, code, Cow::Borrowed(message))
 }
@@ -265,11 +266,7 @@ fn refused(r: issuer::error::Refusal) -> (StatusCode, &'static str, Cow<'static,
             "COUPON_SOLD_OUT",
             "쿠폰이 모두 소진되었습니다.",
         ),
-        R::CouponExpired => (
-            StatusCode::BAD_REQUEST,
-            "COUPON_EXPIRED",
-            "발급 기간이 지난 쿠폰입니다.",
-        ),
+        R::CouponExpired => (StatusCode::BAD_REQUEST, "COUPON_EXPIRED", "만료된 쿠폰입니다."),
         R::CouponNotInPeriod => (
             StatusCode::BAD_REQUEST,
             "COUPON_NOT_IN_PERIOD",
@@ -284,6 +281,32 @@ fn refused(r: issuer::error::Refusal) -> (StatusCode, &'static str, Cow<'static,
             StatusCode::CONFLICT,
             "POINT_LIMIT_EXCEEDED",
             "보유 가능한 최대 포인트(5,000,000원)를 초과합니다.",
+        ),
+        R::OutOfStock => (StatusCode::CONFLICT, "OUT_OF_STOCK", "재고가 부족합니다."),
+        R::CouponInvalid => (
+            StatusCode::BAD_REQUEST,
+            "COUPON_INVALID",
+            "사용할 수 없는 쿠폰입니다.",
+        ),
+        R::CouponAlreadyUsed => (
+            StatusCode::CONFLICT,
+            "COUPON_ALREADY_USED",
+            "이미 사용된 쿠폰입니다.",
+        ),
+        R::WalletInsufficientBalance => (
+            StatusCode::CONFLICT,
+            "WALLET_INSUFFICIENT_BALANCE",
+            "잔액이 부족합니다.",
+        ),
+        R::OrderExpired => (
+            StatusCode::CONFLICT,
+            "ORDER_EXPIRED",
+            "결제 기한이 지난 주문입니다.",
+        ),
+        R::OrderAlreadyPaid => (
+            StatusCode::CONFLICT,
+            "ORDER_ALREADY_PAID",
+            "이미 결제된 주문입니다.",
         ),
     };
     (status, code, Cow::Borrowed(message))

@@ -57,6 +57,7 @@ pub async fn run(
             sold_out_holders_max: cfg.sold_out_holders_max,
             issue_calls_in_flight: cfg.issue_calls_in_flight,
             codes: issuer::codes::CodeGenerator::new(&cfg.core.code_secret),
+            order_ttl: cfg.order_ttl,
         },
     );
     let limits = Arc::new(RateLimits::new(cfg.user_rate, cfg.user_burst, cfg.global_rate));

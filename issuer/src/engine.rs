@@ -26,6 +26,8 @@ pub struct EngineOptions {
     pub issue_calls_in_flight: usize,
     /// The coupon codes (the same secret as the workers' generation jobs).
     pub codes: CodeGenerator,
+    /// How long an order waits for its payment.
+    pub order_ttl: Duration,
 }
 
 impl Default for EngineOptions {
@@ -35,6 +37,7 @@ impl Default for EngineOptions {
             sold_out_holders_max: 1_000_000,
             issue_calls_in_flight: 4,
             codes: CodeGenerator::new(DEV_CODE_SECRET),
+            order_ttl: Duration::from_secs(300),
         }
     }
 }

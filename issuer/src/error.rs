@@ -98,6 +98,8 @@ pub enum Missing {
     Product,
     /// A first-come coupon (a SELF batch).
     Coupon,
+    /// An order (or one of another user).
+    Order,
 }
 
 /// A rule that refused a request (admin lifecycles and limits, coupons, points).
@@ -145,6 +147,18 @@ pub enum Refusal {
     InvalidAmount,
     /// The charge would take the balance above 5,000,000.
     PointLimitExceeded,
+    /// A line's product has too few units (or is not on sale); nothing was reserved.
+    OutOfStock,
+    /// The coupon is not the user's, not usable yet, or gives no discount.
+    CouponInvalid,
+    /// The coupon was used already.
+    CouponAlreadyUsed,
+    /// The balance is below the order's total.
+    WalletInsufficientBalance,
+    /// The order failed or passed its payment deadline.
+    OrderExpired,
+    /// The order is paid already.
+    OrderAlreadyPaid,
 }
 
 /// The issuance core's result.

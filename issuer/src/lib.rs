@@ -14,7 +14,7 @@
 //! # Layout
 //!
 //! * [`engine`]: the [`Engine`] value (pools, keys, caches).
-//! * [`tickets`], [`events`], [`coupons`], [`points`], [`products`]: what the api calls. Golden-ticket events and
+//! * [`tickets`], [`events`], [`coupons`], [`points`], [`products`], [`orders`]: what the api calls. Golden-ticket events and
 //!   first-come coupon batches are both [`scope`]s, decided by one hot path ([`first_come`])
 //!   whose Redis copy of the rules [`meta`] keeps.
 //! * [`issue`], [`batch`], [`script`], [`keys`], [`stream`]: the Redis side, one script per
@@ -42,6 +42,7 @@ pub mod issue;
 pub mod keys;
 pub mod meta;
 pub mod model;
+pub mod orders;
 pub mod points;
 pub mod products;
 pub mod queue;

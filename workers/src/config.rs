@@ -15,6 +15,8 @@ pub struct Config {
     pub drain: DrainConfig,
     /// The coupon jobs' settings.
     pub jobs: JobsConfig,
+    /// `ORDER_EXPIRY_POLL_MS`: how often unpaid orders past their deadline are looked for.
+    pub expiry_every: Duration,
 }
 
 /// How coupon jobs are run.
@@ -94,6 +96,7 @@ impl Config {
                 poll_every: Duration::from_millis(parse_or("JOB_POLL_MS", 200)?),
                 max_attempts: parse_or("JOB_MAX_ATTEMPTS", 5)?,
             },
+            expiry_every: Duration::from_millis(parse_or("ORDER_EXPIRY_POLL_MS", 500)?),
         })
     }
 }

@@ -61,6 +61,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         shutdown: shutdown.clone(),
     }));
 
+    let expiry_task = tokio::spawn(workers::expiry::run(
+        db.clone(),
+        cfg.expiry_every,
+        shutdown.clone(),
+    ));
+
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         loop {
@@ -82,5 +88,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     drain_task.await?;
     jobs_task.await?;
+    expiry_task.await?;
     Ok(())
 }

@@ -12,6 +12,8 @@
 //! | `GET /api/v1/points/{userId}`, `GET /api/v1/wallets/{userId}` | [`points::balance`] |
 //! | `GET /api/v1/points/{userId}/history` | [`points::history`] |
 //! | `GET /api/v1/products`, `GET /api/v1/products/{productId}` | [`products::list`], [`products::show`] |
+//! | `POST /api/v1/orders`, `POST /api/v1/orders/checkout`, `POST /api/v1/payments` | [`orders::create`], [`orders::checkout`], [`orders::pay`] |
+//! | `GET /api/v1/orders/{orderId}`, `GET /api/v1/users/{userId}/orders` | [`orders::show`], [`orders::list_for_user`] |
 //! | `/api/v1/admin/…` | [`admin`] (its own table) |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
@@ -19,6 +21,7 @@ pub mod admin;
 pub mod coupons;
 pub mod events;
 pub mod ops;
+pub mod orders;
 pub mod points;
 pub mod products;
 pub mod tickets;
@@ -62,6 +65,11 @@ fn shop() -> Router<AppState> {
         .route("/points/{user_id}/history", get(points::history))
         .route("/wallets/{user_id}", get(points::balance))
         .route("/wallets/{user_id}/charge", post(points::charge))
+        .route("/orders", post(orders::create))
+        .route("/orders/checkout", post(orders::checkout))
+        .route("/orders/{order_id}", get(orders::show))
+        .route("/users/{user_id}/orders", get(orders::list_for_user))
+        .route("/payments", post(orders::pay))
         .route("/products", get(products::list))
         .route("/products/{product_id}", get(products::show))
 }

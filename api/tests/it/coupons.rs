@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, assert_error, fast_jobs};
 
 /// The rules of a test batch; the defaults make an open SELF batch with a 10 % discount.
-struct Setup {
-    count: i64,
+pub(crate) struct Setup {
+    pub count: i64,
     daily: Option<i64>,
     valid: (&'static str, &'static str),
     usable: (&'static str, &'static str),
@@ -38,7 +38,7 @@ impl Default for Setup {
 }
 
 /// Creates an event, an inventory and a batch as `s` says; returns (inventory id, batch id).
-async fn batch(app: &TestApp, s: Setup) -> (i64, i64) {
+pub(crate) async fn batch(app: &TestApp, s: Setup) -> (i64, i64) {
     let name = format!("event-{}", uuid::Uuid::new_v4().simple());
     let event = app
         .admin_post(
@@ -72,7 +72,7 @@ async fn batch(app: &TestApp, s: Setup) -> (i64, i64) {
     )
 }
 
-async fn issue(app: &TestApp, batch: i64, user: i64) -> reqwest::Response {
+pub(crate) async fn issue(app: &TestApp, batch: i64, user: i64) -> reqwest::Response {
     app.post(
         &format!("/api/v1/coupons/{batch}/issue"),
         &app.user(user),
@@ -87,7 +87,7 @@ async fn coupon_rows(app: &TestApp, batch: i64) -> i64 {
         .unwrap()
 }
 
-async fn wait_coupon_rows(app: &TestApp, batch: i64, n: i64) -> i64 {
+pub(crate) async fn wait_coupon_rows(app: &TestApp, batch: i64, n: i64) -> i64 {
     let started = std::time::Instant::now();
     loop {
         let rows = coupon_rows(app, batch).await;

@@ -48,6 +48,8 @@ pub struct Options {
     pub drain: bool,
     /// Overrides the Redis URL (e.g. to use another db index).
     pub redis_url: Option<String>,
+    /// How long an order waits for its payment.
+    pub order_ttl: Duration,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             user_burst: 1_000,
             drain: true,
             redis_url: None,
+            order_ttl: Duration::from_secs(300),
         }
     }
 }
@@ -102,6 +105,7 @@ impl TestApp {
             issue_calls_in_flight: 4,
             migrate_on_start: true,
             dashboard_ttl: Duration::from_millis(3_000),
+            order_ttl: opts.order_ttl,
             upload_limit: 8 * 1024 * 1024,
         };
         let listener = tokio::net::TcpListener::bind(cfg.addr).await.unwrap();

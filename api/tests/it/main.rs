@@ -14,6 +14,7 @@ mod drain;
 mod events;
 mod faults;
 mod helpers;
+mod orders;
 mod points;
 mod products;
 mod tickets;

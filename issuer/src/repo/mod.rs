@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod events;
 pub mod inventories;
 pub mod jobs;
+pub mod orders;
 pub mod products;
 pub mod tickets;
 pub mod users;

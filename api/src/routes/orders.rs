@@ -1,0 +1,212 @@
+//! Orders and payments: `POST /api/v1/orders`, `POST /api/v1/payments`,
+//! `POST /api/v1/orders/checkout` (both at once, the wallet seed's answer),
+//! `GET /api/v1/orders/{orderId}`, `GET /api/v1/users/{userId}/orders`.
+
+use axum::{Json, extract::State, http::StatusCode};
+use issuer::{
+    model::UserId,
+    orders::{NewOrder, Order, OrderItem, OrderStatus, Paid},
+};
+use serde::{Deserialize, Serialize};
+
+use super::admin::kst;
+use crate::{
+    error::ApiError,
+    extract::{AppJson, AppPath, AuthUser},
+    state::AppState,
+};
+
+/// One line of an order request.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineBody {
+    product_id: i64,
+    qty: i64,
+}
+
+/// `POST /api/v1/orders` and `/orders/checkout` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderBody {
+    user_id: i64,
+    items: Vec<LineBody>,
+    #[serde(default)]
+    coupon_issue_id: Option<i64>,
+}
+
+impl OrderBody {
+    fn into_new(self, auth: &AuthUser) -> Result<NewOrder, ApiError> {
+        let user = UserId::new(self.user_id)?;
+        auth.act_for(user.get())?;
+        Ok(NewOrder {
+            user,
+            lines: self.items.into_iter().map(|l| (l.product_id, l.qty)).collect(),
+            coupon_issue_id: self.coupon_issue_id,
+        })
+    }
+}
+
+/// `POST /api/v1/payments` body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentBody {
+    user_id: i64,
+    order_id: i64,
+}
+
+/// `{subtotal, discount, total}`.
+#[derive(Serialize)]
+pub struct AmountView {
+    subtotal: i64,
+    discount: i64,
+    total: i64,
+}
+
+/// A line with its prices.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemView {
+    product_id: i64,
+    qty: i32,
+    unit_price: i64,
+    subtotal: i64,
+}
+
+impl From<&OrderItem> for ItemView {
+    fn from(i: &OrderItem) -> Self {
+        Self {
+            product_id: i.product_id,
+            qty: i.qty,
+            unit_price: i.unit_price,
+            subtotal: i.unit_price * i64::from(i.qty),
+        }
+    }
+}
+
+/// An order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    order_id: i64,
+    user_id: i64,
+    status: OrderStatus,
+    amount: AmountView,
+    coupon_issue_id: Option<i64>,
+    items: Vec<ItemView>,
+    expires_at: String,
+    created_at: String,
+    paid_at: Option<String>,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        Self {
+            order_id: o.order_id,
+            user_id: o.user_id,
+            status: o.status,
+            amount: AmountView {
+                subtotal: o.subtotal,
+                discount: o.discount,
+                total: o.total,
+            },
+            coupon_issue_id: o.coupon_issue_id,
+            items: o.items.iter().map(ItemView::from).collect(),
+            expires_at: kst(o.expires_at),
+            created_at: kst(o.created_at),
+            paid_at: o.paid_at.map(kst),
+        }
+    }
+}
+
+/// `{balanceAfter}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletAfter {
+    balance_after: i64,
+}
+
+/// A paid order, as the wallet seed's checkout answers it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaidView {
+    #[serde(flatten)]
+    order: OrderView,
+    paid_by: &'static str,
+    wallet: WalletAfter,
+}
+
+impl From<Paid> for PaidView {
+    fn from(p: Paid) -> Self {
+        Self {
+            order: OrderView::from(&p.order),
+            paid_by: "WALLET",
+            wallet: WalletAfter {
+                balance_after: p.balance_after,
+            },
+        }
+    }
+}
+
+/// Places an order: 201 NOT_PAID with its deadline.
+pub async fn create(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppJson(body): AppJson<OrderBody>,
+) -> Result<(StatusCode, Json<OrderView>), ApiError> {
+    let order = st.engine.create_order(body.into_new(&auth)?).await?;
+    Ok((StatusCode::CREATED, Json(OrderView::from(&order))))
+}
+
+/// Pays an order: 200 PAID.
+pub async fn pay(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppJson(body): AppJson<PaymentBody>,
+) -> Result<Json<PaidView>, ApiError> {
+    let user = UserId::new(body.user_id)?;
+    auth.act_for(user.get())?;
+    Ok(Json(st.engine.pay_order(user, body.order_id).await?.into()))
+}
+
+/// Orders and pays at once: 201 PAID, or nothing at all.
+pub async fn checkout(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppJson(body): AppJson<OrderBody>,
+) -> Result<(StatusCode, Json<PaidView>), ApiError> {
+    let paid = st.engine.checkout(body.into_new(&auth)?).await?;
+    Ok((StatusCode::CREATED, Json(paid.into())))
+}
+
+/// One order (its buyer or an admin; anyone else hears it does not exist).
+pub async fn show(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath(order_id): AppPath<i64>,
+) -> Result<Json<OrderView>, ApiError> {
+    let order = st.engine.order(order_id).await?;
+    if !auth.0.may_act_for(order.user_id) {
+        return Err(issuer::Error::NotFound(issuer::error::Missing::Order).into());
+    }
+    Ok(Json(OrderView::from(&order)))
+}
+
+/// `{items}`.
+#[derive(Serialize)]
+pub struct OrderList {
+    items: Vec<OrderView>,
+}
+
+/// A user's latest 100 orders, newest first, without lines.
+pub async fn list_for_user(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath(user_id): AppPath<i64>,
+) -> Result<Json<OrderList>, ApiError> {
+    let user = UserId::new(user_id)?;
+    auth.act_for(user.get())?;
+    let orders = st.engine.user_orders(user).await?;
+    Ok(Json(OrderList {
+        items: orders.iter().map(OrderView::from).collect(),
+    }))
+}
