@@ -90,11 +90,7 @@ impl CouponBatch {
 
     /// The discount policy, if the inventory has one.
     pub fn discount(&self) -> Option<Discount> {
-        Some(Discount {
-            kind: self.discount_type?,
-            value: self.discount_value?,
-            max_discount: self.max_discount,
-        })
+        Discount::from_columns(self.discount_type, self.discount_value, self.max_discount)
     }
 }
 

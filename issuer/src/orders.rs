@@ -209,12 +209,9 @@ impl Engine {
                 if now < c.usable_from_at {
                     return Err(Error::Refused(Refusal::CouponInvalid));
                 }
-                let policy = Discount {
-                    kind: c.discount_type.ok_or(Error::Refused(Refusal::CouponInvalid))?,
-                    value: c.discount_value.unwrap_or(0),
-                    max_discount: c.max_discount,
-                };
-                policy.apply(subtotal)
+                Discount::from_columns(c.discount_type, c.discount_value, c.max_discount)
+                    .ok_or(Error::Refused(Refusal::CouponInvalid))?
+                    .apply(subtotal)
             }
         };
         let order = repo::orders::insert(

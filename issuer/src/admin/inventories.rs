@@ -71,6 +71,20 @@ impl Discount {
         }
     }
 
+    /// The policy stored in the inventory's three columns, if it has one (a CHECK keeps the
+    /// columns all set or all empty).
+    pub fn from_columns(
+        kind: Option<DiscountType>,
+        value: Option<i64>,
+        max_discount: Option<i64>,
+    ) -> Option<Self> {
+        Some(Self {
+            kind: kind?,
+            value: value?,
+            max_discount,
+        })
+    }
+
     /// What this policy takes off `amount` won.
     pub fn apply(&self, amount: i64) -> i64 {
         let off = match self.kind {
@@ -120,11 +134,7 @@ pub struct InventoryRow {
 impl InventoryRow {
     /// The discount policy, if any.
     pub fn discount(&self) -> Option<Discount> {
-        Some(Discount {
-            kind: self.discount_type?,
-            value: self.discount_value?,
-            max_discount: self.max_discount,
-        })
+        Discount::from_columns(self.discount_type, self.discount_value, self.max_discount)
     }
 }
 

@@ -90,13 +90,10 @@ pub async fn lock_coupon(tx: &mut PgConnection, id: i64) -> Result<Option<Coupon
 
 /// Marks the coupon used by `order_id` (or gives it back with `None`), and its code with it.
 pub async fn set_coupon_use(tx: &mut PgConnection, id: i64, order_id: Option<i64>) -> Result<(), Error> {
-    let (issue, code) = if order_id.is_some() {
-        ("USED", "USED")
-    } else {
-        ("ISSUED", "ISSUED")
-    };
+    // The issue and its code carry the same label.
+    let status = if order_id.is_some() { "USED" } else { "ISSUED" };
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE coupon_issues SET status = '{issue}', order_id = $2,
+        "UPDATE coupon_issues SET status = '{status}', order_id = $2,
                 used_at = CASE WHEN $2::int8 IS NULL THEN NULL ELSE now() END
          WHERE coupon_issue_id = $1"
     )))
@@ -105,7 +102,7 @@ pub async fn set_coupon_use(tx: &mut PgConnection, id: i64, order_id: Option<i64
     .execute(&mut *tx)
     .await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE coupon_codes c SET status = '{code}' FROM coupon_issues ci
+        "UPDATE coupon_codes c SET status = '{status}' FROM coupon_issues ci
          WHERE ci.coupon_issue_id = $1 AND c.batch_id = ci.batch_id AND c.seq = ci.seq
            AND c.status IN ('ISSUED', 'USED')"
     )))
