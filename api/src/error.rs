@@ -171,6 +171,7 @@ fn not_found(m: issuer::error::Missing) -> (StatusCode, &'static str, Cow<'stati
         M::Product => ("PRODUCT_NOT_FOUND", "상품을 찾을 수 없습니다."),
         M::Coupon => ("COUPON_NOT_FOUND", "쿠폰을 찾을 수 없습니다."),
         M::Order => ("ORDER_NOT_FOUND", "주문을 찾을 수 없습니다."),
+        M::OutboxRecord => ("OUTBOX_EVENT_NOT_FOUND", "이벤트를 찾을 수 없습니다."),
     };
     (StatusCode::NOT_FOUND, code, Cow::Borrowed(message))
 }
@@ -307,6 +308,11 @@ fn refused(r: issuer::error::Refusal) -> (StatusCode, &'static str, Cow<'static,
             StatusCode::CONFLICT,
             "ORDER_ALREADY_PAID",
             "이미 결제된 주문입니다.",
+        ),
+        R::OutboxNotDead => (
+            StatusCode::CONFLICT,
+            "OUTBOX_NOT_DEAD",
+            "전송 실패(DEAD) 상태의 이벤트만 재전송할 수 있습니다.",
         ),
     };
     (status, code, Cow::Borrowed(message))

@@ -100,6 +100,8 @@ pub enum Missing {
     Coupon,
     /// An order (or one of another user).
     Order,
+    /// An outbox record.
+    OutboxRecord,
 }
 
 /// A rule that refused a request (admin lifecycles and limits, coupons, points).
@@ -159,6 +161,8 @@ pub enum Refusal {
     OrderExpired,
     /// The order is paid already.
     OrderAlreadyPaid,
+    /// Only a DEAD outbox record can be retried.
+    OutboxNotDead,
 }
 
 /// The issuance core's result.

@@ -14,7 +14,8 @@
 //! # Layout
 //!
 //! * [`engine`]: the [`Engine`] value (pools, keys, caches).
-//! * [`tickets`], [`events`], [`coupons`], [`points`], [`products`], [`orders`]: what the api calls. Golden-ticket events and
+//! * [`tickets`], [`events`], [`coupons`], [`points`], [`products`], [`orders`],
+//!   [`outbox`], [`best_products`]: what the api and the workers call. Golden-ticket events and
 //!   first-come coupon batches are both [`scope`]s, decided by one hot path ([`first_come`])
 //!   whose Redis copy of the rules [`meta`] keeps.
 //! * [`issue`], [`batch`], [`script`], [`keys`], [`stream`]: the Redis side, one script per
@@ -27,6 +28,7 @@
 
 pub mod admin;
 pub mod batch;
+pub mod best_products;
 pub mod cache;
 pub mod clock;
 pub mod codes;
@@ -43,6 +45,7 @@ pub mod keys;
 pub mod meta;
 pub mod model;
 pub mod orders;
+pub mod outbox;
 pub mod points;
 pub mod products;
 pub mod queue;

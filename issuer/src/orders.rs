@@ -304,7 +304,7 @@ async fn settle(tx: &mut PgConnection, user: UserId, order_id: i64) -> Result<Pa
         })).collect::<Vec<_>>(),
         "paidAt": crate::clock::format_kst(paid_at),
     });
-    repo::orders::outbox_insert(tx, "ORDER_PAID", order_id, &payload).await?;
+    repo::outbox::insert(tx, crate::outbox::ORDER_PAID, order_id, &payload).await?;
     order.status = OrderStatus::Paid;
     order.paid_at = Some(paid_at);
     Ok(Paid { order, balance_after })

@@ -2,7 +2,12 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use issuer::config::{ConfigError, CoreConfig, parse_or, var_or};
+use issuer::{
+    config::{ConfigError, CoreConfig, parse_or, var_or},
+    outbox::Backoff,
+};
+
+use crate::relay::RelayConfig;
 
 /// Everything a workers process needs.
 #[derive(Clone, Debug)]
@@ -17,6 +22,11 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// `ORDER_EXPIRY_POLL_MS`: how often unpaid orders past their deadline are looked for.
     pub expiry_every: Duration,
+    /// The outbox relay's settings.
+    pub relay: RelayConfig,
+    /// `BEST_PRODUCTS_CRON`: when the best-products snapshot is computed (cron with seconds,
+    /// read in Asia/Seoul).
+    pub best_products_cron: cron::Schedule,
 }
 
 /// How coupon jobs are run.
@@ -97,6 +107,24 @@ impl Config {
                 max_attempts: parse_or("JOB_MAX_ATTEMPTS", 5)?,
             },
             expiry_every: Duration::from_millis(parse_or("ORDER_EXPIRY_POLL_MS", 500)?),
+            relay: RelayConfig {
+                url: var_or("DATA_PLATFORM_URL", "http://127.0.0.1:9099/events"),
+                poll_every: Duration::from_millis(parse_or("OUTBOX_POLL_MS", 200)?),
+                batch_size: parse_or("OUTBOX_BATCH_SIZE", 200)?,
+                timeout: Duration::from_millis(parse_or("OUTBOX_TIMEOUT_MS", 5_000)?),
+                concurrency: parse_or("OUTBOX_CONCURRENCY", 16)?,
+                backoff: Backoff {
+                    base: Duration::from_millis(parse_or("OUTBOX_BACKOFF_BASE_MS", 1_000)?),
+                    max: Duration::from_millis(parse_or("OUTBOX_BACKOFF_MAX_MS", 300_000)?),
+                    max_attempts: parse_or("OUTBOX_MAX_ATTEMPTS", 16)?,
+                },
+            },
+            best_products_cron: parse_or(
+                "BEST_PRODUCTS_CRON",
+                crate::best_products::DEFAULT_SCHEDULE
+                    .parse()
+                    .expect("a valid schedule"),
+            )?,
         })
     }
 }

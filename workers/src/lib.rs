@@ -1,14 +1,20 @@
 //! Background workers of the issuance engine.
 //!
 //! * [`drain`]: persists the issuance streams into Postgres.
+//! * [`relay`]: delivers outbox events (`ORDER_PAID`) to the data platform; [`receiver`] is a
+//!   stand-in platform for local runs and tests.
+//! * [`best_products`]: the nightly (00:00 KST) best-products snapshot, on apalis-cron.
 //! * [`expiry`]: fails unpaid orders after their deadline, giving stock and coupons back.
 //! * [`jobs`]: runs coupon jobs from the apalis queue and sweeps up after dead workers.
 //! * [`ops`]: `/health`, `/ready` and `/metrics` of a workers process.
 //!
 //! `main.rs` wires them with [`config::Config`] and stops them on SIGTERM/SIGINT.
 
+pub mod best_products;
 pub mod config;
 pub mod drain;
 pub mod expiry;
 pub mod jobs;
 pub mod ops;
+pub mod receiver;
+pub mod relay;

@@ -1,5 +1,12 @@
-//! `workers`: runs the issuance-stream drain and the coupon jobs, and serves its ops endpoints,
-//! until SIGTERM/SIGINT.
+//! `workers`: runs the background work until SIGTERM/SIGINT, or a helper command.
+//!
+//! ```text
+//! workers                                       the drain, coupon jobs, order expiry, outbox
+//!                                               relay and best-products job, with /health,
+//!                                               /ready and /metrics on WORKERS_ADDR
+//! workers receiver [--addr A] [--fail-rate F]   a stand-in data platform (default
+//!                                               127.0.0.1:9099; F of requests answered 503)
+//! ```
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,17 +19,49 @@ use workers::{
     drain::Drain,
     jobs::{self, JobRunner},
     ops,
+    receiver::Receiver,
+    relay::Relay,
 };
 
 /// Same allocator as the api (see `api/src/main.rs`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("run") => run().await,
+        Some("receiver") => receiver(&args[1..]).await,
+        Some(other) => Err(format!("unknown command {other:?}; use run or receiver").into()),
+    }
+}
+
+async fn receiver(args: &[String]) -> Result<(), BoxError> {
+    let mut addr = "127.0.0.1:9099".to_owned();
+    let mut fail_rate = 0.0_f64;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--addr" => addr = it.next().ok_or("--addr needs a value")?.clone(),
+            "--fail-rate" => fail_rate = it.next().ok_or("--fail-rate needs a value")?.parse()?,
+            other => return Err(format!("unknown option {other:?}").into()),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, fail_rate, "data-platform receiver listening");
+    axum::serve(listener, Receiver::failing(fail_rate).router())
+        .with_graceful_shutdown(issuer::shutdown::signal())
+        .await?;
+    Ok(())
+}
+
+async fn run() -> Result<(), BoxError> {
     let cfg = Config::from_env()?;
     tracing::info!(?cfg, "starting workers");
 
@@ -67,6 +106,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         shutdown.clone(),
     ));
 
+    let relay_task = tokio::spawn(Relay::new(db.clone(), cfg.relay.clone())?.run(shutdown.clone()));
+    let best_task =
+        workers::best_products::spawn(db.clone(), cfg.best_products_cron.clone(), shutdown.clone());
+
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         loop {
@@ -89,5 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drain_task.await?;
     jobs_task.await?;
     expiry_task.await?;
+    relay_task.await?;
+    best_task.await?;
     Ok(())
 }

@@ -12,12 +12,14 @@
 //! | `GET /api/v1/points/{userId}`, `GET /api/v1/wallets/{userId}` | [`points::balance`] |
 //! | `GET /api/v1/points/{userId}/history` | [`points::history`] |
 //! | `GET /api/v1/products`, `GET /api/v1/products/{productId}` | [`products::list`], [`products::show`] |
+//! | `GET /api/v1/products/best`, `GET /api/v1/products/top` | [`best_products::show`] |
 //! | `POST /api/v1/orders`, `POST /api/v1/orders/checkout`, `POST /api/v1/payments` | [`orders::create`], [`orders::checkout`], [`orders::pay`] |
 //! | `GET /api/v1/orders/{orderId}`, `GET /api/v1/users/{userId}/orders` | [`orders::show`], [`orders::list_for_user`] |
 //! | `/api/v1/admin/…` | [`admin`] (its own table) |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 
 pub mod admin;
+pub mod best_products;
 pub mod coupons;
 pub mod events;
 pub mod ops;
@@ -71,5 +73,7 @@ fn shop() -> Router<AppState> {
         .route("/users/{user_id}/orders", get(orders::list_for_user))
         .route("/payments", post(orders::pay))
         .route("/products", get(products::list))
+        .route("/products/best", get(best_products::show))
+        .route("/products/top", get(best_products::show))
         .route("/products/{product_id}", get(products::show))
 }

@@ -6,6 +6,7 @@
 
 mod admin;
 mod batch;
+mod best_products;
 mod burst;
 mod coupon_jobs;
 mod coupons;
@@ -15,6 +16,7 @@ mod events;
 mod faults;
 mod helpers;
 mod orders;
+mod outbox;
 mod points;
 mod products;
 mod tickets;

@@ -11,14 +11,14 @@ use crate::{
     helpers::{Options, TestApp, assert_error},
 };
 
-async fn user(app: &TestApp) -> i64 {
+pub(crate) async fn user(app: &TestApp) -> i64 {
     let u = app
         .admin_post("/api/v1/admin/users", &json!({"name": "buyer"}), 201)
         .await;
     u["userId"].as_i64().unwrap()
 }
 
-async fn product(app: &TestApp, price: i64, stock: i64) -> i64 {
+pub(crate) async fn product(app: &TestApp, price: i64, stock: i64) -> i64 {
     let p = app
         .admin_post(
             "/api/v1/admin/products",
@@ -29,7 +29,7 @@ async fn product(app: &TestApp, price: i64, stock: i64) -> i64 {
     p["productId"].as_i64().unwrap()
 }
 
-async fn stock(app: &TestApp, product: i64) -> i64 {
+pub(crate) async fn stock(app: &TestApp, product: i64) -> i64 {
     sqlx::query_scalar::<_, i32>("SELECT stock FROM products WHERE product_id = $1")
         .bind(product)
         .fetch_one(&app.db)
@@ -38,7 +38,7 @@ async fn stock(app: &TestApp, product: i64) -> i64 {
         .unwrap()
 }
 
-async fn charge(app: &TestApp, user: i64, amount: i64) {
+pub(crate) async fn charge(app: &TestApp, user: i64, amount: i64) {
     let r = app
         .post(
             &format!("/api/v1/points/{user}"),
@@ -59,7 +59,7 @@ async fn balance(app: &TestApp, user: i64) -> i64 {
     w["balance"].as_i64().unwrap()
 }
 
-async fn order(app: &TestApp, user: i64, items: Value, coupon: Option<i64>) -> reqwest::Response {
+pub(crate) async fn order(app: &TestApp, user: i64, items: Value, coupon: Option<i64>) -> reqwest::Response {
     app.post(
         "/api/v1/orders",
         &app.user(user),
@@ -68,7 +68,7 @@ async fn order(app: &TestApp, user: i64, items: Value, coupon: Option<i64>) -> r
     .await
 }
 
-async fn pay(app: &TestApp, user: i64, order: i64) -> reqwest::Response {
+pub(crate) async fn pay(app: &TestApp, user: i64, order: i64) -> reqwest::Response {
     app.post(
         "/api/v1/payments",
         &app.user(user),

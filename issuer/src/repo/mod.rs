@@ -3,6 +3,7 @@
 
 pub mod admin_events;
 pub mod batches;
+pub mod best_products;
 pub mod codes;
 pub mod coupon_issues;
 pub mod dashboard;
@@ -10,6 +11,7 @@ pub mod events;
 pub mod inventories;
 pub mod jobs;
 pub mod orders;
+pub mod outbox;
 pub mod products;
 pub mod tickets;
 pub mod users;

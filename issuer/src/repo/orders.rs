@@ -1,4 +1,4 @@
-//! `orders`, `order_items`, the stock and coupon changes they make, and `outbox`.
+//! `orders`, `order_items`, and the stock and coupon changes they make.
 //!
 //! Every function that locks rows takes them in the global order of the schema (order →
 //! products by id → coupon issue → wallet); callers keep to it.
@@ -209,20 +209,4 @@ pub async fn lock_due(tx: &mut PgConnection, limit: i64) -> Result<Vec<i64>, Err
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?)
-}
-
-/// Records an event for the data platform, in the caller's transaction.
-pub async fn outbox_insert(
-    tx: &mut PgConnection,
-    event_type: &str,
-    order_id: i64,
-    payload: &serde_json::Value,
-) -> Result<(), Error> {
-    sqlx::query("INSERT INTO outbox (event_type, order_id, payload) VALUES ($1, $2, $3)")
-        .bind(event_type)
-        .bind(order_id)
-        .bind(payload)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
 }

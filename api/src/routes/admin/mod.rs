@@ -10,6 +10,7 @@
 //! | `/coupon-batches/{id}/codes`, `/coupon-batches/{id}/codes/export` | [`codes`] |
 //! | `/users…`, `/products…` | [`catalog`] |
 //! | `/dashboard` | [`dashboard`] |
+//! | `/outbox…`, `/best-products` | [`reports`] |
 
 pub mod batches;
 pub mod catalog;
@@ -18,6 +19,7 @@ pub mod dashboard;
 pub mod events;
 pub mod inventories;
 pub mod jobs;
+pub mod reports;
 
 use axum::{
     Router,
@@ -74,6 +76,11 @@ pub fn router(upload_limit: usize) -> Router<AppState> {
         )
         .route("/products/{product_id}", get(catalog::show_product))
         .route("/dashboard", get(dashboard::show))
+        .route("/outbox", get(reports::list))
+        .route("/outbox/retry-dead", post(reports::retry_dead))
+        .route("/outbox/{outbox_id}", get(reports::show))
+        .route("/outbox/{outbox_id}/retry", post(reports::retry))
+        .route("/best-products", post(reports::compute_best))
 }
 
 /// Reads an input instant (RFC 3339, or KST without an offset).

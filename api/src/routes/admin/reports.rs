@@ -1,0 +1,124 @@
+//! Outbox and best-products operations: `GET /outbox?status=&orderId=&page=&size=`,
+//! `GET /outbox/{id}`, `POST /outbox/{id}/retry` (a DEAD record), `POST /outbox/retry-dead`
+//! (all of them), and `POST /best-products` (compute today's KST snapshot now).
+
+use axum::{Json, extract::State};
+use chrono::Utc;
+use issuer::{
+    admin::listing::Page,
+    best_products,
+    error::Missing,
+    outbox::{self, OutboxRecord, OutboxStatus},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{kst, paging};
+use crate::{
+    error::ApiError,
+    extract::{Admin, AppPath, AppQuery},
+    routes::best_products::BestView,
+    state::AppState,
+};
+
+/// An outbox record.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxView {
+    outbox_id: i64,
+    event_type: String,
+    order_id: i64,
+    status: OutboxStatus,
+    attempts: i32,
+    next_attempt_at: Option<String>,
+    last_error: Option<String>,
+    created_at: String,
+    delivered_at: Option<String>,
+    payload: serde_json::Value,
+}
+
+impl From<OutboxRecord> for OutboxView {
+    fn from(r: OutboxRecord) -> Self {
+        Self {
+            next_attempt_at: (r.status == OutboxStatus::Pending).then(|| kst(r.next_attempt_at)),
+            outbox_id: r.outbox_id,
+            event_type: r.event_type,
+            order_id: r.order_id,
+            status: r.status,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            created_at: kst(r.created_at),
+            delivered_at: r.delivered_at.map(kst),
+            payload: r.payload,
+        }
+    }
+}
+
+/// List query.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboxQuery {
+    status: Option<OutboxStatus>,
+    order_id: Option<i64>,
+    page: Option<i64>,
+    size: Option<i64>,
+}
+
+/// `{retried}`.
+#[derive(Serialize)]
+pub struct Retried {
+    retried: u64,
+}
+
+/// An outbox id from the path; one that is not a number cannot exist.
+fn outbox_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| issuer::Error::NotFound(Missing::OutboxRecord).into())
+}
+
+/// `GET /outbox`, newest first.
+pub async fn list(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppQuery(q): AppQuery<OutboxQuery>,
+) -> Result<Json<Page<OutboxView>>, ApiError> {
+    let page = outbox::list(st.engine.db(), q.status, q.order_id, paging(q.page, q.size)?).await?;
+    Ok(Json(page.map(OutboxView::from)))
+}
+
+/// `GET /outbox/{id}`.
+pub async fn show(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(raw): AppPath<String>,
+) -> Result<Json<OutboxView>, ApiError> {
+    let record = issuer::repo::outbox::find(st.engine.db(), outbox_id(&raw)?)
+        .await?
+        .ok_or(issuer::Error::NotFound(Missing::OutboxRecord))?;
+    Ok(Json(record.into()))
+}
+
+/// `POST /outbox/{id}/retry`: a DEAD record is due again, attempts counted afresh.
+pub async fn retry(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(raw): AppPath<String>,
+) -> Result<Json<OutboxView>, ApiError> {
+    Ok(Json(
+        outbox::retry(st.engine.db(), outbox_id(&raw)?).await?.into(),
+    ))
+}
+
+/// `POST /outbox/retry-dead`: every DEAD record is due again.
+pub async fn retry_dead(State(st): State<AppState>, _admin: Admin) -> Result<Json<Retried>, ApiError> {
+    Ok(Json(Retried {
+        retried: outbox::retry_dead(st.engine.db()).await?,
+    }))
+}
+
+/// `POST /best-products`: computes today's (KST) snapshot now, as the nightly job would.
+pub async fn compute_best(State(st): State<AppState>, _admin: Admin) -> Result<Json<BestView>, ApiError> {
+    let day = best_products::kst_day(Utc::now());
+    Ok(Json(
+        Some(best_products::compute(st.engine.db(), day).await?).into(),
+    ))
+}

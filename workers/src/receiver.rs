@@ -1,0 +1,92 @@
+//! A stand-in for the data platform, for local runs and tests: accepts the relay's events,
+//! keeps them in memory and lists them, and can be told to fail.
+//!
+//! ```text
+//! POST /events    an event → 200 (or 503 while failing)
+//! GET  /events    {count, distinct, events} in arrival order
+//! PUT  /failing   {"failing": true|false}
+//! ```
+
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicU64, Ordering},
+};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    routing::{get, post, put},
+};
+use serde_json::{Value, json};
+
+/// The receiver's state; clones share it.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    events: Mutex<Vec<Value>>,
+    /// Share of requests answered 503, in millionths (1,000,000 = all).
+    fail_ppm: AtomicU64,
+}
+
+impl Receiver {
+    /// A receiver failing this share of requests (0.0 to 1.0).
+    pub fn failing(share: f64) -> Self {
+        let r = Self::default();
+        r.set_fail_rate(share);
+        r
+    }
+
+    /// Fails this share of requests from now on (0.0 to 1.0).
+    pub fn set_fail_rate(&self, share: f64) {
+        let ppm = (share.clamp(0.0, 1.0) * 1e6) as u64;
+        self.inner.fail_ppm.store(ppm, Ordering::Relaxed);
+    }
+
+    /// Every event accepted so far, in arrival order (repeats included).
+    pub fn events(&self) -> Vec<Value> {
+        self.inner.events.lock().expect("receiver lock").clone()
+    }
+
+    /// The routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/events", post(accept).get(list))
+            .route("/failing", put(set_failing))
+            .route("/health", get(|| async { "ok" }))
+            .with_state(self.clone())
+    }
+
+    fn should_fail(&self) -> bool {
+        let ppm = self.inner.fail_ppm.load(Ordering::Relaxed);
+        ppm > 0 && issuer::outbox::unit_random() * 1e6 < ppm as f64
+    }
+}
+
+async fn accept(State(r): State<Receiver>, Json(event): Json<Value>) -> (StatusCode, Json<Value>) {
+    if r.should_fail() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"accepted": false})));
+    }
+    tracing::info!(event = %event, "event received");
+    r.inner.events.lock().expect("receiver lock").push(event);
+    (StatusCode::OK, Json(json!({"accepted": true})))
+}
+
+async fn list(State(r): State<Receiver>) -> Json<Value> {
+    let events = r.events();
+    let distinct: std::collections::HashSet<String> = events
+        .iter()
+        .map(|e| e.get("eventId").map(Value::to_string).unwrap_or_default())
+        .collect();
+    Json(json!({"count": events.len(), "distinct": distinct.len(), "events": events}))
+}
+
+async fn set_failing(State(r): State<Receiver>, Json(body): Json<Value>) -> StatusCode {
+    let failing = body.get("failing").and_then(Value::as_bool).unwrap_or(false);
+    r.set_fail_rate(if failing { 1.0 } else { 0.0 });
+    StatusCode::NO_CONTENT
+}
