@@ -233,27 +233,30 @@ impl Engine {
 
 /// Fails up to `limit` unpaid orders past their deadline, giving back their stock and
 /// coupons; returns how many. Safe to run in several processes at once.
+///
+/// The due orders are locked first (skipping those a payment or another worker holds), then
+/// the products of all of them at once in id order, then their coupons in id order: the global
+/// lock order, so a batch never deadlocks with orders placed meanwhile.
 pub async fn expire_due(db: &PgPool, limit: i64) -> Result<usize, Error> {
     let mut tx = db.begin().await?;
     let due = repo::orders::lock_due(&mut tx, limit).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let (back, coupons) = repo::orders::held_by(&mut tx, &due).await?;
+    let ids: Vec<i64> = back.keys().copied().collect();
+    let qtys: Vec<i32> = back.values().copied().collect();
+    repo::orders::lock_products(&mut tx, &ids).await?;
+    repo::orders::move_stock(&mut tx, &ids, &qtys).await?;
+    for coupon in coupons {
+        repo::orders::lock_coupon(&mut tx, coupon).await?;
+        repo::orders::set_coupon_use(&mut tx, coupon, None).await?;
+    }
     for order_id in &due {
-        let order = repo::orders::find(&mut tx, *order_id, false)
-            .await?
-            .ok_or_else(|| Error::protocol("order expiry", "a locked order vanished"))?;
-        let ids: Vec<i64> = order.items.iter().map(|i| i.product_id).collect();
-        let back: Vec<i32> = order.items.iter().map(|i| i.qty).collect();
-        repo::orders::lock_products(&mut tx, &ids).await?;
-        repo::orders::move_stock(&mut tx, &ids, &back).await?;
-        if let Some(coupon) = order.coupon_issue_id {
-            repo::orders::lock_coupon(&mut tx, coupon).await?;
-            repo::orders::set_coupon_use(&mut tx, coupon, None).await?;
-        }
         repo::orders::set_status(&mut tx, *order_id, OrderStatus::Failed).await?;
     }
     tx.commit().await?;
-    if !due.is_empty() {
-        metrics::counter!("issuer_orders_expired_total").increment(due.len() as u64);
-    }
+    metrics::counter!("issuer_orders_expired_total").increment(due.len() as u64);
     Ok(due.len())
 }
 

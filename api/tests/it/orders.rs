@@ -427,3 +427,56 @@ async fn checkout_is_all_or_nothing() {
     assert_eq!(stock(&app, p).await, 8);
     assert_eq!(coupon_status(&app, c).await, "USED");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_batches_never_deadlock_with_new_orders() {
+    // An expiry pass fails many orders at once; if it locked their products order by order
+    // (b for one, then a for the next) while a new order locks a then b, Postgres would break
+    // the cycle with a deadlock error and the new order would fail.
+    let app = TestApp::spawn_with(Options {
+        order_ttl: Duration::from_millis(100),
+        ..Options::default()
+    })
+    .await;
+    let _a = expiry(&app);
+    let _b = expiry(&app);
+    let (a, b) = (
+        product(&app, 100, 100_000).await,
+        product(&app, 100, 100_000).await,
+    );
+    let mut buyers = Vec::new();
+    for _ in 0..12 {
+        buyers.push(user(&app).await);
+    }
+    let lines = [
+        json!([{"productId": b, "qty": 1}]),
+        json!([{"productId": a, "qty": 1}]),
+        json!([{"productId": a, "qty": 1}, {"productId": b, "qty": 1}]),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let tasks = buyers.iter().enumerate().map(|(i, u)| {
+        let (app, lines) = (&app, &lines);
+        async move {
+            let mut statuses = Vec::new();
+            let mut n = i;
+            while tokio::time::Instant::now() < deadline {
+                statuses.push(order(app, *u, lines[n % 3].clone(), None).await.status().as_u16());
+                n += 1;
+            }
+            statuses
+        }
+    });
+    let statuses: Vec<u16> = join_all(tasks).await.into_iter().flatten().collect();
+    assert!(statuses.len() > 100, "only {} orders placed", statuses.len());
+    let failed: Vec<u16> = statuses.iter().copied().filter(|s| *s != 201).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} orders failed: {failed:?}",
+        failed.len(),
+        statuses.len()
+    );
+
+    // Every order expires and every unit comes back.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!((stock(&app, a).await, stock(&app, b).await), (100_000, 100_000));
+}

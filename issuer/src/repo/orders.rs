@@ -184,6 +184,36 @@ pub async fn list_for_user(tx: &mut PgConnection, user_id: i64, limit: i64) -> R
     .await?)
 }
 
+/// What the orders hold: units per product (by id) and their coupons (sorted).
+pub async fn held_by(
+    tx: &mut PgConnection,
+    order_ids: &[i64],
+) -> Result<(std::collections::BTreeMap<i64, i32>, Vec<i64>), Error> {
+    let units: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT product_id, sum(qty)::int8 FROM order_items WHERE order_id = ANY($1)
+         GROUP BY product_id ORDER BY product_id",
+    )
+    .bind(order_ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let coupons: Vec<i64> = sqlx::query_scalar(
+        "SELECT coupon_issue_id FROM orders WHERE order_id = ANY($1) AND coupon_issue_id IS NOT NULL
+         ORDER BY coupon_issue_id",
+    )
+    .bind(order_ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let units = units
+        .into_iter()
+        .map(|(p, q)| {
+            i32::try_from(q)
+                .map(|q| (p, q))
+                .map_err(|_| Error::protocol("order expiry", "units out of range"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((units, coupons))
+}
+
 /// Moves a locked order to `status`.
 pub async fn set_status(tx: &mut PgConnection, order_id: i64, status: OrderStatus) -> Result<(), Error> {
     sqlx::query(
