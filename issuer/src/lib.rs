@@ -40,6 +40,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod first_come;
+pub mod invariants;
 pub mod issue;
 pub mod keys;
 pub mod meta;

@@ -6,6 +6,8 @@
 //!                                               /ready and /metrics on WORKERS_ADDR
 //! workers receiver [--addr A] [--fail-rate F]   a stand-in data platform (default
 //!                                               127.0.0.1:9099; F of requests answered 503)
+//! workers check [--save-baseline FILE]          check the invariants (exit 1 if one fails),
+//!               [--baseline FILE]               or record the stock baseline for a later check
 //! ```
 
 use std::{sync::Arc, time::Duration};
@@ -38,7 +40,8 @@ async fn main() -> Result<(), BoxError> {
     match args.first().map(String::as_str) {
         None | Some("run") => run().await,
         Some("receiver") => receiver(&args[1..]).await,
-        Some(other) => Err(format!("unknown command {other:?}; use run or receiver").into()),
+        Some("check") => check(&args[1..]).await,
+        Some(other) => Err(format!("unknown command {other:?}; use run, receiver or check").into()),
     }
 }
 
@@ -58,6 +61,47 @@ async fn receiver(args: &[String]) -> Result<(), BoxError> {
     axum::serve(listener, Receiver::failing(fail_rate).router())
         .with_graceful_shutdown(issuer::shutdown::signal())
         .await?;
+    Ok(())
+}
+
+async fn check(args: &[String]) -> Result<(), BoxError> {
+    let (mut save, mut load) = (None, None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--save-baseline" => save = Some(it.next().ok_or("--save-baseline needs a file")?.clone()),
+            "--baseline" => load = Some(it.next().ok_or("--baseline needs a file")?.clone()),
+            other => return Err(format!("unknown option {other:?}").into()),
+        }
+    }
+    let core = issuer::config::CoreConfig::from_env()?;
+    let db = connect::postgres(&core).await?;
+    if let Some(file) = save {
+        let baseline = issuer::invariants::baseline(&db).await?;
+        std::fs::write(&file, serde_json::to_vec(&baseline)?)?;
+        println!("baseline of {} products written to {file}", baseline.stock.len());
+        return Ok(());
+    }
+    let baseline: Option<issuer::invariants::Baseline> = match load {
+        Some(file) => Some(serde_json::from_slice(&std::fs::read(&file)?)?),
+        None => None,
+    };
+    let findings = issuer::invariants::check(&db, baseline.as_ref()).await?;
+    let mut failed = 0;
+    for f in &findings {
+        let verdict = match f.verdict {
+            issuer::invariants::Verdict::Pass => "PASS",
+            issuer::invariants::Verdict::Fail => {
+                failed += 1;
+                "FAIL"
+            }
+            issuer::invariants::Verdict::Skip => "SKIP",
+        };
+        println!("{verdict}  {:<70} {}", f.name, f.detail);
+    }
+    if failed > 0 {
+        return Err(format!("{failed} invariant(s) broken").into());
+    }
     Ok(())
 }
 

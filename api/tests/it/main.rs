@@ -15,6 +15,7 @@ mod drain;
 mod events;
 mod faults;
 mod helpers;
+mod invariants;
 mod orders;
 mod outbox;
 mod points;

@@ -8,6 +8,7 @@ pub mod codes;
 pub mod coupon_issues;
 pub mod dashboard;
 pub mod events;
+pub mod invariants;
 pub mod inventories;
 pub mod jobs;
 pub mod orders;

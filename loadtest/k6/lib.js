@@ -1,0 +1,61 @@
+// Shared by the k6 scenarios: tokens minted here (HS256 with JWT_SECRET, as `api token` does),
+// JSON requests, and the setup calls of the admin API.
+import http from 'k6/http';
+import crypto from 'k6/crypto';
+import encoding from 'k6/encoding';
+
+export const BASE = __ENV.BASE_URL || 'http://127.0.0.1:8080';
+const SECRET = __ENV.JWT_SECRET || 'local-development-secret-change-me';
+
+function b64(obj) {
+  return encoding.b64encode(JSON.stringify(obj), 'rawurl');
+}
+
+// A bearer token for `user` (an admin's when `admin`), valid for a day.
+export function token(user, admin = false) {
+  const head = b64({ alg: 'HS256', typ: 'JWT' });
+  const body = b64({
+    sub: String(user),
+    roles: admin ? ['ROLE_USER', 'ROLE_ADMIN'] : ['ROLE_USER'],
+    exp: Math.floor(Date.now() / 1000) + 86400,
+  });
+  const sig = crypto.hmac('sha256', SECRET, `${head}.${body}`, 'base64rawurl');
+  return `${head}.${body}.${sig}`;
+}
+
+export function params(tok, name) {
+  return {
+    headers: { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' },
+    tags: { name },
+  };
+}
+
+export function post(path, tok, body, name) {
+  return http.post(`${BASE}${path}`, body === undefined ? null : JSON.stringify(body), params(tok, name));
+}
+
+// An admin call in setup: fails the run when it does not answer `status`.
+export function adminPost(path, body, status = 201) {
+  const r = post(path, token(1, true), body, 'setup');
+  if (r.status !== status) {
+    throw new Error(`setup ${path}: ${r.status} ${r.body}`);
+  }
+  return r.json();
+}
+
+// Creates `n` users in parallel batches; returns their ids.
+export function createUsers(n, prefix) {
+  const ids = [];
+  const admin = token(1, true);
+  for (let start = 0; start < n; start += 50) {
+    const reqs = [];
+    for (let i = start; i < Math.min(n, start + 50); i++) {
+      reqs.push(['POST', `${BASE}/api/v1/admin/users`, JSON.stringify({ name: `${prefix}-${i}` }), params(admin, 'setup')]);
+    }
+    for (const r of http.batch(reqs)) {
+      if (r.status !== 201) throw new Error(`setup users: ${r.status} ${r.body}`);
+      ids.push(r.json().userId);
+    }
+  }
+  return ids;
+}
