@@ -78,11 +78,15 @@ impl serde::Serialize for Readiness {
     }
 }
 
-/// Pings Redis and Postgres.
+/// Pings Redis and Postgres, and records the answers as the gauges `issuer_redis_up` and
+/// `issuer_postgres_up` (1 or 0) for the alert rules.
 pub async fn probe(redis: &Pool, db: &PgPool) -> Readiness {
     let (redis, postgres) = tokio::join!(redis.ping::<String>(None), sqlx::query("SELECT 1").execute(db));
-    Readiness {
+    let r = Readiness {
         redis: redis.is_ok(),
         postgres: postgres.is_ok(),
-    }
+    };
+    metrics::gauge!("issuer_redis_up").set(f64::from(u8::from(r.redis)));
+    metrics::gauge!("issuer_postgres_up").set(f64::from(u8::from(r.postgres)));
+    r
 }

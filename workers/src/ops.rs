@@ -32,6 +32,7 @@ async fn ready(State(st): State<OpsState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(st): State<OpsState>) -> impl IntoResponse {
+    issuer::connect::probe(&st.redis, &st.db).await;
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.metrics.render(),

@@ -21,8 +21,20 @@ pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
     (status, Json(r))
 }
 
-/// Prometheus text; the stream lag is measured at scrape time.
+/// Prometheus text. Measured at scrape time: the stream lag, whether Redis and Postgres
+/// answer, and the issued and remaining quantity of every running golden-ticket event.
 pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
+    issuer::connect::probe(st.engine.redis(), st.engine.db()).await;
+    match st.engine.running_events().await {
+        Ok(events) => {
+            for e in events {
+                let key = e.event.event_key.clone();
+                metrics::gauge!("issuer_event_remaining", "event" => key.clone()).set(e.remaining() as f64);
+                metrics::gauge!("issuer_event_issued", "event" => key).set(e.issued as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "event counts unavailable"),
+    }
     match issuer::stream::total_lag(st.engine.redis(), st.engine.keys()).await {
         Ok(lag) => {
             metrics::gauge!("issuer_stream_lag_entries").set(lag.entries as f64);

@@ -16,6 +16,7 @@ mod events;
 mod faults;
 mod helpers;
 mod invariants;
+mod observability;
 mod orders;
 mod outbox;
 mod points;
