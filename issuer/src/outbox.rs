@@ -118,6 +118,13 @@ pub async fn list(
     repo::outbox::list(db, status, order_id, paging).await
 }
 
+/// One record.
+pub async fn find(db: &PgPool, outbox_id: i64) -> Result<OutboxRecord, Error> {
+    repo::outbox::find(db, outbox_id)
+        .await?
+        .ok_or(Error::NotFound(Missing::OutboxRecord))
+}
+
 /// Sends a DEAD record round again: PENDING, due now, attempts counted afresh.
 pub async fn retry(db: &PgPool, outbox_id: i64) -> Result<OutboxRecord, Error> {
     match repo::outbox::revive(db, outbox_id).await? {

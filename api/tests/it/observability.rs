@@ -5,15 +5,12 @@ use std::{collections::BTreeSet, time::Duration};
 
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use workers::{
-    receiver::Receiver,
-    relay::{Relay, RelayConfig},
-};
+use workers::receiver::Receiver;
 
 use crate::{
     helpers::{Options, TestApp, fast_jobs},
-    orders::{charge, order, pay, product, user},
+    orders::{charge, expiry, order, pay, product, user},
+    outbox::{relay, serve, wait_until},
 };
 
 /// Metric names in a dashboard or rules file: every `issuer_…`/`http_…` identifier, with the
@@ -74,27 +71,12 @@ async fn every_metric_of_the_dashboard_and_alerts_is_exported() {
     })
     .await;
     app.start_jobs(fast_jobs());
-    let stop = CancellationToken::new();
-    tokio::spawn(workers::expiry::run(
-        app.db.clone(),
-        Duration::from_millis(50),
-        stop.clone(),
-    ));
+    let _expiry = expiry(&app);
     let receiver = Receiver::default();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/events", listener.local_addr().unwrap());
-    let router = receiver.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let relay = Relay::new(
-        app.db.clone(),
-        RelayConfig {
-            url,
-            poll_every: Duration::from_millis(20),
-            ..RelayConfig::default()
-        },
-    )
-    .unwrap();
-    tokio::spawn(relay.run(stop.clone()));
+    let _platform = serve(listener, &receiver);
+    let _relay = relay(&app, &url, 1_000);
 
     // Tickets: issued, a duplicate, rate-limited; the rules lost and rebuilt; scripts flushed.
     app.create_event("observed", 100, None).await;
@@ -136,22 +118,19 @@ async fn every_metric_of_the_dashboard_and_alerts_is_exported() {
             .status(),
         201
     );
-    for _ in 0..200 {
+    wait_until(Duration::from_secs(10), "the expiry and the delivery", || async {
         let expired: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE status = 'FAILED'")
             .fetch_one(&app.db)
             .await
             .unwrap();
-        if expired == 1 && !receiver.events().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        expired == 1 && !receiver.events().is_empty()
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1_200)).await; // the relay's gauges refresh each second
 
     let text = app.get("/metrics", None).await.text().await.unwrap();
     let exported = metric_names(&text);
     let missing: Vec<&String> = wanted.difference(&exported).collect();
-    stop.cancel();
     assert!(
         missing.is_empty(),
         "used by the dashboard or alerts but not exported: {missing:?}"

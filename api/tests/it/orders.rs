@@ -93,7 +93,7 @@ async fn coupon(app: &TestApp, user: i64) -> i64 {
     body["couponIssueId"].as_i64().unwrap()
 }
 
-fn expiry(app: &TestApp) -> CancellationToken {
+pub(crate) fn expiry(app: &TestApp) -> CancellationToken {
     let stop = CancellationToken::new();
     tokio::spawn(workers::expiry::run(
         app.db.clone(),

@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// A relay posting to `url` that retries quickly; `max_attempts` before DEAD.
-fn relay(app: &TestApp, url: &str, max_attempts: i32) -> CancellationToken {
+pub(crate) fn relay(app: &TestApp, url: &str, max_attempts: i32) -> CancellationToken {
     let stop = CancellationToken::new();
     let cfg = RelayConfig {
         url: url.to_owned(),
@@ -36,7 +36,7 @@ fn relay(app: &TestApp, url: &str, max_attempts: i32) -> CancellationToken {
 }
 
 /// Serves `receiver` on `listener` until the token is cancelled.
-fn serve(listener: TcpListener, receiver: &Receiver) -> CancellationToken {
+pub(crate) fn serve(listener: TcpListener, receiver: &Receiver) -> CancellationToken {
     let stop = CancellationToken::new();
     let app = receiver.router();
     let until = stop.clone().cancelled_owned();
@@ -62,7 +62,7 @@ async fn records(app: &TestApp) -> Vec<(i64, i64, String, i32)> {
         .unwrap()
 }
 
-async fn wait_until<F, Fut>(limit: Duration, what: &str, mut done: F)
+pub(crate) async fn wait_until<F, Fut>(limit: Duration, what: &str, mut done: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,

@@ -91,9 +91,7 @@ pub async fn show(
     _admin: Admin,
     AppPath(raw): AppPath<String>,
 ) -> Result<Json<OutboxView>, ApiError> {
-    let record = issuer::repo::outbox::find(st.engine.db(), outbox_id(&raw)?)
-        .await?
-        .ok_or(issuer::Error::NotFound(Missing::OutboxRecord))?;
+    let record = outbox::find(st.engine.db(), outbox_id(&raw)?).await?;
     Ok(Json(record.into()))
 }
 
