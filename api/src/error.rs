@@ -375,18 +375,32 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// The SPEC §1 error body.
-#[derive(Serialize)]
+/// The body of every error (SPEC §1). Some codes add fields: `COUPON_ALREADY_ISSUED` adds the
+/// held coupon's `couponIssueId`.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ErrorBody<'a> {
+pub struct ErrorBody<'a> {
+    /// When it happened (KST, `+09:00`).
+    #[schema(example = "2026-11-24T10:00:00.123+09:00")]
     timestamp: String,
+    /// The HTTP status.
+    #[schema(example = 409)]
     status: u16,
+    /// The HTTP status again (the seeds use both names).
+    #[schema(example = 409)]
     status_code: u16,
+    /// The status's reason phrase.
+    #[schema(example = "Conflict")]
     error: &'a str,
+    /// The stable error code.
+    #[schema(example = "SOLD_OUT")]
     code: &'a str,
+    /// A message for people (Korean).
     message: &'a str,
+    /// The request path.
     path: &'a str,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
     details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

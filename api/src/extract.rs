@@ -1,27 +1,87 @@
 //! Extractors whose rejections are [`ApiError`]s, so every malformed request gets the one body.
 
 use axum::{
-    extract::{FromRequest, FromRequestParts},
-    http::{header, request::Parts},
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{HeaderMap, header, request::Parts},
 };
+use serde::de::DeserializeOwned;
 
 use crate::{auth::Caller, error::ApiError, state::AppState};
 
-/// A JSON body; syntax errors, wrong types, missing fields and a missing content type are all
-/// `400 INVALID_REQUEST`.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON object body; syntax errors, wrong types, missing fields, a missing content type, a
+/// body that is not an object and text holding a NUL character (which no stored text may hold)
+/// are all `400 INVALID_REQUEST`.
 pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::InvalidRequest(
+                "expected a body with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await?;
+        // serde reads a JSON array as a struct's fields in order; every body here is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::InvalidRequest("the body must be a JSON object".into()));
+        }
+        if has_escaped_nul(&bytes) {
+            return Err(nul_rejection());
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(AppJson(value))
+    }
+}
+
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether JSON text holds `\u0000` as an escape (not as an escaped backslash before `u0000`).
+fn has_escaped_nul(json: &[u8]) -> bool {
+    json.windows(6)
+        .enumerate()
+        .any(|(i, w)| w == b"\\u0000" && json[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0)
+}
+
+fn nul_rejection() -> ApiError {
+    ApiError::InvalidRequest("text may not contain NUL characters".into())
+}
 
 /// Path parameters, with the same rejection.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);
 
-/// Query parameters, with the same rejection (unknown enum values, non-numbers → 400).
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// Query parameters, with the same rejection (unknown enum values, non-numbers, NUL → 400).
 pub struct AppQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(nul_rejection());
+        }
+        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(AppQuery(value))
+    }
+}
 
 /// An admin's token: `401` without a valid token, `403` without `ROLE_ADMIN`.
 pub struct Admin(pub Caller);

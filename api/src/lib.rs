@@ -7,11 +7,13 @@
 //! * [`config`], [`state`], [`error`] (the one error type and body), [`extract`] (auth and
 //!   bodies whose rejections are `ApiError`s), [`auth`], [`ratelimit`], [`telemetry`].
 //! * [`routes`]: the route list and thin handlers; all logic lives in the `issuer` crate.
+//! * [`openapi`]: the OpenAPI document generated from the handlers' annotations.
 
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod state;

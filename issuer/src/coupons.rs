@@ -115,6 +115,7 @@ pub struct IssuedCoupon {
 
 /// A coupon's status as a user sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CouponStatus {
     /// Held, not used, not expired.
@@ -127,6 +128,7 @@ pub enum CouponStatus {
 
 /// Why a held coupon cannot be used now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Unusable {
     /// Used already.

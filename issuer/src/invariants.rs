@@ -1,19 +1,29 @@
-//! The invariants of SPEC §8 that Postgres can show, checked after a load run or an incident
-//! (`workers check`). Each [`Finding`] names its rule, passes or fails, and says how many rows
-//! it looked at and how many broke it.
+//! The invariants of SPEC §8, checked after a load run or an incident (`workers check`). Each
+//! [`Finding`] names its rule, passes or fails, and says how many rows it looked at and how many
+//! broke it. [`check`] holds the commerce rules (Postgres alone); [`check_issuance`] the issuance
+//! rules, including Redis's issued count against the Postgres rows once the drain has caught up.
 //!
 //! Stock has no ledger of its own: only orders move it, so a product's stock plus the units its
 //! unpaid and paid orders hold is constant. A [`Baseline`] taken before a run records that sum
 //! per product; the check after the run compares (`stock + sold = initial`).
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
+use fred::{
+    clients::Pool,
+    interfaces::{HashesInterface, KeysInterface},
+};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::{
     error::Error,
+    keys::{Keys, ScopeKeys},
     repo::invariants::{self as q, Tally},
+    stream,
 };
 
 /// Outcome of one rule.
@@ -146,6 +156,113 @@ async fn stock_conserved(db: &PgPool, baseline: Option<&Baseline>) -> Result<Fin
         detail: format!(
             "{} products, {} breaking it{}",
             baseline.stock.len(),
+            differ.len(),
+            differ.first().map(|d| format!(" (e.g. {d})")).unwrap_or_default()
+        ),
+    })
+}
+
+/// Checks the issuance rules: quantity and daily limits, one issue per user, and (after waiting
+/// up to `drain_wait` for the streams to empty) every scope's Redis issued count against its
+/// Postgres rows. A scope whose Redis copy is not loaded (never asked for, or evicted) has no
+/// count to compare and is only counted.
+pub async fn check_issuance(
+    db: &PgPool,
+    redis: &Pool,
+    keys: &Keys,
+    drain_wait: Duration,
+) -> Result<Vec<Finding>, Error> {
+    Ok(vec![
+        counted(
+            "tickets issued <= the event's quantity",
+            "events",
+            q::tickets_over_total(db).await?,
+        ),
+        counted(
+            "tickets issued per KST day <= the daily limit",
+            "event-days",
+            q::tickets_over_daily(db).await?,
+        ),
+        counted(
+            "no user holds two tickets of an event",
+            "holders",
+            q::tickets_twice(db).await?,
+        ),
+        counted(
+            "coupons issued <= the batch's issue count",
+            "batches",
+            q::coupons_over_total(db).await?,
+        ),
+        counted(
+            "coupons issued per KST day <= the daily limit",
+            "batch-days",
+            q::coupons_over_daily(db).await?,
+        ),
+        counted(
+            "no user holds two coupons of a batch",
+            "holders",
+            q::coupons_twice(db).await?,
+        ),
+        redis_matches_postgres(db, redis, keys, drain_wait).await?,
+    ])
+}
+
+async fn redis_matches_postgres(
+    db: &PgPool,
+    redis: &Pool,
+    keys: &Keys,
+    drain_wait: Duration,
+) -> Result<Finding, Error> {
+    let name = "Redis issued count = Postgres rows (streams drained)";
+    let deadline = Instant::now() + drain_wait;
+    loop {
+        let lag = stream::total_lag(redis, keys).await?;
+        if lag.entries == 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Ok(Finding {
+                name,
+                verdict: Verdict::Fail,
+                detail: format!(
+                    "streams not drained after {} s: {} entries pending",
+                    drain_wait.as_secs(),
+                    lag.entries
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut scopes: Vec<(String, ScopeKeys, i64)> = Vec::new();
+    for (event, rows) in q::tickets_per_event(db).await? {
+        scopes.push((format!("event {event}"), keys.ticket_event(&event), rows));
+    }
+    for (batch, rows) in q::coupons_per_batch(db).await? {
+        scopes.push((format!("batch {batch}"), keys.coupon_batch(batch), rows));
+    }
+    let (mut compared, mut unloaded, mut differ) = (0, 0, Vec::new());
+    for (label, k, rows) in scopes {
+        let client = redis.next();
+        let loaded: i64 = client.exists(&k.meta).await?;
+        if loaded == 0 {
+            unloaded += 1;
+            continue;
+        }
+        let issued: i64 = client.hlen(&k.holders).await?;
+        compared += 1;
+        if issued != rows {
+            differ.push(format!("{label}: Redis {issued}, Postgres {rows}"));
+        }
+    }
+    Ok(Finding {
+        name,
+        verdict: if differ.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        detail: format!(
+            "{compared} scopes compared ({unloaded} not loaded in Redis), {} breaking it{}",
             differ.len(),
             differ.first().map(|d| format!(" (e.g. {d})")).unwrap_or_default()
         ),

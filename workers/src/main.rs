@@ -64,6 +64,9 @@ async fn receiver(args: &[String]) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// How long `workers check` waits for the drain to empty the issuance streams.
+const DRAIN_WAIT: Duration = Duration::from_secs(30);
+
 async fn check(args: &[String]) -> Result<(), BoxError> {
     let (mut save, mut load) = (None, None);
     let mut it = args.iter();
@@ -86,7 +89,10 @@ async fn check(args: &[String]) -> Result<(), BoxError> {
         Some(file) => Some(serde_json::from_slice(&std::fs::read(&file)?)?),
         None => None,
     };
-    let findings = issuer::invariants::check(&db, baseline.as_ref()).await?;
+    let redis = connect::redis(&core).await?;
+    let keys = Keys::new(&core.key_prefix);
+    let mut findings = issuer::invariants::check_issuance(&db, &redis, &keys, DRAIN_WAIT).await?;
+    findings.extend(issuer::invariants::check(&db, baseline.as_ref()).await?);
     let mut failed = 0;
     for f in &findings {
         let verdict = match f.verdict {

@@ -4,11 +4,12 @@
 use axum::{Json, extract::State};
 use issuer::best_products::{self, RANGE_DAYS, Snapshot};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::{error::ApiError, state::AppState};
 
 /// A ranked product.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BestItemView {
     rank: i32,
@@ -18,7 +19,7 @@ pub struct BestItemView {
 }
 
 /// `{rangeDays, items, day, from, to, computedAt}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BestView {
     range_days: u32,
@@ -66,6 +67,10 @@ impl From<Option<Snapshot>> for BestView {
 }
 
 /// The latest snapshot.
+#[utoipa::path(
+    get, path = "/api/v1/products/best", tag = "shop", security(()),
+    responses((status = 200, description = "The newest snapshot (empty before the first)", body = BestView))
+)]
 pub async fn show(State(st): State<AppState>) -> Result<Json<BestView>, ApiError> {
     Ok(Json(best_products::latest(st.engine.db()).await?.into()))
 }

@@ -8,23 +8,25 @@ use issuer::{
     model::UserId,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::admin::kst;
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{AppJson, AppPath, AppQuery, AuthUser},
     state::AppState,
 };
 
 /// `POST /api/v1/coupons/{couponId}/issue` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IssueBody {
+    #[schema(minimum = 1)]
     user_id: i64,
 }
 
 /// A coupon just issued.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IssuedView {
     coupon_issue_id: i64,
@@ -53,6 +55,16 @@ impl From<IssuedCoupon> for IssuedView {
 }
 
 /// Issues a coupon of a SELF batch: 201, or 409 COUPON_ALREADY_ISSUED with the held one's id.
+#[utoipa::path(
+    post, path = "/api/v1/coupons/{couponId}/issue", tag = "coupons", request_body = IssueBody,
+    params(("couponId" = i64, Path, minimum = 1, description = "The coupon (a SELF batch's id)")),
+    responses(
+        (status = 201, description = "Issued", body = IssuedView),
+        (status = 404, description = "`COUPON_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`COUPON_SOLD_OUT`, `DAILY_LIMIT_REACHED`, `COUPON_ALREADY_ISSUED` (with `couponIssueId`)", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn issue(
     State(st): State<AppState>,
     auth: AuthUser,
@@ -76,23 +88,26 @@ pub async fn issue(
 }
 
 /// `?status=` of a user's coupons.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     #[serde(default)]
     status: Option<CouponStatus>,
 }
 
 /// `GET /api/v1/coupons?userId=&status=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct AliasQuery {
+    #[param(minimum = 1)]
     user_id: i64,
     #[serde(default)]
     status: Option<CouponStatus>,
 }
 
 /// A coupon in a user's list.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserCouponView {
     coupon_issue_id: i64,
@@ -123,12 +138,17 @@ impl From<UserCoupon> for UserCouponView {
 }
 
 /// `{items: [...]}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CouponList {
     items: Vec<UserCouponView>,
 }
 
 /// A user's coupons, newest first (the user or an admin).
+#[utoipa::path(
+    get, path = "/api/v1/users/{userId}/coupons", tag = "coupons",
+    params(("userId" = i64, Path, minimum = 1, description = "The user"), ListQuery),
+    responses((status = 200, description = "The user's coupons, newest first", body = CouponList))
+)]
 pub async fn list_for_user(
     State(st): State<AppState>,
     auth: AuthUser,
@@ -139,6 +159,10 @@ pub async fn list_for_user(
 }
 
 /// The points seed's spelling of [`list_for_user`].
+#[utoipa::path(
+    get, path = "/api/v1/coupons", tag = "coupons", params(AliasQuery),
+    responses((status = 200, description = "The user's coupons, newest first", body = CouponList))
+)]
 pub async fn list_by_query(
     State(st): State<AppState>,
     auth: AuthUser,

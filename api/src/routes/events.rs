@@ -7,33 +7,39 @@ use issuer::{
     model::{EventKey, EventStatus, NewTicketEvent},
 };
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{AppJson, AppPath, AuthUser},
     state::AppState,
 };
 
 /// `POST /events` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateEvent {
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     event_key: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(minimum = 1, maximum = 10_000_000)]
     total_quantity: i64,
+    /// At most this many per KST day (at most `totalQuantity`); none for no limit.
+    #[schema(minimum = 1)]
     daily_limit: Option<i64>,
     start_at: String,
     end_at: String,
 }
 
 /// `PATCH /events/{eventKey}` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateEvent {
     active: bool,
 }
 
 /// An event with its live figures. Instants in UTC with `Z`, as the golden-ticket seed writes them.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
     event_key: String,
@@ -81,6 +87,13 @@ fn instant(field: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiE
 }
 
 /// Creates an event (admin).
+#[utoipa::path(
+    post, path = "/events", tag = "tickets", request_body = CreateEvent,
+    responses(
+        (status = 201, description = "Created", body = EventView),
+        (status = 409, description = "`DUPLICATE_EVENT`", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     auth: AuthUser,
@@ -100,12 +113,24 @@ pub async fn create(
 }
 
 /// Events running now (anyone).
+#[utoipa::path(
+    get, path = "/events", tag = "tickets", security(()),
+    responses((status = 200, description = "Running events", body = Vec<EventView>))
+)]
 pub async fn list(State(st): State<AppState>) -> Result<Json<Vec<EventView>>, ApiError> {
     let events = st.engine.running_events().await?;
     Ok(Json(events.into_iter().map(EventView::from).collect()))
 }
 
 /// One event with its live figures (anyone).
+#[utoipa::path(
+    get, path = "/events/{eventKey}", tag = "tickets", security(()),
+    params(("eventKey" = String, Path, description = "The event's key")),
+    responses(
+        (status = 200, description = "The event", body = EventView),
+        (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(st): State<AppState>,
     AppPath(key): AppPath<String>,
@@ -115,6 +140,14 @@ pub async fn show(
 }
 
 /// Switches an event on or off (admin).
+#[utoipa::path(
+    patch, path = "/events/{eventKey}", tag = "tickets", request_body = UpdateEvent,
+    params(("eventKey" = String, Path, description = "The event's key")),
+    responses(
+        (status = 200, description = "The event", body = EventView),
+        (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(st): State<AppState>,
     auth: AuthUser,

@@ -17,6 +17,7 @@
 //! | `GET /api/v1/orders/{orderId}`, `GET /api/v1/users/{userId}/orders` | [`orders::show`], [`orders::list_for_user`] |
 //! | `/api/v1/admin/…` | [`admin`] (its own table) |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
+//! | `GET /openapi.json`, `GET /docs` | [`openapi::document`], [`openapi::docs`] |
 
 pub mod admin;
 pub mod best_products;
@@ -35,6 +36,7 @@ use axum::{
 
 use crate::{
     error::{error_body, route_not_found},
+    openapi,
     state::AppState,
     telemetry,
 };
@@ -49,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::docs))
         .nest("/api/v1", shop())
         .nest("/api/v1/admin", admin::router(state.upload_limit))
         .route_layer(middleware::from_fn(telemetry::track))

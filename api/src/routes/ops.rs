@@ -7,22 +7,65 @@ use axum::{
     response::IntoResponse,
 };
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use crate::state::AppState;
 
+/// `/ready`'s body.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyView {
+    redis: Up,
+    postgres: Up,
+}
+
+/// Whether a backing service answers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Up {
+    Up,
+    Down,
+}
+
+impl From<bool> for Up {
+    fn from(up: bool) -> Self {
+        if up { Up::Up } else { Up::Down }
+    }
+}
+
 /// Always 200 while the process serves.
+#[utoipa::path(
+    get, path = "/health", tag = "ops", security(()),
+    responses((status = 200, description = "The process serves", body = String, content_type = "text/plain"))
+)]
 pub async fn health() -> &'static str {
     "ok"
 }
 
 /// 200 when Redis and Postgres both answer, 503 otherwise, saying which.
+#[utoipa::path(
+    get, path = "/ready", tag = "ops", security(()),
+    responses(
+        (status = 200, description = "Both answer", body = ReadyView),
+        (status = 503, description = "One does not", body = ReadyView),
+    )
+)]
 pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
     let r = issuer::connect::probe(st.engine.redis(), st.engine.db()).await;
     let status = StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    (status, Json(r))
+    let view = ReadyView {
+        redis: r.redis.into(),
+        postgres: r.postgres.into(),
+    };
+    (status, Json(view))
 }
 
 /// Prometheus text. Measured at scrape time: the stream lag, whether Redis and Postgres
 /// answer, and the issued and remaining quantity of every running golden-ticket event.
+#[utoipa::path(
+    get, path = "/metrics", tag = "ops", security(()),
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+)]
 pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     issuer::connect::probe(st.engine.redis(), st.engine.db()).await;
     match st.engine.running_events().await {

@@ -8,27 +8,32 @@ use issuer::{
     orders::{NewOrder, Order, OrderItem, OrderStatus, Paid},
 };
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::admin::kst;
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{AppJson, AppPath, AuthUser},
     state::AppState,
 };
 
 /// One line of an order request.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LineBody {
+    #[schema(minimum = 1)]
     product_id: i64,
+    #[schema(minimum = 1, maximum = 1000)]
     qty: i64,
 }
 
 /// `POST /api/v1/orders` and `/orders/checkout` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderBody {
+    #[schema(minimum = 1)]
     user_id: i64,
+    #[schema(min_items = 1, max_items = 100)]
     items: Vec<LineBody>,
     #[serde(default)]
     coupon_issue_id: Option<i64>,
@@ -47,15 +52,17 @@ impl OrderBody {
 }
 
 /// `POST /api/v1/payments` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentBody {
+    #[schema(minimum = 1)]
     user_id: i64,
+    #[schema(minimum = 1)]
     order_id: i64,
 }
 
 /// `{subtotal, discount, total}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AmountView {
     subtotal: i64,
     discount: i64,
@@ -63,7 +70,8 @@ pub struct AmountView {
 }
 
 /// A line with its prices.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = OrderItemView)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemView {
     product_id: i64,
@@ -84,7 +92,7 @@ impl From<&OrderItem> for ItemView {
 }
 
 /// An order.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
     order_id: i64,
@@ -119,14 +127,14 @@ impl From<&Order> for OrderView {
 }
 
 /// `{balanceAfter}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletAfter {
     balance_after: i64,
 }
 
 /// A paid order, as the wallet seed's checkout answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaidView {
     #[serde(flatten)]
@@ -148,6 +156,14 @@ impl From<Paid> for PaidView {
 }
 
 /// Places an order: 201 NOT_PAID with its deadline.
+#[utoipa::path(
+    post, path = "/api/v1/orders", tag = "shop", request_body = OrderBody,
+    responses(
+        (status = 201, description = "Placed, NOT_PAID until its deadline", body = OrderView),
+        (status = 404, description = "`USER_NOT_FOUND`, `PRODUCT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`OUT_OF_STOCK`, `COUPON_ALREADY_USED`", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     auth: AuthUser,
@@ -158,6 +174,14 @@ pub async fn create(
 }
 
 /// Pays an order: 200 PAID.
+#[utoipa::path(
+    post, path = "/api/v1/payments", tag = "shop", request_body = PaymentBody,
+    responses(
+        (status = 200, description = "Paid", body = PaidView),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`ORDER_EXPIRED`, `ORDER_ALREADY_PAID`, `WALLET_INSUFFICIENT_BALANCE`", body = ErrorBody),
+    )
+)]
 pub async fn pay(
     State(st): State<AppState>,
     auth: AuthUser,
@@ -169,6 +193,14 @@ pub async fn pay(
 }
 
 /// Orders and pays at once: 201 PAID, or nothing at all.
+#[utoipa::path(
+    post, path = "/api/v1/orders/checkout", tag = "shop", request_body = OrderBody,
+    responses(
+        (status = 201, description = "Ordered and paid", body = PaidView),
+        (status = 404, description = "`USER_NOT_FOUND`, `PRODUCT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`OUT_OF_STOCK`, `COUPON_ALREADY_USED`, `WALLET_INSUFFICIENT_BALANCE`", body = ErrorBody),
+    )
+)]
 pub async fn checkout(
     State(st): State<AppState>,
     auth: AuthUser,
@@ -179,6 +211,14 @@ pub async fn checkout(
 }
 
 /// One order (its buyer or an admin; anyone else hears it does not exist).
+#[utoipa::path(
+    get, path = "/api/v1/orders/{orderId}", tag = "shop",
+    params(("orderId" = i64, Path, minimum = 1, description = "The order")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 404, description = "`ORDER_NOT_FOUND` (also for another user's order)", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(st): State<AppState>,
     auth: AuthUser,
@@ -192,12 +232,17 @@ pub async fn show(
 }
 
 /// `{items}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrderList {
     items: Vec<OrderView>,
 }
 
 /// A user's latest 100 orders, newest first, without lines.
+#[utoipa::path(
+    get, path = "/api/v1/users/{userId}/orders", tag = "shop",
+    params(("userId" = i64, Path, minimum = 1, description = "The user")),
+    responses((status = 200, description = "The latest 100 orders, newest first", body = OrderList))
+)]
 pub async fn list_for_user(
     State(st): State<AppState>,
     auth: AuthUser,

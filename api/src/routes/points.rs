@@ -9,22 +9,25 @@ use issuer::{
     points::{PointEntry, PointKind, Wallet},
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::admin::kst;
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{AppJson, AppPath, AppQuery, AuthUser},
     state::AppState,
 };
 
 /// A charge.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ChargeBody {
+    /// Points to add (1 to 1,000,000; the balance may not pass 5,000,000).
+    #[schema(minimum = 1, maximum = 1_000_000)]
     amount: i64,
 }
 
 /// A balance.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletView {
     user_id: i64,
@@ -43,6 +46,15 @@ impl From<Wallet> for WalletView {
 }
 
 /// Charges points: 200 with the new balance.
+#[utoipa::path(
+    post, path = "/api/v1/points/{userId}", tag = "shop", request_body = ChargeBody,
+    params(("userId" = i64, Path, minimum = 1, description = "The user")),
+    responses(
+        (status = 200, description = "The new balance", body = WalletView),
+        (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`POINT_LIMIT_EXCEEDED`", body = ErrorBody),
+    )
+)]
 pub async fn charge(
     State(st): State<AppState>,
     auth: AuthUser,
@@ -55,6 +67,14 @@ pub async fn charge(
 }
 
 /// The balance.
+#[utoipa::path(
+    get, path = "/api/v1/points/{userId}", tag = "shop",
+    params(("userId" = i64, Path, minimum = 1, description = "The user")),
+    responses(
+        (status = 200, description = "The balance", body = WalletView),
+        (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn balance(
     State(st): State<AppState>,
     auth: AuthUser,
@@ -66,16 +86,18 @@ pub async fn balance(
 }
 
 /// `?cursor=&limit=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     #[serde(default)]
     cursor: Option<String>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
 /// One change of the balance.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EntryView {
     entry_id: i64,
@@ -101,7 +123,7 @@ impl From<PointEntry> for EntryView {
 }
 
 /// `{items, nextCursor}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryView {
     items: Vec<EntryView>,
@@ -109,6 +131,14 @@ pub struct HistoryView {
 }
 
 /// The history, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/points/{userId}/history", tag = "shop",
+    params(("userId" = i64, Path, minimum = 1, description = "The user"), HistoryQuery),
+    responses(
+        (status = 200, description = "Changes of the balance, newest first", body = HistoryView),
+        (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn history(
     State(st): State<AppState>,
     auth: AuthUser,

@@ -4,26 +4,30 @@
 use axum::{Json, extract::State};
 use issuer::admin::catalog::{Product, ProductStatus};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{AppPath, AppQuery},
     state::AppState,
 };
 
 /// `?keyword=&cursor=&limit=`.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     #[serde(default)]
     keyword: Option<String>,
     #[serde(default)]
     cursor: Option<String>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
 /// A product in the list.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProductItemView)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemView {
     product_id: i64,
@@ -34,7 +38,7 @@ pub struct ItemView {
 }
 
 /// `{items, nextCursor}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListView {
     items: Vec<ItemView>,
@@ -42,7 +46,7 @@ pub struct ListView {
 }
 
 /// One product.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DetailView {
     product_id: i64,
@@ -55,6 +59,10 @@ pub struct DetailView {
 }
 
 /// A page of products by id.
+#[utoipa::path(
+    get, path = "/api/v1/products", tag = "shop", security(()), params(ListQuery),
+    responses((status = 200, description = "A page of products by id", body = ListView))
+)]
 pub async fn list(
     State(st): State<AppState>,
     AppQuery(q): AppQuery<ListQuery>,
@@ -80,6 +88,14 @@ pub async fn list(
 }
 
 /// One product with its description and images.
+#[utoipa::path(
+    get, path = "/api/v1/products/{productId}", tag = "shop", security(()),
+    params(("productId" = i64, Path, minimum = 1, description = "The product")),
+    responses(
+        (status = 200, description = "The product", body = DetailView),
+        (status = 404, description = "`PRODUCT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(st): State<AppState>,
     AppPath(product_id): AppPath<i64>,

@@ -3,23 +3,25 @@
 use axum::{Json, extract::State, http::StatusCode};
 use issuer::{clock, model::UserId};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{AppJson, AppPath, AuthUser},
     routes::events::path_key,
     state::AppState,
 };
 
 /// `POST /events/{eventKey}/tickets` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IssueTicket {
+    #[schema(minimum = 1)]
     user_id: i64,
 }
 
 /// A ticket, as the issue endpoint answers it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketView {
     ticket_id: String,
@@ -29,7 +31,7 @@ pub struct TicketView {
 }
 
 /// A ticket in a user's list.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserTicketView {
     ticket_id: String,
@@ -39,6 +41,17 @@ pub struct UserTicketView {
 }
 
 /// Issues a ticket: 201 with a new one, 200 with the one the user already holds.
+#[utoipa::path(
+    post, path = "/events/{eventKey}/tickets", tag = "tickets", request_body = IssueTicket,
+    params(("eventKey" = String, Path, description = "The event's key")),
+    responses(
+        (status = 201, description = "A new ticket", body = TicketView),
+        (status = 200, description = "The ticket the user already holds", body = TicketView),
+        (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`SOLD_OUT`, `DAILY_LIMIT_REACHED`", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn issue(
     State(st): State<AppState>,
     auth: AuthUser,
@@ -72,6 +85,11 @@ pub async fn issue(
 }
 
 /// A user's tickets, newest first (the user or an admin).
+#[utoipa::path(
+    get, path = "/users/{userId}/tickets", tag = "tickets",
+    params(("userId" = i64, Path, minimum = 1, description = "The user")),
+    responses((status = 200, description = "The user's tickets, newest first", body = Vec<UserTicketView>))
+)]
 pub async fn list_for_user(
     State(st): State<AppState>,
     auth: AuthUser,

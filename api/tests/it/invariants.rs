@@ -1,7 +1,10 @@
-//! The invariant check passes after real traffic and names each rule a corruption breaks.
+//! The invariant checks pass after real traffic and name each rule a corruption breaks.
+
+use std::time::Duration;
 
 use issuer::invariants::{self, Verdict};
 use serde_json::{Value, json};
+use workers::config::DrainConfig;
 
 use crate::{
     helpers::TestApp,
@@ -75,5 +78,82 @@ async fn the_check_passes_after_traffic_and_catches_each_corruption() {
     assert_eq!(
         failing(&verdicts(&app, &baseline).await),
         ["a paid order has exactly one ORDER_PAID record"]
+    );
+}
+
+async fn issuance_verdicts(app: &TestApp) -> Vec<(&'static str, Verdict)> {
+    let engine = app.engine();
+    invariants::check_issuance(&app.db, engine.redis(), engine.keys(), Duration::from_secs(10))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.name, f.verdict))
+        .collect()
+}
+
+const REDIS_MATCHES: &str = "Redis issued count = Postgres rows (streams drained)";
+
+#[tokio::test]
+async fn the_issuance_check_passes_after_issues_and_catches_each_corruption() {
+    let app = TestApp::spawn().await;
+    app.start_drain(DrainConfig::default());
+    app.create_event("inv", 5, Some(3)).await;
+    for user in 1..=4 {
+        app.issue("inv", user).await;
+    }
+    assert_eq!(app.wait_rows("inv", 3, Duration::from_secs(10)).await, 3);
+
+    let engine = app.engine();
+    let all = invariants::check_issuance(&app.db, engine.redis(), engine.keys(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(all.iter().all(|f| f.verdict == Verdict::Pass), "{all:?}");
+    let compared = all.iter().find(|f| f.name == REDIS_MATCHES).unwrap();
+    assert!(
+        compared.detail.starts_with("1 scopes compared"),
+        "{}",
+        compared.detail
+    );
+
+    // A row Redis never issued: over the day's limit and more than Redis counts.
+    let insert = "INSERT INTO tickets (ticket_id, event_key, user_id, issued_at)
+                  VALUES (gen_random_uuid(), 'inv', $1, now())";
+    sqlx::query(insert).bind(100_i64).execute(&app.db).await.unwrap();
+    assert_eq!(
+        failing(&issuance_verdicts(&app).await),
+        ["tickets issued per KST day <= the daily limit", REDIS_MATCHES]
+    );
+    sqlx::query("DELETE FROM tickets WHERE user_id = 100")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert!(failing(&issuance_verdicts(&app).await).is_empty());
+
+    // An issue Redis forgot.
+    let holders = engine.keys().ticket_event("inv").holders;
+    let _: i64 = app.redis_cmd("HDEL", vec![holders.clone(), "1".into()]).await;
+    assert_eq!(failing(&issuance_verdicts(&app).await), [REDIS_MATCHES]);
+
+    // Past the quantity, and one user twice (the unique constraint dropped to allow it).
+    sqlx::query("ALTER TABLE tickets DROP CONSTRAINT tickets_event_user_key")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        sqlx::query(
+            "INSERT INTO tickets (ticket_id, event_key, user_id, issued_at)
+                     VALUES (gen_random_uuid(), 'inv', 2, now() - interval '2 days')",
+        )
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        failing(&issuance_verdicts(&app).await),
+        [
+            "tickets issued <= the event's quantity",
+            "no user holds two tickets of an event",
+            REDIS_MATCHES
+        ]
     );
 }

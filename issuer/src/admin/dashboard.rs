@@ -19,6 +19,7 @@ use crate::{Engine, clock, error::Error, repo};
 
 /// The dashboard.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Dashboard {
     /// Live admin events per status (every status present).
@@ -33,6 +34,7 @@ pub struct Dashboard {
 
 /// One running golden-ticket event.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LiveIssuance {
     /// Its key.
@@ -51,6 +53,7 @@ pub struct LiveIssuance {
 
 /// One live job.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JobSummary {
     /// Its id.

@@ -13,6 +13,7 @@ pub const DEFAULT_PAGE_SIZE: i64 = 20;
 
 /// A page of results in the admin seed's envelope.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     /// Zero-based page number.

@@ -17,6 +17,7 @@ pub struct CodeLine {
 
 /// Why a line was not stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reason {
     /// Not a code.
@@ -31,6 +32,7 @@ pub enum Reason {
 
 /// A rejected line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rejection {
     /// 1-based line number.
     pub line: usize,

@@ -144,3 +144,94 @@ pub async fn overdue_orders(db: &PgPool, grace_secs: f64) -> Result<Tally, Error
     .fetch_one(db)
     .await?)
 }
+
+/// Golden-ticket events, and those with more tickets than their quantity.
+pub async fn tickets_over_total(db: &PgPool) -> Result<Tally, Error> {
+    tally(
+        db,
+        "SELECT count(*), count(*) FILTER (WHERE coalesce(t.n, 0) > e.total_quantity)
+         FROM ticket_events e
+         LEFT JOIN (SELECT event_key, count(*) AS n FROM tickets GROUP BY event_key) t USING (event_key)",
+    )
+    .await
+}
+
+/// Days (KST) on which an event with a daily limit issued, and those over the limit.
+pub async fn tickets_over_daily(db: &PgPool) -> Result<Tally, Error> {
+    tally(
+        db,
+        "SELECT count(*), count(*) FILTER (WHERE n > daily_limit)
+         FROM (SELECT e.daily_limit, count(*) AS n
+               FROM tickets t JOIN ticket_events e USING (event_key)
+               WHERE e.daily_limit IS NOT NULL
+               GROUP BY t.event_key, e.daily_limit, (t.issued_at AT TIME ZONE 'Asia/Seoul')::date) d",
+    )
+    .await
+}
+
+/// Holders of tickets (event, user), and those holding more than one of an event.
+pub async fn tickets_twice(db: &PgPool) -> Result<Tally, Error> {
+    tally(
+        db,
+        "SELECT count(*), count(*) FILTER (WHERE n > 1)
+         FROM (SELECT count(*) AS n FROM tickets GROUP BY event_key, user_id) h",
+    )
+    .await
+}
+
+/// Coupon batches, and those with more issues than their issue count.
+pub async fn coupons_over_total(db: &PgPool) -> Result<Tally, Error> {
+    tally(
+        db,
+        "SELECT count(*), count(*) FILTER (WHERE coalesce(c.n, 0) > b.issue_count)
+         FROM coupon_batches b
+         LEFT JOIN (SELECT batch_id, count(*) AS n FROM coupon_issues GROUP BY batch_id) c USING (batch_id)",
+    )
+    .await
+}
+
+/// Days (KST) on which a batch with a daily limit issued, and those over the limit.
+pub async fn coupons_over_daily(db: &PgPool) -> Result<Tally, Error> {
+    tally(
+        db,
+        "SELECT count(*), count(*) FILTER (WHERE n > daily_limit)
+         FROM (SELECT b.daily_limit, count(*) AS n
+               FROM coupon_issues c JOIN coupon_batches b USING (batch_id)
+               WHERE b.daily_limit IS NOT NULL
+               GROUP BY c.batch_id, b.daily_limit, (c.issued_at AT TIME ZONE 'Asia/Seoul')::date) d",
+    )
+    .await
+}
+
+/// Holders of coupons (batch, user), and those holding more than one of a batch.
+pub async fn coupons_twice(db: &PgPool) -> Result<Tally, Error> {
+    tally(
+        db,
+        "SELECT count(*), count(*) FILTER (WHERE n > 1)
+         FROM (SELECT count(*) AS n FROM coupon_issues GROUP BY batch_id, user_id) h",
+    )
+    .await
+}
+
+/// Issued rows per golden-ticket event.
+pub async fn tickets_per_event(db: &PgPool) -> Result<Vec<(String, i64)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT e.event_key, count(t.ticket_id)
+         FROM ticket_events e LEFT JOIN tickets t USING (event_key)
+         GROUP BY e.event_key ORDER BY e.event_key",
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// Issued rows per first-come (SELF) coupon batch.
+pub async fn coupons_per_batch(db: &PgPool) -> Result<Vec<(i64, i64)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT b.batch_id, count(c.coupon_issue_id)
+         FROM coupon_batches b LEFT JOIN coupon_issues c USING (batch_id)
+         WHERE b.issue_type = 'SELF'
+         GROUP BY b.batch_id ORDER BY b.batch_id",
+    )
+    .fetch_all(db)
+    .await?)
+}

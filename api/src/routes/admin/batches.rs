@@ -6,16 +6,18 @@ use issuer::admin::{
     listing::{Page, Sort},
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{instant, keyword, kst, paging, period};
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AppQuery},
     state::AppState,
 };
 
 /// Create body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreateBatchBody)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     inventory_id: i64,
@@ -24,7 +26,7 @@ pub struct CreateBody {
 }
 
 /// Update body (a batch stays in its inventory).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchBody {
     batch_name: String,
@@ -53,7 +55,8 @@ impl BatchBody {
 }
 
 /// List query.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     batch_status: Option<BatchStatus>,
@@ -63,12 +66,14 @@ pub struct ListParams {
     from: Option<String>,
     to: Option<String>,
     sort: Option<String>,
+    #[param(minimum = 0)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     size: Option<i64>,
 }
 
 /// A batch with its live issued count and its usable code count.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchView {
     batch_id: i64,
@@ -114,7 +119,8 @@ impl From<Batch> for BatchView {
 }
 
 /// A deletion.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = DeletedBatchView)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletedView {
     batch_id: i64,
@@ -122,6 +128,13 @@ pub struct DeletedView {
 }
 
 /// `POST /coupon-batches` → 201.
+#[utoipa::path(
+    post, path = "/api/v1/admin/coupon-batches", tag = "admin", request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created", body = BatchView),
+        (status = 404, description = "`INVENTORY_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     admin: Admin,
@@ -138,6 +151,13 @@ pub async fn create(
 }
 
 /// `PUT /coupon-batches/{id}` (only while PENDING and untouched by jobs).
+#[utoipa::path(
+    put, path = "/api/v1/admin/coupon-batches/{batchId}", tag = "admin", request_body = BatchBody, params(("batchId" = i64, Path, minimum = 1, description = "The batch")),
+    responses(
+        (status = 200, description = "OK", body = BatchView),
+        (status = 404, description = "`COUPON_BATCH_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(st): State<AppState>,
     admin: Admin,
@@ -149,6 +169,13 @@ pub async fn update(
 }
 
 /// `DELETE /coupon-batches/{id}` (soft; same rule).
+#[utoipa::path(
+    delete, path = "/api/v1/admin/coupon-batches/{batchId}", tag = "admin", params(("batchId" = i64, Path, minimum = 1, description = "The batch")),
+    responses(
+        (status = 200, description = "OK", body = DeletedView),
+        (status = 404, description = "`COUPON_BATCH_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(st): State<AppState>,
     admin: Admin,
@@ -162,6 +189,13 @@ pub async fn delete(
 }
 
 /// `GET /coupon-batches/{id}`.
+#[utoipa::path(
+    get, path = "/api/v1/admin/coupon-batches/{batchId}", tag = "admin", params(("batchId" = i64, Path, minimum = 1, description = "The batch")),
+    responses(
+        (status = 200, description = "OK", body = BatchView),
+        (status = 404, description = "`COUPON_BATCH_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(st): State<AppState>,
     _admin: Admin,
@@ -171,6 +205,12 @@ pub async fn show(
 }
 
 /// `GET /coupon-batches` with filters, sort and paging.
+#[utoipa::path(
+    get, path = "/api/v1/admin/coupon-batches", tag = "admin", params(ListParams),
+    responses(
+        (status = 200, description = "OK", body = Page<BatchView>),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     _admin: Admin,

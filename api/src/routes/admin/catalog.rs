@@ -6,16 +6,17 @@ use issuer::admin::{
     listing::Page,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{keyword, kst, paging};
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AppQuery},
     state::AppState,
 };
 
 /// `POST /users` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserBody {
     name: String,
@@ -26,7 +27,7 @@ pub struct UserBody {
 }
 
 /// A user.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     user_id: i64,
@@ -49,7 +50,7 @@ impl From<User> for UserView {
 }
 
 /// `POST /products` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductBody {
     name: String,
@@ -64,7 +65,7 @@ pub struct ProductBody {
 }
 
 /// A product.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductView {
     product_id: i64,
@@ -95,12 +96,15 @@ impl From<Product> for ProductView {
 }
 
 /// List query.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     keyword: Option<String>,
     status: Option<ProductStatus>,
+    #[param(minimum = 0)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     size: Option<i64>,
 }
 
@@ -115,6 +119,12 @@ impl ListParams {
 }
 
 /// `POST /users` → 201.
+#[utoipa::path(
+    post, path = "/api/v1/admin/users", tag = "admin", request_body = UserBody,
+    responses(
+        (status = 201, description = "Created", body = UserView),
+    )
+)]
 pub async fn create_user(
     State(st): State<AppState>,
     _admin: Admin,
@@ -133,6 +143,13 @@ pub async fn create_user(
 }
 
 /// `GET /users/{id}`.
+#[utoipa::path(
+    get, path = "/api/v1/admin/users/{userId}", tag = "admin", params(("userId" = i64, Path, minimum = 1, description = "The user")),
+    responses(
+        (status = 200, description = "OK", body = UserView),
+        (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn show_user(
     State(st): State<AppState>,
     _admin: Admin,
@@ -142,6 +159,12 @@ pub async fn show_user(
 }
 
 /// `GET /users`.
+#[utoipa::path(
+    get, path = "/api/v1/admin/users", tag = "admin", params(ListParams),
+    responses(
+        (status = 200, description = "OK", body = Page<UserView>),
+    )
+)]
 pub async fn list_users(
     State(st): State<AppState>,
     _admin: Admin,
@@ -155,6 +178,12 @@ pub async fn list_users(
 }
 
 /// `POST /products` → 201.
+#[utoipa::path(
+    post, path = "/api/v1/admin/products", tag = "admin", request_body = ProductBody,
+    responses(
+        (status = 201, description = "Created", body = ProductView),
+    )
+)]
 pub async fn create_product(
     State(st): State<AppState>,
     _admin: Admin,
@@ -176,6 +205,13 @@ pub async fn create_product(
 }
 
 /// `GET /products/{id}`.
+#[utoipa::path(
+    get, path = "/api/v1/admin/products/{productId}", tag = "admin", params(("productId" = i64, Path, minimum = 1, description = "The product")),
+    responses(
+        (status = 200, description = "OK", body = ProductView),
+        (status = 404, description = "`PRODUCT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn show_product(
     State(st): State<AppState>,
     _admin: Admin,
@@ -185,6 +221,12 @@ pub async fn show_product(
 }
 
 /// `GET /products`.
+#[utoipa::path(
+    get, path = "/api/v1/admin/products", tag = "admin", params(ListParams),
+    responses(
+        (status = 200, description = "OK", body = Page<ProductView>),
+    )
+)]
 pub async fn list_products(
     State(st): State<AppState>,
     _admin: Admin,

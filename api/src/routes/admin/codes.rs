@@ -14,25 +14,29 @@ use issuer::admin::{
     listing::Page,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::paging;
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{Admin, AppPath, AppQuery},
     state::AppState,
 };
 
 /// Query of both routes.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeParams {
     code_status: Option<CodeStatus>,
+    #[param(minimum = 0)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     size: Option<i64>,
 }
 
 /// One code.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CodeView {
     seq: i32,
@@ -51,6 +55,13 @@ impl From<CodeRow> for CodeView {
 }
 
 /// A page of codes by position, optionally of one status.
+#[utoipa::path(
+    get, path = "/api/v1/admin/coupon-batches/{batchId}/codes", tag = "admin", params(("batchId" = i64, Path, minimum = 1, description = "The batch"), CodeParams),
+    responses(
+        (status = 200, description = "OK", body = Page<CodeView>),
+        (status = 404, description = "`COUPON_BATCH_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     _admin: Admin,
@@ -62,6 +73,13 @@ pub async fn list(
 }
 
 /// Every code of the batch as CSV, streamed from Postgres in bounded memory.
+#[utoipa::path(
+    get, path = "/api/v1/admin/coupon-batches/{batchId}/codes/export", tag = "admin", params(("batchId" = i64, Path, minimum = 1, description = "The batch"), CodeParams),
+    responses(
+        (status = 200, description = "`code,status` lines", body = String, content_type = "text/csv"),
+        (status = 404, description = "`COUPON_BATCH_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn export(
     State(st): State<AppState>,
     _admin: Admin,

@@ -6,16 +6,18 @@ use issuer::admin::{
     listing::{Page, Sort},
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{instant, keyword, kst, paging, period};
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AppQuery},
     state::AppState,
 };
 
 /// Create and update body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AdminEventBody)]
 #[serde(rename_all = "camelCase")]
 pub struct EventBody {
     event_name: String,
@@ -40,14 +42,15 @@ impl EventBody {
 }
 
 /// Status change body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusBody {
     event_status: EventStatus,
 }
 
 /// List query.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     event_status: Option<EventStatus>,
@@ -55,12 +58,15 @@ pub struct ListParams {
     from: Option<String>,
     to: Option<String>,
     sort: Option<String>,
+    #[param(minimum = 0)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     size: Option<i64>,
 }
 
 /// An event.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminEventView)]
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
     event_id: i64,
@@ -93,7 +99,7 @@ impl From<AdminEvent> for EventView {
 }
 
 /// A status change.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
     event_id: i64,
@@ -103,7 +109,8 @@ pub struct StatusView {
 }
 
 /// A deletion.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = DeletedEventView)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletedView {
     event_id: i64,
@@ -111,6 +118,13 @@ pub struct DeletedView {
 }
 
 /// `POST /events` → 201.
+#[utoipa::path(
+    post, path = "/api/v1/admin/events", tag = "admin", request_body = EventBody,
+    responses(
+        (status = 201, description = "Created", body = EventView),
+        (status = 409, description = "`DUPLICATE_EVENT` (same name running)", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     admin: Admin,
@@ -121,6 +135,14 @@ pub async fn create(
 }
 
 /// `PUT /events/{id}`.
+#[utoipa::path(
+    put, path = "/api/v1/admin/events/{eventId}", tag = "admin", request_body = EventBody, params(("eventId" = i64, Path, minimum = 1, description = "The event")),
+    responses(
+        (status = 200, description = "OK", body = EventView),
+        (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`DUPLICATE_EVENT`", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(st): State<AppState>,
     admin: Admin,
@@ -132,6 +154,13 @@ pub async fn update(
 }
 
 /// `PUT /events/{id}/status`.
+#[utoipa::path(
+    put, path = "/api/v1/admin/events/{eventId}/status", tag = "admin", request_body = StatusBody, params(("eventId" = i64, Path, minimum = 1, description = "The event")),
+    responses(
+        (status = 200, description = "OK", body = StatusView),
+        (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn change_status(
     State(st): State<AppState>,
     admin: Admin,
@@ -148,6 +177,13 @@ pub async fn change_status(
 }
 
 /// `DELETE /events/{id}` (soft).
+#[utoipa::path(
+    delete, path = "/api/v1/admin/events/{eventId}", tag = "admin", params(("eventId" = i64, Path, minimum = 1, description = "The event")),
+    responses(
+        (status = 200, description = "OK", body = DeletedView),
+        (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(st): State<AppState>,
     admin: Admin,
@@ -161,6 +197,13 @@ pub async fn delete(
 }
 
 /// `GET /events/{id}`.
+#[utoipa::path(
+    get, path = "/api/v1/admin/events/{eventId}", tag = "admin", params(("eventId" = i64, Path, minimum = 1, description = "The event")),
+    responses(
+        (status = 200, description = "OK", body = EventView),
+        (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(st): State<AppState>,
     _admin: Admin,
@@ -170,6 +213,12 @@ pub async fn show(
 }
 
 /// `GET /events` with filters, sort and paging.
+#[utoipa::path(
+    get, path = "/api/v1/admin/events", tag = "admin", params(ListParams),
+    responses(
+        (status = 200, description = "OK", body = Page<EventView>),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     _admin: Admin,

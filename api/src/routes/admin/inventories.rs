@@ -9,16 +9,17 @@ use issuer::admin::{
     listing::{Page, Sort},
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{instant, keyword, kst, paging, period};
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AppQuery},
     state::AppState,
 };
 
 /// Create and update body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryBody {
     event_id: i64,
@@ -47,7 +48,8 @@ impl InventoryBody {
 }
 
 /// List query.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     inventory_status: Option<InventoryStatus>,
@@ -56,12 +58,14 @@ pub struct ListParams {
     from: Option<String>,
     to: Option<String>,
     sort: Option<String>,
+    #[param(minimum = 0)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     size: Option<i64>,
 }
 
 /// An inventory with its live issued count.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryView {
     inventory_id: i64,
@@ -102,7 +106,8 @@ impl From<Inventory> for InventoryView {
 }
 
 /// A deletion.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = DeletedInventoryView)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletedView {
     inventory_id: i64,
@@ -110,6 +115,13 @@ pub struct DeletedView {
 }
 
 /// `POST /coupon-inventories` → 201.
+#[utoipa::path(
+    post, path = "/api/v1/admin/coupon-inventories", tag = "admin", request_body = InventoryBody,
+    responses(
+        (status = 201, description = "Created", body = InventoryView),
+        (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     admin: Admin,
@@ -120,6 +132,13 @@ pub async fn create(
 }
 
 /// `PUT /coupon-inventories/{id}` (only while READY).
+#[utoipa::path(
+    put, path = "/api/v1/admin/coupon-inventories/{inventoryId}", tag = "admin", request_body = InventoryBody, params(("inventoryId" = i64, Path, minimum = 1, description = "The inventory")),
+    responses(
+        (status = 200, description = "OK", body = InventoryView),
+        (status = 404, description = "`COUPON_INVENTORY_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(st): State<AppState>,
     admin: Admin,
@@ -131,6 +150,13 @@ pub async fn update(
 }
 
 /// `DELETE /coupon-inventories/{id}` (soft; only while READY and without batches).
+#[utoipa::path(
+    delete, path = "/api/v1/admin/coupon-inventories/{inventoryId}", tag = "admin", params(("inventoryId" = i64, Path, minimum = 1, description = "The inventory")),
+    responses(
+        (status = 200, description = "OK", body = DeletedView),
+        (status = 404, description = "`COUPON_INVENTORY_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(st): State<AppState>,
     admin: Admin,
@@ -144,6 +170,13 @@ pub async fn delete(
 }
 
 /// `GET /coupon-inventories/{id}`.
+#[utoipa::path(
+    get, path = "/api/v1/admin/coupon-inventories/{inventoryId}", tag = "admin", params(("inventoryId" = i64, Path, minimum = 1, description = "The inventory")),
+    responses(
+        (status = 200, description = "OK", body = InventoryView),
+        (status = 404, description = "`COUPON_INVENTORY_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(st): State<AppState>,
     _admin: Admin,
@@ -153,6 +186,12 @@ pub async fn show(
 }
 
 /// `GET /coupon-inventories` with filters, sort and paging.
+#[utoipa::path(
+    get, path = "/api/v1/admin/coupon-inventories", tag = "admin", params(ListParams),
+    responses(
+        (status = 200, description = "OK", body = Page<InventoryView>),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     _admin: Admin,

@@ -13,16 +13,17 @@ use issuer::admin::{
     listing::Page,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{kst, paging};
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{Admin, AppPath, AppQuery},
     state::AppState,
 };
 
 /// The 202 answer of a job request.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     job_id: String,
@@ -43,7 +44,7 @@ impl From<Job> for Accepted {
 }
 
 /// `processed` of `total`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Progress {
     processed: i32,
     total: i32,
@@ -51,7 +52,7 @@ pub struct Progress {
 }
 
 /// A job.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobView {
     job_id: String,
@@ -94,13 +95,16 @@ impl From<Job> for JobView {
 }
 
 /// List query.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     job_status: Option<JobStatus>,
     job_type: Option<JobType>,
     batch_id: Option<i64>,
+    #[param(minimum = 0)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     size: Option<i64>,
 }
 
@@ -111,6 +115,14 @@ fn job_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 /// Starts generating a batch's codes → 202.
+#[utoipa::path(
+    post, path = "/api/v1/admin/coupon-batches/{batchId}/generate-coupons", tag = "admin", params(("batchId" = i64, Path, minimum = 1, description = "The batch")),
+    responses(
+        (status = 202, description = "Accepted; follow it at /coupon-jobs/{jobId}", body = Accepted),
+        (status = 404, description = "`COUPON_BATCH_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`DUPLICATE_BATCH_JOB_REQUEST`, `COUPONS_ALREADY_GENERATED`", body = ErrorBody),
+    )
+)]
 pub async fn generate(
     State(st): State<AppState>,
     admin: Admin,
@@ -121,6 +133,16 @@ pub async fn generate(
 }
 
 /// Accepts a partner CSV (`Content-Type: text/csv`) for a MAPPED batch → 202.
+#[utoipa::path(
+    post, path = "/api/v1/admin/coupon-batches/{batchId}/partner-codes", tag = "admin", request_body(content = String, content_type = "text/csv", description = "One code per line"), params(("batchId" = i64, Path, minimum = 1, description = "The batch")),
+    responses(
+        (status = 202, description = "Accepted; follow it at /coupon-jobs/{jobId}", body = Accepted),
+        (status = 404, description = "`COUPON_BATCH_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`DUPLICATE_BATCH_JOB_REQUEST`, `COUPONS_ALREADY_GENERATED`", body = ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`", body = ErrorBody),
+    )
+)]
 pub async fn upload(
     State(st): State<AppState>,
     admin: Admin,
@@ -142,6 +164,13 @@ pub async fn upload(
 }
 
 /// `GET /coupon-jobs/{jobId}` with its progress.
+#[utoipa::path(
+    get, path = "/api/v1/admin/coupon-jobs/{jobId}", tag = "admin", params(("jobId" = String, Path, description = "The job")),
+    responses(
+        (status = 200, description = "OK", body = JobView),
+        (status = 404, description = "`JOB_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(st): State<AppState>,
     _admin: Admin,
@@ -151,6 +180,14 @@ pub async fn show(
 }
 
 /// `POST /coupon-jobs/{jobId}/cancel`.
+#[utoipa::path(
+    post, path = "/api/v1/admin/coupon-jobs/{jobId}/cancel", tag = "admin", params(("jobId" = String, Path, description = "The job")),
+    responses(
+        (status = 200, description = "OK", body = JobView),
+        (status = 404, description = "`JOB_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`CANNOT_CANCEL_JOB`", body = ErrorBody),
+    )
+)]
 pub async fn cancel(
     State(st): State<AppState>,
     _admin: Admin,
@@ -160,6 +197,12 @@ pub async fn cancel(
 }
 
 /// `GET /coupon-jobs`, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/admin/coupon-jobs", tag = "admin", params(ListParams),
+    responses(
+        (status = 200, description = "OK", body = Page<JobView>),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     _admin: Admin,

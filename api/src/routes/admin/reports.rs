@@ -11,17 +11,18 @@ use issuer::{
     outbox::{self, OutboxRecord, OutboxStatus},
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{kst, paging};
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{Admin, AppPath, AppQuery},
     routes::best_products::BestView,
     state::AppState,
 };
 
 /// An outbox record.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxView {
     outbox_id: i64,
@@ -54,17 +55,20 @@ impl From<OutboxRecord> for OutboxView {
 }
 
 /// List query.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboxQuery {
     status: Option<OutboxStatus>,
     order_id: Option<i64>,
+    #[param(minimum = 0)]
     page: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     size: Option<i64>,
 }
 
 /// `{retried}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Retried {
     retried: u64,
 }
@@ -76,6 +80,12 @@ fn outbox_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 /// `GET /outbox`, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/admin/outbox", tag = "admin", params(OutboxQuery),
+    responses(
+        (status = 200, description = "OK", body = Page<OutboxView>),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     _admin: Admin,
@@ -86,6 +96,13 @@ pub async fn list(
 }
 
 /// `GET /outbox/{id}`.
+#[utoipa::path(
+    get, path = "/api/v1/admin/outbox/{outboxId}", tag = "admin", params(("outboxId" = String, Path, description = "The outbox record")),
+    responses(
+        (status = 200, description = "OK", body = OutboxView),
+        (status = 404, description = "`OUTBOX_EVENT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(st): State<AppState>,
     _admin: Admin,
@@ -96,6 +113,14 @@ pub async fn show(
 }
 
 /// `POST /outbox/{id}/retry`: a DEAD record is due again, attempts counted afresh.
+#[utoipa::path(
+    post, path = "/api/v1/admin/outbox/{outboxId}/retry", tag = "admin", params(("outboxId" = String, Path, description = "The outbox record")),
+    responses(
+        (status = 200, description = "OK", body = OutboxView),
+        (status = 404, description = "`OUTBOX_EVENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`OUTBOX_NOT_DEAD`", body = ErrorBody),
+    )
+)]
 pub async fn retry(
     State(st): State<AppState>,
     _admin: Admin,
@@ -107,6 +132,12 @@ pub async fn retry(
 }
 
 /// `POST /outbox/retry-dead`: every DEAD record is due again.
+#[utoipa::path(
+    post, path = "/api/v1/admin/outbox/retry-dead", tag = "admin",
+    responses(
+        (status = 200, description = "OK", body = Retried),
+    )
+)]
 pub async fn retry_dead(State(st): State<AppState>, _admin: Admin) -> Result<Json<Retried>, ApiError> {
     Ok(Json(Retried {
         retried: outbox::retry_dead(st.engine.db()).await?,
@@ -114,6 +145,12 @@ pub async fn retry_dead(State(st): State<AppState>, _admin: Admin) -> Result<Jso
 }
 
 /// `POST /best-products`: computes today's (KST) snapshot now, as the nightly job would.
+#[utoipa::path(
+    post, path = "/api/v1/admin/best-products", tag = "admin",
+    responses(
+        (status = 200, description = "OK", body = BestView),
+    )
+)]
 pub async fn compute_best(State(st): State<AppState>, _admin: Admin) -> Result<Json<BestView>, ApiError> {
     let day = best_products::kst_day(Utc::now());
     Ok(Json(

@@ -1,0 +1,130 @@
+//! The OpenAPI document against the router, and the input rules every body and query shares.
+//! (scripts/api-contract fuzzes every operation against the document with schemathesis.)
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error};
+
+/// A documented path with its parameters filled in.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|seg| match seg {
+            "{eventKey}" => "no-such-event",
+            s if s.starts_with('{') => "987654",
+            s => s,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn every_documented_operation_is_routed_and_described() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/openapi.json", None).await;
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let responses = doc["components"]["responses"].as_object().unwrap();
+
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let name = format!("{} {path}", method.to_uppercase());
+            let described = op["responses"].as_object().unwrap();
+            assert!(
+                described.keys().any(|s| s.starts_with('2')),
+                "{name}: no success response"
+            );
+            for (status, response) in described {
+                let response = match response["$ref"].as_str() {
+                    Some(r) => &responses[r.trim_start_matches("#/components/responses/")],
+                    None => response,
+                };
+                if !status.starts_with('2') && path != "/ready" {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{name} {status}: errors answer the error body"
+                    );
+                }
+            }
+            // The route exists with this method: neither the router's 404 nor a 405.
+            let url = app.url(&concrete(path));
+            let req = app
+                .http
+                .request(method.to_uppercase().parse().unwrap(), &url)
+                .bearer_auth(app.admin());
+            let req = match method.as_str() {
+                "post" | "put" | "patch" => req.json(&json!({})),
+                _ => req,
+            };
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap_or_default();
+            assert_ne!(status, 405, "{name}: method not routed");
+            assert!(
+                !(status == 404 && body.contains("\"code\":\"NOT_FOUND\"")),
+                "{name}: path not routed"
+            );
+            assert!(status < 500, "{name}: {status} {body}");
+        }
+    }
+    assert!(operations >= 60, "only {operations} operations documented");
+
+    // Every reference resolves.
+    let text = doc.to_string();
+    for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = piece.split('"').next().unwrap();
+        assert!(schemas.contains_key(name), "dangling schema reference {name}");
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_serves_the_document() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/docs", None).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Issuance engine"), "the page embeds the document");
+}
+
+#[tokio::test]
+async fn text_with_nul_and_bodies_that_are_not_objects_are_refused() {
+    let app = TestApp::spawn().await;
+    let users = "/api/v1/admin/users";
+    let r = app.post(users, &app.admin(), &json!({"name": "a\u{0}b"})).await;
+    assert_error(r, 400, "INVALID_REQUEST", users).await;
+    assert_eq!(app.admin_get(users).await["totalElements"], 0, "nothing written");
+    // An escaped backslash before `u0000` is text, not NUL.
+    app.admin_post(users, &json!({"name": "back\\u0000slash"}), 201)
+        .await;
+
+    let inventories = "/api/v1/admin/coupon-inventories";
+    let r = app
+        .get(&format!("{inventories}?keyword=a%00b"), Some(&app.admin()))
+        .await;
+    assert_error(r, 400, "INVALID_REQUEST", inventories).await;
+
+    app.create_event("open", 10, None).await;
+    let tickets = "/events/open/tickets";
+    let r = app.post(tickets, &app.user(7), &json!([7])).await;
+    assert_error(r, 400, "INVALID_REQUEST", tickets).await;
+    assert_eq!(app.ticket_rows("open").await, 0);
+    let r = app
+        .http
+        .post(app.url(tickets))
+        .bearer_auth(app.user(7))
+        .body(r#"{"userId":7}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_error(r, 400, "INVALID_REQUEST", tickets).await;
+}
