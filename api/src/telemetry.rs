@@ -12,12 +12,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-/// Buckets from half a millisecond to ten seconds.
-const LATENCY_BUCKETS: [f64; 14] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Installs the process-wide metrics recorder once and returns its handle. The `metrics`
 /// facade has one recorder per process, so several servers in one test process share it.
@@ -25,9 +20,8 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
-                .and_then(|b| b.install_recorder())
+            let handle = issuer::telemetry::exporter()
+                .install_recorder()
                 .expect("the metrics recorder is installed once per process");
             let upkeep = handle.clone();
             std::thread::spawn(move || {

@@ -23,6 +23,8 @@
 //! * [`admin`]: the admin API's domain (events, inventories, batches, coupon jobs, codes,
 //!   users, products, dashboard); [`codes`]: the coupon-code generator; [`queue`]: the apalis
 //!   queue that carries coupon jobs to the workers.
+//! * [`telemetry`]: the metrics exporter both binaries install, and the gauges measured at
+//!   scrape time.
 //! * [`repo`]: all SQL. [`model`], [`clock`], [`error`], [`config`], [`connect`], [`shutdown`]: the rest,
 //!   shared by both binaries.
 
@@ -55,6 +57,7 @@ pub mod scope;
 pub mod script;
 pub mod shutdown;
 pub mod stream;
+pub mod telemetry;
 pub mod tickets;
 
 pub use engine::{Engine, EngineOptions};

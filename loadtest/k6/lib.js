@@ -3,6 +3,8 @@
 import http from 'k6/http';
 import crypto from 'k6/crypto';
 import encoding from 'k6/encoding';
+import { SharedArray } from 'k6/data';
+import { Rate } from 'k6/metrics';
 
 export const BASE = __ENV.BASE_URL || 'http://127.0.0.1:8080';
 const SECRET = __ENV.JWT_SECRET || 'local-development-secret-change-me';
@@ -58,4 +60,41 @@ export function createUsers(n, prefix) {
     }
   }
   return ids;
+}
+
+// `n` users, each with a token of their own, minted once in the init context and shared by every
+// VU. Ids start at USER_BASE, or at a base drawn per run, so that runs against one stack never
+// meet each other's users. Ticket and coupon users need no row of their own.
+export function mintedUsers(name, n) {
+  return new SharedArray(name, () => {
+    const base = Number(__ENV.USER_BASE || 1e9 + (Date.now() % 1e6) * 1e4);
+    const users = [];
+    for (let i = 0; i < n; i++) {
+      users.push({ id: base + i, tok: token(base + i) });
+    }
+    return users;
+  });
+}
+
+// Answers a scenario did not expect (any status or error code outside `allowed`).
+export const unexpected = new Rate('unexpected_status');
+
+// Records whether `r` answered one of `allowed` (`"201"`, or `"409 SOLD_OUT"` for a status with
+// its error code); logs the first few surprises.
+let surprises = 0;
+export function expectOneOf(r, allowed) {
+  let code = '';
+  if (r.status >= 400) {
+    try {
+      code = r.json().code;
+    } catch (_) {
+      code = '?';
+    }
+  }
+  const fine = allowed.includes(String(r.status)) || allowed.includes(`${r.status} ${code}`);
+  unexpected.add(!fine);
+  if (!fine && surprises++ < 10) {
+    console.warn(`${r.request.method} ${r.url}: ${r.status} ${r.body}`);
+  }
+  return fine;
 }

@@ -13,7 +13,6 @@
 use std::{sync::Arc, time::Duration};
 
 use issuer::{Keys, connect};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use workers::{
@@ -115,18 +114,7 @@ async fn run() -> Result<(), BoxError> {
     let cfg = Config::from_env()?;
     tracing::info!(?cfg, "starting workers");
 
-    let metrics = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Suffix("_seconds".into()),
-            &[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-            ],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full("issuer_drain_batch_size".into()),
-            &[1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0],
-        )?
-        .install_recorder()?;
+    let metrics = issuer::telemetry::exporter().install_recorder()?;
     let db = connect::postgres(&cfg.core).await?;
     connect::migrate(&db).await?;
     let redis = connect::redis(&cfg.core).await?;

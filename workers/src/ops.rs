@@ -31,8 +31,12 @@ async fn ready(State(st): State<OpsState>) -> impl IntoResponse {
     (status, Json(r))
 }
 
+/// Prometheus text; coupon jobs per status and live jobs' progress are measured now.
 async fn metrics(State(st): State<OpsState>) -> impl IntoResponse {
     issuer::connect::probe(&st.redis, &st.db).await;
+    if let Err(e) = issuer::telemetry::record_jobs(&st.db).await {
+        tracing::warn!(error = %e, "job gauges unavailable");
+    }
     (
         [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.metrics.render(),

@@ -61,22 +61,15 @@ pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text. Measured at scrape time: the stream lag, whether Redis and Postgres
-/// answer, and the issued and remaining quantity of every running golden-ticket event.
+/// answer, and the issued and remaining quantity of every event and coupon batch issuing now.
 #[utoipa::path(
     get, path = "/metrics", tag = "ops", security(()),
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
 )]
 pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
     issuer::connect::probe(st.engine.redis(), st.engine.db()).await;
-    match st.engine.running_events().await {
-        Ok(events) => {
-            for e in events {
-                let key = e.event.event_key.clone();
-                metrics::gauge!("issuer_event_remaining", "event" => key.clone()).set(e.remaining() as f64);
-                metrics::gauge!("issuer_event_issued", "event" => key).set(e.issued as f64);
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "event counts unavailable"),
+    if let Err(e) = issuer::telemetry::record_issuance(&st.engine).await {
+        tracing::warn!(error = %e, "issuance gauges unavailable");
     }
     match issuer::stream::total_lag(st.engine.redis(), st.engine.keys()).await {
         Ok(lag) => {

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use workers::receiver::Receiver;
 
 use crate::{
+    coupons,
     helpers::{Options, TestApp, fast_jobs},
     orders::{charge, expiry, order, pay, product, user},
     outbox::{relay, serve, wait_until},
@@ -88,6 +89,9 @@ async fn every_metric_of_the_dashboard_and_alerts_is_exported() {
     let _: String = app.redis_cmd("SCRIPT", vec!["FLUSH".into()]).await;
     assert_eq!(app.issue("observed", 2).await.status(), 201);
     assert_eq!(app.wait_rows("observed", 2, Duration::from_secs(10)).await, 2);
+    // A first-come coupon issued.
+    let (_, open) = coupons::batch(&app, coupons::Setup::default()).await;
+    assert_eq!(coupons::issue(&app, open, 3).await.status(), 201);
     // A coupon job.
     let batch = app.coupon_batch(100, 50, "SELF").await;
     let accepted = app
@@ -128,8 +132,26 @@ async fn every_metric_of_the_dashboard_and_alerts_is_exported() {
     .await;
     tokio::time::sleep(Duration::from_millis(1_200)).await; // the relay's gauges refresh each second
 
-    let text = app.get("/metrics", None).await.text().await.unwrap();
+    // The api's /metrics and a workers process's (which measures the job gauges).
+    let mut text = app.get("/metrics", None).await.text().await.unwrap();
+    let ops = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ops_url = format!("http://{}/metrics", ops.local_addr().unwrap());
+    let ops_app = workers::ops::router(workers::ops::OpsState {
+        redis: app.redis.clone(),
+        db: app.db.clone(),
+        metrics: api::telemetry::metrics_handle(),
+    });
+    tokio::spawn(async move { axum::serve(ops, ops_app).await });
+    text.push_str(&app.http.get(&ops_url).send().await.unwrap().text().await.unwrap());
     let exported = metric_names(&text);
+    assert!(
+        text.contains("issuer_coupon_jobs{status=\"COMPLETED\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("issuer_coupon_remaining{{batch=\"{open}\"}} 99")),
+        "{text}"
+    );
     let missing: Vec<&String> = wanted.difference(&exported).collect();
     assert!(
         missing.is_empty(),

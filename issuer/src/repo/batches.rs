@@ -189,3 +189,15 @@ pub async fn list(db: &PgPool, f: &BatchFilter) -> Result<Page<BatchRow>, Error>
     )
     .await
 }
+
+/// First-come (SELF) batches that are READY and within their period now: `(id, issue count)`.
+pub async fn issuing(db: &PgPool) -> Result<Vec<(i64, i32)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT batch_id, issue_count FROM coupon_batches
+         WHERE issue_type = 'SELF' AND batch_status = 'READY' AND deleted_at IS NULL
+           AND now() >= valid_from_at AND now() < valid_until_at
+         ORDER BY batch_id",
+    )
+    .fetch_all(db)
+    .await?)
+}

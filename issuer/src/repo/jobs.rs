@@ -330,3 +330,29 @@ pub async fn drop_upload(db: impl PgExecutor<'_>, job_id: i64) -> Result<(), Err
         .await?;
     Ok(())
 }
+
+/// Jobs per status (every status, zeros included).
+pub async fn count_by_status(db: &PgPool) -> Result<Vec<(String, i64)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT s::text, count(j.job_id)
+         FROM unnest(enum_range(NULL::job_status)) s
+         LEFT JOIN coupon_jobs j ON j.job_status = s
+         GROUP BY s ORDER BY s",
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// Jobs PENDING or IN_PROGRESS, and those that finished less than `since` ago, oldest first.
+pub async fn live_or_recent(db: &PgPool, since: Duration, limit: i64) -> Result<Vec<Job>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM coupon_jobs
+         WHERE job_status IN ('PENDING', 'IN_PROGRESS')
+            OR finished_at > now() - make_interval(secs => $1)
+         ORDER BY created_at LIMIT $2"
+    )))
+    .bind(since.as_secs_f64())
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
