@@ -10,6 +10,10 @@
 //!   input, 401/403 when it needs a token, 503 when Redis or Postgres is down. Errors particular
 //!   to an operation (404, 409, 429 …) are in its own annotation.
 //! * [`Aliases`] copies an operation to the seeds' alternative spellings of its path.
+//! * [`OperationIds`] names every operation after its method and path (handlers in different
+//!   modules share names such as `list`), so each `operationId` is unique.
+//! * [`Links`] says which response field feeds which operation's parameter (a created event's
+//!   `eventId` → `GET /events/{eventId}` …), so clients and stateful fuzzers can follow them.
 
 use std::sync::OnceLock;
 
@@ -21,6 +25,7 @@ use utoipa::{
     Modify, OpenApi,
     openapi::{
         self, ContentBuilder, HttpMethod, PathItem, Ref, RefOr, ResponseBuilder,
+        link::LinkBuilder,
         path::Operation,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
@@ -99,7 +104,7 @@ use crate::{error::ErrorBody, routes};
         document,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&Security, &CommonErrors, &Aliases),
+    modifiers(&Security, &CommonErrors, &Aliases, &OperationIds, &Links),
     security(("bearer" = [])),
     tags(
         (name = "tickets", description = "Golden-ticket events and their first-come issue"),
@@ -251,6 +256,169 @@ impl Modify for Aliases {
     }
 }
 
+/// `operationId`s from method and path: `POST /api/v1/admin/coupon-batches/{batchId}/codes` is
+/// `postAdminCouponBatchesBatchIdCodes`.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (method, op) in operations_by_method(item) {
+                op.operation_id = Some(operation_id(method, path));
+            }
+        }
+    }
+}
+
+/// The id [`OperationIds`] gives `method path`.
+pub fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_ascii_lowercase();
+    let words = path
+        .split(['/', '-', '{', '}', '.'])
+        .filter(|w| !w.is_empty() && *w != "api" && *w != "v1");
+    for word in words {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            id.push(first.to_ascii_uppercase());
+            id.extend(chars);
+        }
+    }
+    id
+}
+
+/// `(operation, status, response field, operations whose one path parameter it feeds)`.
+type LinkRow = (
+    (&'static str, &'static str),
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const ADMIN_EVENT: &str = "/api/v1/admin/events/{eventId}";
+const INVENTORY: &str = "/api/v1/admin/coupon-inventories/{inventoryId}";
+const BATCH: &str = "/api/v1/admin/coupon-batches/{batchId}";
+const JOB: &str = "/api/v1/admin/coupon-jobs/{jobId}";
+
+const LINKS: [LinkRow; 8] = [
+    (
+        ("post", "/events"),
+        "201",
+        "eventKey",
+        &[
+            ("get", "/events/{eventKey}"),
+            ("patch", "/events/{eventKey}"),
+            ("post", "/events/{eventKey}/tickets"),
+        ],
+    ),
+    (
+        ("post", "/api/v1/admin/events"),
+        "201",
+        "eventId",
+        &[
+            ("get", ADMIN_EVENT),
+            ("put", ADMIN_EVENT),
+            ("delete", ADMIN_EVENT),
+            ("put", "/api/v1/admin/events/{eventId}/status"),
+        ],
+    ),
+    (
+        ("post", "/api/v1/admin/coupon-inventories"),
+        "201",
+        "inventoryId",
+        &[("get", INVENTORY), ("put", INVENTORY), ("delete", INVENTORY)],
+    ),
+    (
+        ("post", "/api/v1/admin/coupon-batches"),
+        "201",
+        "batchId",
+        &[
+            ("get", BATCH),
+            ("put", BATCH),
+            ("delete", BATCH),
+            ("get", "/api/v1/admin/coupon-batches/{batchId}/codes"),
+            ("get", "/api/v1/admin/coupon-batches/{batchId}/codes/export"),
+            ("post", "/api/v1/admin/coupon-batches/{batchId}/generate-coupons"),
+            ("post", "/api/v1/admin/coupon-batches/{batchId}/partner-codes"),
+            ("post", "/api/v1/coupons/{couponId}/issue"),
+        ],
+    ),
+    (
+        ("post", "/api/v1/admin/coupon-batches/{batchId}/generate-coupons"),
+        "202",
+        "jobId",
+        &[("get", JOB), ("post", "/api/v1/admin/coupon-jobs/{jobId}/cancel")],
+    ),
+    (
+        ("post", "/api/v1/admin/users"),
+        "201",
+        "userId",
+        &[
+            ("get", "/api/v1/admin/users/{userId}"),
+            ("get", "/api/v1/points/{userId}"),
+            ("post", "/api/v1/points/{userId}"),
+            ("get", "/api/v1/points/{userId}/history"),
+            ("get", "/users/{userId}/tickets"),
+            ("get", "/api/v1/users/{userId}/coupons"),
+            ("get", "/api/v1/users/{userId}/orders"),
+        ],
+    ),
+    (
+        ("post", "/api/v1/admin/products"),
+        "201",
+        "productId",
+        &[
+            ("get", "/api/v1/admin/products/{productId}"),
+            ("get", "/api/v1/products/{productId}"),
+        ],
+    ),
+    (
+        ("post", "/api/v1/orders"),
+        "201",
+        "orderId",
+        &[("get", "/api/v1/orders/{orderId}")],
+    ),
+];
+
+/// Adds [`LINKS`] to the responses they start from.
+struct Links;
+
+impl Modify for Links {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        for ((method, path), status, field, targets) in LINKS {
+            let links: Vec<(String, openapi::link::Link)> = targets
+                .iter()
+                .map(|(m, p)| {
+                    let id = operation_id(m, p);
+                    let param = p
+                        .rsplit('{')
+                        .next()
+                        .and_then(|rest| rest.split('}').next())
+                        .unwrap_or_default();
+                    let link = LinkBuilder::new()
+                        .operation_id(id.clone())
+                        .parameter(param, format!("$response.body#/{field}"))
+                        .build();
+                    (id, link)
+                })
+                .collect();
+            let Some(item) = doc.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let Some(op) = operations_by_method(item)
+                .into_iter()
+                .find_map(|(m, op)| (m == method).then_some(op))
+            else {
+                continue;
+            };
+            if let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) {
+                response
+                    .links
+                    .extend(links.into_iter().map(|(k, v)| (k, RefOr::T(v))));
+            }
+        }
+    }
+}
+
 /// An error response with the [`ErrorBody`] schema.
 fn error_response(description: &str) -> RefOr<openapi::Response> {
     RefOr::T(
@@ -267,13 +435,18 @@ fn error_response(description: &str) -> RefOr<openapi::Response> {
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    operations_by_method(item).into_iter().map(|(_, op)| op)
+}
+
+fn operations_by_method(item: &mut PathItem) -> Vec<(&'static str, &mut Operation)> {
     [
-        item.get.as_mut(),
-        item.post.as_mut(),
-        item.put.as_mut(),
-        item.patch.as_mut(),
-        item.delete.as_mut(),
+        ("get", item.get.as_mut()),
+        ("post", item.post.as_mut()),
+        ("put", item.put.as_mut()),
+        ("patch", item.patch.as_mut()),
+        ("delete", item.delete.as_mut()),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(m, op)| op.map(|op| (m, op)))
+    .collect()
 }

@@ -30,6 +30,7 @@ pub struct BestView {
     from: Option<String>,
     /// Window end (KST, exclusive).
     to: Option<String>,
+    #[schema(format = DateTime)]
     computed_at: Option<String>,
 }
 

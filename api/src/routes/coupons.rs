@@ -19,6 +19,7 @@ use crate::{
 
 /// `POST /api/v1/coupons/{couponId}/issue` body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"userId": 7}))]
 #[serde(rename_all = "camelCase")]
 pub struct IssueBody {
     #[schema(minimum = 1)]
@@ -35,7 +36,9 @@ pub struct IssuedView {
     status: CouponStatus,
     code: String,
     discount: Option<Discount>,
+    #[schema(format = DateTime)]
     expires_at: String,
+    #[schema(format = DateTime)]
     issued_at: String,
 }
 
@@ -115,7 +118,9 @@ pub struct UserCouponView {
     code: String,
     status: CouponStatus,
     discount: Option<Discount>,
+    #[schema(format = DateTime)]
     issued_at: String,
+    #[schema(format = DateTime)]
     expires_at: String,
     usable: bool,
     reason: Option<Unusable>,

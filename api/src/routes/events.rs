@@ -17,6 +17,7 @@ use crate::{
 
 /// `POST /events` body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"eventKey": "golden-2026-summer", "name": "2026 여름 골든티켓", "totalQuantity": 100, "dailyLimit": 10, "startAt": "2026-01-15T00:00:00Z", "endAt": "2026-12-31T23:59:59Z"}))]
 #[serde(rename_all = "camelCase")]
 pub struct CreateEvent {
     #[schema(pattern = "^[a-z0-9-]{1,64}$")]
@@ -34,6 +35,7 @@ pub struct CreateEvent {
 
 /// `PATCH /events/{eventKey}` body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"active": false}))]
 pub struct UpdateEvent {
     active: bool,
 }
@@ -48,9 +50,12 @@ pub struct EventView {
     daily_limit: Option<i32>,
     remaining_quantity: i64,
     today_issued_count: i64,
+    #[schema(format = DateTime)]
     start_at: String,
+    #[schema(format = DateTime)]
     end_at: String,
     is_active: bool,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 

@@ -29,6 +29,7 @@ pub struct LineBody {
 
 /// `POST /api/v1/orders` and `/orders/checkout` body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"userId": 7, "items": [{"productId": 1, "qty": 2}]}))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderBody {
     #[schema(minimum = 1)]
@@ -53,6 +54,7 @@ impl OrderBody {
 
 /// `POST /api/v1/payments` body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"userId": 7, "orderId": 1}))]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentBody {
     #[schema(minimum = 1)]
@@ -101,8 +103,11 @@ pub struct OrderView {
     amount: AmountView,
     coupon_issue_id: Option<i64>,
     items: Vec<ItemView>,
+    #[schema(format = DateTime)]
     expires_at: String,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     paid_at: Option<String>,
 }
 

@@ -20,6 +20,7 @@ use crate::{
 
 /// A charge.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"amount": 10000}))]
 pub struct ChargeBody {
     /// Points to add (1 to 1,000,000; the balance may not pass 5,000,000).
     #[schema(minimum = 1, maximum = 1_000_000)]
@@ -32,6 +33,7 @@ pub struct ChargeBody {
 pub struct WalletView {
     user_id: i64,
     balance: i64,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -106,6 +108,7 @@ pub struct EntryView {
     amount: i64,
     balance_after: i64,
     order_id: Option<i64>,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 

@@ -14,6 +14,7 @@ use crate::{
 
 /// `POST /events/{eventKey}/tickets` body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"userId": 7}))]
 #[serde(rename_all = "camelCase")]
 pub struct IssueTicket {
     #[schema(minimum = 1)]
@@ -27,6 +28,7 @@ pub struct TicketView {
     ticket_id: String,
     user_id: i64,
     event_key: String,
+    #[schema(format = DateTime)]
     issued_at: String,
 }
 
@@ -37,6 +39,7 @@ pub struct UserTicketView {
     ticket_id: String,
     event_key: String,
     event_name: String,
+    #[schema(format = DateTime)]
     issued_at: String,
 }
 

@@ -28,10 +28,19 @@ async fn every_documented_operation_is_routed_and_described() {
     let responses = doc["components"]["responses"].as_object().unwrap();
 
     let mut operations = 0;
+    let mut ids = std::collections::BTreeMap::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             operations += 1;
             let name = format!("{} {path}", method.to_uppercase());
+            let id = op["operationId"].as_str().unwrap().to_owned();
+            let params: Vec<String> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect();
+            assert!(ids.insert(id, params).is_none(), "{name}: operationId not unique");
             let described = op["responses"].as_object().unwrap();
             assert!(
                 described.keys().any(|s| s.starts_with('2')),
@@ -72,6 +81,23 @@ async fn every_documented_operation_is_routed_and_described() {
         }
     }
     assert!(operations >= 60, "only {operations} operations documented");
+
+    // Every link leads to an operation, into one of its parameters.
+    let mut links = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().unwrap().values() {
+                for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                    links += 1;
+                    let target = &ids[link["operationId"].as_str().unwrap()];
+                    for param in link["parameters"].as_object().unwrap().keys() {
+                        assert!(target.contains(param), "link into unknown parameter {param}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(links >= 20, "only {links} links");
 
     // Every reference resolves.
     let text = doc.to_string();

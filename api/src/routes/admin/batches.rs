@@ -17,6 +17,7 @@ use crate::{
 
 /// Create body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"inventoryId": 1, "batchName": "A쿠폰 1회차", "issueCount": 1000, "issueType": "SELF", "validFromAt": "2026-06-21T09:00:00", "validUntilAt": "2026-06-30T21:00:00", "dailyLimit": 100}))]
 #[schema(as = CreateBatchBody)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
@@ -27,6 +28,7 @@ pub struct CreateBody {
 
 /// Update body (a batch stays in its inventory).
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"batchName": "A쿠폰 1회차", "issueCount": 1000, "issueType": "SELF", "validFromAt": "2026-06-21T09:00:00", "validUntilAt": "2026-06-30T21:00:00", "dailyLimit": 100}))]
 #[serde(rename_all = "camelCase")]
 pub struct BatchBody {
     batch_name: String,
@@ -83,14 +85,18 @@ pub struct BatchView {
     issue_count: i32,
     issue_type: IssueType,
     daily_limit: Option<i32>,
+    #[schema(format = DateTime)]
     valid_from_at: String,
+    #[schema(format = DateTime)]
     valid_until_at: String,
     batch_status: BatchStatus,
     issued_count: i64,
     code_count: i32,
     created_by: String,
+    #[schema(format = DateTime)]
     created_at: String,
     updated_by: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -124,6 +130,7 @@ impl From<Batch> for BatchView {
 #[serde(rename_all = "camelCase")]
 pub struct DeletedView {
     batch_id: i64,
+    #[schema(format = DateTime)]
     deleted_at: String,
 }
 

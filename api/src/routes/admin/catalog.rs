@@ -17,6 +17,7 @@ use crate::{
 
 /// `POST /users` body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "홍길동", "email": "hong@example.com", "channel": "APP"}))]
 #[serde(rename_all = "camelCase")]
 pub struct UserBody {
     name: String,
@@ -34,6 +35,7 @@ pub struct UserView {
     name: String,
     email: Option<String>,
     channel: UserChannel,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -51,6 +53,7 @@ impl From<User> for UserView {
 
 /// `POST /products` body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "텀블러", "description": "500ml", "price": 15000, "stock": 100, "status": "ON_SALE", "images": ["https://example.com/tumbler.png"]}))]
 #[serde(rename_all = "camelCase")]
 pub struct ProductBody {
     name: String,
@@ -75,7 +78,9 @@ pub struct ProductView {
     stock: i32,
     status: ProductStatus,
     images: Vec<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 

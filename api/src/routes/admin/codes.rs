@@ -23,7 +23,7 @@ use crate::{
     state::AppState,
 };
 
-/// Query of both routes.
+/// Query of the page.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
@@ -33,6 +33,14 @@ pub struct CodeParams {
     page: Option<i64>,
     #[param(minimum = 1, maximum = 100)]
     size: Option<i64>,
+}
+
+/// Query of the export (every code, so no paging).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportParams {
+    code_status: Option<CodeStatus>,
 }
 
 /// One code.
@@ -74,7 +82,7 @@ pub async fn list(
 
 /// Every code of the batch as CSV, streamed from Postgres in bounded memory.
 #[utoipa::path(
-    get, path = "/api/v1/admin/coupon-batches/{batchId}/codes/export", tag = "admin", params(("batchId" = i64, Path, minimum = 1, description = "The batch"), CodeParams),
+    get, path = "/api/v1/admin/coupon-batches/{batchId}/codes/export", tag = "admin", params(("batchId" = i64, Path, minimum = 1, description = "The batch"), ExportParams),
     responses(
         (status = 200, description = "`code,status` lines", body = String, content_type = "text/csv"),
         (status = 404, description = "`COUPON_BATCH_NOT_FOUND`", body = ErrorBody),
@@ -84,7 +92,7 @@ pub async fn export(
     State(st): State<AppState>,
     _admin: Admin,
     AppPath(batch_id): AppPath<i64>,
-    AppQuery(q): AppQuery<CodeParams>,
+    AppQuery(q): AppQuery<ExportParams>,
 ) -> Result<Response, ApiError> {
     let stream = codes::export(st.engine.db(), batch_id, q.code_status).await?;
     let body = Body::from_stream(stream.inspect_err(|e| {

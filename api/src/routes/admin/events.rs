@@ -17,6 +17,7 @@ use crate::{
 
 /// Create and update body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"eventName": "여름 프로모션", "description": "다른 회사와 협업", "fromAt": "2026-06-21T09:00:00", "untilAt": "2026-06-30T21:00:00", "eventStatus": "READY"}))]
 #[schema(as = AdminEventBody)]
 #[serde(rename_all = "camelCase")]
 pub struct EventBody {
@@ -43,6 +44,7 @@ impl EventBody {
 
 /// Status change body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"eventStatus": "ONGOING"}))]
 #[serde(rename_all = "camelCase")]
 pub struct StatusBody {
     event_status: EventStatus,
@@ -72,12 +74,16 @@ pub struct EventView {
     event_id: i64,
     event_name: String,
     description: String,
+    #[schema(format = DateTime)]
     from_at: String,
+    #[schema(format = DateTime)]
     until_at: String,
     event_status: EventStatus,
     created_by: String,
+    #[schema(format = DateTime)]
     created_at: String,
     updated_by: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -105,6 +111,7 @@ pub struct StatusView {
     event_id: i64,
     previous_status: EventStatus,
     updated_status: EventStatus,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -114,6 +121,7 @@ pub struct StatusView {
 #[serde(rename_all = "camelCase")]
 pub struct DeletedView {
     event_id: i64,
+    #[schema(format = DateTime)]
     deleted_at: String,
 }
 

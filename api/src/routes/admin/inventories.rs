@@ -20,6 +20,7 @@ use crate::{
 
 /// Create and update body.
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"eventId": 1, "inventoryName": "A쿠폰", "usableFromAt": "2026-06-21T09:00:00", "usableUntilAt": "2026-07-31T21:00:00", "totalCount": 10000, "inventoryStatus": "READY", "discount": {"type": "PERCENT", "value": 10, "maxDiscount": 3000}}))]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryBody {
     event_id: i64,
@@ -74,12 +75,16 @@ pub struct InventoryView {
     total_count: i32,
     issued_count: i64,
     inventory_status: InventoryStatus,
+    #[schema(format = DateTime)]
     usable_from_at: String,
+    #[schema(format = DateTime)]
     usable_until_at: String,
     discount: Option<Discount>,
     created_by: String,
+    #[schema(format = DateTime)]
     created_at: String,
     updated_by: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -111,6 +116,7 @@ impl From<Inventory> for InventoryView {
 #[serde(rename_all = "camelCase")]
 pub struct DeletedView {
     inventory_id: i64,
+    #[schema(format = DateTime)]
     deleted_at: String,
 }
 

@@ -64,9 +64,13 @@ pub struct JobView {
     result: Option<serde_json::Value>,
     attempts: i32,
     requested_by: String,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
+    #[schema(format = DateTime)]
     started_at: Option<String>,
+    #[schema(format = DateTime)]
     finished_at: Option<String>,
 }
 

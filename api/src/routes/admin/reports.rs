@@ -30,9 +30,12 @@ pub struct OutboxView {
     order_id: i64,
     status: OutboxStatus,
     attempts: i32,
+    #[schema(format = DateTime)]
     next_attempt_at: Option<String>,
     last_error: Option<String>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     delivered_at: Option<String>,
     payload: serde_json::Value,
 }
