@@ -36,6 +36,8 @@ use issuer::{
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::poll;
+
 use crate::config::DrainConfig;
 
 /// Longest pause after repeated failures.
@@ -100,10 +102,7 @@ impl Drain {
                     (self.cfg.idle * 2u32.saturating_pow(failures.min(10))).min(MAX_BACKOFF)
                 }
             };
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.cancelled() => {}
-            }
+            poll::pause(&shutdown, pause).await;
         }
         tracing::info!(consumer = %self.cfg.consumer, "drain stopped");
     }

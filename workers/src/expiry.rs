@@ -11,23 +11,23 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::poll;
+
 /// Orders failed per transaction.
 const BATCH: i64 = 100;
 
 /// Runs until `shutdown`, looking for due orders every `every`.
 pub async fn run(db: PgPool, every: Duration, shutdown: CancellationToken) {
-    while !shutdown.is_cancelled() {
-        let pause = match issuer::orders::expire_due(&db, BATCH).await {
-            Ok(n) if n as i64 == BATCH => continue,
-            Ok(_) => every,
+    let db = &db;
+    poll::repeat(&shutdown, move || async move {
+        match issuer::orders::expire_due(db, BATCH).await {
+            Ok(n) if n as i64 == BATCH => None,
+            Ok(_) => Some(every),
             Err(e) => {
                 tracing::warn!(error = %e, "order expiry pass failed");
-                every * 4
+                Some(every * 4)
             }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.cancelled() => {}
         }
-    }
+    })
+    .await;
 }

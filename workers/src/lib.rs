@@ -7,6 +7,7 @@
 //! * [`expiry`]: fails unpaid orders after their deadline, giving stock and coupons back.
 //! * [`jobs`]: runs coupon jobs from the apalis queue and sweeps up after dead workers.
 //! * [`ops`]: `/health`, `/ready` and `/metrics` of a workers process.
+//! * [`poll`]: the pass-then-pause loop the drain, the expiry and the relay share.
 //!
 //! `main.rs` wires them with [`config::Config`] and stops them on SIGTERM/SIGINT.
 
@@ -16,5 +17,6 @@ pub mod drain;
 pub mod expiry;
 pub mod jobs;
 pub mod ops;
+pub mod poll;
 pub mod receiver;
 pub mod relay;

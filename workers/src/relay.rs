@@ -15,6 +15,8 @@ use issuer::outbox::{Backoff, Delivery};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::poll;
+
 /// Settings.
 #[derive(Clone, Debug)]
 pub struct RelayConfig {
@@ -83,10 +85,7 @@ impl Relay {
                     self.cfg.poll_every * 10
                 }
             };
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.cancelled() => {}
-            }
+            poll::pause(&shutdown, pause).await;
         }
     }
 
