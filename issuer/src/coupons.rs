@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use fred::interfaces::HashesInterface;
 
 use crate::{
     admin::{
@@ -213,6 +214,44 @@ impl Engine {
             Verdict::DailyLimit => Err(Error::DailyLimitReached),
             Verdict::NoMeta => Err(Error::protocol("issue.lua", "meta missing after a rebuild")),
         }
+    }
+
+    /// Makes sure a coupon `user` was issued is in Postgres before an order uses it. The drain
+    /// writes every issue milliseconds after Redis makes it; an order placed in between would
+    /// not find the row. When the row is missing, the user's entry in the batch's holders hash
+    /// is the proof of the issue, and the row is written now exactly as the drain will write it
+    /// (the drain's insert then skips it). A coupon Redis never issued to the user is left
+    /// alone; the order then answers `COUPON_INVALID`.
+    pub(crate) async fn persist_issued_coupon(&self, user: i64, coupon_issue_id: i64) -> Result<(), Error> {
+        let Some((batch_id, seq)) = split_issue_id(coupon_issue_id) else {
+            return Ok(());
+        };
+        if repo::coupon_issues::exists(self.db(), coupon_issue_id).await? {
+            return Ok(());
+        }
+        let holders = self.keys().coupon_batch(batch_id).holders;
+        let held: Option<String> = self.redis().next().hget(&holders, user.to_string()).await?;
+        let issued_at = held
+            .as_deref()
+            .and_then(|h| h.split_once('|'))
+            .filter(|(position, _)| position.parse() == Ok(seq))
+            .and_then(|(_, at)| at.parse().ok())
+            .map(crate::clock::from_ms);
+        let Some(issued_at) = issued_at else {
+            return Ok(());
+        };
+        let mut tx = self.db().begin().await?;
+        let issue = repo::coupon_issues::NewCouponIssue {
+            batch_id,
+            seq,
+            user_id: user,
+            issued_at,
+        };
+        if repo::coupon_issues::insert_batch(&mut tx, &[issue]).await? == 1 {
+            metrics::counter!("issuer_coupon_read_repairs_total").increment(1);
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// A user's coupons, newest first, optionally of one status.

@@ -130,6 +130,7 @@ impl NewOrder {
 impl Engine {
     /// Places an order: stock for every line or none, the coupon applied and marked used.
     pub async fn create_order(&self, new: NewOrder) -> Result<Order, Error> {
+        self.coupon_persisted(&new).await?;
         let mut tx = self.db().begin().await?;
         let order = self.place(&mut tx, &new).await?;
         tx.commit().await?;
@@ -146,6 +147,7 @@ impl Engine {
 
     /// Places and pays an order in one transaction: all or nothing.
     pub async fn checkout(&self, new: NewOrder) -> Result<Paid, Error> {
+        self.coupon_persisted(&new).await?;
         let mut tx = self.db().begin().await?;
         let order = self.place(&mut tx, &new).await?;
         let paid = settle(&mut tx, new.user, order.order_id).await?;
@@ -165,6 +167,15 @@ impl Engine {
     pub async fn user_orders(&self, user: UserId) -> Result<Vec<Order>, Error> {
         let mut conn = self.db().acquire().await?;
         repo::orders::list_for_user(&mut conn, user.get(), 100).await
+    }
+
+    /// The order's coupon, issued a moment ago, may not be drained yet: see
+    /// [`Engine::persist_issued_coupon`].
+    async fn coupon_persisted(&self, new: &NewOrder) -> Result<(), Error> {
+        match new.coupon_issue_id {
+            Some(id) => self.persist_issued_coupon(new.user.get(), id).await,
+            None => Ok(()),
+        }
     }
 
     async fn place(&self, tx: &mut PgConnection, new: &NewOrder) -> Result<Order, Error> {

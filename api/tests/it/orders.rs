@@ -480,3 +480,60 @@ async fn expiring_batches_never_deadlock_with_new_orders() {
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!((stock(&app, a).await, stock(&app, b).await), (100_000, 100_000));
 }
+
+async fn coupon_rows(app: &TestApp, batch: i64) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM coupon_issues WHERE batch_id = $1")
+        .bind(batch)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_coupon_ordered_before_the_drain_wrote_it_is_persisted_first() {
+    let app = TestApp::spawn_with(Options {
+        drain: false,
+        ..Options::default()
+    })
+    .await;
+    let (u, other) = (user(&app).await, user(&app).await);
+    let p = product(&app, 10_000, 5).await;
+    let (_, b) = batch(&app, Setup::default()).await;
+    let issued: Value = issue(&app, b, u).await.json().await.unwrap();
+    let c = issued["couponIssueId"].as_i64().unwrap();
+    assert_eq!(coupon_rows(&app, b).await, 0, "not drained yet");
+
+    // Not the holder: refused, nothing written.
+    let r = order(&app, other, json!([{"productId": p, "qty": 1}]), Some(c)).await;
+    assert_error(r, 400, "COUPON_INVALID", "/api/v1/orders").await;
+    assert_eq!(coupon_rows(&app, b).await, 0);
+
+    // The holder: the issue is written first, then used.
+    let r = order(&app, u, json!([{"productId": p, "qty": 1}]), Some(c)).await;
+    assert_eq!(r.status(), 201);
+    let o: Value = r.json().await.unwrap();
+    assert_eq!(o["amount"]["discount"], 1_000);
+    assert_eq!(coupon_status(&app, c).await, "USED");
+
+    // The drain's own write of the same issue changes nothing.
+    app.start_drain(workers::config::DrainConfig {
+        idle: Duration::from_millis(5),
+        ..Default::default()
+    });
+    for _ in 0..200 {
+        let lag = issuer::stream::total_lag(&app.redis, &app.keys).await.unwrap();
+        if lag.entries == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        issuer::stream::total_lag(&app.redis, &app.keys)
+            .await
+            .unwrap()
+            .entries,
+        0
+    );
+    assert_eq!(coupon_rows(&app, b).await, 1);
+    assert_eq!(coupon_status(&app, c).await, "USED");
+}

@@ -82,6 +82,16 @@ pub async fn find_batch(db: impl PgExecutor<'_>, batch_id: i64) -> Result<Option
     .await?)
 }
 
+/// Whether the coupon issue is in Postgres.
+pub async fn exists(db: impl PgExecutor<'_>, coupon_issue_id: i64) -> Result<bool, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM coupon_issues WHERE coupon_issue_id = $1)")
+            .bind(coupon_issue_id)
+            .fetch_one(db)
+            .await?,
+    )
+}
+
 /// Inserts coupon issues; rows already there are skipped, so a replayed batch changes nothing.
 /// The codes at their positions, if a generation job wrote them, become ISSUED. Returns the
 /// number of issues inserted.
