@@ -4,15 +4,17 @@
 -- ARGV[1]  consumer group
 --
 -- Not yet persisted = pending in the group (delivered, not acknowledged) + not yet delivered.
--- Returns {those entries, age of the oldest of them in ms (0 when none)}.
+-- Returns {those entries, age of the oldest of them in ms (0 when none), stream length (XLEN:
+-- what Redis holds, persisted entries the last trim left included)}.
 
 local function id_ms(id)
   return tonumber(string.match(id, '^(%d+)-'))
 end
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {0, 0}
+  return {0, 0, 0}
 end
+local length = redis.call('XLEN', KEYS[1])
 local group
 for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   local fields = {}
@@ -41,18 +43,18 @@ if group then
   end
 else
   -- No group yet: nothing was ever read.
-  undelivered = redis.call('XLEN', KEYS[1])
+  undelivered = length
   if undelivered > 0 then
     oldest = id_ms(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1][1])
   end
 end
 
 if not oldest then
-  return {pending + undelivered, 0}
+  return {pending + undelivered, 0, length}
 end
 local t = redis.call('TIME')
 local age = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - oldest
 if age < 0 then
   age = 0
 end
-return {pending + undelivered, age}
+return {pending + undelivered, age, length}

@@ -142,6 +142,8 @@ pub struct Lag {
     pub entries: i64,
     /// Age of the oldest of them, ms.
     pub age_ms: i64,
+    /// Entries the stream holds (XLEN), persisted ones not yet trimmed included.
+    pub length: i64,
 }
 
 /// Adds a stream to the registry the drain reads. Idempotent.
@@ -275,10 +277,14 @@ pub async fn forget_idle_consumers(client: &Client, stream: &str, min_idle_ms: u
 
 /// How far the drain is behind on `stream`.
 pub async fn lag(client: &Client, stream: &str) -> Result<Lag, Error> {
-    let (entries, age_ms): (i64, i64) = Lua::StreamLag
+    let (entries, age_ms, length): (i64, i64, i64) = Lua::StreamLag
         .call(client, vec![stream], vec![DRAIN_GROUP.to_owned()])
         .await?;
-    Ok(Lag { entries, age_ms })
+    Ok(Lag {
+        entries,
+        age_ms,
+        length,
+    })
 }
 
 /// Lag summed over every registered stream: total entries, and the oldest age.
@@ -288,6 +294,7 @@ pub async fn total_lag(redis: &Pool, keys: &Keys) -> Result<Lag, Error> {
         let lag = lag(redis.next(), &stream).await?;
         total.entries += lag.entries;
         total.age_ms = total.age_ms.max(lag.age_ms);
+        total.length += lag.length;
     }
     Ok(total)
 }

@@ -3,6 +3,7 @@
 //!
 //! | gauge | set by | what |
 //! |---|---|---|
+//! | `issuer_stream_lag_entries`, `issuer_stream_lag_seconds`, `issuer_stream_length_entries` | api, workers | entries not yet persisted, the oldest one's age, and what the streams hold |
 //! | `issuer_event_issued{event}`, `issuer_event_remaining{event}` | api | golden-ticket events running now |
 //! | `issuer_coupon_issued{batch}`, `issuer_coupon_remaining{batch}` | api | first-come batches issuing now |
 //! | `issuer_coupon_jobs{status}` | workers | coupon jobs per status |
@@ -69,6 +70,13 @@ pub async fn record_issuance(engine: &Engine) -> Result<(), Error> {
 
 /// Finished jobs keep showing their last progress this long.
 pub const RECENT_JOBS: Duration = Duration::from_secs(600);
+
+/// The drain's lag over every stream ([`crate::stream::total_lag`]).
+pub fn record_lag(lag: &crate::stream::Lag) {
+    metrics::gauge!("issuer_stream_lag_entries").set(lag.entries as f64);
+    metrics::gauge!("issuer_stream_lag_seconds").set(lag.age_ms as f64 / 1000.0);
+    metrics::gauge!("issuer_stream_length_entries").set(lag.length as f64);
+}
 
 /// Coupon jobs per status, and the progress of each live or recently finished one.
 pub async fn record_jobs(db: &PgPool) -> Result<(), Error> {

@@ -117,9 +117,7 @@ impl Drain {
             }
         }
         self.streams = streams;
-        let lag = stream::total_lag(&self.redis, &self.keys).await?;
-        metrics::gauge!("issuer_stream_lag_entries").set(lag.entries as f64);
-        metrics::gauge!("issuer_stream_lag_seconds").set(lag.age_ms as f64 / 1000.0);
+        issuer::telemetry::record_lag(&stream::total_lag(&self.redis, &self.keys).await?);
         Ok(())
     }
 

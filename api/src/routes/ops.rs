@@ -72,10 +72,7 @@ pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
         tracing::warn!(error = %e, "issuance gauges unavailable");
     }
     match issuer::stream::total_lag(st.engine.redis(), st.engine.keys()).await {
-        Ok(lag) => {
-            metrics::gauge!("issuer_stream_lag_entries").set(lag.entries as f64);
-            metrics::gauge!("issuer_stream_lag_seconds").set(lag.age_ms as f64 / 1000.0);
-        }
+        Ok(lag) => issuer::telemetry::record_lag(&lag),
         Err(e) => tracing::warn!(error = %e, "stream lag unavailable"),
     }
     (

@@ -239,6 +239,7 @@ async fn ops_endpoints_answer() {
         "http_request_duration_seconds_bucket",
         "issuer_stream_lag_entries",
         "issuer_stream_lag_seconds",
+        "issuer_stream_length_entries",
     ] {
         assert!(text.contains(needle), "/metrics lacks {needle}");
     }
