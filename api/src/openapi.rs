@@ -231,7 +231,7 @@ const ALIASES: [(&str, HttpMethod, &str); 3] = [
     ("/api/v1/products/best", HttpMethod::Get, "/api/v1/products/top"),
 ];
 
-/// Copies operations to their aliases.
+/// Copies operations to their aliases ([`OperationIds`] then names the copies after their paths).
 struct Aliases;
 
 impl Modify for Aliases {
@@ -245,7 +245,6 @@ impl Modify for Aliases {
                 _ => (item.post.clone(), "POST"),
             };
             let Some(mut op) = op else { continue };
-            op.operation_id = op.operation_id.map(|id| format!("{id}_alias"));
             op.description = Some(format!("Alias of `{name} {path}`."));
             let target = doc.paths.paths.entry(alias.to_owned()).or_default();
             match method {
