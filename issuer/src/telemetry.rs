@@ -93,16 +93,9 @@ pub async fn record_jobs(db: &PgPool) -> Result<(), Error> {
             "issuer_coupon_job_progress_ratio",
             "job" => job.job_id.to_string(),
             "batch" => job.batch_id.to_string(),
-            "type" => job_type_label(job.job_type),
+            "type" => job.job_type.as_str(),
         )
         .set(ratio);
     }
     Ok(())
-}
-
-fn job_type_label(t: crate::admin::jobs::JobType) -> &'static str {
-    match t {
-        crate::admin::jobs::JobType::CouponGeneration => "COUPON_GENERATION",
-        crate::admin::jobs::JobType::PartnerCouponUpload => "PARTNER_COUPON_UPLOAD",
-    }
 }

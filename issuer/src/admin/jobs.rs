@@ -32,6 +32,16 @@ pub enum JobType {
     PartnerCouponUpload,
 }
 
+impl JobType {
+    /// The seed's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CouponGeneration => "COUPON_GENERATION",
+            Self::PartnerCouponUpload => "PARTNER_COUPON_UPLOAD",
+        }
+    }
+}
+
 /// Where a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

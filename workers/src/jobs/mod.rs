@@ -120,10 +120,7 @@ impl JobRunner {
     }
 
     async fn finish(&self, job: &Job, result: RunResult) -> Result<(), issuer::Error> {
-        let kind = match job.job_type {
-            JobType::CouponGeneration => "COUPON_GENERATION",
-            JobType::PartnerCouponUpload => "PARTNER_COUPON_UPLOAD",
-        };
+        let kind = job.job_type.as_str();
         let outcome = match result {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(JobFailure(reason))) => {
