@@ -14,7 +14,6 @@
 
 use std::time::Duration;
 
-use fred::interfaces::{HashesInterface, KeysInterface};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use metrics_util::MetricKindMask;
 use sqlx::PgPool;
@@ -44,22 +43,19 @@ pub fn exporter() -> PrometheusBuilder {
 }
 
 /// Issued and remaining quantity of every golden-ticket event running now and every first-come
-/// coupon batch issuing now (its Redis copy loaded; a batch nobody asked for yet has issued 0).
+/// coupon batch issuing now (issued as the admin API counts it: the batch's holders in Redis; a
+/// batch nobody asked for yet has issued 0).
 pub async fn record_issuance(engine: &Engine) -> Result<(), Error> {
     for e in engine.running_events().await? {
         let key = e.event.event_key.clone();
         metrics::gauge!("issuer_event_remaining", "event" => key.clone()).set(e.remaining() as f64);
         metrics::gauge!("issuer_event_issued", "event" => key).set(e.issued as f64);
     }
-    let client = engine.redis().next();
-    for (batch, total) in repo::batches::issuing(engine.db()).await? {
-        let keys = engine.keys().coupon_batch(batch);
-        let loaded: i64 = client.exists(&keys.meta).await?;
-        let issued: i64 = if loaded == 1 {
-            client.hlen(&keys.holders).await?
-        } else {
-            0
-        };
+    let batches = repo::batches::issuing(engine.db()).await?;
+    let ids: Vec<i64> = batches.iter().map(|(id, _)| *id).collect();
+    let issued_counts = crate::admin::issued_counts(engine, &ids).await?;
+    for (batch, total) in batches {
+        let issued = issued_counts.get(&batch).copied().unwrap_or(0);
         let label = batch.to_string();
         metrics::gauge!("issuer_coupon_issued", "batch" => label.clone()).set(issued as f64);
         metrics::gauge!("issuer_coupon_remaining", "batch" => label)
