@@ -120,6 +120,23 @@ pub async fn check(db: &PgPool, baseline: Option<&Baseline>) -> Result<Vec<Findi
     Ok(out)
 }
 
+/// A rule checked item by item: `differ` names the items that break it (the first is shown).
+fn listed(name: &'static str, seen: String, differ: &[String]) -> Finding {
+    Finding {
+        name,
+        verdict: if differ.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        },
+        detail: format!(
+            "{seen}, {} breaking it{}",
+            differ.len(),
+            differ.first().map(|d| format!(" (e.g. {d})")).unwrap_or_default()
+        ),
+    }
+}
+
 fn counted(name: &'static str, what: &str, (seen, broken): Tally) -> Finding {
     Finding {
         name,
@@ -146,20 +163,11 @@ async fn stock_conserved(db: &PgPool, baseline: Option<&Baseline>) -> Result<Fin
             (after != *before).then(|| format!("product {id}: {before} → {after}"))
         })
         .collect();
-    Ok(Finding {
+    Ok(listed(
         name,
-        verdict: if differ.is_empty() {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
-        },
-        detail: format!(
-            "{} products, {} breaking it{}",
-            baseline.stock.len(),
-            differ.len(),
-            differ.first().map(|d| format!(" (e.g. {d})")).unwrap_or_default()
-        ),
-    })
+        format!("{} products", baseline.stock.len()),
+        &differ,
+    ))
 }
 
 /// Checks the issuance rules: quantity and daily limits, one issue per user, and (after waiting
@@ -254,17 +262,9 @@ async fn redis_matches_postgres(
             differ.push(format!("{label}: Redis {issued}, Postgres {rows}"));
         }
     }
-    Ok(Finding {
+    Ok(listed(
         name,
-        verdict: if differ.is_empty() {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
-        },
-        detail: format!(
-            "{compared} scopes compared ({unloaded} not loaded in Redis), {} breaking it{}",
-            differ.len(),
-            differ.first().map(|d| format!(" (e.g. {d})")).unwrap_or_default()
-        ),
-    })
+        format!("{compared} scopes compared ({unloaded} not loaded in Redis)"),
+        &differ,
+    ))
 }
