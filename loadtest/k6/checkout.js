@@ -11,7 +11,7 @@
 // UNPAID_SHARE (0.05), COUPON_SHARE (0.3).
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
-import { adminPost, createUsers, expectOneOf, post, token } from './lib.js';
+import { adminPost, couponBatch, createUsers, expectOneOf, post, token } from './lib.js';
 
 const VUS = Number(__ENV.VUS || 32);
 const USERS = Number(__ENV.USERS || VUS * 4);
@@ -44,32 +44,9 @@ export const options = {
   },
 };
 
-// A first-come batch with a coupon for every user (one each).
-function couponBatch() {
-  const period = { fromAt: '2020-01-01T00:00:00', untilAt: '2099-01-01T00:00:00' };
-  const event = adminPost('/api/v1/admin/events', { eventName: `checkout ${Date.now()}`, ...period });
-  const inventory = adminPost('/api/v1/admin/coupon-inventories', {
-    eventId: event.eventId,
-    inventoryName: 'checkout',
-    totalCount: USERS,
-    inventoryStatus: 'READY',
-    usableFromAt: period.fromAt,
-    usableUntilAt: period.untilAt,
-    discount: { type: 'AMOUNT', value: 1000 },
-  });
-  return adminPost('/api/v1/admin/coupon-batches', {
-    inventoryId: inventory.inventoryId,
-    batchName: 'checkout',
-    issueCount: USERS,
-    issueType: 'SELF',
-    batchStatus: 'READY',
-    validFromAt: period.fromAt,
-    validUntilAt: period.untilAt,
-  }).batchId;
-}
-
 export function setup() {
-  const batch = couponBatch();
+  // A first-come batch with a coupon for every user (one each).
+  const batch = couponBatch('checkout', USERS);
   // PRODUCTS_JSON ([{id, price}]) names products made beforehand, so that a stock baseline can
   // be taken before the run; otherwise they are made here.
   if (__ENV.PRODUCTS_JSON) {

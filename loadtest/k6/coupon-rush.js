@@ -9,7 +9,7 @@
 // RAMP (3s), HOLD (7s), RETRY_SHARE (0.2).
 import exec from 'k6/execution';
 import { Counter } from 'k6/metrics';
-import { adminPost, expectOneOf, mintedUsers, post } from './lib.js';
+import { couponBatch, expectOneOf, mintedUsers, post } from './lib.js';
 
 const COUNT = Number(__ENV.COUNT || 2000);
 const DAILY = __ENV.DAILY ? Number(__ENV.DAILY) : null;
@@ -45,28 +45,7 @@ export const options = {
 };
 
 export function setup() {
-  const period = { fromAt: '2020-01-01T00:00:00', untilAt: '2099-01-01T00:00:00' };
-  const event = adminPost('/api/v1/admin/events', { eventName: `rush ${Date.now()}`, ...period });
-  const inventory = adminPost('/api/v1/admin/coupon-inventories', {
-    eventId: event.eventId,
-    inventoryName: 'rush',
-    totalCount: COUNT,
-    inventoryStatus: 'READY',
-    usableFromAt: period.fromAt,
-    usableUntilAt: period.untilAt,
-    discount: { type: 'AMOUNT', value: 1000 },
-  });
-  const batch = adminPost('/api/v1/admin/coupon-batches', {
-    inventoryId: inventory.inventoryId,
-    batchName: 'rush',
-    issueCount: COUNT,
-    dailyLimit: DAILY,
-    issueType: 'SELF',
-    batchStatus: 'READY',
-    validFromAt: period.fromAt,
-    validUntilAt: period.untilAt,
-  });
-  return { batch: batch.batchId };
+  return { batch: couponBatch('rush', COUNT, DAILY) };
 }
 
 export default function (data) {

@@ -12,7 +12,7 @@
 import { sleep } from 'k6';
 import exec from 'k6/execution';
 import { Counter } from 'k6/metrics';
-import { expectOneOf, mintedUsers, post, token } from './lib.js';
+import { expectOneOf, mintedUsers, post, ticketEvent } from './lib.js';
 
 const USERS = Number(__ENV.USERS || 200);
 const TABS = Number(__ENV.TABS || 2);
@@ -42,16 +42,7 @@ export const options = {
 };
 
 export function setup() {
-  const key = `storm-${Date.now()}`;
-  const r = post('/events', token(1, true), {
-    eventKey: key,
-    name: 'duplicate storm',
-    totalQuantity: QUANTITY,
-    startAt: '2020-01-01T00:00:00Z',
-    endAt: '2099-01-01T00:00:00Z',
-  }, 'setup');
-  if (r.status !== 201) throw new Error(`setup event: ${r.status} ${r.body}`);
-  return { key };
+  return { key: ticketEvent('storm', 'duplicate storm', QUANTITY) };
 }
 
 // The ticket this VU saw for its user: a different one later would be a second ticket.

@@ -45,6 +45,45 @@ export function adminPost(path, body, status = 201) {
   return r.json();
 }
 
+// Creates a golden-ticket event open from 2020 to 2099 with `quantity` tickets; returns its key.
+export function ticketEvent(prefix, name, quantity) {
+  const eventKey = `${prefix}-${Date.now()}`;
+  adminPost('/events', {
+    eventKey,
+    name,
+    totalQuantity: quantity,
+    startAt: '2020-01-01T00:00:00Z',
+    endAt: '2099-01-01T00:00:00Z',
+  });
+  return eventKey;
+}
+
+// Creates a first-come (SELF) coupon batch of `count` coupons worth 1,000 off, open from 2020
+// to 2099, with an event and an inventory of its own; returns its id.
+export function couponBatch(name, count, dailyLimit = null) {
+  const period = { fromAt: '2020-01-01T00:00:00', untilAt: '2099-01-01T00:00:00' };
+  const event = adminPost('/api/v1/admin/events', { eventName: `${name} ${Date.now()}`, ...period });
+  const inventory = adminPost('/api/v1/admin/coupon-inventories', {
+    eventId: event.eventId,
+    inventoryName: name,
+    totalCount: count,
+    inventoryStatus: 'READY',
+    usableFromAt: period.fromAt,
+    usableUntilAt: period.untilAt,
+    discount: { type: 'AMOUNT', value: 1000 },
+  });
+  return adminPost('/api/v1/admin/coupon-batches', {
+    inventoryId: inventory.inventoryId,
+    batchName: name,
+    issueCount: count,
+    dailyLimit,
+    issueType: 'SELF',
+    batchStatus: 'READY',
+    validFromAt: period.fromAt,
+    validUntilAt: period.untilAt,
+  }).batchId;
+}
+
 // Creates `n` users in parallel batches; returns their ids.
 export function createUsers(n, prefix) {
   const ids = [];

@@ -10,7 +10,7 @@
 import { check } from 'k6';
 import exec from 'k6/execution';
 import { Counter } from 'k6/metrics';
-import { expectOneOf, mintedUsers, post, token } from './lib.js';
+import { expectOneOf, mintedUsers, post, ticketEvent } from './lib.js';
 
 const QUANTITY = Number(__ENV.QUANTITY || 3000);
 const USERS = Number(__ENV.USERS || 20000);
@@ -60,16 +60,7 @@ export const options = {
 };
 
 export function setup() {
-  const key = `burst-${Date.now()}`;
-  const r = post('/events', token(1, true), {
-    eventKey: key,
-    name: 'opening burst',
-    totalQuantity: QUANTITY,
-    startAt: '2020-01-01T00:00:00Z',
-    endAt: '2099-01-01T00:00:00Z',
-  }, 'setup');
-  if (r.status !== 201) throw new Error(`setup event: ${r.status} ${r.body}`);
-  return { key };
+  return { key: ticketEvent('burst', 'opening burst', QUANTITY) };
 }
 
 export default function (data) {
