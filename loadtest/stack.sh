@@ -4,7 +4,8 @@
 #
 #   STACK_DB=issuance_bench PORT=18080 OPS_PORT=19091; source loadtest/stack.sh
 #
-# Then: need_k6 (installs k6 if missing), $base (the api's URL), $bin (the binaries), $TOKEN (an admin token), $RECEIVER (the data
+# Then: need_k6 (installs k6 if missing), checkout_products and check_delivery (the checkout
+# scenario's setup and its delivery check), $base (the api's URL), $bin (the binaries), $TOKEN (an admin token), $RECEIVER (the data
 # platform's URL); DATABASE_URL, KEY_PREFIX, JWT_SECRET and the rest are exported for
 # `workers check`. ORDER_TTL_MS (3 s) and the global rate limit (off) suit load runs; set them
 # before sourcing to change them.
@@ -38,3 +39,35 @@ curl -sf "http://$API_ADDR/ready" >/dev/null || { echo "the api did not become r
 TOKEN=$("$bin"/api token --user 1 --admin)
 export TOKEN
 base="http://$API_ADDR"
+
+# Makes the checkout scenario's 20 products of 2,000 units (prices 1,000 to 5,000), named
+# <prefix>-<n>; prints them as its PRODUCTS_JSON ([{id, price}]).
+checkout_products() { # prefix
+  local json="[" i price id
+  for i in $(seq 0 19); do
+    price=$((1000 * (1 + i % 5)))
+    id=$(curl -sf -XPOST "$base/api/v1/admin/products" -H "Authorization: Bearer $TOKEN" \
+      -H 'content-type: application/json' -d "{\"name\":\"$1-$i\",\"price\":$price,\"stock\":2000}" \
+      | sed -n 's/.*"productId":\([0-9]*\).*/\1/p')
+    json+="{\"id\":$id,\"price\":$price},"
+  done
+  echo "${json%,}]"
+}
+
+# Waits (up to 20 s) until unpaid orders have expired (ORDER_TTL_MS) and the outbox is
+# delivered, prints how many paid orders' ORDER_PAID events the data platform received, and
+# fails when one is missing.
+check_delivery() {
+  local left received paid
+  for _ in $(seq 1 100); do
+    left=$(psql -h 127.0.0.1 -U postgres -d "$STACK_DB" -Atc \
+      "SELECT (SELECT count(*) FROM orders WHERE status = 'NOT_PAID') + (SELECT count(*) FROM outbox WHERE status <> 'DELIVERED')")
+    [ "$left" = "0" ] && break
+    sleep 0.2
+  done
+  received=$(curl -s "$RECEIVER" | sed -n 's/.*"distinct":\([0-9]*\).*/\1/p')
+  paid=$(psql -h 127.0.0.1 -U postgres -d "$STACK_DB" -Atc "SELECT count(*) FROM orders WHERE status = 'PAID'")
+  echo "data platform: $received distinct ORDER_PAID events received for $paid paid orders"
+  [ "${received:-0}" = "$paid" ] || { echo "MISMATCH: every ORDER_PAID must reach the data platform" >&2; return 1; }
+}
+
