@@ -9,6 +9,7 @@ use issuer::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::admin::instant;
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{AppJson, AppPath, AuthUser},
@@ -81,14 +82,6 @@ impl From<EventStatus> for EventView {
 /// Parses a path key; a key that breaks the format cannot exist, so it is a 404.
 pub(crate) fn path_key(raw: &str) -> Result<EventKey, ApiError> {
     EventKey::parse(raw).map_err(|_| issuer::Error::EventNotFound.into())
-}
-
-fn instant(field: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
-    clock::parse_instant(raw).ok_or_else(|| {
-        ApiError::InvalidRequest(format!(
-            "{field} must be RFC 3339, or a datetime without offset (KST)"
-        ))
-    })
 }
 
 /// Creates an event (admin).
