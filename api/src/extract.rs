@@ -44,8 +44,16 @@ fn json_content_type(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    // Without allocating: this runs on every issue request.
+    let essence = value.split(';').next().unwrap_or("").trim();
+    let tail = essence.len().saturating_sub(5);
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence
+            .get(..12)
+            .is_some_and(|t| t.eq_ignore_ascii_case("application/"))
+            && essence
+                .get(tail..)
+                .is_some_and(|t| t.eq_ignore_ascii_case("+json")))
 }
 
 /// Whether JSON text holds `\u0000` as an escape (not as an escaped backslash before `u0000`).
@@ -144,5 +152,41 @@ impl AuthUser {
         } else {
             Err(ApiError::Forbidden)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn typed(value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+        h
+    }
+
+    #[test]
+    fn json_media_types_are_recognised_in_any_case() {
+        for yes in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/problem+json",
+        ] {
+            assert!(json_content_type(&typed(yes)), "{yes}");
+        }
+        for no in ["text/plain", "application/jsonx", "text/+json", "+json", ""] {
+            assert!(!json_content_type(&typed(no)), "{no}");
+        }
+        assert!(!json_content_type(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn only_an_escape_of_nul_counts_as_nul() {
+        assert!(has_escaped_nul(br#"{"name":"a\u0000b"}"#));
+        assert!(has_escaped_nul(br#"{"name":"a\\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"name":"a\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"name":"u0000"}"#));
     }
 }
