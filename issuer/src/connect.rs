@@ -45,19 +45,38 @@ pub async fn redis(cfg: &CoreConfig) -> Result<Pool, Error> {
     Ok(pool)
 }
 
-/// Whether each backing service answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether each backing service answers; serialized as `/ready`'s body,
+/// `{"redis": "up"|"down", "postgres": "up"|"down"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Readiness {
     /// Redis answered PING.
-    pub redis: bool,
+    pub redis: Up,
     /// Postgres answered a trivial query.
-    pub postgres: bool,
+    pub postgres: Up,
+}
+
+/// Whether a backing service answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Up {
+    /// It answered.
+    Up,
+    /// It did not.
+    Down,
+}
+
+impl From<bool> for Up {
+    fn from(answered: bool) -> Self {
+        if answered { Up::Up } else { Up::Down }
+    }
 }
 
 impl Readiness {
     /// Both answered.
     pub fn ready(&self) -> bool {
-        self.redis && self.postgres
+        self.redis == Up::Up && self.postgres == Up::Up
     }
 
     /// The HTTP status `/ready` answers: 200, or 503 when either is down.
@@ -66,27 +85,15 @@ impl Readiness {
     }
 }
 
-/// `{"redis": "up"|"down", "postgres": "up"|"down"}`, the body of `/ready`.
-impl serde::Serialize for Readiness {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let word = |ok: bool| if ok { "up" } else { "down" };
-        let mut map = s.serialize_map(Some(2))?;
-        map.serialize_entry("redis", word(self.redis))?;
-        map.serialize_entry("postgres", word(self.postgres))?;
-        map.end()
-    }
-}
-
 /// Pings Redis and Postgres, and records the answers as the gauges `issuer_redis_up` and
 /// `issuer_postgres_up` (1 or 0) for the alert rules.
 pub async fn probe(redis: &Pool, db: &PgPool) -> Readiness {
     let (redis, postgres) = tokio::join!(redis.ping::<String>(None), sqlx::query("SELECT 1").execute(db));
-    let r = Readiness {
-        redis: redis.is_ok(),
-        postgres: postgres.is_ok(),
-    };
-    metrics::gauge!("issuer_redis_up").set(f64::from(u8::from(r.redis)));
-    metrics::gauge!("issuer_postgres_up").set(f64::from(u8::from(r.postgres)));
-    r
+    let (redis, postgres) = (redis.is_ok(), postgres.is_ok());
+    metrics::gauge!("issuer_redis_up").set(f64::from(u8::from(redis)));
+    metrics::gauge!("issuer_postgres_up").set(f64::from(u8::from(postgres)));
+    Readiness {
+        redis: redis.into(),
+        postgres: postgres.into(),
+    }
 }

@@ -6,32 +6,9 @@ use axum::{
     http::{StatusCode, header},
     response::IntoResponse,
 };
-
-use serde::Serialize;
-use utoipa::ToSchema;
+use issuer::connect::Readiness;
 
 use crate::state::AppState;
-
-/// `/ready`'s body.
-#[derive(Serialize, ToSchema)]
-pub struct ReadyView {
-    redis: Up,
-    postgres: Up,
-}
-
-/// Whether a backing service answers.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Up {
-    Up,
-    Down,
-}
-
-impl From<bool> for Up {
-    fn from(up: bool) -> Self {
-        if up { Up::Up } else { Up::Down }
-    }
-}
 
 /// Always 200 while the process serves.
 #[utoipa::path(
@@ -46,18 +23,14 @@ pub async fn health() -> &'static str {
 #[utoipa::path(
     get, path = "/ready", tag = "ops", security(()),
     responses(
-        (status = 200, description = "Both answer", body = ReadyView),
-        (status = 503, description = "One does not", body = ReadyView),
+        (status = 200, description = "Both answer", body = Readiness),
+        (status = 503, description = "One does not", body = Readiness),
     )
 )]
 pub async fn ready(State(st): State<AppState>) -> impl IntoResponse {
     let r = issuer::connect::probe(st.engine.redis(), st.engine.db()).await;
     let status = StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let view = ReadyView {
-        redis: r.redis.into(),
-        postgres: r.postgres.into(),
-    };
-    (status, Json(view))
+    (status, Json(r))
 }
 
 /// Prometheus text. Measured at scrape time: the stream lag, whether Redis and Postgres
