@@ -166,7 +166,7 @@ async fn compute(engine: &Engine, now: DateTime<Utc>) -> Result<Dashboard, Error
             issued_today: s.today,
         })
         .collect();
-    let jobs = repo::jobs::live(engine.db(), 20).await?;
+    let jobs = repo::jobs::live_or_recent(engine.db(), std::time::Duration::ZERO, 20).await?;
     Ok(Dashboard {
         events_by_status,
         live_issuance,

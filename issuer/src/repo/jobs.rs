@@ -90,17 +90,6 @@ pub async fn has_live_job(db: impl PgExecutor<'_>, batch_id: i64) -> Result<bool
     .await?)
 }
 
-/// Jobs that are PENDING or IN_PROGRESS, oldest first (for the dashboard).
-pub async fn live(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<Job>, Error> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM coupon_jobs WHERE job_status IN ('PENDING', 'IN_PROGRESS')
-         ORDER BY created_at LIMIT $1"
-    )))
-    .bind(limit)
-    .fetch_all(db)
-    .await?)
-}
-
 fn push_filters(qb: &mut QueryBuilder<Postgres>, f: &JobFilter) {
     qb.push(" WHERE true");
     if let Some(status) = f.status {
@@ -343,8 +332,9 @@ pub async fn count_by_status(db: &PgPool) -> Result<Vec<(String, i64)>, Error> {
     .await?)
 }
 
-/// Jobs PENDING or IN_PROGRESS, and those that finished less than `since` ago, oldest first.
-pub async fn live_or_recent(db: &PgPool, since: Duration, limit: i64) -> Result<Vec<Job>, Error> {
+/// Jobs PENDING or IN_PROGRESS, and those that finished less than `since` ago (none when zero),
+/// oldest first.
+pub async fn live_or_recent(db: impl PgExecutor<'_>, since: Duration, limit: i64) -> Result<Vec<Job>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM coupon_jobs
          WHERE job_status IN ('PENDING', 'IN_PROGRESS')
