@@ -9,7 +9,7 @@
 // RAMP (3s), HOLD (7s), RETRY_SHARE (0.2).
 import exec from 'k6/execution';
 import { Counter } from 'k6/metrics';
-import { couponBatch, expectOneOf, mintedUsers, post } from './lib.js';
+import { couponBatch, expectOneOf, mintedUsers, post, rampToPeak } from './lib.js';
 
 const COUNT = Number(__ENV.COUNT || 2000);
 const DAILY = __ENV.DAILY ? Number(__ENV.DAILY) : null;
@@ -23,17 +23,7 @@ const again = new Counter('coupons_already_issued');
 
 export const options = {
   scenarios: {
-    rush: {
-      executor: 'ramping-arrival-rate',
-      startRate: 0,
-      timeUnit: '1s',
-      preAllocatedVUs: 100,
-      maxVUs: 400,
-      stages: [
-        { target: PEAK, duration: __ENV.RAMP || '3s' },
-        { target: PEAK, duration: __ENV.HOLD || '7s' },
-      ],
-    },
+    rush: rampToPeak(PEAK, __ENV.RAMP || '3s', __ENV.HOLD || '7s'),
   },
   setupTimeout: '60s',
   summaryTrendStats: ['avg', 'p(50)', 'p(95)', 'p(99)', 'max'],

@@ -45,6 +45,21 @@ export function adminPost(path, body, status = 201) {
   return r.json();
 }
 
+// An opening: arrivals ramp from none to `peak` a second over `ramp`, then hold there for `hold`.
+export function rampToPeak(peak, ramp, hold) {
+  return {
+    executor: 'ramping-arrival-rate',
+    startRate: 0,
+    timeUnit: '1s',
+    preAllocatedVUs: 100,
+    maxVUs: 400,
+    stages: [
+      { target: peak, duration: ramp },
+      { target: peak, duration: hold },
+    ],
+  };
+}
+
 // Creates a golden-ticket event open from 2020 to 2099 with `quantity` tickets; returns its key.
 export function ticketEvent(prefix, name, quantity) {
   const eventKey = `${prefix}-${Date.now()}`;

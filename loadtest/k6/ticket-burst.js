@@ -10,7 +10,7 @@
 import { check } from 'k6';
 import exec from 'k6/execution';
 import { Counter } from 'k6/metrics';
-import { expectOneOf, mintedUsers, post, ticketEvent } from './lib.js';
+import { expectOneOf, mintedUsers, post, rampToPeak, ticketEvent } from './lib.js';
 
 const QUANTITY = Number(__ENV.QUANTITY || 3000);
 const USERS = Number(__ENV.USERS || 20000);
@@ -27,17 +27,7 @@ const soldOut = new Counter('tickets_sold_out');
 
 export const options = {
   scenarios: {
-    opening: {
-      executor: 'ramping-arrival-rate',
-      startRate: 0,
-      timeUnit: '1s',
-      preAllocatedVUs: 100,
-      maxVUs: 400,
-      stages: [
-        { target: PEAK, duration: RAMP },
-        { target: PEAK, duration: HOLD },
-      ],
-    },
+    opening: rampToPeak(PEAK, RAMP, HOLD),
     flood: {
       executor: 'constant-arrival-rate',
       rate: FLOOD,
