@@ -31,6 +31,8 @@ struct Inner {
     events: Mutex<Vec<Value>>,
     /// Share of requests answered 503, in millionths (1,000,000 = all).
     fail_ppm: AtomicU64,
+    /// How long each answer is held back, in ms (a slow platform).
+    delay_ms: AtomicU64,
 }
 
 impl Receiver {
@@ -45,6 +47,14 @@ impl Receiver {
     pub fn set_fail_rate(&self, share: f64) {
         let ppm = (share.clamp(0.0, 1.0) * 1e6) as u64;
         self.inner.fail_ppm.store(ppm, Ordering::Relaxed);
+    }
+
+    /// Holds every answer back this long from now on (a slow platform).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.inner.delay_ms.store(
+            u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Every event accepted so far, in arrival order (repeats included).
@@ -68,6 +78,10 @@ impl Receiver {
 }
 
 async fn accept(State(r): State<Receiver>, Json(event): Json<Value>) -> (StatusCode, Json<Value>) {
+    let delay = r.inner.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     if r.should_fail() {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"accepted": false})));
     }

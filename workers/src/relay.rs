@@ -3,12 +3,23 @@
 //!
 //! Every workers process runs one. A pass claims due records (`FOR UPDATE SKIP LOCKED`, a lease
 //! of twice the request timeout), posts them concurrently — at most one per order, as the claim
-//! guarantees — and records each outcome. A 2xx answer delivers a record; anything else (an
-//! error status, a timeout, a refused connection) schedules the next attempt, and the last one
-//! makes it DEAD. A process that dies mid-pass leaves its records to be retaken when the lease
-//! ends: delivery is at least once.
+//! guarantees — and records each outcome. While the pass runs, the leases of its records not
+//! yet answered are renewed every third of a lease, so a pass slower than one lease (many
+//! records, a slow platform) keeps them: no other relay retakes one mid-pass and no attempt is
+//! counted twice. Outcomes are fenced by the claim's attempt count, so a relay whose lease did
+//! run out (a stalled process) cannot overwrite the outcome of the relay that took over.
+//!
+//! A 2xx answer delivers a record; anything else (an error status, a redirect — never
+//! followed, since a platform that moved must be reconfigured, not guessed — a timeout, a
+//! refused connection) schedules the next attempt, and the last one makes it DEAD. A process
+//! that dies mid-pass stops renewing; its records are retaken when the lease ends: delivery is
+//! at least once.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use futures::StreamExt;
 use issuer::outbox::{Backoff, Delivery};
@@ -65,6 +76,7 @@ impl Relay {
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(2)))
             .pool_max_idle_per_host(cfg.concurrency)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self { db, http, cfg })
     }
@@ -91,14 +103,39 @@ impl Relay {
 
     /// Claims due records, delivers them and records the outcomes; returns how many it claimed.
     pub async fn pass(&self) -> Result<usize, issuer::Error> {
-        let lease = (self.cfg.timeout * 2).as_secs_f64();
-        let claimed = issuer::repo::outbox::claim(&self.db, self.cfg.batch_size, lease).await?;
+        let lease = self.cfg.timeout * 2;
+        let claimed = issuer::repo::outbox::claim(&self.db, self.cfg.batch_size, lease.as_secs_f64()).await?;
         let n = claimed.len();
-        let outcomes: Vec<Result<(), issuer::Error>> = futures::stream::iter(claimed)
-            .map(|d| self.attempt(d))
+        let in_flight: Mutex<HashMap<i64, i32>> =
+            Mutex::new(claimed.iter().map(|d| (d.outbox_id, d.attempts)).collect());
+        let deliveries = futures::stream::iter(claimed)
+            .map(|d| async {
+                let id = d.outbox_id;
+                let outcome = self.attempt(d).await;
+                in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                outcome
+            })
             .buffer_unordered(self.cfg.concurrency.max(1))
-            .collect()
-            .await;
+            .collect::<Vec<Result<(), issuer::Error>>>();
+        let renewals = async {
+            #[allow(clippy::infinite_loop)]
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let claims: Vec<(i64, i32)> = in_flight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .map(|(id, attempts)| (*id, *attempts))
+                    .collect();
+                if let Err(e) = issuer::repo::outbox::renew(&self.db, &claims, lease.as_secs_f64()).await {
+                    tracing::warn!(error = %e, "outbox lease renewal failed");
+                }
+            }
+        };
+        let outcomes = tokio::select! {
+            outcomes = deliveries => outcomes,
+            () = renewals => unreachable!("the renewal loop never ends"),
+        };
         outcomes.into_iter().collect::<Result<(), _>>()?;
         Ok(n)
     }
@@ -121,15 +158,21 @@ impl Relay {
         };
         match error {
             None => {
-                issuer::repo::outbox::delivered(&self.db, d.outbox_id).await?;
+                issuer::repo::outbox::delivered(&self.db, d.outbox_id, d.attempts).await?;
                 metrics::counter!("issuer_outbox_deliveries_total", "outcome" => "delivered").increment(1);
             }
             Some(error) => {
                 let retry = self.cfg.backoff.after(d.attempts);
                 let outcome = if retry.is_some() { "retry" } else { "dead" };
                 tracing::warn!(outbox_id = d.outbox_id, order_id = d.order_id, attempts = d.attempts, %error, outcome, "outbox delivery failed");
-                issuer::repo::outbox::failed(&self.db, d.outbox_id, &error, retry.map(|r| r.as_secs_f64()))
-                    .await?;
+                issuer::repo::outbox::failed(
+                    &self.db,
+                    d.outbox_id,
+                    d.attempts,
+                    &error,
+                    retry.map(|r| r.as_secs_f64()),
+                )
+                .await?;
                 metrics::counter!("issuer_outbox_deliveries_total", "outcome" => outcome).increment(1);
             }
         }

@@ -290,3 +290,95 @@ async fn a_later_event_of_an_order_waits_for_the_earlier_one() {
         .collect();
     assert_eq!(of_first, ["ORDER_PAID", "ORDER_NOTE"]);
 }
+
+/// A relay with its own timeout, batch and concurrency (one request's lease is twice the
+/// timeout).
+fn slow_relay(
+    app: &TestApp,
+    url: &str,
+    timeout: Duration,
+    batch: i64,
+    concurrency: usize,
+) -> CancellationToken {
+    let stop = CancellationToken::new();
+    let cfg = RelayConfig {
+        url: url.to_owned(),
+        poll_every: Duration::from_millis(20),
+        timeout,
+        batch_size: batch,
+        concurrency,
+        ..RelayConfig::default()
+    };
+    tokio::spawn(Relay::new(app.db.clone(), cfg).unwrap().run(stop.clone()));
+    stop
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_pass_keeps_its_leases_so_two_relays_never_repeat_an_attempt() {
+    let app = TestApp::spawn().await;
+    let p = product(&app, 1_000, 100).await;
+    for _ in 0..16 {
+        let u = user(&app).await;
+        charge(&app, u, 5_000).await;
+        paid_order(&app, u, p).await;
+    }
+    // Each answer takes 300 ms; a lease is 2 × 500 ms; one pass of 16 records two at a time
+    // takes 2.4 s, more than twice a lease.
+    let receiver = Receiver::default();
+    receiver.set_delay(Duration::from_millis(300));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    let _platform = serve(listener, &receiver);
+    let _a = slow_relay(&app, &url, Duration::from_millis(500), 16, 2);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _b = slow_relay(&app, &url, Duration::from_millis(500), 16, 2);
+    wait_until(Duration::from_secs(20), "delivery", || {
+        all_with_status(&app, "DELIVERED")
+    })
+    .await;
+    let rows = records(&app).await;
+    assert!(rows.iter().all(|r| r.3 == 1), "one attempt each: {rows:?}");
+    let ids: Vec<i64> = receiver
+        .events()
+        .iter()
+        .map(|e| e["eventId"].as_i64().unwrap())
+        .collect();
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (16, 16), "each event sent once");
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failed_delivery_and_is_not_followed() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/events", listener.local_addr().unwrap());
+    let _platform = serve(listener, &receiver);
+    // A platform that answers every POST with a redirect to the real receiver.
+    let moved = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move || {
+            let target = target.clone();
+            async move { (axum::http::StatusCode::FOUND, [("location", target)]) }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, moved).await });
+
+    let p = product(&app, 1_000, 10).await;
+    let u = user(&app).await;
+    charge(&app, u, 5_000).await;
+    paid_order(&app, u, p).await;
+    let _relay = relay(&app, &url, 2);
+    wait_until(Duration::from_secs(10), "dead letter", || {
+        all_with_status(&app, "DEAD")
+    })
+    .await;
+    let error: Option<String> = sqlx::query_scalar("SELECT last_error FROM outbox")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(error.as_deref(), Some("HTTP 302 Found"));
+    assert!(receiver.events().is_empty(), "the redirect was not followed");
+}

@@ -57,32 +57,54 @@ pub async fn claim(db: &PgPool, limit: i64, lease_secs: f64) -> Result<Vec<Deliv
     .await?)
 }
 
-/// Marks a claimed record delivered.
-pub async fn delivered(db: impl PgExecutor<'_>, outbox_id: i64) -> Result<(), Error> {
+/// Extends the lease of records still in flight: `(outbox_id, attempts)` pairs as claimed. A
+/// record another relay has claimed since (its attempts moved on) is left alone.
+pub async fn renew(db: impl PgExecutor<'_>, claims: &[(i64, i32)], lease_secs: f64) -> Result<(), Error> {
+    let (ids, attempts): (Vec<i64>, Vec<i32>) = claims.iter().copied().unzip();
     sqlx::query(
-        "UPDATE outbox SET status = 'DELIVERED', delivered_at = now(), last_error = NULL
-         WHERE outbox_id = $1 AND status = 'PENDING'",
+        "UPDATE outbox o SET next_attempt_at = now() + make_interval(secs => $3)
+         FROM UNNEST($1::int8[], $2::int4[]) AS c(outbox_id, attempts)
+         WHERE o.outbox_id = c.outbox_id AND o.attempts = c.attempts AND o.status = 'PENDING'",
     )
-    .bind(outbox_id)
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(lease_secs)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// Records a failed attempt: retried after `retry_in_secs`, or DEAD when `None`.
+/// Marks a claimed record delivered. `attempts` is the claim's count: the fence that keeps a
+/// relay whose lease ran out from overwriting the outcome of the one that took over.
+pub async fn delivered(db: impl PgExecutor<'_>, outbox_id: i64, attempts: i32) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'DELIVERED', delivered_at = now(), last_error = NULL
+         WHERE outbox_id = $1 AND status = 'PENDING' AND attempts = $2",
+    )
+    .bind(outbox_id)
+    .bind(attempts)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried after `retry_in_secs`, or DEAD when `None` (fenced by the
+/// claim's `attempts`, as [`delivered`]).
 pub async fn failed(
     db: impl PgExecutor<'_>,
     outbox_id: i64,
+    attempts: i32,
     error: &str,
     retry_in_secs: Option<f64>,
 ) -> Result<(), Error> {
     sqlx::query(
-        "UPDATE outbox SET last_error = $2,
-                status = CASE WHEN $3::float8 IS NULL THEN 'DEAD'::outbox_status ELSE 'PENDING' END,
-                next_attempt_at = now() + make_interval(secs => coalesce($3, 0))
-         WHERE outbox_id = $1 AND status = 'PENDING'",
+        "UPDATE outbox SET last_error = $3,
+                status = CASE WHEN $4::float8 IS NULL THEN 'DEAD'::outbox_status ELSE 'PENDING' END,
+                next_attempt_at = now() + make_interval(secs => coalesce($4, 0))
+         WHERE outbox_id = $1 AND status = 'PENDING' AND attempts = $2",
     )
     .bind(outbox_id)
+    .bind(attempts)
     .bind(error)
     .bind(retry_in_secs)
     .execute(db)
