@@ -22,7 +22,9 @@ bin="${CARGO_TARGET_DIR:-target}/release"
 export DATABASE_URL="postgres://postgres:postgres@127.0.0.1:5432/$STACK_DB"
 export KEY_PREFIX="${STACK_DB}$(date +%s):"
 export API_ADDR="127.0.0.1:$PORT" WORKERS_ADDR="127.0.0.1:$OPS_PORT"
-export JWT_SECRET="${JWT_SECRET:-loadtest-secret}" CODE_SECRET="${CODE_SECRET:-loadtest-code-secret}"
+source scripts/secrets.sh
+JWT_SECRET="${JWT_SECRET:-$(random_secret)}" CODE_SECRET="${CODE_SECRET:-$(random_secret)}"
+export JWT_SECRET CODE_SECRET
 export RUST_LOG="${RUST_LOG:-warn}"
 export RATE_LIMIT_GLOBAL_PER_SEC="${RATE_LIMIT_GLOBAL_PER_SEC:-0}"
 export ORDER_TTL_MS="${ORDER_TTL_MS:-3000}"

@@ -2,11 +2,9 @@
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
-use issuer::config::{ConfigError, CoreConfig, parse_or, var_or};
+use issuer::config::{ConfigError, CoreConfig, parse_or, secret, var_or};
 
-/// The JWT secret used when `JWT_SECRET` is unset: fine on a laptop, refused nowhere, warned
-/// about at start.
-pub const DEV_JWT_SECRET: &str = "local-development-secret-change-me";
+use crate::server::Limits;
 
 /// Everything an api process needs.
 #[derive(Clone)]
@@ -15,7 +13,7 @@ pub struct Config {
     pub core: CoreConfig,
     /// `API_ADDR`: where the API (and `/health`, `/ready`, `/metrics`) is served.
     pub addr: SocketAddr,
-    /// `JWT_SECRET`: HS256 secret of the bearer tokens.
+    /// `JWT_SECRET`: HS256 secret of the bearer tokens; required, at least 32 bytes.
     pub jwt_secret: String,
     /// `RATE_LIMIT_USER_PER_SEC`: issue requests per second per user (0 = no limit).
     pub user_rate: u32,
@@ -38,6 +36,8 @@ pub struct Config {
     pub order_ttl: Duration,
     /// `UPLOAD_MAX_BYTES`: largest partner CSV accepted.
     pub upload_limit: usize,
+    /// `HTTP_*`: connection and request bounds.
+    pub limits: Limits,
 }
 
 impl Config {
@@ -50,7 +50,7 @@ impl Config {
                 name: "API_ADDR",
                 reason: format!("{e}"),
             })?,
-            jwt_secret: var_or("JWT_SECRET", DEV_JWT_SECRET),
+            jwt_secret: secret("JWT_SECRET")?,
             user_rate: parse_or("RATE_LIMIT_USER_PER_SEC", 5)?,
             user_burst: parse_or("RATE_LIMIT_USER_BURST", 10)?,
             global_rate: parse_or("RATE_LIMIT_GLOBAL_PER_SEC", 200_000)?,
@@ -61,8 +61,43 @@ impl Config {
             dashboard_ttl: Duration::from_millis(parse_or("DASHBOARD_CACHE_MS", 3_000)?),
             order_ttl: Duration::from_millis(parse_or("ORDER_TTL_MS", 300_000)?),
             upload_limit: parse_or("UPLOAD_MAX_BYTES", 64 * 1024 * 1024)?,
+            limits: limits_from_env()?,
         })
     }
+}
+
+/// The `HTTP_*` variables, over [`Limits::default`].
+fn limits_from_env() -> Result<Limits, ConfigError> {
+    let d = Limits::default();
+    let ms = |name, default: Duration| -> Result<Duration, ConfigError> {
+        let v: u64 = parse_or(name, default.as_millis() as u64)?;
+        if v == 0 {
+            return Err(ConfigError {
+                name,
+                reason: "must be at least 1 ms".into(),
+            });
+        }
+        Ok(Duration::from_millis(v))
+    };
+    let count = |name, default: usize| -> Result<usize, ConfigError> {
+        let v: usize = parse_or(name, default)?;
+        if v == 0 {
+            return Err(ConfigError {
+                name,
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(v)
+    };
+    Ok(Limits {
+        header_read_timeout: ms("HTTP_HEADER_READ_TIMEOUT_MS", d.header_read_timeout)?,
+        body_timeout: ms("HTTP_BODY_TIMEOUT_MS", d.body_timeout)?,
+        request_timeout: ms("HTTP_REQUEST_TIMEOUT_MS", d.request_timeout)?,
+        keep_alive_idle: ms("HTTP_KEEP_ALIVE_IDLE_MS", d.keep_alive_idle)?,
+        max_connections: count("HTTP_MAX_CONNECTIONS", d.max_connections)?,
+        max_in_flight: count("HTTP_MAX_IN_FLIGHT", d.max_in_flight)?,
+        shutdown_grace: ms("HTTP_SHUTDOWN_GRACE_MS", d.shutdown_grace)?,
+    })
 }
 
 impl fmt::Debug for Config {
@@ -82,6 +117,7 @@ impl fmt::Debug for Config {
             .field("dashboard_ttl", &self.dashboard_ttl)
             .field("order_ttl", &self.order_ttl)
             .field("upload_limit", &self.upload_limit)
+            .field("limits", &self.limits)
             .finish()
     }
 }

@@ -48,6 +48,15 @@ pub enum ApiError {
     /// Over a rate limit; retry after this many seconds.
     #[error("rate limited")]
     RateLimited(u64),
+    /// Every request slot of the process is taken (load shed).
+    #[error("overloaded")]
+    Overloaded,
+    /// The answer was not ready within the request timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// The request body did not arrive within the body timeout.
+    #[error("request body timed out")]
+    BodyTimeout,
     /// From the issuance core.
     #[error(transparent)]
     Issuer(#[from] issuer::Error),
@@ -103,6 +112,16 @@ impl ApiError {
                 "RATE_LIMITED",
                 "요청이 너무 많습니다. 잠시 후 다시 시도해주세요.",
             ),
+            ApiError::Overloaded | ApiError::Timeout => fixed(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "일시적으로 서비스를 이용할 수 없습니다. 잠시 후 다시 시도해주세요.",
+            ),
+            ApiError::BodyTimeout => fixed(
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT",
+                "요청 본문이 제시간에 도착하지 않았습니다.",
+            ),
             ApiError::Issuer(e) => match e {
                 E::EventNotFound => fixed(
                     StatusCode::NOT_FOUND,
@@ -141,6 +160,16 @@ impl ApiError {
                     StatusCode::BAD_REQUEST,
                     "INVALID_REQUEST",
                     Cow::Owned(format!("잘못된 요청입니다: {detail}")),
+                ),
+                E::Db(db) if issuer::error::db_fault(db) == issuer::error::DbFault::Input => (
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    Cow::Borrowed("잘못된 요청입니다: 저장할 수 없는 값입니다."),
+                ),
+                E::Db(db) if issuer::error::db_fault(db) == issuer::error::DbFault::Bug => fixed(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "서버 오류가 발생했습니다.",
                 ),
                 E::Redis(_) | E::Db(_) => fixed(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -321,7 +350,10 @@ fn refused(r: issuer::error::Refusal) -> (StatusCode, &'static str, Cow<'static,
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
-        let cause = status.is_server_error().then(|| self.to_string());
+        // Shedding and timeouts are the bounds working, not failures to log one by one (they
+        // are counted).
+        let cause = (status.is_server_error() && !matches!(self, ApiError::Overloaded | ApiError::Timeout))
+            .then(|| self.to_string());
         let details = match &self {
             ApiError::Issuer(issuer::Error::CouponAlreadyIssued(id)) => {
                 let mut m = serde_json::Map::new();
@@ -331,10 +363,16 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let mut response = status.into_response();
-        if let ApiError::RateLimited(secs) = self {
+        // Every 503 is temporary by definition: tell clients when to come back.
+        let retry_after = match self {
+            ApiError::RateLimited(secs) => Some(secs.max(1)),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response.extensions_mut().insert(ErrorParts {
             status,
@@ -357,6 +395,8 @@ impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
+        } else if crate::guard::is_body_timeout(&r) {
+            ApiError::BodyTimeout
         } else {
             ApiError::InvalidRequest(r.body_text())
         }

@@ -114,6 +114,28 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// Middleware for routes that are all admin-only: `401`/`403` before anything else of the
+/// request is parsed, so a non-admin learns nothing from validation errors.
+pub async fn require_admin(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    Admin::from_request_parts(&mut parts, &state).await?;
+    Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// The `Bearer` token of an `Authorization` value; the scheme is case-insensitive (RFC 9110
+/// §11.1), the token is trimmed.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// The caller of a valid bearer token; `401 UNAUTHORIZED` otherwise.
 pub struct AuthUser(pub Caller);
 
@@ -125,11 +147,11 @@ impl FromRequestParts<AppState> for AuthUser {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer)
             .ok_or(ApiError::Unauthorized)?;
         state
             .jwt
-            .verify(token.trim())
+            .verify(token)
             .map(AuthUser)
             .ok_or(ApiError::Unauthorized)
     }
@@ -180,6 +202,16 @@ mod tests {
             assert!(!json_content_type(&typed(no)), "{no}");
         }
         assert!(!json_content_type(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer abc", "bearer abc", "BEARER  abc ", " Bearer abc"] {
+            assert_eq!(bearer(v), Some("abc"), "{v:?}");
+        }
+        for v in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", ""] {
+            assert_eq!(bearer(v), None, "{v:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //!   router from an [`AppState`] (tests use both).
 //! * [`config`], [`state`], [`error`] (the one error type and body), [`extract`] (auth and
 //!   bodies whose rejections are `ApiError`s), [`auth`], [`ratelimit`], [`telemetry`].
+//! * [`server`] (connections: limits, header and idle timeouts, bounded shutdown) and [`guard`]
+//!   (requests: load shedding, body and answer deadlines).
 //! * [`routes`]: the route list and thin handlers; all logic lives in the `issuer` crate.
 //! * [`openapi`]: the OpenAPI document generated from the handlers' annotations.
 
@@ -13,15 +15,17 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod telemetry;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use axum::{Router, serve::ListenerExt};
+use axum::Router;
 use issuer::{Engine, EngineOptions, Keys, connect};
 use tokio::net::TcpListener;
 
@@ -33,22 +37,18 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Connects, migrates (when configured), and serves on `listener` until `shutdown` resolves;
-/// requests in flight then finish.
+/// requests in flight then finish, within the shutdown grace period.
 pub async fn run(
     cfg: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    if cfg.jwt_secret == config::DEV_JWT_SECRET {
-        tracing::warn!("JWT_SECRET is not set: using the local development secret");
-    }
-    if cfg.core.code_secret == issuer::config::DEV_CODE_SECRET {
-        tracing::warn!("CODE_SECRET is not set: coupon codes use the local development secret");
-    }
-    let db = connect::postgres(&cfg.core).await?;
+    let codes = issuer::codes::CodeGenerator::new(&cfg.core.code_secret);
+    let db = connect::postgres_bounded(&cfg.core, cfg.limits.request_timeout).await?;
     if cfg.migrate_on_start {
         connect::migrate(&db).await?;
     }
+    connect::pin_code_secret(&db, &codes).await?;
     let redis = connect::redis(&cfg.core).await?;
     let engine = Engine::new(
         redis,
@@ -58,7 +58,7 @@ pub async fn run(
             event_cache_ttl: cfg.event_cache_ttl,
             sold_out_holders_max: cfg.sold_out_holders_max,
             issue_calls_in_flight: cfg.issue_calls_in_flight,
-            codes: issuer::codes::CodeGenerator::new(&cfg.core.code_secret),
+            codes,
             order_ttl: cfg.order_ttl,
         },
     );
@@ -79,14 +79,14 @@ pub async fn run(
             ttl: cfg.dashboard_ttl,
         },
         upload_limit: cfg.upload_limit,
+        guard: guard::Guard::new(
+            cfg.limits.max_in_flight,
+            cfg.limits.body_timeout,
+            cfg.limits.request_timeout,
+        ),
     };
     tracing::info!(addr = %listener.local_addr()?, "api listening");
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = server::serve(listener, app(state), &cfg.limits, shutdown).await;
     sweeper.abort();
     Ok(served?)
 }

@@ -22,4 +22,6 @@ pub struct AppState {
     pub dashboard: DashboardOptions,
     /// Largest partner CSV accepted, in bytes.
     pub upload_limit: usize,
+    /// Per-request bounds: slots in flight, body and answer deadlines.
+    pub guard: crate::guard::Guard,
 }

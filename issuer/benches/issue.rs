@@ -27,7 +27,12 @@ fn bench_issue(c: &mut Criterion) {
         connect::migrate(&db).await.unwrap();
         let redis = connect::redis(&cfg).await.expect("redis is up");
         let prefix = format!("crit{}:", Utc::now().timestamp_millis());
-        let engine = Engine::new(redis, db, Keys::new(prefix.clone()), EngineOptions::default());
+        let engine = Engine::new(
+            redis,
+            db,
+            Keys::new(prefix.clone()),
+            EngineOptions::new(issuer::codes::CodeGenerator::new(&cfg.code_secret)),
+        );
         let key = EventKey::parse(&format!("crit-{}", Utc::now().timestamp_millis())).unwrap();
         let new = NewTicketEvent::new(
             key.clone(),

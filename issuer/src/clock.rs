@@ -3,7 +3,7 @@
 //! Which KST day it is on the hot path is decided inside the Lua scripts from Redis `TIME`, so
 //! every api process agrees; [`kst_day`] is the same arithmetic for Rust callers.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
@@ -26,17 +26,25 @@ pub fn from_ms(epoch_ms: i64) -> DateTime<Utc> {
 }
 
 /// Reads an input instant: RFC 3339 with an offset, or a datetime without one, which means KST.
+/// Only years 1–9999 are instants (RFC 3339's four digits; Postgres stores a wider range, chrono
+/// parses a wider one, and anything outside would fail in storage instead of at the input).
 pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?;
-    kst()
-        .from_local_datetime(&naive)
-        .single()
-        .map(|t| t.with_timezone(&Utc))
+    let t = match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => t.with_timezone(&Utc),
+        Err(_) => {
+            let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?;
+            kst().from_local_datetime(&naive).single()?.with_timezone(&Utc)
+        }
+    };
+    storable(t)
+}
+
+/// The instant if its year is 1–9999 (in UTC and in KST alike), else `None`.
+pub fn storable(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let years = 1..=9999;
+    (years.contains(&t.year()) && years.contains(&t.with_timezone(&kst()).year())).then_some(t)
 }
 
 /// UTC with `Z`, as the golden-ticket API writes instants (fraction only when there is one).
@@ -53,6 +61,27 @@ pub fn format_kst(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_four_digit_years_are_instants() {
+        for bad in [
+            "-5000-01-01T00:00:00Z",
+            "+300000-01-01T00:00:00Z",
+            "300000-01-01T00:00:00",
+            "-5000-01-01T00:00:00",
+            "0000-01-01T00:00:00Z",
+            "0001-01-01T00:00:00+09:00",
+        ] {
+            assert_eq!(parse_instant(bad), None, "{bad}");
+        }
+        for good in [
+            "0001-01-01T09:00:00+09:00",
+            "9999-12-31T14:59:59Z",
+            "2026-01-15T10:00:00",
+        ] {
+            assert!(parse_instant(good).is_some(), "{good}");
+        }
+    }
 
     #[test]
     fn kst_day_turns_at_kst_midnight() {

@@ -31,12 +31,58 @@ pub struct CoreConfig {
     /// `KEY_PREFIX`: put before every Redis key, so several deployments (or tests) share a Redis.
     pub key_prefix: String,
     /// `CODE_SECRET`: keys the coupon-code permutation. Codes are unguessable only while it is
-    /// secret; keep it stable (a job refuses to resume under another one).
+    /// secret, and issued codes are derived from it, so a database remembers its fingerprint and
+    /// refuses another one (see `connect::pin_code_secret`).
     pub code_secret: String,
 }
 
-/// The code secret used when `CODE_SECRET` is unset: fine on a laptop, warned about at start.
-pub const DEV_CODE_SECRET: &str = "local-development-code-secret";
+/// Shortest secret accepted: 32 bytes, the key size of HS256 and far beyond guessing.
+pub const SECRET_MIN_BYTES: usize = 32;
+
+/// Secrets that have been published (former defaults and examples of this repository): anyone
+/// can mint tokens or derive codes with them, so they are refused like a missing one. A test
+/// scans the repository for secret assignments and fails if one is not refused.
+const PUBLISHED_SECRETS: &[&str] = &[
+    "local-development-secret-change-me",
+    "local-development-code-secret",
+    "change-me-in-production",
+    "change-me-in-production-too",
+    "test-secret",
+    "test-code-secret",
+    "contract-secret",
+    "loadtest-secret",
+    "loadtest-code-secret",
+    "bench-secret",
+    "bench-code-secret",
+];
+
+/// How to make a secret, for the error that names a missing or weak one.
+const MAKE_ONE: &str = "make one with `head -c 32 /dev/urandom | base64` (scripts/run keeps \
+                        generated ones in .env.local)";
+
+/// Checks a secret's value: present, at least [`SECRET_MIN_BYTES`] long, not a published one.
+pub fn check_secret(name: &'static str, value: Option<&str>) -> Result<String, ConfigError> {
+    let reason = match value {
+        None | Some("") => "is not set".to_owned(),
+        Some(v) if v.len() < SECRET_MIN_BYTES => {
+            format!("is {} bytes; at least {SECRET_MIN_BYTES} are needed", v.len())
+        }
+        Some(v) if PUBLISHED_SECRETS.contains(&v.trim()) => {
+            "is a published value, known to anyone".to_owned()
+        }
+        Some(v) => return Ok(v.to_owned()),
+    };
+    Err(ConfigError {
+        name,
+        reason: format!("{reason}; {MAKE_ONE}"),
+    })
+}
+
+/// The secret in variable `name`, refused when missing, short or published (fail closed: there
+/// is no default).
+pub fn secret(name: &'static str) -> Result<String, ConfigError> {
+    check_secret(name, env::var(name).ok().as_deref())
+}
 
 impl CoreConfig {
     /// Reads the shared variables, with defaults that work against a local Redis and Postgres.
@@ -58,7 +104,7 @@ impl CoreConfig {
             redis_url: var_or("REDIS_URL", "redis://127.0.0.1:6379/0"),
             redis_pool_size: parse_or("REDIS_POOL_SIZE", 4)?,
             key_prefix,
-            code_secret: var_or("CODE_SECRET", DEV_CODE_SECRET),
+            code_secret: secret("CODE_SECRET")?,
         })
     }
 }
@@ -112,6 +158,71 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_fail_closed() {
+        let strong = "x".repeat(SECRET_MIN_BYTES);
+        assert_eq!(check_secret("S", Some(&strong)).unwrap(), strong);
+        for weak in [
+            None,
+            Some(""),
+            Some("short"),
+            Some("local-development-secret-change-me"),
+        ] {
+            let e = check_secret("JWT_SECRET", weak).unwrap_err();
+            assert_eq!(e.name, "JWT_SECRET");
+            assert!(e.reason.contains("/dev/urandom"), "says how to make one: {e}");
+        }
+    }
+
+    /// Every secret assigned anywhere in the repository (scripts, compose, docs, tests) is
+    /// refused: a value anyone can read is no secret.
+    #[test]
+    fn no_secret_written_in_the_repository_is_accepted() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let files = std::process::Command::new("git")
+            .args(["ls-files"])
+            .current_dir(&root)
+            .output()
+            .expect("git ls-files");
+        let mut seen = 0;
+        for file in String::from_utf8_lossy(&files.stdout).lines() {
+            let Ok(text) = std::fs::read_to_string(root.join(file)) else {
+                continue;
+            };
+            for value in assigned_secrets(&text) {
+                seen += 1;
+                assert!(
+                    check_secret("S", Some(&value)).is_err(),
+                    "{file}: the secret {value:?} would be accepted"
+                );
+            }
+        }
+        assert!(seen > 0, "the scan found the repository's secret assignments");
+    }
+
+    /// Values written after `JWT_SECRET`/`CODE_SECRET` (`=`, `:`, `||`, `-`) that are literals,
+    /// not references to a variable or a generated value.
+    fn assigned_secrets(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in ["JWT_SECRET", "CODE_SECRET"] {
+            for (at, _) in text.match_indices(name) {
+                let rest = text[at + name.len()..].trim_start_matches([' ', '=', ':', '|', '-', '?', '}']);
+                let rest = rest.trim_start_matches(['"', '\'', ' ']);
+                let value: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                if value.len() >= 6
+                    && value.contains('-')
+                    && value.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                {
+                    out.push(value);
+                }
+            }
+        }
+        out
+    }
 
     #[test]
     fn redact_hides_credentials() {

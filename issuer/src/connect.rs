@@ -3,9 +3,17 @@
 use std::time::Duration;
 
 use fred::prelude::{Builder, ClientLike, Config as RedisConfig, Pool, ReconnectPolicy};
-use sqlx::{PgPool, postgres::PgPoolOptions};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 
-use crate::{config::CoreConfig, error::Error};
+use crate::{
+    codes::CodeGenerator,
+    config::{ConfigError, CoreConfig},
+    error::Error,
+    repo,
+};
 
 /// Opens the Postgres pool.
 pub async fn postgres(cfg: &CoreConfig) -> Result<PgPool, Error> {
@@ -13,6 +21,23 @@ pub async fn postgres(cfg: &CoreConfig) -> Result<PgPool, Error> {
         .max_connections(cfg.database_max_connections)
         .acquire_timeout(Duration::from_secs(3))
         .connect(&cfg.database_url)
+        .await?)
+}
+
+/// Opens the Postgres pool of a request-serving process: every statement is ended by the server
+/// after `statement_timeout`. A request that times out drops its query, but Postgres would go
+/// on running it (or waiting on its lock) and keep the connection busy; the server-side limit
+/// ends that work too. Long statements that are bounded otherwise (the code export, which ends
+/// with its client) lift it on their own connection.
+pub async fn postgres_bounded(cfg: &CoreConfig, statement_timeout: Duration) -> Result<PgPool, Error> {
+    let options = cfg
+        .database_url
+        .parse::<PgConnectOptions>()?
+        .options([("statement_timeout", format!("{}", statement_timeout.as_millis()))]);
+    Ok(PgPoolOptions::new()
+        .max_connections(cfg.database_max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with(options)
         .await?)
 }
 
@@ -30,6 +55,32 @@ pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
             apalis_postgres::Error::Database(db) => Error::Db(db),
             other => Error::protocol("apalis setup", other.to_string()),
         })
+}
+
+/// Ties the database to the code secret: the first process to start stores the secret's
+/// fingerprint (a keyed hash; for a database from before, the one its generation jobs recorded),
+/// and a process with another secret refuses to start. Issued codes are derived from the
+/// secret, so a changed one would hand out codes that match no generated row and could repeat.
+pub async fn pin_code_secret(
+    db: &PgPool,
+    codes: &CodeGenerator,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mine = codes.fingerprint();
+    let initial = repo::settings::recorded_code_fingerprint(db)
+        .await?
+        .unwrap_or_else(|| mine.to_owned());
+    let pinned = repo::settings::pin(db, "code_secret_fingerprint", &initial).await?;
+    if pinned == mine {
+        return Ok(());
+    }
+    Err(ConfigError {
+        name: "CODE_SECRET",
+        reason: format!(
+            "differs from the secret this database's coupon codes are derived from \
+             (fingerprint {pinned}, given {mine}); start with the original CODE_SECRET"
+        ),
+    }
+    .into())
 }
 
 /// Opens the Redis pool. Commands time out after two seconds so a stalled Redis turns into an

@@ -9,7 +9,6 @@ use crate::{
     batch::Batchers,
     cache::{RulesCache, SoldOutBook},
     codes::CodeGenerator,
-    config::DEV_CODE_SECRET,
     coupons::CouponBatch,
     keys::Keys,
     model::TicketEvent,
@@ -30,13 +29,14 @@ pub struct EngineOptions {
     pub order_ttl: Duration,
 }
 
-impl Default for EngineOptions {
-    fn default() -> Self {
+impl EngineOptions {
+    /// The default tuning, with the coupon codes of `codes`.
+    pub fn new(codes: CodeGenerator) -> Self {
         Self {
             event_cache_ttl: Duration::from_secs(1),
             sold_out_holders_max: 1_000_000,
             issue_calls_in_flight: 4,
-            codes: CodeGenerator::new(DEV_CODE_SECRET),
+            codes,
             order_ttl: Duration::from_secs(300),
         }
     }

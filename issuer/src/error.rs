@@ -54,6 +54,44 @@ pub enum Error {
     },
 }
 
+/// What a Postgres error says about who is at fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbFault {
+    /// The input: a value Postgres cannot hold or a CHECK it breaks (SQLSTATE class 22,
+    /// `23514`). Answered as a bad request.
+    Input,
+    /// The database cannot be used now: unreachable, shutting down, out of resources, a
+    /// statement cancelled by its timeout, a transaction lost to a deadlock or a serialization
+    /// conflict. Worth retrying.
+    Unavailable,
+    /// Anything else (a constraint no rule maps, a malformed statement): a bug.
+    Bug,
+}
+
+/// Classifies a Postgres error (see [`DbFault`]).
+pub fn db_fault(e: &sqlx::Error) -> DbFault {
+    let Some(db) = e.as_database_error() else {
+        return match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => DbFault::Unavailable,
+            _ => DbFault::Bug,
+        };
+    };
+    let code = db.code().unwrap_or_default();
+    match code.get(..2).unwrap_or_default() {
+        "22" => DbFault::Input,
+        "23" if code == "23514" => DbFault::Input,
+        // connection, resources, operator intervention, system errors; 57014 is a statement
+        // timeout, 40001/40P01 a lost race.
+        "08" | "53" | "57" | "58" | "40" => DbFault::Unavailable,
+        _ => DbFault::Bug,
+    }
+}
+
 impl Error {
     /// A copy for each request of a failed batch.
     pub(crate) fn duplicate(&self) -> Self {

@@ -7,7 +7,10 @@ import { SharedArray } from 'k6/data';
 import { Rate } from 'k6/metrics';
 
 export const BASE = __ENV.BASE_URL || 'http://127.0.0.1:8080';
-const SECRET = __ENV.JWT_SECRET || 'local-development-secret-change-me';
+const SECRET = __ENV.JWT_SECRET;
+if (!SECRET) {
+  throw new Error('set JWT_SECRET (-e JWT_SECRET=...) to the api\'s secret');
+}
 
 function b64(obj) {
   return encoding.b64encode(JSON.stringify(obj), 'rawurl');

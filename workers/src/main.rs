@@ -117,6 +117,8 @@ async fn run() -> Result<(), BoxError> {
     let metrics = issuer::telemetry::exporter().install_recorder()?;
     let db = connect::postgres(&cfg.core).await?;
     connect::migrate(&db).await?;
+    let generator = issuer::codes::CodeGenerator::new(&cfg.core.code_secret);
+    connect::pin_code_secret(&db, &generator).await?;
     let redis = connect::redis(&cfg.core).await?;
 
     let shutdown = CancellationToken::new();
@@ -127,12 +129,9 @@ async fn run() -> Result<(), BoxError> {
         cfg.drain.clone(),
     );
     let drain_task = tokio::spawn(drain.run(shutdown.clone()));
-    if cfg.core.code_secret == issuer::config::DEV_CODE_SECRET {
-        tracing::warn!("CODE_SECRET is not set: coupon codes use the local development secret");
-    }
     let jobs_task = jobs::spawn(Arc::new(JobRunner {
         db: db.clone(),
-        generator: issuer::codes::CodeGenerator::new(&cfg.core.code_secret),
+        generator,
         owner: cfg.drain.consumer.clone(),
         cfg: cfg.jobs.clone(),
         shutdown: shutdown.clone(),

@@ -20,7 +20,7 @@ use crate::{
 /// `POST /api/v1/coupons/{couponId}/issue` body.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"userId": 7}))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IssueBody {
     #[schema(minimum = 1)]
     user_id: i64,

@@ -12,14 +12,14 @@ use utoipa::ToSchema;
 use super::admin::instant;
 use crate::{
     error::{ApiError, ErrorBody},
-    extract::{AppJson, AppPath, AuthUser},
+    extract::{Admin, AppJson, AppPath},
     state::AppState,
 };
 
 /// `POST /events` body.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"eventKey": "golden-2026-summer", "name": "2026 여름 골든티켓", "totalQuantity": 100, "dailyLimit": 10, "startAt": "2026-01-15T00:00:00Z", "endAt": "2026-12-31T23:59:59Z"}))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateEvent {
     #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     event_key: String,
@@ -37,6 +37,7 @@ pub struct CreateEvent {
 /// `PATCH /events/{eventKey}` body.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"active": false}))]
+#[serde(deny_unknown_fields)]
 pub struct UpdateEvent {
     active: bool,
 }
@@ -94,10 +95,9 @@ pub(crate) fn path_key(raw: &str) -> Result<EventKey, ApiError> {
 )]
 pub async fn create(
     State(st): State<AppState>,
-    auth: AuthUser,
+    _admin: Admin,
     AppJson(body): AppJson<CreateEvent>,
 ) -> Result<(StatusCode, Json<EventView>), ApiError> {
-    auth.admin()?;
     let new = NewTicketEvent::new(
         EventKey::parse(&body.event_key)?,
         body.name,
@@ -148,11 +148,10 @@ pub async fn show(
 )]
 pub async fn update(
     State(st): State<AppState>,
-    auth: AuthUser,
+    _admin: Admin,
     AppPath(key): AppPath<String>,
     AppJson(body): AppJson<UpdateEvent>,
 ) -> Result<Json<EventView>, ApiError> {
-    auth.admin()?;
     let status = st.engine.set_active(&path_key(&key)?, body.active).await?;
     Ok(Json(status.into()))
 }

@@ -36,7 +36,8 @@ use axum::{
 
 use crate::{
     error::{error_body, route_not_found},
-    openapi,
+    extract::require_admin,
+    guard, openapi,
     state::AppState,
     telemetry,
 };
@@ -54,9 +55,15 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::docs))
         .nest("/api/v1", shop())
-        .nest("/api/v1/admin", admin::router(state.upload_limit))
+        // The role is checked before any path, query or body is looked at (403 before 400).
+        .nest(
+            "/api/v1/admin",
+            admin::router(state.upload_limit)
+                .route_layer(middleware::from_fn_with_state(state.clone(), require_admin)),
+        )
         .route_layer(middleware::from_fn(telemetry::track))
         .fallback(route_not_found)
+        .layer(middleware::from_fn_with_state(state.guard.clone(), guard::guard))
         .layer(middleware::from_fn(error_body))
         .with_state(state)
 }

@@ -19,7 +19,7 @@ use crate::{
 
 /// One line of an order request.
 #[derive(Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LineBody {
     #[schema(minimum = 1)]
     product_id: i64,
@@ -30,7 +30,7 @@ pub struct LineBody {
 /// `POST /api/v1/orders` and `/orders/checkout` body.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"userId": 7, "items": [{"productId": 1, "qty": 2}]}))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrderBody {
     #[schema(minimum = 1)]
     user_id: i64,
@@ -55,7 +55,7 @@ impl OrderBody {
 /// `POST /api/v1/payments` body.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"userId": 7, "orderId": 1}))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PaymentBody {
     #[schema(minimum = 1)]
     user_id: i64,

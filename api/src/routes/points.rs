@@ -21,6 +21,7 @@ use crate::{
 /// A charge.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"amount": 10000}))]
+#[serde(deny_unknown_fields)]
 pub struct ChargeBody {
     /// Points to add (1 to 1,000,000; the balance may not pass 5,000,000).
     #[schema(minimum = 1, maximum = 1_000_000)]

@@ -15,7 +15,7 @@ use crate::{
 /// `POST /events/{eventKey}/tickets` body.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"userId": 7}))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IssueTicket {
     #[schema(minimum = 1)]
     user_id: i64,

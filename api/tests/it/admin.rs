@@ -357,6 +357,10 @@ async fn batch_rules_and_numbers_under_concurrency() {
     // PENDING changes; READY does not.
     let mut ready = batch_body(&inv["inventoryId"], 10);
     ready["batchStatus"] = json!("READY");
+    // An update names no inventory (a batch stays in its own); unknown fields are refused.
+    let moved = app.put(&path, &app.admin(), &ready).await;
+    assert_error(moved, 400, "INVALID_REQUEST", &path).await;
+    ready.as_object_mut().unwrap().remove("inventoryId");
     assert_eq!(app.put(&path, &app.admin(), &ready).await.status(), 200);
     assert_error(
         app.put(&path, &app.admin(), &ready).await,

@@ -154,3 +154,139 @@ async fn text_with_nul_and_bodies_that_are_not_objects_are_refused() {
         .unwrap();
     assert_error(r, 400, "INVALID_REQUEST", tickets).await;
 }
+
+/// Dates Postgres (or RFC 3339) cannot hold, and numbers at and past every integer width.
+const EXTREME_DATES: &[&str] = &[
+    "-5000-01-01T00:00:00Z",
+    "+300000-01-01T00:00:00Z",
+    "300000-01-01T00:00:00",
+    "-5000-01-01T00:00:00",
+    "0000-01-01T00:00:00Z",
+    "9999-12-31T23:59:59-09:00",
+    "-5000-01-01",
+    "300000-01-01",
+];
+
+fn extreme_numbers() -> Vec<Value> {
+    vec![
+        json!(i64::MAX),
+        json!(i64::MIN),
+        json!(i64::from(i32::MAX) + 1),
+        json!(i64::from(i32::MIN) - 1),
+        json!(1e300),
+        json!(-1),
+        json!(0),
+    ]
+}
+
+/// The schema behind a `$ref` (or the schema itself).
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => schema,
+    }
+}
+
+/// One request of the sweep: path, query, body.
+type Case = (String, Vec<(String, String)>, Value);
+
+fn is_date(name: &str, schema: &Value) -> bool {
+    matches!(schema["format"].as_str(), Some("date-time" | "date"))
+        || matches!(name, "from" | "to")
+        || (name.ends_with("At") && schema["type"] == "string")
+}
+
+fn is_number(schema: &Value) -> bool {
+    let t = &schema["type"];
+    t == "integer" || t.as_array().is_some_and(|ts| ts.contains(&json!("integer")))
+}
+
+/// Every operation, with every date field and every number (body, query, path) set to values no
+/// column can hold: never a 5xx, always the error body.
+#[tokio::test]
+async fn extreme_dates_and_numbers_are_refused_never_5xx() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let mut sent = 0;
+    let mut failures = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let body_schema = resolve(&doc, &op["requestBody"]["content"]["application/json"]["schema"]);
+            let example = if body_schema["example"].is_object() {
+                body_schema["example"].clone()
+            } else {
+                json!({})
+            };
+            let mut cases: Vec<Case> = Vec::new();
+            // Body fields.
+            for (field, schema) in body_schema["properties"].as_object().into_iter().flatten() {
+                let schema = resolve(&doc, schema);
+                let values: Vec<Value> = if is_date(field, schema) {
+                    EXTREME_DATES.iter().map(|d| json!(d)).collect()
+                } else if is_number(schema) {
+                    extreme_numbers()
+                } else {
+                    continue;
+                };
+                for v in values {
+                    let mut body = example.clone();
+                    body[field] = v;
+                    cases.push((concrete(path), vec![], body));
+                }
+            }
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let name = param["name"].as_str().unwrap();
+                let schema = resolve(&doc, &param["schema"]);
+                let values: Vec<String> = if is_date(name, schema) {
+                    EXTREME_DATES.iter().map(|d| (*d).to_owned()).collect()
+                } else if is_number(schema) {
+                    let mut v: Vec<String> = extreme_numbers().iter().map(Value::to_string).collect();
+                    v.push("99999999999999999999999".into());
+                    v
+                } else {
+                    continue;
+                };
+                for v in values {
+                    match param["in"].as_str() {
+                        Some("query") => {
+                            cases.push((concrete(path), vec![(name.to_owned(), v)], example.clone()))
+                        }
+                        Some("path") => {
+                            let p = path.replace(&format!("{{{name}}}"), &v);
+                            cases.push((concrete(&p), vec![], example.clone()));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for (url, query, body) in cases {
+                let req = app
+                    .http
+                    .request(method.to_uppercase().parse().unwrap(), app.url(&url))
+                    .query(&query)
+                    .bearer_auth(app.admin());
+                let req = match method.as_str() {
+                    "post" | "put" | "patch" => req.json(&body),
+                    _ => req,
+                };
+                let r = req.send().await.unwrap();
+                sent += 1;
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap_or_default();
+                if status >= 500 || (status >= 400 && !text.contains("\"code\"")) {
+                    failures.push(format!(
+                        "{} {url} {query:?} {body} -> {status} {text}",
+                        method.to_uppercase()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(sent > 500, "only {sent} requests");
+    assert!(
+        failures.is_empty(),
+        "{} of {sent}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -15,19 +15,29 @@ use workers::{
     jobs::{self, JobRunner},
 };
 
-pub const JWT_SECRET: &str = "test-secret";
+/// This run's token secret: random, so no secret the services accept is written anywhere.
+pub static JWT_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock::new(random_secret);
+
+/// A fresh 64-character secret.
+pub fn random_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
 
 fn server_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into())
 }
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
 }
 
 /// Creates `test_<uuid>`, migrated, and returns its URL.
-async fn fresh_database() -> String {
+pub async fn fresh_database() -> String {
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
     let admin = PgPool::connect(&format!("{}/postgres", server_url()))
         .await
@@ -50,6 +60,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// How long an order waits for its payment.
     pub order_ttl: Duration,
+    /// Connection and request bounds.
+    pub limits: api::server::Limits,
 }
 
 impl Default for Options {
@@ -60,6 +72,7 @@ impl Default for Options {
             drain: true,
             redis_url: None,
             order_ttl: Duration::from_secs(300),
+            limits: api::server::Limits::default(),
         }
     }
 }
@@ -81,39 +94,22 @@ impl TestApp {
     }
 
     pub async fn spawn_with(opts: Options) -> Self {
-        let core = CoreConfig {
-            database_url: fresh_database().await,
-            database_max_connections: 8,
-            redis_url: opts.redis_url.clone().unwrap_or_else(redis_url),
-            redis_pool_size: 2,
-            key_prefix: format!("t{}:", &uuid::Uuid::new_v4().simple().to_string()[..12]),
-            code_secret: "test-code-secret".into(),
-        };
+        let core = Self::fresh_core(&opts).await;
         Self::spawn_on(core, opts).await
     }
 
     async fn spawn_on(core: CoreConfig, opts: Options) -> Self {
-        let cfg = Config {
-            core: core.clone(),
-            addr: "127.0.0.1:0".parse().unwrap(),
-            jwt_secret: JWT_SECRET.into(),
-            user_rate: opts.user_rate,
-            user_burst: opts.user_burst,
-            global_rate: 0,
-            event_cache_ttl: Duration::from_millis(200),
-            sold_out_holders_max: 1_000_000,
-            issue_calls_in_flight: 4,
-            migrate_on_start: true,
-            dashboard_ttl: Duration::from_millis(3_000),
-            order_ttl: opts.order_ttl,
-            upload_limit: 8 * 1024 * 1024,
-        };
+        let cfg = config(&core, &opts);
         let listener = tokio::net::TcpListener::bind(cfg.addr).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();
         let shutdown = stop.clone().cancelled_owned();
         tokio::spawn(async move { api::run(cfg, listener, shutdown).await.expect("api runs") });
+        Self::attach(core, opts, base, stop).await
+    }
 
+    /// A test app around an api already serving at `base` (stopped by cancelling `stop`).
+    pub async fn attach(core: CoreConfig, opts: Options, base: String, stop: CancellationToken) -> Self {
         let db = connect::postgres(&core).await.unwrap();
         let redis = connect::redis(&core).await.unwrap();
         let app = Self {
@@ -123,7 +119,7 @@ impl TestApp {
             redis,
             keys: Keys::new(&core.key_prefix),
             core,
-            jwt: Jwt::new(JWT_SECRET),
+            jwt: Jwt::new(&JWT_SECRET),
             stop,
         };
         app.wait_healthy().await;
@@ -136,6 +132,40 @@ impl TestApp {
         app
     }
 
+    /// A fresh database and key prefix for a test app.
+    pub async fn fresh_core(opts: &Options) -> CoreConfig {
+        CoreConfig {
+            database_url: fresh_database().await,
+            database_max_connections: 8,
+            redis_url: opts.redis_url.clone().unwrap_or_else(redis_url),
+            redis_pool_size: 2,
+            key_prefix: format!("t{}:", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            code_secret: random_secret(),
+        }
+    }
+}
+
+/// The api's configuration in a test app.
+pub fn config(core: &CoreConfig, opts: &Options) -> Config {
+    Config {
+        core: core.clone(),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        jwt_secret: JWT_SECRET.clone(),
+        user_rate: opts.user_rate,
+        user_burst: opts.user_burst,
+        global_rate: 0,
+        event_cache_ttl: Duration::from_millis(200),
+        sold_out_holders_max: 1_000_000,
+        issue_calls_in_flight: 4,
+        migrate_on_start: true,
+        dashboard_ttl: Duration::from_millis(3_000),
+        order_ttl: opts.order_ttl,
+        upload_limit: 8 * 1024 * 1024,
+        limits: opts.limits.clone(),
+    }
+}
+
+impl TestApp {
     async fn wait_healthy(&self) {
         for _ in 0..200 {
             if let Ok(r) = self.http.get(format!("{}/ready", self.base)).send().await
@@ -270,7 +300,7 @@ impl TestApp {
             self.redis.clone(),
             self.db.clone(),
             self.keys.clone(),
-            EngineOptions::default(),
+            EngineOptions::new(issuer::codes::CodeGenerator::new(&self.core.code_secret)),
         )
     }
 
@@ -461,7 +491,8 @@ impl ApiProcess {
             .env("DATABASE_URL", &core.database_url)
             .env("REDIS_URL", &core.redis_url)
             .env("KEY_PREFIX", &core.key_prefix)
-            .env("JWT_SECRET", JWT_SECRET)
+            .env("JWT_SECRET", &*JWT_SECRET)
+            .env("CODE_SECRET", &core.code_secret)
             .env("RATE_LIMIT_USER_PER_SEC", "1000")
             .env("RATE_LIMIT_USER_BURST", "1000")
             .env("RUST_LOG", "warn")

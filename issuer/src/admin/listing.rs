@@ -179,7 +179,7 @@ fn bound(s: &str, end: bool) -> Option<DateTime<Utc>> {
         let midnight = clock::kst()
             .from_local_datetime(&day.and_hms_opt(0, 0, 0)?)
             .single()?;
-        return Some(midnight.with_timezone(&Utc));
+        return clock::storable(midnight.with_timezone(&Utc));
     }
     let t = clock::parse_instant(s)?;
     Some(if end {

@@ -132,6 +132,10 @@ pub async fn export_csv(
          TO STDOUT WITH (FORMAT csv, HEADER)"
     );
     let mut conn = db.acquire().await?.detach();
+    // The export lasts as long as its client reads; the pool's statement timeout is for requests.
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut conn)
+        .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, Error>>(8);
     // The first chunk (or error) is awaited here, so a failing statement is an error answer,
     // not a broken download.

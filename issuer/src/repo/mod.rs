@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod orders;
 pub mod outbox;
 pub mod products;
+pub mod settings;
 pub mod tickets;
 pub mod users;
 pub mod wallets;

@@ -19,17 +19,41 @@ use crate::{
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"inventoryId": 1, "batchName": "A쿠폰 1회차", "issueCount": 1000, "issueType": "SELF", "validFromAt": "2026-06-21T09:00:00", "validUntilAt": "2026-06-30T21:00:00", "dailyLimit": 100}))]
 #[schema(as = CreateBatchBody)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateBody {
     inventory_id: i64,
-    #[serde(flatten)]
-    fields: BatchBody,
+    batch_name: String,
+    issue_count: i64,
+    issue_type: IssueType,
+    valid_from_at: String,
+    valid_until_at: String,
+    #[serde(default)]
+    batch_status: Option<BatchStatus>,
+    #[serde(default)]
+    daily_limit: Option<i64>,
+}
+
+impl CreateBody {
+    /// The inventory, and the fields an update can change too. (Written out rather than
+    /// `#[serde(flatten)]`, which cannot refuse unknown fields.)
+    fn split(self) -> (i64, BatchBody) {
+        let fields = BatchBody {
+            batch_name: self.batch_name,
+            issue_count: self.issue_count,
+            issue_type: self.issue_type,
+            valid_from_at: self.valid_from_at,
+            valid_until_at: self.valid_until_at,
+            batch_status: self.batch_status,
+            daily_limit: self.daily_limit,
+        };
+        (self.inventory_id, fields)
+    }
 }
 
 /// Update body (a batch stays in its inventory).
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"batchName": "A쿠폰 1회차", "issueCount": 1000, "issueType": "SELF", "validFromAt": "2026-06-21T09:00:00", "validUntilAt": "2026-06-30T21:00:00", "dailyLimit": 100}))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BatchBody {
     batch_name: String,
     issue_count: i64,
@@ -147,13 +171,8 @@ pub async fn create(
     admin: Admin,
     AppJson(body): AppJson<CreateBody>,
 ) -> Result<(StatusCode, Json<BatchView>), ApiError> {
-    let created = batches::create(
-        &st.engine,
-        &admin.actor(),
-        body.inventory_id,
-        body.fields.fields()?,
-    )
-    .await?;
+    let (inventory_id, fields) = body.split();
+    let created = batches::create(&st.engine, &admin.actor(), inventory_id, fields.fields()?).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 

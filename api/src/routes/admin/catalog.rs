@@ -18,7 +18,7 @@ use crate::{
 /// `POST /users` body.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"name": "홍길동", "email": "hong@example.com", "channel": "APP"}))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserBody {
     name: String,
     #[serde(default)]
@@ -54,7 +54,7 @@ impl From<User> for UserView {
 /// `POST /products` body.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"name": "텀블러", "description": "500ml", "price": 15000, "stock": 100, "status": "ON_SALE", "images": ["https://example.com/tumbler.png"]}))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProductBody {
     name: String,
     #[serde(default)]

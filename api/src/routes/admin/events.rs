@@ -19,7 +19,7 @@ use crate::{
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"eventName": "여름 프로모션", "description": "다른 회사와 협업", "fromAt": "2026-06-21T09:00:00", "untilAt": "2026-06-30T21:00:00", "eventStatus": "READY"}))]
 #[schema(as = AdminEventBody)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventBody {
     event_name: String,
     #[serde(default)]
@@ -45,7 +45,7 @@ impl EventBody {
 /// Status change body.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"eventStatus": "ONGOING"}))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StatusBody {
     event_status: EventStatus,
 }

@@ -21,7 +21,7 @@ use crate::{
 /// Create and update body.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"eventId": 1, "inventoryName": "A쿠폰", "usableFromAt": "2026-06-21T09:00:00", "usableUntilAt": "2026-07-31T21:00:00", "totalCount": 10000, "inventoryStatus": "READY", "discount": {"type": "PERCENT", "value": 10, "maxDiscount": 3000}}))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InventoryBody {
     event_id: i64,
     inventory_name: String,

@@ -1,0 +1,252 @@
+//! The HTTP server: axum's router on hyper connections, with the bounds a public endpoint needs.
+//!
+//! `axum::serve` has no header-read timeout, no connection limit and no bound on its graceful
+//! shutdown, so a few thousand clients that open connections and send nothing (or half a request
+//! head, or a body one byte a second) would hold the process's memory and file descriptors, and a
+//! deploy would wait on them forever. Here:
+//!
+//! * **Connections** are bounded by [`Limits::max_connections`]. One over the bound is answered a
+//!   canned `503 SERVICE_UNAVAILABLE` with `Retry-After: 1` and closed at once, written with a
+//!   single non-blocking write from the accept loop: refusing costs no task and no buffer.
+//! * **A request head** must arrive within [`Limits::header_read_timeout`] (hyper's timer), or
+//!   the connection is closed.
+//! * **An idle connection** (no byte read or written) is closed after
+//!   [`Limits::keep_alive_idle`]; the same rule drops a client that stops reading its answer.
+//! * **Bodies and whole requests** are bounded by the middlewares in [`crate::guard`]: the
+//!   body must arrive within [`Limits::body_timeout`] (`408`), the answer within
+//!   [`Limits::request_timeout`] (`503`), and at most [`Limits::max_in_flight`] requests are
+//!   handled at once (`503` + `Retry-After` beyond).
+//! * **Shutdown** stops accepting, asks every connection to finish its request in flight and
+//!   close, and after [`Limits::shutdown_grace`] closes whatever is still open.
+
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::Router;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+    task::JoinSet,
+    time::{Instant, Sleep},
+};
+
+/// The bounds of one api process (see the README's Hardening section).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// `HTTP_HEADER_READ_TIMEOUT_MS`: a request head must arrive within this.
+    pub header_read_timeout: Duration,
+    /// `HTTP_BODY_TIMEOUT_MS`: a request body must arrive within this (`408`).
+    pub body_timeout: Duration,
+    /// `HTTP_REQUEST_TIMEOUT_MS`: an answer must be ready within this (`503`).
+    pub request_timeout: Duration,
+    /// `HTTP_KEEP_ALIVE_IDLE_MS`: a connection with no traffic this long is closed.
+    pub keep_alive_idle: Duration,
+    /// `HTTP_MAX_CONNECTIONS`: open connections at once; more are refused with `503`.
+    pub max_connections: usize,
+    /// `HTTP_MAX_IN_FLIGHT`: requests handled at once; more are refused with `503`.
+    pub max_in_flight: usize,
+    /// `HTTP_SHUTDOWN_GRACE_MS`: how long shutdown waits for open requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(15),
+            keep_alive_idle: Duration::from_secs(60),
+            max_connections: 20_000,
+            max_in_flight: 4_096,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a connection over the bound is told before it is closed.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+retry-after: 1\r\nconnection: close\r\ncontent-length: 146\r\n\r\n\
+{\"status\":503,\"statusCode\":503,\"error\":\"Service Unavailable\",\"code\":\"SERVICE_UNAVAILABLE\",\
+\"message\":\"too many connections; retry later\",\"path\":\"\"}";
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains within the grace period.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let service = TowerToHyperService::new(app);
+    tokio::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            metrics::counter!("issuer_http_connections_refused_total").increment(1);
+            let _ = tcp.try_write(REFUSAL);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let io = TokioIo::new(IdleTimeout::new(tcp, limits.keep_alive_idle));
+        let conn = builder
+            .serve_connection_with_upgrades(io, service.clone())
+            .into_owned();
+        let conn = graceful.watch(conn);
+        connections.spawn(async move {
+            let _ = conn.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the shutdown grace period; closing them"
+        );
+    }
+    connections.shutdown().await;
+    Ok(())
+}
+
+/// A TCP stream that fails with `TimedOut` once nothing was read or written for `idle`.
+struct IdleTimeout {
+    inner: TcpStream,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl IdleTimeout {
+    fn new(inner: TcpStream, idle: Duration) -> Self {
+        Self {
+            inner,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    fn touch(&mut self) {
+        self.deadline.as_mut().reset(Instant::now() + self.idle);
+    }
+
+    /// After an operation that is not ready: an error if the connection has been idle too long.
+    fn pending_or_expired<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for IdleTimeout {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    self.touch();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.pending_or_expired(cx),
+        }
+    }
+}
+
+impl AsyncWrite for IdleTimeout {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Ready(result) => {
+                self.touch();
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.pending_or_expired(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(result) => {
+                self.touch();
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.pending_or_expired(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_is_a_complete_response() {
+        let text = std::str::from_utf8(REFUSAL).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["code"], "SERVICE_UNAVAILABLE");
+    }
+
+    #[test]
+    fn a_head_is_required_within_ten_seconds_by_default() {
+        assert!(Limits::default().header_read_timeout <= Duration::from_secs(10));
+    }
+}
