@@ -23,6 +23,11 @@ pub struct Config {
     pub global_rate: u32,
     /// `EVENT_CACHE_TTL_MS`: how long an event's rules are reused before Postgres is asked again.
     pub event_cache_ttl: Duration,
+    /// `RULES_STALE_MAX_MS`: how long a scope's rules are served from the last copy while
+    /// Postgres cannot be reached.
+    pub rules_stale_max: Duration,
+    /// `RULES_CACHE_MAX`: most scopes (and misses) whose rules a process keeps.
+    pub rules_cache_max: u64,
     /// `SOLD_OUT_HOLDERS_MAX`: largest sold-out event answered from memory.
     pub sold_out_holders_max: usize,
     /// `ISSUE_CALLS_IN_FLIGHT`: `issue.lua` calls in flight per event; requests arriving meanwhile
@@ -55,6 +60,8 @@ impl Config {
             user_burst: parse_or("RATE_LIMIT_USER_BURST", 10)?,
             global_rate: parse_or("RATE_LIMIT_GLOBAL_PER_SEC", 200_000)?,
             event_cache_ttl: Duration::from_millis(parse_or("EVENT_CACHE_TTL_MS", 1_000)?),
+            rules_stale_max: Duration::from_millis(parse_or("RULES_STALE_MAX_MS", 3_600_000)?),
+            rules_cache_max: parse_or("RULES_CACHE_MAX", 100_000)?,
             sold_out_holders_max: parse_or("SOLD_OUT_HOLDERS_MAX", 1_000_000)?,
             issue_calls_in_flight: parse_or("ISSUE_CALLS_IN_FLIGHT", 4)?,
             migrate_on_start: parse_or("MIGRATE_ON_START", true)?,
@@ -111,6 +118,8 @@ impl fmt::Debug for Config {
             .field("user_burst", &self.user_burst)
             .field("global_rate", &self.global_rate)
             .field("event_cache_ttl", &self.event_cache_ttl)
+            .field("rules_stale_max", &self.rules_stale_max)
+            .field("rules_cache_max", &self.rules_cache_max)
             .field("sold_out_holders_max", &self.sold_out_holders_max)
             .field("issue_calls_in_flight", &self.issue_calls_in_flight)
             .field("migrate_on_start", &self.migrate_on_start)

@@ -70,6 +70,16 @@ pub async fn guard(State(guard): State<Guard>, req: Request, next: Next) -> Resp
     }
 }
 
+/// Middleware of the routes that need Postgres: `503` at once while it is known to be down
+/// (see [`issuer::Engine::db_down`]), rather than every request waiting out the pool's
+/// connection attempts.
+pub async fn require_db(State(state): State<crate::state::AppState>, req: Request, next: Next) -> Response {
+    if state.engine.db_down() {
+        return ApiError::Issuer(issuer::Error::DbDown).into_response();
+    }
+    next.run(req).await
+}
+
 /// The error a body reports once its deadline passed; [`ApiError`] turns it into `408`.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body did not arrive in time")]

@@ -60,8 +60,11 @@ pub async fn run(
             issue_calls_in_flight: cfg.issue_calls_in_flight,
             codes,
             order_ttl: cfg.order_ttl,
+            rules_stale_max: cfg.rules_stale_max,
+            rules_cache_max: cfg.rules_cache_max,
         },
     );
+    let db_watch = engine.watch_db(Duration::from_millis(500));
     let limits = Arc::new(RateLimits::new(cfg.user_rate, cfg.user_burst, cfg.global_rate));
     let housekeeping = Arc::clone(&limits);
     let sweeper = tokio::spawn(async move {
@@ -79,6 +82,7 @@ pub async fn run(
             ttl: cfg.dashboard_ttl,
         },
         upload_limit: cfg.upload_limit,
+        ops: Arc::default(),
         guard: guard::Guard::new(
             cfg.limits.max_in_flight,
             cfg.limits.body_timeout,
@@ -88,5 +92,6 @@ pub async fn run(
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     let served = server::serve(listener, app(state), &cfg.limits, shutdown).await;
     sweeper.abort();
+    db_watch.abort();
     Ok(served?)
 }

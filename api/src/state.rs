@@ -24,4 +24,6 @@ pub struct AppState {
     pub upload_limit: usize,
     /// Per-request bounds: slots in flight, body and answer deadlines.
     pub guard: crate::guard::Guard,
+    /// `/ready` and `/metrics` measurements, shared by their requests.
+    pub ops: Arc<crate::routes::ops::OpsMemo>,
 }

@@ -10,6 +10,10 @@
 //!
 //! If the call fails (Redis down), every request in it gets the error; none was decided twice,
 //! because a failed call decided nothing or everything (a script is atomic).
+//!
+//! A batcher with no request for [`IDLE`] leaves the registry (so a process does not keep a task
+//! per scope ever asked about); it still serves whoever holds its queue, and ends when they are
+//! gone. The next request for the scope starts a new one.
 
 use std::{
     collections::HashMap,
@@ -28,6 +32,10 @@ use crate::{
 
 /// Most requests decided in one call.
 pub const MAX_BATCH: usize = 256;
+/// A scope's batcher with no request this long leaves the registry.
+pub const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+type Registry = Arc<RwLock<HashMap<String, mpsc::UnboundedSender<Job>>>>;
 
 struct Job {
     request: IssueRequest,
@@ -37,7 +45,7 @@ struct Job {
 /// The batchers of one process, by scope.
 pub struct Batchers {
     in_flight: usize,
-    queues: RwLock<HashMap<String, mpsc::UnboundedSender<Job>>>,
+    queues: Registry,
 }
 
 impl Batchers {
@@ -45,7 +53,7 @@ impl Batchers {
     pub fn new(in_flight: usize) -> Self {
         Self {
             in_flight: in_flight.max(1),
-            queues: RwLock::default(),
+            queues: Registry::default(),
         }
     }
 
@@ -60,12 +68,33 @@ impl Batchers {
         let (reply, answer) = oneshot::channel();
         let job = Job { request, reply };
         let queue = self.queue(redis, keys, scope);
-        if queue.send(job).is_err() {
-            return Err(Error::protocol("issue batcher", "stopped"));
+        if let Err(mpsc::error::SendError(job)) = queue.send(job) {
+            // Its batcher ended in between (idle): start a new one.
+            self.forget(&keys.stream, &queue);
+            if self.queue(redis, keys, scope).send(job).is_err() {
+                return Err(Error::protocol("issue batcher", "stopped"));
+            }
         }
         answer
             .await
             .map_err(|_| Error::protocol("issue batcher", "dropped a request"))?
+    }
+
+    /// Scopes with a batcher now.
+    pub fn len(&self) -> usize {
+        self.queues.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no scope has a batcher.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn forget(&self, name: &str, queue: &mpsc::UnboundedSender<Job>) {
+        let mut queues = self.queues.write().unwrap_or_else(|e| e.into_inner());
+        if queues.get(name).is_some_and(|q| q.same_channel(queue)) {
+            queues.remove(name);
+        }
     }
 
     fn queue(&self, redis: &Pool, keys: &ScopeKeys, scope: &Scope) -> mpsc::UnboundedSender<Job> {
@@ -83,6 +112,8 @@ impl Batchers {
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
                 tokio::spawn(run(
+                    Arc::downgrade(&self.queues),
+                    tx.clone(),
                     redis.clone(),
                     keys.clone(),
                     Tag {
@@ -106,8 +137,11 @@ struct Tag {
     ids: IdMode,
 }
 
-/// The batcher of one scope; ends when its queue's senders are gone.
+/// The batcher of one scope; leaves the registry when idle, ends when its queue's senders are
+/// gone.
 async fn run(
+    registry: std::sync::Weak<RwLock<HashMap<String, mpsc::UnboundedSender<Job>>>>,
+    me: mpsc::UnboundedSender<Job>,
     redis: Pool,
     keys: ScopeKeys,
     tag: Tag,
@@ -116,7 +150,30 @@ async fn run(
 ) {
     let slots = Arc::new(Semaphore::new(in_flight));
     let keys = Arc::new(keys);
-    while let Some(first) = queue.recv().await {
+    let mut me = Some(me);
+    loop {
+        let first = match &me {
+            Some(sender) => match tokio::time::timeout(IDLE, queue.recv()).await {
+                Ok(Some(job)) => job,
+                Ok(None) => return,
+                Err(_) => {
+                    if let Some(registry) = registry.upgrade() {
+                        let mut queues = registry.write().unwrap_or_else(|e| e.into_inner());
+                        if queues.get(&keys.stream).is_some_and(|q| q.same_channel(sender)) {
+                            queues.remove(&keys.stream);
+                        }
+                    }
+                    // Without our own sender, the queue closes once the requests holding it
+                    // are gone.
+                    me = None;
+                    continue;
+                }
+            },
+            None => match queue.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };

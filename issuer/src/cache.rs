@@ -2,26 +2,40 @@
 //!
 //! * [`RulesCache`]: a scope's rules (an event, a coupon batch) for a short TTL (default 1 s). A
 //!   change made through this process invalidates its entry at once; other processes see it
-//!   within the TTL. Only one load runs at a time, so the first second of an opening costs one
-//!   query, not thousands; while it runs, callers holding a stale entry keep using it.
+//!   within the TTL. Loads run one per key at a time (different keys load in parallel), so the
+//!   first second of an opening costs one query, not thousands; while one runs, callers holding
+//!   a stale entry keep using it. When Postgres cannot be reached, a scope whose rules were
+//!   loaded keeps being served from its last copy for up to the stale limit (default an hour):
+//!   the script enforces the rules from Redis anyway, so issuing goes on through a database
+//!   outage. The cache is bounded (entries, with TinyLFU admission so a flood of unknown keys
+//!   cannot push out the hot ones): misses live [`MISS_TTL`], and scopes nobody asks for are
+//!   dropped after the stale limit.
 //! * [`SoldOutBook`]: scopes this process has seen sold out, with the sorted ids of their
 //!   holders once loaded. A sell-out is final (the quantity never changes, holders never leave),
 //!   so the flood after it is answered here: a holder still goes to Redis for their ticket,
 //!   everyone else gets the refusal the check order gives (inactive, not in period, sold out).
-//!   Events larger than the configured bound keep asking Redis, to bound memory.
+//!   Events larger than the configured bound keep asking Redis, to bound memory; entries nobody
+//!   asked about for [`SOLD_OUT_IDLE`] are dropped.
 //!
 //! Nothing here is a source of truth: losing it (a restart) only costs a few queries.
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, OnceLock, RwLock},
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
+
+use moka::{Expiry, sync::Cache};
 
 use crate::{
     keys::ScopeKeys,
     scope::{Rules, Scope},
 };
+
+/// How long "no such scope" is remembered: short, so a scope created on another process is
+/// found soon, and a flood of unknown keys costs a bounded number of queries per key.
+pub const MISS_TTL: Duration = Duration::from_millis(200);
+/// Sold-out entries nobody asked about for this long are dropped (their scope has ended).
+pub const SOLD_OUT_IDLE: Duration = Duration::from_secs(600);
 
 /// A scope as this process knows it: the row behind it, the rules `issue.lua` enforces, and its
 /// Redis keys.
@@ -38,77 +52,152 @@ pub struct Cached<T> {
 }
 
 struct Slot<T> {
+    /// When Postgres was last asked (successfully or not): freshness.
+    checked: Instant,
+    /// When this copy was read from Postgres: its age.
     loaded: Instant,
     event: Option<Arc<Cached<T>>>,
+}
+
+impl<T> Clone for Slot<T> {
+    fn clone(&self) -> Self {
+        Self {
+            checked: self.checked,
+            loaded: self.loaded,
+            event: self.event.clone(),
+        }
+    }
 }
 
 /// What the cache knows of a key.
 pub enum Lookup<T> {
     /// Fresh: use it (`None` = known not to exist).
     Fresh(Option<Arc<Cached<T>>>),
-    /// Expired but usable while someone reloads it.
+    /// Expired but usable while someone reloads it, or while Postgres is away.
     Stale(Option<Arc<Cached<T>>>),
-    /// Never loaded.
+    /// Never loaded (or forgotten).
     Missing,
 }
 
-/// Scopes by key, for a short TTL.
-pub struct RulesCache<T> {
-    ttl: Duration,
-    /// Misses are kept for a shorter time, so an event created on another process is found soon.
-    miss_ttl: Duration,
-    slots: RwLock<HashMap<String, Slot<T>>>,
-    /// Held while a load runs; see the module doc.
-    pub(crate) loading: tokio::sync::Mutex<()>,
+/// Entries live until the stale limit after their load; misses for [`MISS_TTL`].
+struct SlotExpiry {
+    stale_max: Duration,
 }
 
-impl<T> RulesCache<T> {
-    /// A cache whose entries live `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+impl SlotExpiry {
+    fn left<T>(&self, slot: &Slot<T>) -> Duration {
+        if slot.event.is_none() {
+            MISS_TTL
+        } else {
+            self.stale_max.saturating_sub(slot.loaded.elapsed())
+        }
+    }
+}
+
+impl<T> Expiry<String, Slot<T>> for SlotExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        slot: &Slot<T>,
+        _now: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(self.left(slot))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        slot: &Slot<T>,
+        _now: std::time::Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(self.left(slot))
+    }
+}
+
+/// Scopes by key, for a short TTL (see the module doc).
+pub struct RulesCache<T> {
+    ttl: Duration,
+    slots: Cache<String, Slot<T>>,
+    /// One load per key at a time; idle locks are dropped.
+    locks: Cache<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl<T: Send + Sync + 'static> RulesCache<T> {
+    /// A cache whose entries are fresh for `ttl`, served stale for up to `stale_max` when
+    /// Postgres is away, with at most `capacity` keys.
+    pub fn new(ttl: Duration, stale_max: Duration, capacity: u64) -> Self {
         Self {
             ttl,
-            miss_ttl: ttl.min(Duration::from_millis(200)),
-            slots: RwLock::default(),
-            loading: tokio::sync::Mutex::new(()),
+            slots: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(SlotExpiry {
+                    stale_max: stale_max.max(ttl),
+                })
+                .build(),
+            locks: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_idle(Duration::from_secs(10))
+                .build(),
         }
     }
 
     /// What the cache holds for `key`.
     pub fn lookup(&self, key: &str) -> Lookup<T> {
-        let slots = self.slots.read().unwrap_or_else(|e| e.into_inner());
-        match slots.get(key) {
+        match self.slots.get(key) {
             None => Lookup::Missing,
             Some(slot) => {
-                let ttl = if slot.event.is_some() {
-                    self.ttl
+                let ttl = if slot.event.is_some() { self.ttl } else { MISS_TTL };
+                if slot.checked.elapsed() < ttl {
+                    Lookup::Fresh(slot.event)
                 } else {
-                    self.miss_ttl
-                };
-                if slot.loaded.elapsed() < ttl {
-                    Lookup::Fresh(slot.event.clone())
-                } else {
-                    Lookup::Stale(slot.event.clone())
+                    Lookup::Stale(slot.event)
                 }
             }
         }
     }
 
+    /// The lock that serializes loads of `key`.
+    pub(crate) fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .get_with(key.to_owned(), || Arc::new(tokio::sync::Mutex::new(())))
+    }
+
     /// Stores what was loaded for `key`.
     pub fn put(&self, key: &str, event: Option<Arc<Cached<T>>>) {
-        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
-        slots.insert(
+        let now = Instant::now();
+        self.slots.insert(
             key.to_owned(),
             Slot {
-                loaded: Instant::now(),
+                checked: now,
+                loaded: now,
                 event,
             },
         );
     }
 
+    /// Keeps serving the copy of `key` after a failed reload, without asking again for one TTL.
+    pub(crate) fn keep(&self, key: &str) {
+        if let Some(mut slot) = self.slots.get(key) {
+            slot.checked = Instant::now();
+            self.slots.insert(key.to_owned(), slot);
+        }
+    }
+
     /// Forgets `key`, after a change made through this process.
     pub fn invalidate(&self, key: &str) {
-        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
-        slots.remove(key);
+        self.slots.invalidate(key);
+    }
+
+    /// Keys held now (for tests and the memory benchmark).
+    pub fn len(&self) -> u64 {
+        self.slots.run_pending_tasks();
+        self.slots.entry_count()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -132,38 +221,86 @@ impl SoldOut {
     }
 }
 
-/// Scopes this process has seen sold out.
-#[derive(Default)]
+/// Scopes this process has seen sold out (bounded; idle entries dropped).
 pub struct SoldOutBook {
-    events: RwLock<HashMap<String, Arc<SoldOut>>>,
+    events: Cache<String, Arc<SoldOut>>,
+}
+
+impl Default for SoldOutBook {
+    fn default() -> Self {
+        Self {
+            events: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(SOLD_OUT_IDLE)
+                .build(),
+        }
+    }
 }
 
 impl SoldOutBook {
     /// The entry of a sold-out event.
     pub fn get(&self, key: &str) -> Option<Arc<SoldOut>> {
-        let events = self.events.read().unwrap_or_else(|e| e.into_inner());
-        events.get(key).cloned()
+        self.events.get(key)
     }
 
     /// Marks `key` sold out; returns the new entry when this call created it (so exactly one
     /// caller loads the holders).
     pub fn mark(&self, key: &str) -> Option<Arc<SoldOut>> {
-        if self.get(key).is_some() {
-            return None;
-        }
-        let mut events = self.events.write().unwrap_or_else(|e| e.into_inner());
-        if events.contains_key(key) {
-            return None;
-        }
-        let entry = Arc::new(SoldOut::default());
-        events.insert(key.to_owned(), entry.clone());
-        Some(entry)
+        let entry = self
+            .events
+            .entry(key.to_owned())
+            .or_insert_with(|| Arc::new(SoldOut::default()));
+        entry.is_fresh().then(|| entry.into_value())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cached() -> Arc<Cached<()>> {
+        let scope = Scope::Coupon(1);
+        Arc::new(Cached {
+            detail: (),
+            keys: scope.keys(&crate::keys::Keys::new("")),
+            scope,
+            rules: Rules {
+                version: 1,
+                total: 1,
+                daily: None,
+                start: chrono::Utc::now(),
+                end: chrono::Utc::now(),
+                active: true,
+            },
+        })
+    }
+
+    #[test]
+    fn unknown_keys_do_not_grow_the_cache_without_bound() {
+        let cache: RulesCache<()> = RulesCache::new(Duration::from_secs(1), Duration::from_secs(60), 1_000);
+        cache.put("hot", Some(cached()));
+        for _ in 0..5 {
+            assert!(matches!(cache.lookup("hot"), Lookup::Fresh(Some(_))));
+        }
+        for i in 0..50_000 {
+            cache.put(&format!("unknown-{i}"), None);
+        }
+        assert!(cache.len() <= 1_000, "{} entries", cache.len());
+        assert!(
+            matches!(cache.lookup("hot"), Lookup::Fresh(Some(_))),
+            "the hot key stays"
+        );
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_copy_fresh_for_one_ttl() {
+        let cache: RulesCache<()> = RulesCache::new(Duration::from_millis(20), Duration::from_secs(60), 100);
+        cache.put("k", Some(cached()));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(matches!(cache.lookup("k"), Lookup::Stale(Some(_))));
+        cache.keep("k");
+        assert!(matches!(cache.lookup("k"), Lookup::Fresh(Some(_))));
+    }
 
     #[test]
     fn sold_out_knows_outsiders_only_after_loading() {

@@ -313,16 +313,21 @@ impl Engine {
 
     /// The batch's rules, from this process's cache when fresh.
     async fn cached_coupon(&self, batch_id: i64) -> Result<Option<Arc<Cached<CouponBatch>>>, Error> {
-        first_come::cached(&self.inner.coupons, &batch_id.to_string(), || async {
-            Ok(repo::coupon_issues::find_batch(self.db(), batch_id)
-                .await?
-                .map(|batch| Cached {
-                    scope: Scope::Coupon(batch_id),
-                    rules: batch.rules(),
-                    keys: self.keys().coupon_batch(batch_id),
-                    detail: batch,
-                }))
-        })
+        first_come::cached(
+            &self.inner.coupons,
+            &batch_id.to_string(),
+            self.db_down(),
+            || async {
+                Ok(repo::coupon_issues::find_batch(self.db(), batch_id)
+                    .await?
+                    .map(|batch| Cached {
+                        scope: Scope::Coupon(batch_id),
+                        rules: batch.rules(),
+                        keys: self.keys().coupon_batch(batch_id),
+                        detail: batch,
+                    }))
+            },
+        )
         .await
     }
 }

@@ -27,6 +27,11 @@ pub struct EngineOptions {
     pub codes: CodeGenerator,
     /// How long an order waits for its payment.
     pub order_ttl: Duration,
+    /// How long a scope's rules are served from this process's last copy while Postgres cannot
+    /// be reached.
+    pub rules_stale_max: Duration,
+    /// Most scopes (and misses) whose rules this process keeps.
+    pub rules_cache_max: u64,
 }
 
 impl EngineOptions {
@@ -38,6 +43,8 @@ impl EngineOptions {
             issue_calls_in_flight: 4,
             codes,
             order_ttl: Duration::from_secs(300),
+            rules_stale_max: Duration::from_secs(3_600),
+            rules_cache_max: 100_000,
         }
     }
 }
@@ -57,8 +64,12 @@ pub(crate) struct Inner {
     pub(crate) coupons: RulesCache<CouponBatch>,
     pub(crate) sold_out: SoldOutBook,
     pub(crate) batchers: Batchers,
-    /// One rebuild of Redis metadata at a time in this process.
-    pub(crate) rebuilding: tokio::sync::Mutex<()>,
+    /// Set by [`Engine::watch_db`] while Postgres does not answer.
+    pub(crate) db_down: std::sync::atomic::AtomicBool,
+    /// The running events' rows, read at most once per cache TTL.
+    pub(crate) running: tokio::sync::Mutex<Option<(std::time::Instant, Arc<Vec<TicketEvent>>)>>,
+    /// One rebuild of a scope's Redis copy at a time in this process (per scope).
+    pub(crate) rebuilding: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Engine {
@@ -69,11 +80,24 @@ impl Engine {
                 redis,
                 db,
                 keys,
-                events: RulesCache::new(options.event_cache_ttl),
-                coupons: RulesCache::new(options.event_cache_ttl),
+                events: RulesCache::new(
+                    options.event_cache_ttl,
+                    options.rules_stale_max,
+                    options.rules_cache_max,
+                ),
+                coupons: RulesCache::new(
+                    options.event_cache_ttl,
+                    options.rules_stale_max,
+                    options.rules_cache_max,
+                ),
                 sold_out: SoldOutBook::default(),
                 batchers: Batchers::new(options.issue_calls_in_flight),
-                rebuilding: tokio::sync::Mutex::new(()),
+                running: tokio::sync::Mutex::new(None),
+                db_down: std::sync::atomic::AtomicBool::new(false),
+                rebuilding: moka::sync::Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_idle(Duration::from_secs(60))
+                    .build(),
                 options,
             }),
         }
@@ -92,5 +116,42 @@ impl Engine {
     /// The key naming.
     pub fn keys(&self) -> &Keys {
         &self.inner.keys
+    }
+
+    /// Whether Postgres is known to be down (see [`Engine::watch_db`]); `false` when not watched.
+    pub fn db_down(&self) -> bool {
+        self.inner.db_down.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Probes Postgres every `every` (a `SELECT 1` that must answer within a second) and keeps
+    /// [`Engine::db_down`] up to date, until the returned task is aborted. While it is down,
+    /// routes that need Postgres answer at once and the hot path serves the rules it has
+    /// without trying to reload them, instead of every request waiting out the pool's
+    /// connection attempts.
+    pub fn watch_db(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    sqlx::query("SELECT 1").execute(engine.db()),
+                )
+                .await;
+                let down = !matches!(probe, Ok(Ok(_)));
+                let was = engine
+                    .inner
+                    .db_down
+                    .swap(down, std::sync::atomic::Ordering::Relaxed);
+                if down != was {
+                    if down {
+                        tracing::warn!("Postgres does not answer: issuing from Redis and cached rules");
+                    } else {
+                        tracing::info!("Postgres answers again");
+                    }
+                }
+                metrics::gauge!("issuer_postgres_up").set(if down { 0.0 } else { 1.0 });
+                tokio::time::sleep(every).await;
+            }
+        })
     }
 }

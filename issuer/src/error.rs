@@ -43,6 +43,9 @@ pub enum Error {
     /// Postgres failed or could not be reached.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// Postgres is known to be down (the health probe failed); not even tried.
+    #[error("database unreachable")]
+    DbDown,
     /// A script or a stream entry answered in a shape this code does not know: a bug or a
     /// version mismatch between the Lua files and the binary.
     #[error("unexpected reply from {what}: {detail}")]
@@ -93,6 +96,16 @@ pub fn db_fault(e: &sqlx::Error) -> DbFault {
 }
 
 impl Error {
+    /// Whether a store could not be used (worth retrying later), as opposed to a refusal or a
+    /// bug.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Redis(_) | Error::DbDown => true,
+            Error::Db(e) => db_fault(e) == DbFault::Unavailable,
+            _ => false,
+        }
+    }
+
     /// A copy for each request of a failed batch.
     pub(crate) fn duplicate(&self) -> Self {
         match self {

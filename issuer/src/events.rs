@@ -29,6 +29,7 @@ impl Engine {
             tracing::warn!(event = %event.event_key, error = %e, "stream registration deferred");
         }
         self.inner.events.invalidate(&event.event_key);
+        *self.inner.running.lock().await = None;
         Ok(EventStatus {
             event,
             issued: 0,
@@ -36,18 +37,33 @@ impl Engine {
         })
     }
 
-    /// An event with its live figures.
+    /// An event with its live figures: the rules from this process's cache (the same the hot
+    /// path uses, fresh within the cache TTL), the figures from Redis. A public read, so it never
+    /// costs a Postgres query per request.
     pub async fn event_status(&self, key: &EventKey) -> Result<EventStatus, Error> {
-        let event = repo::events::find(self.db(), key.as_str())
-            .await?
-            .ok_or(Error::EventNotFound)?;
-        self.with_counts(event, None).await
+        let cached = self.cached_event(key).await?.ok_or(Error::EventNotFound)?;
+        self.with_counts(cached.detail.clone(), None).await
     }
 
-    /// Events running now (active, inside their window) with their live figures.
+    /// Events running now (active, inside their window) with their live figures. The list is
+    /// read from Postgres at most once per cache TTL (a public read); the figures from Redis.
     pub async fn running_events(&self) -> Result<Vec<EventStatus>, Error> {
-        let events = repo::events::list_running(self.db(), Utc::now()).await?;
-        futures::future::try_join_all(events.into_iter().map(|e| self.with_counts(e, None))).await
+        let events = {
+            let mut running = self.inner.running.lock().await;
+            match &*running {
+                Some((at, events)) if at.elapsed() < self.inner.options.event_cache_ttl => Arc::clone(events),
+                _ => {
+                    let events = Arc::new(repo::events::list_running(self.db(), Utc::now()).await?);
+                    *running = Some((std::time::Instant::now(), Arc::clone(&events)));
+                    events
+                }
+            }
+        };
+        let now = Utc::now();
+        let live = events
+            .iter()
+            .filter(|e| e.is_active && e.start_at <= now && now <= e.end_at);
+        futures::future::try_join_all(live.map(|e| self.with_counts(e.clone(), None))).await
     }
 
     /// Switches an event on or off, in Postgres and then in the Redis copy.
@@ -59,6 +75,7 @@ impl Engine {
         // Only updates an existing copy: a missing one is rebuilt, holders first, on next use.
         self.load_meta(&Rules::from(&event), &keys, false, &[]).await?;
         self.inner.events.invalidate(&event.event_key);
+        *self.inner.running.lock().await = None;
         self.with_counts(event, None).await
     }
 
@@ -78,7 +95,7 @@ impl Engine {
         &self,
         key: &EventKey,
     ) -> Result<Option<Arc<Cached<TicketEvent>>>, Error> {
-        first_come::cached(&self.inner.events, key.as_str(), || async {
+        first_come::cached(&self.inner.events, key.as_str(), self.db_down(), || async {
             Ok(repo::events::find(self.db(), key.as_str())
                 .await?
                 .map(|event| Cached {

@@ -20,43 +20,69 @@ use crate::{
     issue::{IssueRequest, Verdict},
 };
 
-/// The scope under `key`, from `cache` when fresh, else from `load` (one load at a time; while it
-/// runs, a stale entry is good enough).
+/// The scope under `key`, from `cache` when fresh, else from `load` (one load per key at a time;
+/// while it runs, a stale entry is good enough). When the load fails because Postgres is away,
+/// a known scope is served from its stale copy (see [`crate::cache`]).
 pub(crate) async fn cached<T, F, Fut>(
     cache: &RulesCache<T>,
     key: &str,
+    db_down: bool,
     load: F,
 ) -> Result<Option<Arc<Cached<T>>>, Error>
 where
+    T: Send + Sync + 'static,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Option<Cached<T>>, Error>>,
 {
-    match cache.lookup(key) {
+    let stale = match cache.lookup(key) {
         Lookup::Fresh(found) => return Ok(found),
+        Lookup::Stale(found) if db_down && found.is_some() => {
+            metrics::counter!("issuer_rules_stale_served_total").increment(1);
+            return Ok(found);
+        }
         Lookup::Stale(found) => {
             // Someone is reloading it already: the stale copy is good enough meanwhile.
-            let Ok(_guard) = cache.loading.try_lock() else {
+            let lock = cache.lock(key);
+            let Ok(_guard) = lock.try_lock() else {
                 return Ok(found);
             };
-            return reload(cache, key, load).await;
+            return reload(cache, key, load, found).await;
         }
-        Lookup::Missing => {}
+        Lookup::Missing => None,
+    };
+    let lock = cache.lock(key);
+    let _guard = lock.lock().await;
+    match cache.lookup(key) {
+        Lookup::Fresh(found) => Ok(found),
+        _ => reload(cache, key, load, stale).await,
     }
-    let _guard = cache.loading.lock().await;
-    if let Lookup::Fresh(found) = cache.lookup(key) {
-        return Ok(found);
-    }
-    reload(cache, key, load).await
 }
 
-async fn reload<T, F, Fut>(cache: &RulesCache<T>, key: &str, load: F) -> Result<Option<Arc<Cached<T>>>, Error>
+async fn reload<T, F, Fut>(
+    cache: &RulesCache<T>,
+    key: &str,
+    load: F,
+    stale: Option<Arc<Cached<T>>>,
+) -> Result<Option<Arc<Cached<T>>>, Error>
 where
+    T: Send + Sync + 'static,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Option<Cached<T>>, Error>>,
 {
-    let found = load().await?.map(Arc::new);
-    cache.put(key, found.clone());
-    Ok(found)
+    match load().await {
+        Ok(found) => {
+            let found = found.map(Arc::new);
+            cache.put(key, found.clone());
+            Ok(found)
+        }
+        Err(e) if stale.is_some() && e.is_unavailable() => {
+            metrics::counter!("issuer_rules_stale_served_total").increment(1);
+            tracing::warn!(key, error = %e, "Postgres unreachable: serving the last known rules");
+            cache.keep(key);
+            Ok(stale)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 impl Engine {

@@ -9,7 +9,7 @@
 //! in between is found in Postgres), and only then `meta` is written. The issued count is the
 //! size of the restored holders hash, so a rebuild can never let the count pass the quantity.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::Utc;
 use fred::interfaces::KeysInterface;
@@ -105,7 +105,11 @@ impl Engine {
 
     /// Restores a scope's Redis copy from the stream and Postgres (see the module doc).
     pub async fn rebuild(&self, scope: &Scope, rules: &Rules, keys: &ScopeKeys) -> Result<(), Error> {
-        let _guard = self.inner.rebuilding.lock().await;
+        let lock = self
+            .inner
+            .rebuilding
+            .get_with(keys.meta.clone(), || Arc::new(tokio::sync::Mutex::new(())));
+        let _guard = lock.lock().await;
         let redis = self.redis().next();
         if redis.exists::<i64, _>(&keys.meta).await? == 1 {
             return Ok(()); // rebuilt meanwhile

@@ -98,7 +98,7 @@ impl TestApp {
         Self::spawn_on(core, opts).await
     }
 
-    async fn spawn_on(core: CoreConfig, opts: Options) -> Self {
+    pub async fn spawn_on(core: CoreConfig, opts: Options) -> Self {
         let cfg = config(&core, &opts);
         let listener = tokio::net::TcpListener::bind(cfg.addr).await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -155,6 +155,8 @@ pub fn config(core: &CoreConfig, opts: &Options) -> Config {
         user_burst: opts.user_burst,
         global_rate: 0,
         event_cache_ttl: Duration::from_millis(200),
+        rules_stale_max: Duration::from_secs(3_600),
+        rules_cache_max: 100_000,
         sold_out_holders_max: 1_000_000,
         issue_calls_in_flight: 4,
         migrate_on_start: true,
