@@ -9,17 +9,23 @@
 -- pending, everything delivered) is persisted, so the stream is trimmed up to there with
 -- `XTRIM MINID ~`: whole nodes at a time, far cheaper than deleting entry by entry. A few
 -- persisted entries may linger until the next trim; replaying them changes nothing.
--- XACK is idempotent, so a reclaimed entry acknowledged twice is harmless.
+-- XACK is idempotent, so a reclaimed entry acknowledged twice is harmless. Ids go to XACK in
+-- chunks: `unpack` of more than about 8,000 values overflows Lua's C stack, and a batch may be
+-- larger than that.
 -- Returns the number of entries acknowledged.
 
-local ids = {}
-for i = 2, #ARGV do
-  ids[#ids + 1] = ARGV[i]
-end
-if #ids == 0 then
+local CHUNK = 1000
+if #ARGV < 2 then
   return 0
 end
-local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+local acked = 0
+for first = 2, #ARGV, CHUNK do
+  local ids = {}
+  for i = first, math.min(first + CHUNK - 1, #ARGV) do
+    ids[#ids + 1] = ARGV[i]
+  end
+  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+end
 
 local minid
 local pending = redis.call('XPENDING', KEYS[1], ARGV[1])

@@ -299,9 +299,13 @@ impl Engine {
             self.inner.coupons.invalidate(&id.to_string());
             let refreshed = async {
                 if let Some(batch) = repo::coupon_issues::find_batch(self.db(), *id).await? {
-                    // Only updates an existing copy: a missing one is rebuilt on next use.
-                    self.load_meta(&batch.rules(), &self.keys().coupon_batch(*id), false, &[])
-                        .await?;
+                    // Only updates an existing copy: a missing one is rebuilt on next use. The
+                    // stream is registered again: one retired after the window ended comes back
+                    // if the change reopens the window.
+                    let keys = self.keys().coupon_batch(*id);
+                    if self.load_meta(&batch.rules(), &keys, false, &[]).await? {
+                        crate::stream::register(self.redis(), self.keys(), &keys.stream).await?;
+                    }
                 }
                 Ok::<_, Error>(())
             };

@@ -73,7 +73,10 @@ impl Engine {
             .ok_or(Error::EventNotFound)?;
         let keys = self.keys().ticket_event(&event.event_key);
         // Only updates an existing copy: a missing one is rebuilt, holders first, on next use.
-        self.load_meta(&Rules::from(&event), &keys, false, &[]).await?;
+        // The stream is registered again, in case it was retired.
+        if self.load_meta(&Rules::from(&event), &keys, false, &[]).await? {
+            stream::register(self.redis(), self.keys(), &keys.stream).await?;
+        }
         self.inner.events.invalidate(&event.event_key);
         *self.inner.running.lock().await = None;
         self.with_counts(event, None).await

@@ -73,6 +73,12 @@ impl Keys {
     pub fn streams(&self) -> String {
         format!("{}issuance:streams", self.prefix)
     }
+
+    /// The liveness key of drain consumer `consumer`: present while it runs (renewed every few
+    /// hundred ms with a short expiry), gone soon after it dies.
+    pub fn drain_alive(&self, consumer: &str) -> String {
+        format!("{}drain:alive:{consumer}", self.prefix)
+    }
 }
 
 #[cfg(test)]

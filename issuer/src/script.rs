@@ -31,9 +31,11 @@ pub enum Lua {
     StreamLag,
     /// `forget_consumers.lua`: drop idle consumer names with nothing pending.
     ForgetConsumers,
+    /// `retire_stream.lua`: drop the stream of an ended, fully persisted scope.
+    RetireStream,
 }
 
-const ALL: [Lua; 7] = [
+const ALL: [Lua; 8] = [
     Lua::Issue,
     Lua::LoadMeta,
     Lua::RestoreHolders,
@@ -41,6 +43,7 @@ const ALL: [Lua; 7] = [
     Lua::AckEntries,
     Lua::StreamLag,
     Lua::ForgetConsumers,
+    Lua::RetireStream,
 ];
 
 /// SHA1 of each script, computed once.
@@ -58,6 +61,7 @@ impl Lua {
             Lua::AckEntries => "ack_entries",
             Lua::StreamLag => "stream_lag",
             Lua::ForgetConsumers => "forget_consumers",
+            Lua::RetireStream => "retire_stream",
         }
     }
 
@@ -70,6 +74,7 @@ impl Lua {
             Lua::AckEntries => include_str!("../../lua/ack_entries.lua"),
             Lua::StreamLag => include_str!("../../lua/stream_lag.lua"),
             Lua::ForgetConsumers => include_str!("../../lua/forget_consumers.lua"),
+            Lua::RetireStream => include_str!("../../lua/retire_stream.lua"),
         }
     }
 

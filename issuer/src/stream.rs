@@ -254,6 +254,61 @@ pub async fn ack(client: &Client, stream: &str, ids: &[String]) -> Result<i64, E
     Lua::AckEntries.call(client, vec![stream], args).await
 }
 
+/// Consumers of the drain group holding pending entries, with how many (XINFO CONSUMERS).
+pub async fn consumers_with_pending(client: &Client, stream: &str) -> Result<Vec<(String, i64)>, Error> {
+    let info: Vec<HashMap<String, Value>> = match client.xinfo_consumers(stream, DRAIN_GROUP).await {
+        Err(e) if e.details().starts_with("NOGROUP") || e.details().starts_with("ERR no such key") => {
+            return Ok(Vec::new());
+        }
+        other => other?,
+    };
+    Ok(info
+        .into_iter()
+        .filter_map(|c| {
+            let name = c.get("name")?.as_string()?;
+            let pending = c.get("pending")?.as_i64()?;
+            (pending > 0).then_some((name, pending))
+        })
+        .collect())
+}
+
+/// Takes over every entry pending under `dead` (a consumer whose liveness key is gone), up to
+/// `count`, for `me`, whatever their idle time.
+pub async fn claim_from(
+    client: &Client,
+    stream: &str,
+    dead: &str,
+    me: &str,
+    count: u64,
+) -> Result<Vec<Entry>, Error> {
+    let pending: Vec<(String, String, u64, u64)> = client
+        .xpending(stream, DRAIN_GROUP, ("-", "+", count, dead))
+        .await?;
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = pending.into_iter().map(|(id, ..)| id).collect();
+    let claimed: Vec<(String, Fields)> = client
+        .xclaim_values(stream, DRAIN_GROUP, me, 0, ids, None, None, None, false, false)
+        .await?;
+    Ok(claimed
+        .into_iter()
+        .map(|(id, fields)| Entry::decode(id, fields))
+        .collect())
+}
+
+/// Empties the stream of an ended, fully persisted scope (see `retire_stream.lua`) and takes it
+/// out of the registry; returns whether it did.
+pub async fn retire(redis: &Pool, keys: &Keys, stream: &str, meta: &str) -> Result<bool, Error> {
+    let retired: i64 = Lua::RetireStream
+        .call(redis.next(), vec![stream, meta], vec![DRAIN_GROUP.to_owned()])
+        .await?;
+    if retired == 1 {
+        redis.srem::<(), _, _>(keys.streams(), stream).await?;
+    }
+    Ok(retired == 1)
+}
+
 /// Every entry the stream still holds, oldest first: all that is not yet persisted, and possibly
 /// a few persisted ones the last trim left behind.
 pub async fn unpersisted(client: &Client, stream: &str) -> Result<Vec<Entry>, Error> {

@@ -78,6 +78,11 @@ pub struct DrainConfig {
     /// How often the stream registry is re-read (a new event's stream is found within this) and
     /// the lag gauges refreshed.
     pub refresh_every: Duration,
+    /// `DRAIN_HEARTBEAT_MS`: lifetime of this consumer's liveness key, renewed every quarter of
+    /// it; a consumer whose key expired is dead and its pending entries are taken at once.
+    pub heartbeat: Duration,
+    /// `DRAIN_DEAD_CHECK_MS`: how often to look for pending entries of dead consumers.
+    pub dead_check_every: Duration,
 }
 
 impl Config {
@@ -98,6 +103,8 @@ impl Config {
                 claim_every: Duration::from_millis(parse_or("DRAIN_CLAIM_EVERY_MS", 5_000)?),
                 forget_idle: Duration::from_millis(parse_or("DRAIN_FORGET_IDLE_MS", 3_600_000)?),
                 refresh_every: Duration::from_millis(200),
+                heartbeat: Duration::from_millis(parse_or("DRAIN_HEARTBEAT_MS", 1_500)?),
+                dead_check_every: Duration::from_millis(parse_or("DRAIN_DEAD_CHECK_MS", 250)?),
             },
             jobs: JobsConfig {
                 concurrency: parse_or("JOB_CONCURRENCY", 2)?,
@@ -153,6 +160,8 @@ impl Default for DrainConfig {
             claim_every: Duration::from_secs(5),
             forget_idle: Duration::from_secs(3_600),
             refresh_every: Duration::from_millis(200),
+            heartbeat: Duration::from_millis(1_500),
+            dead_check_every: Duration::from_millis(250),
         }
     }
 }

@@ -5,16 +5,29 @@
 //! changes nothing; tickets into `tickets`, coupons into `coupon_issues`), and only after the
 //! commit acknowledges them and trims the stream head.
 //!
+//! Liveness: every consumer keeps a key `drain:alive:<consumer>` with a short expiry
+//! (`heartbeat`, 1.5 s) renewed by a task of its own every quarter of it, whatever its passes
+//! are doing. Every `dead_check_every` (250 ms) a consumer looks at the consumers of each stream
+//! that hold pending entries; one whose key is gone is dead, and its entries are claimed at once
+//! (XCLAIM with no idle minimum) and persisted.
+//!
 //! What happens on a crash:
-//! * before the commit: the entries stay pending under this consumer's name; after
-//!   `claim_idle` another consumer (or this one restarted under a new name) claims them with
-//!   XAUTOCLAIM and persists them.
+//! * before the commit: the entries stay pending under this consumer's name; its liveness key
+//!   expires within `heartbeat`, and another consumer claims and persists them (about a second
+//!   and a half after the crash). A consumer that stalls without dying (a stopped process)
+//!   loses its liveness the same way; if it wakes up and commits too, the inserts change
+//!   nothing. The idle-time claim (`claim_idle`, XAUTOCLAIM) stays as the fallback.
 //! * between commit and acknowledgement: the entries are claimed and inserted again, which
 //!   changes nothing.
 //! * a process that is gone leaves its consumer name in the group: once it has nothing pending
 //!   and has been idle for `forget_idle`, the name is removed.
 //! * Postgres down: nothing is acknowledged; this consumer re-reads its own pending entries on
 //!   the next pass and retries, backing off.
+//!
+//! A stream that fails (a broken key, a record Postgres refuses) is logged and skipped for the
+//! pass; the others are drained. Streams of scopes whose window has ended and that are fully
+//! persisted are trimmed empty and leave the registry (`retire_stream.lua`), so neither a pass nor a
+//! `/metrics` scrape grows with every scope ever created.
 //!
 //! Lag (entries not yet persisted, and the age of the oldest) is published as
 //! `issuer_stream_lag_entries` and `issuer_stream_lag_seconds`.
@@ -24,7 +37,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fred::clients::Pool;
+use fred::{clients::Pool, interfaces::KeysInterface};
 use issuer::{
     Error, Keys, clock,
     repo::{
@@ -70,8 +83,14 @@ impl Drain {
     /// Runs until `shutdown`; a pass under way finishes (or leaves its entries pending) first.
     pub async fn run(mut self, shutdown: CancellationToken) {
         tracing::info!(consumer = %self.cfg.consumer, "drain started");
+        let heartbeat = tokio::spawn(heartbeat(
+            self.redis.clone(),
+            self.keys.drain_alive(&self.cfg.consumer),
+            self.cfg.heartbeat,
+        ));
         let mut last_refresh: Option<Instant> = None;
         let mut last_claim = Instant::now();
+        let mut last_dead_check = Instant::now();
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
             if last_refresh.is_none_or(|t| t.elapsed() >= self.cfg.refresh_every) {
@@ -84,7 +103,11 @@ impl Drain {
             if claim {
                 last_claim = Instant::now();
             }
-            let pause = match self.pass(claim).await {
+            let dead_check = last_dead_check.elapsed() >= self.cfg.dead_check_every;
+            if dead_check {
+                last_dead_check = Instant::now();
+            }
+            let pause = match self.pass(claim, dead_check).await {
                 // A full batch means a backlog: go again at once.
                 Ok(n) if n as u64 >= self.cfg.batch_size => {
                     failures = 0;
@@ -104,39 +127,96 @@ impl Drain {
             };
             poll::pause(&shutdown, pause).await;
         }
+        heartbeat.abort();
+        // Gone now: whatever is still pending under this name is taken over at once.
+        let _ = self
+            .redis
+            .del::<(), _>(self.keys.drain_alive(&self.cfg.consumer))
+            .await;
         tracing::info!(consumer = %self.cfg.consumer, "drain stopped");
     }
 
-    /// Re-reads the registry, creates missing groups and publishes the lag.
+    /// Re-reads the registry, retires the streams of ended scopes, creates missing groups and
+    /// publishes the lag.
     pub async fn refresh(&mut self) -> Result<(), Error> {
         let mut streams = stream::registered(&self.redis, &self.keys).await?;
-        streams.sort();
-        for s in &streams {
-            if !self.streams.contains(s) {
-                stream::ensure_group(self.redis.next(), s).await?;
+        let mut live = Vec::with_capacity(streams.len());
+        for s in streams.drain(..) {
+            let Some(meta) = s.strip_suffix(":stream").map(|base| format!("{base}:meta")) else {
+                live.push(s);
+                continue;
+            };
+            match stream::retire(&self.redis, &self.keys, &s, &meta).await {
+                Ok(true) => {
+                    tracing::info!(stream = %s, "scope ended and persisted: stream retired");
+                    metrics::counter!("issuer_drain_streams_retired_total").increment(1);
+                }
+                Ok(false) => live.push(s),
+                Err(e) => {
+                    tracing::warn!(stream = %s, error = %e, "could not check whether the stream can retire");
+                    live.push(s);
+                }
             }
         }
+        let mut streams = Vec::with_capacity(live.len());
+        for s in live {
+            if !self.streams.contains(&s)
+                && let Err(e) = stream::ensure_group(self.redis.next(), &s).await
+            {
+                // Not a stream (or Redis refused): skipped now, tried again next refresh.
+                tracing::warn!(stream = %s, error = %e, "cannot read this stream; skipping it");
+                continue;
+            }
+            streams.push(s);
+        }
+        streams.sort();
         self.streams = streams;
         issuer::telemetry::record_lag(&stream::total_lag(&self.redis, &self.keys).await?);
         Ok(())
     }
 
-    /// One pass over every stream: claims dead consumers' entries when `claim`, retries own
-    /// pending entries, reads new ones. Returns how many entries were persisted.
-    pub async fn pass(&mut self, claim: bool) -> Result<usize, Error> {
-        let mut done = 0;
-        for s in self.streams.clone() {
-            done += self.drain_stream(&s, claim).await?;
+    /// One pass over every stream: takes over the entries of dead consumers (by liveness when
+    /// `dead_check`, by idle time when `claim`), retries own pending entries, reads new ones.
+    /// Returns how many entries were persisted; fails only when every stream failed.
+    pub async fn pass(&mut self, claim: bool, dead_check: bool) -> Result<usize, Error> {
+        let (mut done, mut failed, mut last_error) = (0, 0, None);
+        let streams = self.streams.clone();
+        for s in &streams {
+            match self.drain_stream(s, claim, dead_check).await {
+                Ok(n) => done += n,
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(stream = %s, error = %e, "draining a stream failed; the others go on");
+                    metrics::counter!("issuer_drain_stream_failures_total").increment(1);
+                    last_error = Some(e);
+                }
+            }
         }
-        Ok(done)
+        match last_error {
+            Some(e) if failed == streams.len() => Err(e),
+            _ => Ok(done),
+        }
     }
 
-    async fn drain_stream(&mut self, s: &str, claim: bool) -> Result<usize, Error> {
+    async fn drain_stream(&mut self, s: &str, claim: bool, dead_check: bool) -> Result<usize, Error> {
         let client = self.redis.next().clone();
         let client = &client;
         let consumer = self.cfg.consumer.clone();
         let (consumer, count) = (consumer.as_str(), self.cfg.batch_size);
         let mut done = 0;
+        if dead_check {
+            for (other, _) in stream::consumers_with_pending(client, s).await? {
+                if other == consumer || client.exists::<i64, _>(self.keys.drain_alive(&other)).await? == 1 {
+                    continue;
+                }
+                let claimed = stream::claim_from(client, s, &other, consumer, count).await?;
+                if !claimed.is_empty() {
+                    tracing::warn!(stream = s, dead = %other, entries = claimed.len(), "took over the entries of a dead consumer");
+                    metrics::counter!("issuer_drain_claimed_total").increment(claimed.len() as u64);
+                }
+                done += self.persist(s, claimed).await?;
+            }
+        }
         if claim {
             let idle = self.cfg.claim_idle.as_millis() as u64;
             let claimed = match stream::claim_idle(client, s, consumer, idle, count).await {
@@ -229,5 +309,20 @@ impl Drain {
         coupon_issues::insert_batch(&mut tx, coupons).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Keeps `key` alive while the consumer runs: set with an expiry of `ttl`, renewed every quarter
+/// of it. Aborted on shutdown; a process that dies stops renewing and the key expires.
+async fn heartbeat(redis: Pool, key: String, ttl: Duration) {
+    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(4);
+    loop {
+        let set: Result<(), _> = redis
+            .set(&key, "1", Some(fred::types::Expiration::PX(ms)), None, false)
+            .await;
+        if let Err(e) = set {
+            tracing::warn!(error = %e, "drain heartbeat failed");
+        }
+        tokio::time::sleep(ttl / 4).await;
     }
 }

@@ -152,3 +152,140 @@ async fn persisted_entries_are_trimmed_from_the_stream() {
     assert_eq!((lag.entries, lag.age_ms), (0, 0));
     assert!(lag.length <= len, "the length is what the stream holds");
 }
+
+/// Pending entries of the drain group, by consumer.
+async fn pending(app: &TestApp, stream_key: &str) -> i64 {
+    let summary: Vec<fred::types::Value> = app
+        .redis_cmd("XPENDING", vec![stream_key.to_owned(), "drain".into()])
+        .await;
+    summary.first().and_then(fred::types::Value::as_i64).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_of_a_sigkilled_workers_process_are_persisted_within_seconds() {
+    let app = TestApp::spawn_with(Options {
+        drain: false,
+        ..Options::default()
+    })
+    .await;
+    app.create_event("killed", 500, None).await;
+    issue_many(&app, "killed", 1..=200).await;
+    let keys = app.keys.ticket_event("killed");
+
+    // The worker reads the entries, then blocks on its insert (the table is locked) holding them.
+    let mut lock = app.db.begin().await.unwrap();
+    sqlx::query("LOCK TABLE tickets IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    stream::ensure_group(app.redis.next(), &keys.stream)
+        .await
+        .unwrap();
+    let mut worker = crate::helpers::WorkersProcess::start(&app.core);
+    let started = std::time::Instant::now();
+    while pending(&app, &keys.stream).await < 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the worker read the entries"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.kill9();
+    let killed = std::time::Instant::now();
+    lock.rollback().await.unwrap();
+
+    // Another consumer with the default settings (idle-time claim after 30 s) takes over by
+    // liveness instead.
+    app.start_drain(DrainConfig::default());
+    assert_eq!(app.wait_rows("killed", 200, Duration::from_secs(10)).await, 200);
+    let took = killed.elapsed();
+    eprintln!("entries of a SIGKILLed worker persisted {took:?} after the kill");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.ticket_rows("killed").await, 200, "each ticket exactly once");
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_lua_can_unpack_is_acknowledged() {
+    let app = TestApp::spawn_with(Options {
+        drain: false,
+        ..Options::default()
+    })
+    .await;
+    let key = format!("{}{{big}}:stream", app.core.key_prefix);
+    let client = app.redis.next();
+    stream::ensure_group(client, &key).await.unwrap();
+    for chunk in 0..20 {
+        let pipeline = client.pipeline();
+        for i in 0..500 {
+            let _: () = pipeline
+                .xadd(&key, false, None, "*", vec![("n", (chunk * 500 + i).to_string())])
+                .await
+                .unwrap();
+        }
+        let _: Vec<String> = pipeline.all().await.unwrap();
+    }
+    let read = stream::read_new(client, &key, "big", 50_000).await.unwrap();
+    assert_eq!(read.len(), 10_000);
+    let ids: Vec<String> = read.into_iter().map(|e| e.id).collect();
+    assert_eq!(stream::ack(client, &key, &ids).await.unwrap(), 10_000);
+    assert_eq!(pending(&app, &key).await, 0);
+}
+
+#[tokio::test]
+async fn one_broken_stream_does_not_stop_the_others() {
+    let app = TestApp::spawn_with(Options {
+        drain: false,
+        ..Options::default()
+    })
+    .await;
+    // A registered "stream" that is not one sorts first and fails every read.
+    let broken = format!("{}{{aaa}}:stream", app.core.key_prefix);
+    let _: String = app
+        .redis_cmd("SET", vec![broken.clone(), "not a stream".into()])
+        .await;
+    let _: i64 = app.redis_cmd("SADD", vec![app.keys.streams(), broken]).await;
+    app.create_event("healthy", 50, None).await;
+    issue_many(&app, "healthy", 1..=10).await;
+    app.start_drain(DrainConfig {
+        idle: Duration::from_millis(5),
+        ..DrainConfig::default()
+    });
+    assert_eq!(app.wait_rows("healthy", 10, Duration::from_secs(10)).await, 10);
+}
+
+#[tokio::test]
+async fn streams_of_ended_persisted_scopes_leave_the_registry() {
+    let app = TestApp::spawn().await;
+    let end = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let body = serde_json::json!({
+        "eventKey": "ending", "name": "ending", "totalQuantity": 10,
+        "startAt": "2020-01-01T00:00:00Z", "endAt": end.to_rfc3339(),
+    });
+    assert_eq!(app.post("/events", &app.admin(), &body).await.status(), 201);
+    app.create_event("running", 10, None).await;
+    issue_many(&app, "ending", 1..=3).await;
+    issue_many(&app, "running", 1..=3).await;
+    assert_eq!(app.wait_rows("ending", 3, Duration::from_secs(10)).await, 3);
+    let ending = app.keys.ticket_event("ending").stream;
+    let running = app.keys.ticket_event("running").stream;
+    let started = std::time::Instant::now();
+    loop {
+        let registered: Vec<String> = app.redis_cmd("SMEMBERS", vec![app.keys.streams()]).await;
+        if !registered.contains(&ending) {
+            assert!(registered.contains(&running), "a running scope stays");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the ended stream retired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let length: i64 = app.redis_cmd("XLEN", vec![ending]).await;
+    assert_eq!(length, 0, "and its stream is empty");
+    // Asking an ended scope again is an ordinary refusal, not a rebuild.
+    let r = app.issue("ending", 99).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(app.ticket_rows("ending").await, 3);
+}
