@@ -23,8 +23,17 @@
 -- out since) -> active -> period -> total -> daily limit. Statuses:
 --   OK, DUP, INACTIVE, PERIOD, SOLD_OUT, DAILY, NO_META (the caller rebuilds meta and retries).
 --
--- The issued count is HLEN of the holders hash, so "never more than total" and "never two per
--- user" rest on one structure and cannot drift apart.
+-- Integrity (partial loss of a scope's keys): meta also counts what the script did —
+-- `issued` (issues ever, the high-water mark), `gap` (issues a rebuild could not restore into
+-- holders), `day`/`today` (the last KST day an issue was made and its count) — all written in
+-- the same atomic call as the holders, the day counter and the stream. Before deciding
+-- anything the script checks HLEN(holders) + gap == issued, that the stream exists once
+-- anything was issued, and that today's counter still holds `today`. Any mismatch means keys
+-- were lost: meta is marked `broken` and every request answers NO_META, so the caller rebuilds
+-- from the stream and Postgres before any further decision. A broken meta keeps `issued`, so
+-- the quantity and coupon positions (numbered from `issued`, never from HLEN) survive the
+-- loss of holders and stream together. A meta without `issued` (written before these fields
+-- existed) skips the checks until its next rebuild.
 
 local out = {}
 local function answer(status, id, at, issued, total)
@@ -35,19 +44,41 @@ local function answer(status, id, at, issued, total)
   out[#out + 1] = total
 end
 
-local meta = redis.call('HMGET', KEYS[1], 'total', 'daily', 'start', 'end', 'active')
-if not meta[1] then
+local function no_meta()
   for _ = 4, #ARGV, 3 do
     answer('NO_META', '', 0, 0, 0)
   end
   return out
 end
+
+local meta = redis.call('HMGET', KEYS[1], 'total', 'daily', 'start', 'end', 'active',
+                        'issued', 'gap', 'day', 'today', 'broken')
+if not meta[1] or meta[10] then
+  return no_meta()
+end
 local total, daily = tonumber(meta[1]), tonumber(meta[2])
 local start_ms, end_ms, active = tonumber(meta[3]), tonumber(meta[4]), meta[5] == '1'
+local counted = tonumber(meta[6])
+
+if counted then
+  local t = redis.call('TIME')
+  local real_day = math.floor((tonumber(t[1]) * 1000 + 32400000) / 86400000)
+  local lost = redis.call('HLEN', KEYS[2]) + tonumber(meta[7] or '0') ~= counted
+    or (counted > 0 and redis.call('EXISTS', KEYS[4]) == 0)
+    or (tonumber(meta[8]) == real_day
+        and tonumber(redis.call('GET', KEYS[3] .. real_day) or '0') ~= tonumber(meta[9]))
+  if lost then
+    redis.call('HSET', KEYS[1], 'broken', '1')
+    return no_meta()
+  end
+end
 
 local by_position = ARGV[3] == 'position'
-local redis_now, issued
+local redis_now
+-- Issues so far: the high-water mark when meta keeps it, else the size of holders.
+local issued = counted
 local today = {}  -- KST day -> issued that day, read once per batch
+local last_day
 
 for i = 4, #ARGV, 3 do
   local user, candidate, clock = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -101,9 +132,13 @@ for i = 4, #ARGV, 3 do
         end
         redis.call('XADD', KEYS[4], '*', 'k', ARGV[1], 's', ARGV[2], 'u', user, 'id', candidate, 't', now)
         issued = issued + 1
+        last_day = day
         answer('OK', candidate, now, issued, total)
       end
     end
   end
+end
+if last_day then
+  redis.call('HSET', KEYS[1], 'issued', issued, 'day', last_day, 'today', today[last_day])
 end
 return out

@@ -9,10 +9,16 @@
 //! in between is found in Postgres), and only then `meta` is written. The issued count is the
 //! size of the restored holders hash, so a rebuild can never let the count pass the quantity.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use chrono::Utc;
-use fred::interfaces::KeysInterface;
+use fred::{
+    interfaces::{HashesInterface, StreamsInterface},
+    types::scan::Scanner,
+};
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 
 use crate::{
@@ -48,6 +54,19 @@ impl Engine {
         create: bool,
         day_counts: &[(i64, i64)],
     ) -> Result<bool, Error> {
+        self.write_meta(rules, keys, create, 0, day_counts).await
+    }
+
+    /// [`Engine::load_meta`] with the least number of issues ever made (`issued_floor`), for a
+    /// rebuild.
+    async fn write_meta(
+        &self,
+        rules: &Rules,
+        keys: &ScopeKeys,
+        create: bool,
+        issued_floor: i64,
+        day_counts: &[(i64, i64)],
+    ) -> Result<bool, Error> {
         let mut args = vec![
             rules.version.to_string(),
             rules.total.to_string(),
@@ -56,6 +75,7 @@ impl Engine {
             rules.end.timestamp_millis().to_string(),
             if rules.active { "1" } else { "0" }.to_owned(),
             if create { "1" } else { "0" }.to_owned(),
+            issued_floor.to_string(),
         ];
         for (day, count) in day_counts {
             args.push(day.to_string());
@@ -64,7 +84,11 @@ impl Engine {
         let written: i64 = Lua::LoadMeta
             .call(
                 self.redis().next(),
-                vec![keys.meta.as_str(), keys.day_prefix.as_str()],
+                vec![
+                    keys.meta.as_str(),
+                    keys.day_prefix.as_str(),
+                    keys.holders.as_str(),
+                ],
                 args,
             )
             .await?;
@@ -111,15 +135,19 @@ impl Engine {
             .get_with(keys.meta.clone(), || Arc::new(tokio::sync::Mutex::new(())));
         let _guard = lock.lock().await;
         let redis = self.redis().next();
-        if redis.exists::<i64, _>(&keys.meta).await? == 1 {
+        let (ver, broken): (Option<String>, Option<String>) =
+            redis.hmget(&keys.meta, vec!["ver", "broken"]).await?;
+        if ver.is_some() && broken.is_none() {
             return Ok(()); // rebuilt meanwhile
         }
-        tracing::info!(scope = ?scope, "Redis copy of the rules is missing, rebuilding");
+        tracing::info!(scope = ?scope, broken = broken.is_some(), "Redis copy of the scope is missing or damaged, rebuilding");
         metrics::counter!("issuer_meta_rebuilds_total").increment(1);
 
         // The stream first, then Postgres: see the module doc.
         let pending = stream::unpersisted(redis, &keys.stream).await?;
         let mut days = DayCounts::new(Utc::now().timestamp_millis());
+        let mut seen = HashSet::new();
+        let mut next_position = 0_i64;
         let mut chunk = Vec::with_capacity(RESTORE_CHUNK * 2);
         let (kind, scope_id) = (scope.kind(), scope.id());
         for entry in pending {
@@ -128,6 +156,10 @@ impl Engine {
                 continue;
             }
             days.add(record.user_id, record.issued_at_ms);
+            seen.insert(record.user_id);
+            if let stream::IssueId::Position(p) = record.issue_id {
+                next_position = next_position.max(i64::from(p) + 1);
+            }
             chunk.push(record.user_id.to_string());
             chunk.push(format!("{}|{}", record.issue_id, record.issued_at_ms));
         }
@@ -135,6 +167,12 @@ impl Engine {
         while let Some(row) = rows.try_next().await? {
             let at_ms = row.issued_at.timestamp_millis();
             days.add(row.user_id, at_ms);
+            seen.insert(row.user_id);
+            if matches!(scope, Scope::Coupon(_))
+                && let Ok(p) = row.issue_id.parse::<i64>()
+            {
+                next_position = next_position.max(p + 1);
+            }
             chunk.push(row.user_id.to_string());
             chunk.push(format!("{}|{}", row.issue_id, at_ms));
             if chunk.len() >= RESTORE_CHUNK * 2 {
@@ -142,8 +180,64 @@ impl Engine {
             }
         }
         self.restore_holders(keys, chunk).await?;
-        self.load_meta(rules, keys, true, &days.into_pairs()).await?;
+        // Holders that are neither in the stream nor in Postgres: their stream entries were
+        // lost. Written to the stream again, so the drain persists them.
+        self.requeue_unseen(scope, keys, &seen, &mut days).await?;
+        stream::ensure_group(redis, &keys.stream).await?;
+        self.write_meta(rules, keys, true, next_position, &days.into_pairs())
+            .await?;
         stream::register(self.redis(), self.keys(), &keys.stream).await?;
+        Ok(())
+    }
+
+    /// Appends a stream record for every holder not in `seen` (see [`Engine::rebuild`]), and
+    /// counts it in `days`.
+    async fn requeue_unseen(
+        &self,
+        scope: &Scope,
+        keys: &ScopeKeys,
+        seen: &HashSet<i64>,
+        days: &mut DayCounts,
+    ) -> Result<(), Error> {
+        let client = self.redis().next().clone();
+        let mut pages = std::pin::pin!(client.hscan(keys.holders.as_str(), "*", Some(1_000)));
+        let mut requeued = 0;
+        while let Some(page) = pages.next().await {
+            let mut page = page?;
+            let Some(map) = page.take_results() else { continue };
+            for (user, value) in map.inner() {
+                let (Some(user), Some(value)) = (
+                    user.as_str().and_then(|u| u.parse::<i64>().ok()),
+                    value.as_string(),
+                ) else {
+                    continue;
+                };
+                if seen.contains(&user) {
+                    continue;
+                }
+                let Some((id, at)) = value.split_once('|') else {
+                    continue;
+                };
+                if let Ok(at_ms) = at.parse::<i64>() {
+                    days.add(user, at_ms);
+                }
+                let fields = vec![
+                    ("k", scope.kind().as_str().to_owned()),
+                    ("s", scope.id().to_owned()),
+                    ("u", user.to_string()),
+                    ("id", id.to_owned()),
+                    ("t", at.to_owned()),
+                ];
+                let _: String = client
+                    .xadd(keys.stream.as_str(), false, None, "*", fields)
+                    .await?;
+                requeued += 1;
+            }
+        }
+        if requeued > 0 {
+            tracing::warn!(scope = ?scope, requeued, "holders whose stream entries were lost are queued again");
+            metrics::counter!("issuer_meta_requeued_total").increment(requeued);
+        }
         Ok(())
     }
 

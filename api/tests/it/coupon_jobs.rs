@@ -330,3 +330,85 @@ async fn partner_csv_upload_reports_every_rejected_line() {
     let r = app.post(&path, &app.admin(), &json!({"codes": []})).await;
     assert_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", &path).await;
 }
+
+/// Uploads `body` as a partner CSV for `batch` and waits for the job to end; returns the job.
+async fn upload_and_wait(app: &TestApp, batch: i64, body: Vec<u8>) -> Value {
+    let path = format!("/api/v1/admin/coupon-batches/{batch}/partner-codes");
+    let r = app
+        .http
+        .post(app.url(&path))
+        .bearer_auth(app.admin())
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let accepted: Value = r.json().await.unwrap();
+    app.wait_job(&job_id(&accepted), Duration::from_secs(120), |j| {
+        matches!(status(j), "COMPLETED" | "FAILED")
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_are_malformed_and_the_job_completes() {
+    let app = TestApp::spawn().await;
+    app.start_jobs(fast_jobs());
+    let batch = app.coupon_batch(10, 5, "MAPPED").await;
+    let job = upload_and_wait(&app, batch, b"GOOD-0001\nAB\0CD\nEF\x07GH\nGOOD-0002\n".to_vec()).await;
+    assert_eq!(status(&job), "COMPLETED", "{job}");
+    let report = &job["result"];
+    assert_eq!(
+        (report["accepted"].as_i64(), report["rejected"].as_i64()),
+        (Some(2), Some(2))
+    );
+    let shown: Vec<&str> = report["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["reason"], "MALFORMED");
+            r["code"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(shown, vec!["AB\\u{0}CD", "EF\\u{7}GH"]);
+}
+
+/// The worst 64 MiB files (every line empty, malformed, or the same code) complete with exact
+/// counts, and a real workers process's peak memory stays under 300 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worst_case_64_mib_uploads_complete_in_bounded_memory() {
+    const SIZE: usize = 64 * 1024 * 1024;
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        upload_limit: SIZE,
+        ..Default::default()
+    })
+    .await;
+    let workers = crate::helpers::WorkersProcess::start(&app.core);
+    let cases: [(&str, &[u8]); 3] = [
+        ("empty", b"\n"),
+        ("malformed", b"x\n"),
+        ("duplicates", b"SAME-CODE-1\n"),
+    ];
+    for (what, line) in cases {
+        let lines = SIZE / line.len();
+        let batch = app.coupon_batch(10, 10, "MAPPED").await;
+        let job = upload_and_wait(&app, batch, line.repeat(lines)).await;
+        assert_eq!(status(&job), "COMPLETED", "{what}: {job}");
+        let (accepted, rejected) = if what == "duplicates" {
+            (1, lines - 1)
+        } else {
+            (0, lines)
+        };
+        assert_eq!(job["result"]["accepted"], accepted, "{what}");
+        assert_eq!(job["result"]["rejected"], rejected, "{what}: the count is exact");
+        assert_eq!(
+            job["result"]["rejections"].as_array().unwrap().len(),
+            rejected.min(10_000)
+        );
+    }
+    let peak_mb = workers.peak_rss_kib() / 1024;
+    eprintln!("workers peak RSS over three 64 MiB worst-case uploads: {peak_mb} MB");
+    assert!(peak_mb > 0 && peak_mb < 300, "peak RSS {peak_mb} MB");
+}

@@ -15,12 +15,12 @@ use crate::helpers::{TestApp, assert_error, fast_jobs};
 /// The rules of a test batch; the defaults make an open SELF batch with a 10 % discount.
 pub(crate) struct Setup {
     pub count: i64,
-    daily: Option<i64>,
-    valid: (&'static str, &'static str),
-    usable: (&'static str, &'static str),
-    batch_status: &'static str,
-    inventory_status: &'static str,
-    issue_type: &'static str,
+    pub daily: Option<i64>,
+    pub valid: (&'static str, &'static str),
+    pub usable: (&'static str, &'static str),
+    pub batch_status: &'static str,
+    pub inventory_status: &'static str,
+    pub issue_type: &'static str,
 }
 
 impl Default for Setup {

@@ -62,6 +62,8 @@ pub struct Options {
     pub order_ttl: Duration,
     /// Connection and request bounds.
     pub limits: api::server::Limits,
+    /// Largest partner CSV accepted.
+    pub upload_limit: usize,
 }
 
 impl Default for Options {
@@ -73,6 +75,7 @@ impl Default for Options {
             redis_url: None,
             order_ttl: Duration::from_secs(300),
             limits: api::server::Limits::default(),
+            upload_limit: 8 * 1024 * 1024,
         }
     }
 }
@@ -162,7 +165,7 @@ pub fn config(core: &CoreConfig, opts: &Options) -> Config {
         migrate_on_start: true,
         dashboard_ttl: Duration::from_millis(3_000),
         order_ttl: opts.order_ttl,
-        upload_limit: 8 * 1024 * 1024,
+        upload_limit: opts.upload_limit,
         limits: opts.limits.clone(),
     }
 }
@@ -461,6 +464,16 @@ impl WorkersProcess {
             .spawn()
             .expect("spawn workers");
         Self { child }
+    }
+
+    /// The process's peak resident memory so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// SIGKILL: no shutdown, no release of anything.

@@ -22,6 +22,7 @@ mod observability;
 mod orders;
 mod outage;
 mod outbox;
+mod partial_loss;
 mod points;
 mod private_pg;
 mod products;

@@ -1,18 +1,70 @@
 //! The partner-code CSV: one code per line, an optional `code` header, `\n` or `\r\n` endings.
 //! A code is 4–64 characters of `A-Z a-z 0-9 _ -` (a quoted field is unquoted first). Every line
-//! that cannot be stored is reported with its number and why.
+//! that cannot be stored is counted with its reason, and the first [`REPORT_MAX`] are listed with
+//! their numbers: the report's size does not grow with the file (a 64 MiB file of empty lines
+//! is 67 million rejections). A malformed code is shown escaped (`AB\u{0}CD`), so a NUL or another
+//! control character never reaches the stored report.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-/// A line that holds a code.
+/// Most rejected lines listed in a report (the count is always exact).
+pub const REPORT_MAX: usize = 10_000;
+
+/// A line that holds a code (borrowed from the file: no copy per line).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CodeLine {
+pub struct CodeLine<'a> {
     /// 1-based line number in the file.
     pub line: usize,
     /// The code.
-    pub code: String,
+    pub code: &'a str,
+}
+
+/// Rejected lines: the exact count, and the first [`REPORT_MAX`] by line number.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rejections {
+    /// How many lines were rejected.
+    pub count: usize,
+    /// The first of them, by line.
+    pub listed: Vec<Rejection>,
+}
+
+impl Rejections {
+    /// Counts a rejected line and lists it while there is room. Lines must come in order.
+    pub fn push(&mut self, line: usize, reason: Reason, code: Option<&str>, message: impl Into<String>) {
+        self.count += 1;
+        if self.listed.len() < REPORT_MAX {
+            self.listed.push(Rejection {
+                line,
+                code: code.map(printable),
+                reason,
+                message: message.into(),
+            });
+        }
+    }
+
+    /// Both sets of rejections, listed in line order (first [`REPORT_MAX`]).
+    pub fn merge(mut self, other: Rejections) -> Rejections {
+        self.count += other.count;
+        self.listed.extend(other.listed);
+        self.listed.sort_by_key(|r| r.line);
+        self.listed.truncate(REPORT_MAX);
+        self
+    }
+}
+
+/// The text with control characters escaped (`\u{0}`), as a report can show and store it.
+fn printable(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    for c in code.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Why a line was not stored.
@@ -53,9 +105,10 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(n, l)| !(*n == 1 && l.trim().trim_matches('"').eq_ignore_ascii_case("code")))
 }
 
-/// Lines that count as work (every line but a header); 0 for an empty file.
+/// Lines that count as work (every line but a header); 0 for an empty file. A file of blank
+/// lines is work too: each is reported.
 pub fn count_lines(text: &str) -> usize {
-    if text.trim().is_empty() {
+    if text.is_empty() {
         return 0;
     }
     lines(text).count()
@@ -69,52 +122,47 @@ fn well_formed(code: &str) -> bool {
 }
 
 /// Splits the file into codes to try and lines rejected as malformed or repeated.
-pub fn parse(text: &str) -> (Vec<CodeLine>, Vec<Rejection>) {
+pub fn parse(text: &str) -> (Vec<CodeLine<'_>>, Rejections) {
     let mut codes = Vec::new();
-    let mut rejected = Vec::new();
+    let mut rejected = Rejections::default();
     let mut first_line: HashMap<&str, usize> = HashMap::new();
     for (line, raw) in lines(text) {
-        let fields: Vec<&str> = raw.split(',').map(|f| f.trim().trim_matches('"')).collect();
-        let reject = |reason, code: Option<&str>, message: String| Rejection {
-            line,
-            code: code.map(str::to_owned),
-            reason,
-            message,
-        };
-        if fields.iter().all(|f| f.is_empty()) {
-            rejected.push(reject(Reason::Malformed, None, "empty line".into()));
-            continue;
-        }
-        if fields.len() > 1 {
-            rejected.push(reject(
+        let mut fields = raw.split(',').map(|f| f.trim().trim_matches('"'));
+        let code = fields.next().unwrap_or_default();
+        let extra = fields.count();
+        if extra > 0 {
+            rejected.push(
+                line,
                 Reason::Malformed,
                 None,
-                format!("expected one column, found {}", fields.len()),
-            ));
+                format!("expected one column, found {}", extra + 1),
+            );
             continue;
         }
-        let code = fields[0];
+        if code.is_empty() {
+            rejected.push(line, Reason::Malformed, None, "empty line");
+            continue;
+        }
         if !well_formed(code) {
-            rejected.push(reject(
-                Reason::Malformed,
-                Some(code),
-                "a code is 4-64 characters of A-Z, a-z, 0-9, '-' and '_'".into(),
-            ));
+            let message = if code.chars().any(char::is_control) {
+                "a control character (shown escaped) is not part of a code"
+            } else {
+                "a code is 4-64 characters of A-Z, a-z, 0-9, '-' and '_'"
+            };
+            rejected.push(line, Reason::Malformed, Some(code), message);
             continue;
         }
         if let Some(first) = first_line.get(code) {
-            rejected.push(reject(
+            rejected.push(
+                line,
                 Reason::DuplicateInFile,
                 Some(code),
                 format!("same code as line {first}"),
-            ));
+            );
             continue;
         }
         first_line.insert(code, line);
-        codes.push(CodeLine {
-            line,
-            code: code.to_owned(),
-        });
+        codes.push(CodeLine { line, code });
     }
     (codes, rejected)
 }
@@ -132,15 +180,15 @@ mod tests {
             vec![
                 CodeLine {
                     line: 2,
-                    code: "ABCD-1".into()
+                    code: "ABCD-1"
                 },
                 CodeLine {
                     line: 3,
-                    code: "EFGH_2".into()
+                    code: "EFGH_2"
                 },
             ]
         );
-        let summary: Vec<(usize, Reason)> = rejected.iter().map(|r| (r.line, r.reason)).collect();
+        let summary: Vec<(usize, Reason)> = rejected.listed.iter().map(|r| (r.line, r.reason)).collect();
         assert_eq!(
             summary,
             vec![
@@ -150,7 +198,7 @@ mod tests {
                 (7, Reason::DuplicateInFile),
             ]
         );
-        assert_eq!(rejected[3].message, "same code as line 2");
+        assert_eq!(rejected.listed[3].message, "same code as line 2");
         assert_eq!(count_lines(text), 6);
     }
 
@@ -158,8 +206,31 @@ mod tests {
     fn no_header_and_no_trailing_newline() {
         let (codes, rejected) = parse("AAAA\nBBBB");
         assert_eq!(codes.len(), 2);
-        assert!(rejected.is_empty());
+        assert_eq!(rejected.count, 0);
         assert_eq!(count_lines("AAAA\nBBBB"), 2);
-        assert_eq!(count_lines("\n"), 0);
+        assert_eq!(count_lines("\n"), 1);
+        assert_eq!(count_lines(""), 0);
+    }
+
+    #[test]
+    fn control_characters_are_malformed_and_shown_escaped() {
+        let (codes, rejected) = parse("AB\u{0}CD\nEF\u{7}GH\nGOOD1\n");
+        assert_eq!(codes.len(), 1);
+        assert_eq!(rejected.count, 2);
+        let shown: Vec<&str> = rejected.listed.iter().filter_map(|r| r.code.as_deref()).collect();
+        assert_eq!(shown, vec!["AB\\u{0}CD", "EF\\u{7}GH"]);
+        assert!(rejected.listed.iter().all(|r| r.reason == Reason::Malformed));
+    }
+
+    #[test]
+    fn the_report_is_bounded_and_the_count_exact() {
+        let text = "\n".repeat(3 * REPORT_MAX);
+        let (codes, rejected) = parse(&text);
+        assert!(codes.is_empty());
+        assert_eq!(rejected.count, 3 * REPORT_MAX);
+        assert_eq!(rejected.listed.len(), REPORT_MAX);
+        let dupes = "SAME1\n".repeat(2 * REPORT_MAX);
+        let (codes, rejected) = parse(&dupes);
+        assert_eq!((codes.len(), rejected.count), (1, 2 * REPORT_MAX - 1));
     }
 }

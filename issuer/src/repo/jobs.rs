@@ -60,13 +60,35 @@ pub async fn store_upload(db: impl PgExecutor<'_>, job_id: i64, body: &[u8]) -> 
 }
 
 /// An upload's CSV.
-pub async fn load_upload(db: impl PgExecutor<'_>, job_id: i64) -> Result<Option<Vec<u8>>, Error> {
-    Ok(
-        sqlx::query_scalar("SELECT body FROM coupon_job_uploads WHERE job_id = $1")
+///
+/// Read in 1 MiB slices: a connection's receive buffer grows to the largest row it ever read and
+/// keeps that size, so one 64 MiB row would pin 64 MiB on every pooled connection that loads an
+/// upload, besides the copy decoded from it.
+pub async fn load_upload(db: &sqlx::PgPool, job_id: i64) -> Result<Option<Vec<u8>>, Error> {
+    const SLICE: i32 = 1 << 20;
+    let Some(len): Option<i32> =
+        sqlx::query_scalar("SELECT octet_length(body) FROM coupon_job_uploads WHERE job_id = $1")
             .bind(job_id)
             .fetch_optional(db)
-            .await?,
-    )
+            .await?
+    else {
+        return Ok(None);
+    };
+    let mut body = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    let mut from = 1;
+    while from <= len {
+        let part: Vec<u8> = sqlx::query_scalar(
+            "SELECT substring(body FROM $2 FOR $3) FROM coupon_job_uploads WHERE job_id = $1",
+        )
+        .bind(job_id)
+        .bind(from)
+        .bind(SLICE)
+        .fetch_one(db)
+        .await?;
+        body.extend_from_slice(&part);
+        from += SLICE;
+    }
+    Ok(Some(body))
 }
 
 /// One job.

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use issuer::{
     admin::{
         jobs::Job,
-        partner_csv::{self, Reason, Rejection},
+        partner_csv::{self, Reason, Rejections},
     },
     repo,
 };
@@ -18,8 +18,6 @@ use serde_json::json;
 
 use super::{JobFailure, JobRunner, Outcome, RunResult, with_retries};
 
-/// Most rejected lines listed in the report (the count is always exact).
-const REPORT_MAX: usize = 10_000;
 /// Codes looked up per query.
 const LOOKUP_CHUNK: usize = 10_000;
 
@@ -41,42 +39,38 @@ pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
         };
         let mut existing = HashSet::new();
         for chunk in candidates.chunks(LOOKUP_CHUNK) {
-            let codes: Vec<String> = chunk.iter().map(|c| c.code.clone()).collect();
+            let codes: Vec<String> = chunk.iter().map(|c| c.code.to_owned()).collect();
             existing.extend(repo::codes::existing(db, &codes).await?);
         }
         let capacity = (batch.issue_count - batch.code_count).max(0) as usize;
-        let mut rejected: Vec<Rejection> = malformed.clone();
+        let mut later = Rejections::default();
         let mut rows = Vec::new();
         let mut accepted = 0usize;
         for c in &candidates {
-            let reject = |reason, message: &str| Rejection {
-                line: c.line,
-                code: Some(c.code.clone()),
-                reason,
-                message: message.to_owned(),
-            };
-            if existing.contains(&c.code) {
-                rejected.push(reject(Reason::AlreadyExists, "code exists already"));
+            if existing.contains(c.code) {
+                later.push(c.line, Reason::AlreadyExists, Some(c.code), "code exists already");
             } else if accepted >= capacity {
-                rejected.push(reject(
+                later.push(
+                    c.line,
                     Reason::OverCapacity,
+                    Some(c.code),
                     "the batch holds issueCount codes already",
-                ));
+                );
             } else {
                 let seq = batch.code_count as usize + accepted;
                 rows.extend_from_slice(format!("{}\t{seq}\t{}\n", batch.batch_id, c.code).as_bytes());
                 accepted += 1;
             }
         }
-        rejected.sort_by_key(|r| r.line);
+        let rejected = malformed.clone().merge(later);
         let report = json!({
             "accepted": accepted,
-            "rejected": rejected.len(),
-            "rejections": &rejected[..rejected.len().min(REPORT_MAX)],
+            "rejected": rejected.count,
+            "rejections": &rejected.listed,
         });
         let message = format!(
             "제휴사 쿠폰 {accepted}개가 등록되었습니다. 거부된 줄: {}개.",
-            rejected.len()
+            rejected.count
         );
         let stored = with_retries(|| async {
             let mut tx = db.begin().await?;
