@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 description of the API, generated from the handlers' `#[utoipa::path]`
 //! annotations and the view types' schemas, served at `GET /openapi.json`, with an interactive
-//! page at `GET /docs`.
+//! page at `GET /docs/` (Swagger UI, served from the binary).
 //!
 //! Three modifiers finish what the annotations leave out, so that every operation says the same
 //! thing the same way:
@@ -17,10 +17,7 @@
 
 use std::sync::OnceLock;
 
-use axum::{
-    Json,
-    response::{Html, IntoResponse},
-};
+use axum::{Json, Router, response::IntoResponse};
 use utoipa::{
     Modify, OpenApi,
     openapi::{
@@ -30,7 +27,7 @@ use utoipa::{
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
-use utoipa_scalar::Scalar;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{error::ErrorBody, routes};
 
@@ -131,13 +128,13 @@ pub async fn document() -> impl IntoResponse {
     Json(document_json())
 }
 
-/// An interactive reference of the document (Scalar; the page loads its script from a CDN).
-pub async fn docs() -> Html<String> {
-    static PAGE: OnceLock<String> = OnceLock::new();
-    Html(
-        PAGE.get_or_init(|| Scalar::new(document_json().clone()).to_html())
-            .clone(),
-    )
+/// An interactive reference of the document at `/docs/` (Swagger UI). Its assets are built
+/// into the binary (the `vendored` feature), so the page works on a machine or an intranet
+/// without internet; it reads the document from `/openapi.json`.
+pub fn docs<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    SwaggerUi::new("/docs")
+        .config(utoipa_swagger_ui::Config::from("/openapi.json").try_it_out_enabled(true))
+        .into()
 }
 
 /// The bearer scheme (an HS256 JWT with `sub` and `roles`).

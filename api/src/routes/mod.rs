@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::document))
-        .route("/docs", get(openapi::docs))
+        .merge(openapi::docs())
         .route("/api/v1/coupons/{coupon_id}/issue", post(coupons::issue))
         .nest("/api/v1", shop().route_layer(db()))
         // The role is checked before any path, query or body is looked at (403 before 400).

@@ -108,8 +108,9 @@ async fn every_documented_operation_is_routed_and_described() {
 }
 
 #[tokio::test]
-async fn the_docs_page_serves_the_document() {
+async fn the_docs_page_is_served_from_the_binary() {
     let app = TestApp::spawn().await;
+    // `/docs` leads to the page (reqwest follows the redirect to `/docs/`).
     let r = app.get("/docs", None).await;
     assert_eq!(r.status(), 200);
     assert!(
@@ -119,7 +120,19 @@ async fn the_docs_page_serves_the_document() {
             .starts_with("text/html")
     );
     let page = r.text().await.unwrap();
-    assert!(page.contains("Issuance engine"), "the page embeds the document");
+    assert!(page.contains("swagger-ui"), "{page}");
+    // Its scripts come from this server, not a CDN, and it reads this document.
+    assert!(!page.contains("https://"), "no asset from another host: {page}");
+    let init = app
+        .get("/docs/swagger-initializer.js", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+    let bundle = app.get("/docs/swagger-ui-bundle.js", None).await;
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.bytes().await.unwrap().len() > 100_000, "the viewer itself");
 }
 
 #[tokio::test]
