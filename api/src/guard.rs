@@ -22,7 +22,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http_body::{Frame, SizeHint};
-use tokio::{sync::Semaphore, time::Sleep};
+use tokio::{
+    sync::Semaphore,
+    time::{Instant, Sleep},
+};
 
 use crate::error::ApiError;
 
@@ -59,7 +62,7 @@ pub async fn guard(State(guard): State<Guard>, req: Request, next: Next) -> Resp
             }
         }
     };
-    let body_deadline = tokio::time::sleep(guard.body_timeout);
+    let body_deadline = Instant::now() + guard.body_timeout;
     let req = req.map(|body| Body::new(DeadlineBody::new(body, body_deadline)));
     match tokio::time::timeout(guard.request_timeout, next.run(req)).await {
         Ok(response) => response,
@@ -85,17 +88,21 @@ pub async fn require_db(State(state): State<crate::state::AppState>, req: Reques
 #[error("the request body did not arrive in time")]
 pub struct BodyTimedOut;
 
-/// A body that fails with [`BodyTimedOut`] when it is still incomplete at its deadline.
+/// A body that fails with [`BodyTimedOut`] when it is still incomplete at its deadline. The
+/// timer is made only when the body is not ready at once (a small JSON body usually arrives
+/// with the head), so most requests cost no timer.
 struct DeadlineBody {
     inner: Body,
-    deadline: Pin<Box<Sleep>>,
+    deadline: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl DeadlineBody {
-    fn new(inner: Body, deadline: Sleep) -> Self {
+    fn new(inner: Body, deadline: Instant) -> Self {
         Self {
             inner,
-            deadline: Box::pin(deadline),
+            deadline,
+            timer: None,
         }
     }
 }
@@ -111,7 +118,11 @@ impl http_body::Body for DeadlineBody {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
-        match self.deadline.as_mut().poll(cx) {
+        let deadline = self.deadline;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimedOut.into()))),
             Poll::Pending => Poll::Pending,
         }

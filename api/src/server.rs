@@ -144,9 +144,13 @@ pub async fn serve(
 }
 
 /// A TCP stream that fails with `TimedOut` once nothing was read or written for `idle`.
+///
+/// Traffic only records the time (`last`); the timer is moved when it fires early, not on every
+/// read and write, so a busy connection costs no timer operations.
 struct IdleTimeout {
     inner: TcpStream,
     idle: Duration,
+    last: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -155,19 +159,29 @@ impl IdleTimeout {
         Self {
             inner,
             idle,
+            last: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(idle)),
         }
     }
 
     fn touch(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.idle);
+        self.last = Instant::now();
     }
 
     /// After an operation that is not ready: an error if the connection has been idle too long.
     fn pending_or_expired<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
-            Poll::Pending => Poll::Pending,
+        loop {
+            match self.deadline.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) => {
+                    let due = self.last + self.idle;
+                    if Instant::now() >= due {
+                        return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+                    }
+                    // Traffic since the timer was set: wait out the rest.
+                    self.deadline.as_mut().reset(due);
+                }
+            }
         }
     }
 }

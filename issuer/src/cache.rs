@@ -20,11 +20,15 @@
 //! Nothing here is a source of truth: losing it (a restart) only costs a few queries.
 
 use std::{
-    sync::{Arc, OnceLock},
+    collections::HashMap,
+    sync::{
+        Arc, OnceLock, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
-use moka::{Expiry, sync::Cache};
+use moka::sync::Cache;
 
 use crate::{
     keys::ScopeKeys,
@@ -59,16 +63,6 @@ struct Slot<T> {
     event: Option<Arc<Cached<T>>>,
 }
 
-impl<T> Clone for Slot<T> {
-    fn clone(&self) -> Self {
-        Self {
-            checked: self.checked,
-            loaded: self.loaded,
-            event: self.event.clone(),
-        }
-    }
-}
-
 /// What the cache knows of a key.
 pub enum Lookup<T> {
     /// Fresh: use it (`None` = known not to exist).
@@ -79,81 +73,59 @@ pub enum Lookup<T> {
     Missing,
 }
 
-/// Entries live until the stale limit after their load; misses for [`MISS_TTL`].
-struct SlotExpiry {
-    stale_max: Duration,
-}
-
-impl SlotExpiry {
-    fn left<T>(&self, slot: &Slot<T>) -> Duration {
-        if slot.event.is_none() {
-            MISS_TTL
-        } else {
-            self.stale_max.saturating_sub(slot.loaded.elapsed())
-        }
-    }
-}
-
-impl<T> Expiry<String, Slot<T>> for SlotExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        slot: &Slot<T>,
-        _now: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(self.left(slot))
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &String,
-        slot: &Slot<T>,
-        _now: std::time::Instant,
-        _left: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(self.left(slot))
-    }
-}
-
 /// Scopes by key, for a short TTL (see the module doc).
+///
+/// Scopes that exist sit in a plain map behind a read-write lock — their number is bounded by
+/// the rows in Postgres, which no client can grow — so a lookup on the hot path costs what a
+/// `HashMap` read does; entries not reloaded within the stale limit are swept out. Misses are
+/// the part a client controls (any key can be asked for), so they live in a bounded moka cache
+/// with TinyLFU admission and a [`MISS_TTL`] expiry.
 pub struct RulesCache<T> {
     ttl: Duration,
-    slots: Cache<String, Slot<T>>,
+    stale_max: Duration,
+    found: RwLock<HashMap<String, Slot<T>>>,
+    last_sweep: std::sync::Mutex<Instant>,
+    missing: Cache<String, Instant>,
     /// One load per key at a time; idle locks are dropped.
     locks: Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl<T: Send + Sync + 'static> RulesCache<T> {
     /// A cache whose entries are fresh for `ttl`, served stale for up to `stale_max` when
-    /// Postgres is away, with at most `capacity` keys.
+    /// Postgres is away, with at most `capacity` misses (and load locks) remembered.
     pub fn new(ttl: Duration, stale_max: Duration, capacity: u64) -> Self {
         Self {
             ttl,
-            slots: Cache::builder()
+            stale_max: stale_max.max(ttl),
+            found: RwLock::default(),
+            last_sweep: std::sync::Mutex::new(Instant::now()),
+            missing: Cache::builder()
                 .max_capacity(capacity)
-                .expire_after(SlotExpiry {
-                    stale_max: stale_max.max(ttl),
-                })
+                .time_to_live(MISS_TTL)
                 .build(),
+            // A lock only coalesces loads that overlap; one idle for a second has done its job.
             locks: Cache::builder()
-                .max_capacity(capacity)
-                .time_to_idle(Duration::from_secs(10))
+                .max_capacity(capacity.min(10_000))
+                .time_to_idle(Duration::from_secs(1))
                 .build(),
         }
     }
 
     /// What the cache holds for `key`.
     pub fn lookup(&self, key: &str) -> Lookup<T> {
-        match self.slots.get(key) {
-            None => Lookup::Missing,
-            Some(slot) => {
-                let ttl = if slot.event.is_some() { self.ttl } else { MISS_TTL };
-                if slot.checked.elapsed() < ttl {
-                    Lookup::Fresh(slot.event)
-                } else {
-                    Lookup::Stale(slot.event)
-                }
+        if let Some(slot) = self.found.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+            if slot.loaded.elapsed() >= self.stale_max {
+                return Lookup::Missing;
             }
+            return if slot.checked.elapsed() < self.ttl {
+                Lookup::Fresh(slot.event.clone())
+            } else {
+                Lookup::Stale(slot.event.clone())
+            };
+        }
+        match self.missing.get(key) {
+            Some(checked) if checked.elapsed() < MISS_TTL => Lookup::Fresh(None),
+            _ => Lookup::Missing,
         }
     }
 
@@ -166,33 +138,55 @@ impl<T: Send + Sync + 'static> RulesCache<T> {
     /// Stores what was loaded for `key`.
     pub fn put(&self, key: &str, event: Option<Arc<Cached<T>>>) {
         let now = Instant::now();
-        self.slots.insert(
-            key.to_owned(),
-            Slot {
-                checked: now,
-                loaded: now,
-                event,
-            },
-        );
+        match event {
+            Some(event) => {
+                self.missing.invalidate(key);
+                let mut found = self.found.write().unwrap_or_else(|e| e.into_inner());
+                found.insert(
+                    key.to_owned(),
+                    Slot {
+                        checked: now,
+                        loaded: now,
+                        event: Some(event),
+                    },
+                );
+                self.sweep(&mut found);
+            }
+            None => {
+                self.found.write().unwrap_or_else(|e| e.into_inner()).remove(key);
+                self.missing.insert(key.to_owned(), now);
+            }
+        }
+    }
+
+    /// Drops scopes not reloaded within the stale limit (nobody asked for them), at most once a
+    /// minute.
+    fn sweep(&self, found: &mut HashMap<String, Slot<T>>) {
+        let mut last = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() < Duration::from_secs(60) {
+            return;
+        }
+        *last = Instant::now();
+        found.retain(|_, slot| slot.loaded.elapsed() < self.stale_max);
     }
 
     /// Keeps serving the copy of `key` after a failed reload, without asking again for one TTL.
     pub(crate) fn keep(&self, key: &str) {
-        if let Some(mut slot) = self.slots.get(key) {
+        if let Some(slot) = self.found.write().unwrap_or_else(|e| e.into_inner()).get_mut(key) {
             slot.checked = Instant::now();
-            self.slots.insert(key.to_owned(), slot);
         }
     }
 
     /// Forgets `key`, after a change made through this process.
     pub fn invalidate(&self, key: &str) {
-        self.slots.invalidate(key);
+        self.found.write().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.missing.invalidate(key);
     }
 
     /// Keys held now (for tests and the memory benchmark).
     pub fn len(&self) -> u64 {
-        self.slots.run_pending_tasks();
-        self.slots.entry_count()
+        self.missing.run_pending_tasks();
+        self.found.read().unwrap_or_else(|e| e.into_inner()).len() as u64 + self.missing.entry_count()
     }
 
     /// Whether nothing is held.
@@ -206,6 +200,8 @@ impl<T: Send + Sync + 'static> RulesCache<T> {
 pub struct SoldOut {
     /// Sorted user ids of every holder, once loaded.
     holders: OnceLock<Vec<i64>>,
+    /// When it was last asked about ([`now_secs`]).
+    used: AtomicU64,
 }
 
 impl SoldOut {
@@ -221,36 +217,53 @@ impl SoldOut {
     }
 }
 
-/// Scopes this process has seen sold out (bounded; idle entries dropped).
+/// Most sold-out scopes remembered at once.
+const SOLD_OUT_MAX: usize = 10_000;
+
+/// Scopes this process has seen sold out (bounded; idle entries dropped when a new one comes).
+#[derive(Default)]
 pub struct SoldOutBook {
-    events: Cache<String, Arc<SoldOut>>,
+    events: RwLock<HashMap<String, Arc<SoldOut>>>,
 }
 
-impl Default for SoldOutBook {
-    fn default() -> Self {
-        Self {
-            events: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_idle(SOLD_OUT_IDLE)
-                .build(),
-        }
-    }
+/// Seconds on a monotonic clock of this process (for idle times stored in atomics).
+fn now_secs() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs()
 }
 
 impl SoldOutBook {
     /// The entry of a sold-out event.
     pub fn get(&self, key: &str) -> Option<Arc<SoldOut>> {
-        self.events.get(key)
+        let events = self.events.read().unwrap_or_else(|e| e.into_inner());
+        let entry = events.get(key)?;
+        entry.used.store(now_secs(), Ordering::Relaxed);
+        Some(Arc::clone(entry))
     }
 
     /// Marks `key` sold out; returns the new entry when this call created it (so exactly one
-    /// caller loads the holders).
+    /// caller loads the holders). Scopes idle for [`SOLD_OUT_IDLE`] are dropped first; when
+    /// [`SOLD_OUT_MAX`] are still remembered, the new one is not (its requests keep asking
+    /// Redis).
     pub fn mark(&self, key: &str) -> Option<Arc<SoldOut>> {
-        let entry = self
-            .events
-            .entry(key.to_owned())
-            .or_insert_with(|| Arc::new(SoldOut::default()));
-        entry.is_fresh().then(|| entry.into_value())
+        if self.get(key).is_some() {
+            return None;
+        }
+        let mut events = self.events.write().unwrap_or_else(|e| e.into_inner());
+        if events.contains_key(key) {
+            return None;
+        }
+        let now = now_secs();
+        events.retain(|_, e| now.saturating_sub(e.used.load(Ordering::Relaxed)) < SOLD_OUT_IDLE.as_secs());
+        if events.len() >= SOLD_OUT_MAX {
+            return None;
+        }
+        let entry = Arc::new(SoldOut {
+            used: AtomicU64::new(now),
+            ..SoldOut::default()
+        });
+        events.insert(key.to_owned(), Arc::clone(&entry));
+        Some(entry)
     }
 }
 
@@ -285,7 +298,11 @@ mod tests {
         for i in 0..50_000 {
             cache.put(&format!("unknown-{i}"), None);
         }
-        assert!(cache.len() <= 1_000, "{} entries", cache.len());
+        assert!(
+            cache.len() <= 1_000 + 1,
+            "misses bounded, plus the one real scope: {}",
+            cache.len()
+        );
         assert!(
             matches!(cache.lookup("hot"), Lookup::Fresh(Some(_))),
             "the hot key stays"
