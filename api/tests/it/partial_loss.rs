@@ -210,3 +210,49 @@ async fn coupon_positions_are_never_repeated_after_losing_holders_and_stream() {
     }
     assert_eq!(ids.len(), 20, "exactly the quantity, counting the lost ones");
 }
+
+/// Keys lost in the middle of a burst (the stream survives): exactly the quantity is issued,
+/// each winner once, and every ticket lands in Postgres.
+async fn mid_burst(mask: u8) {
+    let app = TestApp::spawn().await;
+    let key = format!("midburst-{mask}");
+    app.create_event(&key, 200, None).await;
+    let keys = app.keys.ticket_event(&key);
+    let burst = issue(&app, &key, 1..=400);
+    let loss = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        lose(&app, &keys, mask).await;
+    };
+    let (answers, ()) = tokio::join!(burst, loss);
+    let won: Vec<&Value> = answers
+        .iter()
+        .filter(|(_, s, _)| *s == 201)
+        .map(|(_, _, b)| b)
+        .collect();
+    for (_, s, b) in &answers {
+        assert!(
+            *s == 201 || (*s == 409 && b["code"] == "SOLD_OUT"),
+            "mask {mask}: {s} {b}"
+        );
+    }
+    assert_eq!(won.len(), 200, "mask {mask}: exactly the quantity");
+    let ids: HashSet<&str> = won.iter().map(|b| b["ticketId"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 200);
+    assert_eq!(
+        app.wait_rows(&key, 200, Duration::from_secs(15)).await,
+        200,
+        "mask {mask}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.ticket_rows(&key).await, 200, "mask {mask}: none twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holders_lost_mid_burst() {
+    mid_burst(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_holders_and_days_lost_mid_burst() {
+    mid_burst(1 | 2 | 4).await;
+}
