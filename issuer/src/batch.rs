@@ -35,7 +35,16 @@ pub const MAX_BATCH: usize = 256;
 /// A scope's batcher with no request this long leaves the registry.
 pub const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
-type Registry = Arc<RwLock<HashMap<String, mpsc::UnboundedSender<Job>>>>;
+type Queues = RwLock<HashMap<String, mpsc::UnboundedSender<Job>>>;
+
+/// Takes `name` out of the registry if its entry is still `queue` (a newer batcher may have
+/// replaced it).
+fn forget(queues: &Queues, name: &str, queue: &mpsc::UnboundedSender<Job>) {
+    let mut queues = queues.write().unwrap_or_else(|e| e.into_inner());
+    if queues.get(name).is_some_and(|q| q.same_channel(queue)) {
+        queues.remove(name);
+    }
+}
 
 struct Job {
     request: IssueRequest,
@@ -45,7 +54,7 @@ struct Job {
 /// The batchers of one process, by scope.
 pub struct Batchers {
     in_flight: usize,
-    queues: Registry,
+    queues: Arc<Queues>,
 }
 
 impl Batchers {
@@ -53,7 +62,7 @@ impl Batchers {
     pub fn new(in_flight: usize) -> Self {
         Self {
             in_flight: in_flight.max(1),
-            queues: Registry::default(),
+            queues: Arc::default(),
         }
     }
 
@@ -70,7 +79,7 @@ impl Batchers {
         let queue = self.queue(redis, keys, scope);
         if let Err(mpsc::error::SendError(job)) = queue.send(job) {
             // Its batcher ended in between (idle): start a new one.
-            self.forget(&keys.stream, &queue);
+            forget(&self.queues, &keys.stream, &queue);
             if self.queue(redis, keys, scope).send(job).is_err() {
                 return Err(Error::protocol("issue batcher", "stopped"));
             }
@@ -78,23 +87,6 @@ impl Batchers {
         answer
             .await
             .map_err(|_| Error::protocol("issue batcher", "dropped a request"))?
-    }
-
-    /// Scopes with a batcher now.
-    pub fn len(&self) -> usize {
-        self.queues.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// Whether no scope has a batcher.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn forget(&self, name: &str, queue: &mpsc::UnboundedSender<Job>) {
-        let mut queues = self.queues.write().unwrap_or_else(|e| e.into_inner());
-        if queues.get(name).is_some_and(|q| q.same_channel(queue)) {
-            queues.remove(name);
-        }
     }
 
     fn queue(&self, redis: &Pool, keys: &ScopeKeys, scope: &Scope) -> mpsc::UnboundedSender<Job> {
@@ -140,7 +132,7 @@ struct Tag {
 /// The batcher of one scope; leaves the registry when idle, ends when its queue's senders are
 /// gone.
 async fn run(
-    registry: std::sync::Weak<RwLock<HashMap<String, mpsc::UnboundedSender<Job>>>>,
+    registry: std::sync::Weak<Queues>,
     me: mpsc::UnboundedSender<Job>,
     redis: Pool,
     keys: ScopeKeys,
@@ -158,10 +150,7 @@ async fn run(
                 Ok(None) => return,
                 Err(_) => {
                     if let Some(registry) = registry.upgrade() {
-                        let mut queues = registry.write().unwrap_or_else(|e| e.into_inner());
-                        if queues.get(&keys.stream).is_some_and(|q| q.same_channel(sender)) {
-                            queues.remove(&keys.stream);
-                        }
+                        forget(&registry, &keys.stream, sender);
                     }
                     // Without our own sender, the queue closes once the requests holding it
                     // are gone.

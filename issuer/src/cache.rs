@@ -7,9 +7,11 @@
 //!   a stale entry keep using it. When Postgres cannot be reached, a scope whose rules were
 //!   loaded keeps being served from its last copy for up to the stale limit (default an hour):
 //!   the script enforces the rules from Redis anyway, so issuing goes on through a database
-//!   outage. The cache is bounded (entries, with TinyLFU admission so a flood of unknown keys
-//!   cannot push out the hot ones): misses live [`MISS_TTL`], and scopes nobody asks for are
-//!   dropped after the stale limit.
+//!   outage. Scopes that exist are bounded by the rows in Postgres and dropped when nobody asked
+//!   for them within the stale limit; misses, which any client can make up, live [`MISS_TTL`]
+//!   in a bounded cache.
+//! * [`KeyedLocks`]: one async lock per key, forgotten when idle, so work on one scope (a load,
+//!   a rebuild) runs once at a time without making other scopes wait.
 //! * [`SoldOutBook`]: scopes this process has seen sold out, with the sorted ids of their
 //!   holders once loaded. A sell-out is final (the quantity never changes, holders never leave),
 //!   so the flood after it is answered here: a holder still goes to Redis for their ticket,
@@ -86,8 +88,29 @@ pub struct RulesCache<T> {
     found: RwLock<HashMap<String, Slot<T>>>,
     last_sweep: std::sync::Mutex<Instant>,
     missing: Cache<String, Instant>,
-    /// One load per key at a time; idle locks are dropped.
+    /// One load per key at a time.
+    locks: KeyedLocks,
+}
+
+/// One async lock per key; a lock nobody took for `idle` is forgotten (the next caller gets a
+/// fresh one), so the map does not grow with every key ever locked.
+pub struct KeyedLocks {
     locks: Cache<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl KeyedLocks {
+    /// At most `capacity` locks, each forgotten after `idle` unused.
+    pub fn new(capacity: u64, idle: Duration) -> Self {
+        Self {
+            locks: Cache::builder().max_capacity(capacity).time_to_idle(idle).build(),
+        }
+    }
+
+    /// The lock of `key`.
+    pub fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .get_with(key.to_owned(), || Arc::new(tokio::sync::Mutex::new(())))
+    }
 }
 
 impl<T: Send + Sync + 'static> RulesCache<T> {
@@ -104,10 +127,7 @@ impl<T: Send + Sync + 'static> RulesCache<T> {
                 .time_to_live(MISS_TTL)
                 .build(),
             // A lock only coalesces loads that overlap; one idle for a second has done its job.
-            locks: Cache::builder()
-                .max_capacity(capacity.min(10_000))
-                .time_to_idle(Duration::from_secs(1))
-                .build(),
+            locks: KeyedLocks::new(capacity.min(10_000), Duration::from_secs(1)),
         }
     }
 
@@ -131,8 +151,7 @@ impl<T: Send + Sync + 'static> RulesCache<T> {
 
     /// The lock that serializes loads of `key`.
     pub(crate) fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .get_with(key.to_owned(), || Arc::new(tokio::sync::Mutex::new(())))
+        self.locks.get(key)
     }
 
     /// Stores what was loaded for `key`.
@@ -183,15 +202,11 @@ impl<T: Send + Sync + 'static> RulesCache<T> {
         self.missing.invalidate(key);
     }
 
-    /// Keys held now (for tests and the memory benchmark).
-    pub fn len(&self) -> u64 {
+    /// Keys held now.
+    #[cfg(test)]
+    fn len(&self) -> u64 {
         self.missing.run_pending_tasks();
         self.found.read().unwrap_or_else(|e| e.into_inner()).len() as u64 + self.missing.entry_count()
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -144,17 +144,29 @@ impl Readiness {
     }
 }
 
+/// How long a probe waits for an answer.
+const PROBE_LIMIT: Duration = Duration::from_secs(1);
+
+/// Whether Postgres answers a `SELECT 1` within a second; recorded as the gauge
+/// `issuer_postgres_up` (1 or 0) for the alert rules.
+pub async fn postgres_answers(db: &PgPool) -> bool {
+    let up = matches!(
+        tokio::time::timeout(PROBE_LIMIT, sqlx::query("SELECT 1").execute(db)).await,
+        Ok(Ok(_))
+    );
+    metrics::gauge!("issuer_postgres_up").set(f64::from(u8::from(up)));
+    up
+}
+
 /// Pings Redis and Postgres (each must answer within a second), and records the answers as the
 /// gauges `issuer_redis_up` and `issuer_postgres_up` (1 or 0) for the alert rules.
 pub async fn probe(redis: &Pool, db: &PgPool) -> Readiness {
-    let limit = Duration::from_secs(1);
     let (redis, postgres) = tokio::join!(
-        tokio::time::timeout(limit, redis.ping::<String>(None)),
-        tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(db))
+        tokio::time::timeout(PROBE_LIMIT, redis.ping::<String>(None)),
+        postgres_answers(db)
     );
-    let (redis, postgres) = (matches!(redis, Ok(Ok(_))), matches!(postgres, Ok(Ok(_))));
+    let redis = matches!(redis, Ok(Ok(_)));
     metrics::gauge!("issuer_redis_up").set(f64::from(u8::from(redis)));
-    metrics::gauge!("issuer_postgres_up").set(f64::from(u8::from(postgres)));
     Readiness {
         redis: redis.into(),
         postgres: postgres.into(),

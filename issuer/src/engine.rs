@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use crate::{
     batch::Batchers,
-    cache::{RulesCache, SoldOutBook},
+    cache::{KeyedLocks, RulesCache, SoldOutBook},
     codes::CodeGenerator,
     coupons::CouponBatch,
     keys::Keys,
@@ -69,7 +69,7 @@ pub(crate) struct Inner {
     /// The running events' rows, read at most once per cache TTL.
     pub(crate) running: tokio::sync::Mutex<Option<(std::time::Instant, Arc<Vec<TicketEvent>>)>>,
     /// One rebuild of a scope's Redis copy at a time in this process (per scope).
-    pub(crate) rebuilding: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
+    pub(crate) rebuilding: KeyedLocks,
 }
 
 impl Engine {
@@ -94,10 +94,7 @@ impl Engine {
                 batchers: Batchers::new(options.issue_calls_in_flight),
                 running: tokio::sync::Mutex::new(None),
                 db_down: std::sync::atomic::AtomicBool::new(false),
-                rebuilding: moka::sync::Cache::builder()
-                    .max_capacity(10_000)
-                    .time_to_idle(Duration::from_secs(60))
-                    .build(),
+                rebuilding: KeyedLocks::new(10_000, Duration::from_secs(60)),
                 options,
             }),
         }
@@ -132,12 +129,7 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             loop {
-                let probe = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    sqlx::query("SELECT 1").execute(engine.db()),
-                )
-                .await;
-                let down = !matches!(probe, Ok(Ok(_)));
+                let down = !crate::connect::postgres_answers(engine.db()).await;
                 let was = engine
                     .inner
                     .db_down
@@ -149,7 +141,6 @@ impl Engine {
                         tracing::info!("Postgres answers again");
                     }
                 }
-                metrics::gauge!("issuer_postgres_up").set(if down { 0.0 } else { 1.0 });
                 tokio::time::sleep(every).await;
             }
         })

@@ -59,6 +59,12 @@ impl Keys {
         format!("{}admin:dashboard", self.prefix)
     }
 
+    /// The meta key of the scope whose stream is `stream` (the drain knows streams only from
+    /// the registry).
+    pub fn meta_of_stream(stream: &str) -> Option<String> {
+        stream.strip_suffix(":stream").map(|base| format!("{base}:meta"))
+    }
+
     fn scope(&self, kind: &str, id: &str) -> ScopeKeys {
         let base = format!("{}{{{kind}:{id}}}", self.prefix);
         ScopeKeys {

@@ -2,17 +2,17 @@
 //!
 //! Postgres holds a scope's rules (an event row; a coupon batch with its inventory); Redis holds
 //! a copy (`meta`) that `issue.lua` reads. When the copy is missing (eviction, a Redis restart,
-//! a deleted key, or a coupon batch nobody claimed yet) `issue.lua` answers NO_META and
-//! [`Engine::rebuild`] restores it before anyone is answered. While `meta` is missing no issue
-//! can succeed, so the holders can be restored first without a race: entries still in the
-//! stream are merged, then the Postgres rows (in that order, so an entry persisted and trimmed
-//! in between is found in Postgres), and only then `meta` is written. The issued count is the
-//! size of the restored holders hash, so a rebuild can never let the count pass the quantity.
+//! a deleted key, or a coupon batch nobody claimed yet) or marked `broken` (the script found
+//! other keys of the scope lost), `issue.lua` answers NO_META and [`Engine::rebuild`] restores
+//! it before anyone is answered. While `meta` is missing or broken no issue can succeed, so the
+//! holders can be restored first without a race: entries still in the stream are merged, then
+//! the Postgres rows (in that order, so an entry persisted and trimmed in between is found in
+//! Postgres); holders found in neither are written to the stream again; only then `meta` is
+//! written. Its issued count is the largest of the restored holders, the highest persisted
+//! position and the high-water mark a broken meta kept, so a rebuild can never let the count
+//! pass the quantity nor hand out a coupon position again.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use fred::{
@@ -129,10 +129,7 @@ impl Engine {
 
     /// Restores a scope's Redis copy from the stream and Postgres (see the module doc).
     pub async fn rebuild(&self, scope: &Scope, rules: &Rules, keys: &ScopeKeys) -> Result<(), Error> {
-        let lock = self
-            .inner
-            .rebuilding
-            .get_with(keys.meta.clone(), || Arc::new(tokio::sync::Mutex::new(())));
+        let lock = self.inner.rebuilding.get(&keys.meta);
         let _guard = lock.lock().await;
         let redis = self.redis().next();
         let (ver, broken): (Option<String>, Option<String>) =
@@ -218,18 +215,21 @@ impl Engine {
                 let Some((id, at)) = value.split_once('|') else {
                     continue;
                 };
-                if let Ok(at_ms) = at.parse::<i64>() {
-                    days.add(user, at_ms);
-                }
-                let fields = vec![
-                    ("k", scope.kind().as_str().to_owned()),
-                    ("s", scope.id().to_owned()),
-                    ("u", user.to_string()),
-                    ("id", id.to_owned()),
-                    ("t", at.to_owned()),
-                ];
+                let (Some(issue_id), Ok(issued_at_ms)) =
+                    (stream::IssueId::parse(scope.kind(), id), at.parse())
+                else {
+                    continue;
+                };
+                days.add(user, issued_at_ms);
+                let record = stream::IssueRecord {
+                    kind: scope.kind(),
+                    scope: scope.id(),
+                    user_id: user,
+                    issue_id,
+                    issued_at_ms,
+                };
                 let _: String = client
-                    .xadd(keys.stream.as_str(), false, None, "*", fields)
+                    .xadd(keys.stream.as_str(), false, None, "*", record.to_fields())
                     .await?;
                 requeued += 1;
             }

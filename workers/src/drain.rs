@@ -53,6 +53,9 @@ use crate::poll;
 
 use crate::config::DrainConfig;
 
+/// How often the streams of ended scopes are looked at for retirement.
+const RETIRE_EVERY: Duration = Duration::from_secs(5);
+
 /// Longest pause after repeated failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -65,6 +68,8 @@ pub struct Drain {
     streams: Vec<String>,
     /// Streams where this consumer holds entries it read but could not commit.
     own_pending: HashSet<String>,
+    /// When ended scopes' streams were last looked at for retirement.
+    last_retire: Option<Instant>,
 }
 
 impl Drain {
@@ -77,6 +82,7 @@ impl Drain {
             cfg,
             streams: Vec::new(),
             own_pending: HashSet::new(),
+            last_retire: None,
         }
     }
 
@@ -140,9 +146,15 @@ impl Drain {
     /// publishes the lag.
     pub async fn refresh(&mut self) -> Result<(), Error> {
         let mut streams = stream::registered(&self.redis, &self.keys).await?;
+        // A scope ends once; looking every few seconds is enough, not at every refresh.
+        let retire = self.last_retire.is_none_or(|t| t.elapsed() >= RETIRE_EVERY);
+        if retire {
+            self.last_retire = Some(Instant::now());
+        }
         let mut live = Vec::with_capacity(streams.len());
         for s in streams.drain(..) {
-            let Some(meta) = s.strip_suffix(":stream").map(|base| format!("{base}:meta")) else {
+            let meta = Keys::meta_of_stream(&s).filter(|_| retire);
+            let Some(meta) = meta else {
                 live.push(s);
                 continue;
             };
