@@ -7,7 +7,7 @@ use issuer::stream;
 use serde_json::Value;
 use workers::config::DrainConfig;
 
-use crate::helpers::{Options, TestApp};
+use crate::helpers::TestApp;
 
 async fn issue_many(app: &TestApp, key: &str, users: std::ops::RangeInclusive<i64>) -> Vec<Value> {
     let mut out = Vec::new();
@@ -21,11 +21,7 @@ async fn issue_many(app: &TestApp, key: &str, users: std::ops::RangeInclusive<i6
 
 #[tokio::test]
 async fn batch_of_a_dead_consumer_is_reclaimed_and_persisted_once() {
-    let app = TestApp::spawn_with(Options {
-        drain: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_without_drain().await;
     app.create_event("reclaim", 50, None).await;
     let issued = issue_many(&app, "reclaim", 1..=20).await;
     let keys = app.keys.ticket_event("reclaim");
@@ -86,11 +82,7 @@ async fn batch_of_a_dead_consumer_is_reclaimed_and_persisted_once() {
 
 #[tokio::test]
 async fn replaying_the_whole_stream_changes_nothing() {
-    let app = TestApp::spawn_with(Options {
-        drain: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_without_drain().await;
     app.create_event("replay", 50, None).await;
     issue_many(&app, "replay", 1..=30).await;
     let keys = app.keys.ticket_event("replay");
@@ -163,11 +155,7 @@ async fn pending(app: &TestApp, stream_key: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_of_a_sigkilled_workers_process_are_persisted_within_seconds() {
-    let app = TestApp::spawn_with(Options {
-        drain: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_without_drain().await;
     app.create_event("killed", 500, None).await;
     issue_many(&app, "killed", 1..=200).await;
     let keys = app.keys.ticket_event("killed");
@@ -207,11 +195,7 @@ async fn entries_of_a_sigkilled_workers_process_are_persisted_within_seconds() {
 
 #[tokio::test]
 async fn a_batch_larger_than_lua_can_unpack_is_acknowledged() {
-    let app = TestApp::spawn_with(Options {
-        drain: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_without_drain().await;
     let key = format!("{}{{big}}:stream", app.core.key_prefix);
     let client = app.redis.next();
     stream::ensure_group(client, &key).await.unwrap();
@@ -234,11 +218,7 @@ async fn a_batch_larger_than_lua_can_unpack_is_acknowledged() {
 
 #[tokio::test]
 async fn one_broken_stream_does_not_stop_the_others() {
-    let app = TestApp::spawn_with(Options {
-        drain: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_without_drain().await;
     // A registered "stream" that is not one sorts first and fails every read.
     let broken = format!("{}{{aaa}}:stream", app.core.key_prefix);
     let _: String = app

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures::{StreamExt, stream};
 use serde_json::json;
 
-use crate::helpers::{Options, TestApp};
+use crate::helpers::TestApp;
 
 /// Issues for `users` concurrently; returns the statuses.
 async fn issue_all(app: &TestApp, key: &str, users: impl Iterator<Item = i64>) -> Vec<u16> {
@@ -69,11 +69,7 @@ async fn lost_metadata_is_rebuilt_and_never_over_issues() {
 
 #[tokio::test]
 async fn lost_holders_are_restored_from_postgres_and_the_stream() {
-    let app = TestApp::spawn_with(Options {
-        drain: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_without_drain().await;
     app.create_event("holders", 40, Some(40)).await;
     let keys = app.keys.ticket_event("holders");
     // 10 persisted to Postgres, 15 still only in the stream.

@@ -96,6 +96,15 @@ impl TestApp {
         Self::spawn_with(Options::default()).await
     }
 
+    /// A test app whose issues stay in the stream until the test starts a drain.
+    pub async fn spawn_without_drain() -> Self {
+        Self::spawn_with(Options {
+            drain: false,
+            ..Options::default()
+        })
+        .await
+    }
+
     pub async fn spawn_with(opts: Options) -> Self {
         let core = Self::fresh_core(&opts).await;
         Self::spawn_on(core, opts).await

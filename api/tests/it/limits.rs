@@ -53,6 +53,16 @@ async fn read_until_closed(tcp: &mut TcpStream, limit: Duration) -> (String, Opt
     }
 }
 
+/// The server closes `tcp` after `min` (its timeout) and before `max`.
+async fn assert_closed_between(tcp: &mut TcpStream, min: Duration, max: Duration, what: &str) {
+    let (_, closed) = read_until_closed(tcp, max).await;
+    let closed = closed.unwrap_or_else(|| panic!("{what} is closed within {max:?}"));
+    assert!(
+        closed >= min,
+        "{what} is not closed before its timeout: {closed:?}"
+    );
+}
+
 /// Holds an exclusive lock on `products` until dropped (rolls back), so product reads wait.
 async fn lock_products(app: &TestApp) -> sqlx::Transaction<'static, sqlx::Postgres> {
     let mut tx = app.db.begin().await.unwrap();
@@ -70,12 +80,13 @@ async fn half_a_request_head_is_disconnected() {
     tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
-    let (_, closed) = read_until_closed(&mut tcp, Duration::from_secs(8)).await;
-    let closed = closed.expect("the half-sent head is cut off");
-    assert!(
-        closed >= Duration::from_millis(900),
-        "not before the timeout: {closed:?}"
-    );
+    assert_closed_between(
+        &mut tcp,
+        Duration::from_millis(900),
+        Duration::from_secs(8),
+        "a half-sent head",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -121,12 +132,13 @@ async fn idle_keep_alive_connections_are_closed() {
     let mut first = [0u8; 12];
     tcp.read_exact(&mut first).await.unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
-    let (_, closed) = read_until_closed(&mut tcp, Duration::from_secs(10)).await;
-    let closed = closed.expect("an idle connection is closed");
-    assert!(
-        closed >= Duration::from_millis(1_500),
-        "not before the idle time: {closed:?}"
-    );
+    assert_closed_between(
+        &mut tcp,
+        Duration::from_millis(1_500),
+        Duration::from_secs(10),
+        "an idle connection",
+    )
+    .await;
 }
 
 #[tokio::test]

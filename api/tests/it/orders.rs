@@ -491,11 +491,7 @@ async fn coupon_rows(app: &TestApp, batch: i64) -> i64 {
 
 #[tokio::test]
 async fn a_coupon_ordered_before_the_drain_wrote_it_is_persisted_first() {
-    let app = TestApp::spawn_with(Options {
-        drain: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_without_drain().await;
     let (u, other) = (user(&app).await, user(&app).await);
     let p = product(&app, 10_000, 5).await;
     let (_, b) = batch(&app, Setup::default()).await;

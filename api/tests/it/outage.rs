@@ -86,15 +86,17 @@ async fn issuing_goes_on_while_postgres_is_down_and_every_ticket_lands_after() {
     pg.wait_up().await;
     let total = 50 + answered.len() as i64;
     // The test's own pool reconnects too: count through errors until every row is there.
-    let started = Instant::now();
-    let mut rows = 0;
-    while rows < total && started.elapsed() < Duration::from_secs(30) {
-        if let Ok(n) = issuer::repo::tickets::count_for_event(&app.db, "outage").await {
-            rows = n;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(rows, total, "every 201 reached Postgres");
+    crate::outbox::wait_until(Duration::from_secs(30), "every 201 in Postgres", || async {
+        issuer::repo::tickets::count_for_event(&app.db, "outage")
+            .await
+            .is_ok_and(|n| n >= total)
+    })
+    .await;
+    assert_eq!(
+        app.ticket_rows("outage").await,
+        total,
+        "every 201 reached Postgres once"
+    );
     let ids: Vec<String> =
         sqlx::query_scalar("SELECT ticket_id::text FROM tickets WHERE event_key = 'outage'")
             .fetch_all(&app.db)
@@ -118,11 +120,7 @@ async fn commits(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn public_reads_do_not_query_postgres_per_request() {
-    let app = TestApp::spawn_with(Options {
-        drain: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_without_drain().await;
     app.create_event("public", 100, None).await;
     assert_eq!(app.issue("public", 1).await.status(), 201);
     // Warm: the rules are cached by the first read.

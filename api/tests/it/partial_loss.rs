@@ -8,7 +8,7 @@ use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 use workers::config::DrainConfig;
 
-use crate::helpers::{Options, TestApp};
+use crate::helpers::TestApp;
 
 const TOTAL: usize = 30;
 const DAILY: usize = 12;
@@ -53,11 +53,7 @@ async fn issue(app: &TestApp, key: &str, users: impl Iterator<Item = i64>) -> Ve
 }
 
 async fn ticket_subset(mask: u8) {
-    let app = TestApp::spawn_with(Options {
-        drain: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_without_drain().await;
     let key = format!("loss-{mask}");
     app.create_event(&key, TOTAL as i64, Some(DAILY as i64)).await;
     let drain = app.start_drain(drain_cfg());
@@ -161,11 +157,7 @@ subsets! {
 /// ids) are numbered on from the high-water mark, never handed out again.
 #[tokio::test]
 async fn coupon_positions_are_never_repeated_after_losing_holders_and_stream() {
-    let app = TestApp::spawn_with(Options {
-        drain: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_without_drain().await;
     let (_, batch) = crate::coupons::batch(
         &app,
         crate::coupons::Setup {
