@@ -1,17 +1,11 @@
 -- wrk script: issue requests for scopes that do not exist, a distinct one per request —
 -- alternately POST /events/flood-<n>/tickets and POST /api/v1/coupons/<n>/issue — to show that
--- the api's memory does not grow with the keys it has been asked about. Prints one RESULT line.
+-- the api's memory does not grow with the keys it has been asked about. Prints the RESULT line
+-- of wrk-result.lua.
 --
 -- Environment: TOKEN (admin bearer token).
 
-local threads = {}
-local counter = 0
-
-function setup(thread)
-  thread:set("id", counter)
-  table.insert(threads, thread)
-  counter = counter + 1
-end
+dofile("loadtest/wrk-result.lua")
 
 function init(args)
   statuses = {}
@@ -31,25 +25,4 @@ function request()
     path = "/api/v1/coupons/" .. n .. "/issue"
   end
   return wrk.format("POST", path, headers, '{"userId":7}')
-end
-
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    for status, c in pairs(thread:get("statuses")) do
-      total[status] = (total[status] or 0) + c
-    end
-  end
-  local parts = {}
-  for status, c in pairs(total) do
-    table.insert(parts, status .. "=" .. c)
-  end
-  table.sort(parts)
-  io.write(string.format("RESULT requests=%d rps=%.0f p99_ms=%.2f statuses=%s\n",
-    summary.requests, summary.requests / (summary.duration / 1e6), latency:percentile(99) / 1000,
-    table.concat(parts, ",")))
 end
