@@ -8,7 +8,8 @@
 # scenario's setup and its delivery check), $base (the api's URL), $bin (the binaries), $TOKEN (an admin token), $RECEIVER (the data
 # platform's URL); DATABASE_URL, KEY_PREFIX, JWT_SECRET and the rest are exported for
 # `workers check`. ORDER_TTL_MS (3 s) and the global rate limit (off) suit load runs; set them
-# before sourcing to change them.
+# before sourcing to change them. STACK_WORKERS=0 leaves the workers process to the caller
+# (start_workers / stop_workers).
 
 source loadtest/need-k6.sh
 
@@ -31,8 +32,11 @@ export ORDER_TTL_MS="${ORDER_TTL_MS:-3000}"
 RECEIVER="http://127.0.0.1:$((PORT + 1))/events"
 export DATA_PLATFORM_URL="$RECEIVER"
 
+stack_workers=""
+start_workers() { "$bin"/workers & stack_workers=$!; }
+stop_workers() { [ -z "$stack_workers" ] || { kill "$stack_workers"; wait "$stack_workers" 2>/dev/null || true; stack_workers=""; }; }
 "$bin"/api & stack_api=$!
-"$bin"/workers & stack_workers=$!
+[ "${STACK_WORKERS:-1}" = 0 ] || start_workers
 "$bin"/workers receiver --addr "127.0.0.1:$((PORT + 1))" >/dev/null 2>&1 & stack_receiver=$!
 trap 'kill $stack_api $stack_workers $stack_receiver 2>/dev/null; wait 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://$API_ADDR/ready" >/dev/null && break; sleep 0.1; done

@@ -7,7 +7,8 @@
 -- KEYS[3]  day prefix    <p>{<scope>}:day:     the script appends the KST day number
 --                                              (days since 1970-01-01 KST, from the clock
 --                                              below), so every api process agrees on it
--- KEYS[4]  stream        <p>{<scope>}:stream   each issue record is appended here
+-- KEYS[4]  stream        <p>{<scope>}:stream   each issue appends one field
+--                                              r = "<kind>|<scope id>|<user>|<issue id>|<at ms>"
 -- All keys share the {<scope>} hash tag, so the call runs unchanged on a Redis Cluster.
 --
 -- ARGV[1]  kind of the records ('ticket' or 'coupon')
@@ -130,7 +131,8 @@ for i = 4, #ARGV, 3 do
           end
           redis.call('PEXPIREAT', day_key, expire_at)
         end
-        redis.call('XADD', KEYS[4], '*', 'k', ARGV[1], 's', ARGV[2], 'u', user, 'id', candidate, 't', now)
+        redis.call('XADD', KEYS[4], '*', 'r',
+                   ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. candidate .. '|' .. now)
         issued = issued + 1
         last_day = day
         answer('OK', candidate, now, issued, total)

@@ -75,6 +75,12 @@ impl Keys {
         }
     }
 
+    /// The scope a stream belongs to, as its hash tag names it (`gt:<event>`, `cb:<batch>`).
+    pub fn scope_of_stream(stream: &str) -> Option<&str> {
+        let (_, rest) = stream.split_once('{')?;
+        rest.split_once('}').map(|(scope, _)| scope)
+    }
+
     /// The set of every issuance stream.
     pub fn streams(&self) -> String {
         format!("{}issuance:streams", self.prefix)
@@ -90,6 +96,20 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_names_its_scope() {
+        let keys = Keys::new("t1:");
+        assert_eq!(
+            Keys::scope_of_stream(&keys.ticket_event("golden-1").stream),
+            Some("gt:golden-1")
+        );
+        assert_eq!(
+            Keys::scope_of_stream(&keys.coupon_batch(12).stream),
+            Some("cb:12")
+        );
+        assert_eq!(Keys::scope_of_stream("no-tag"), None);
+    }
 
     #[test]
     fn keys_of_one_event_share_a_hash_tag() {

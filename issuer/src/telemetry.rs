@@ -4,6 +4,7 @@
 //! | gauge | set by | what |
 //! |---|---|---|
 //! | `issuer_stream_lag_entries`, `issuer_stream_lag_seconds`, `issuer_stream_length_entries` | api, workers | entries not yet persisted, the oldest one's age, and what the streams hold |
+//! | `issuer_scope_lag_entries{scope}`, `issuer_scope_lag_seconds{scope}` | workers | the same per scope (`gt:<event>`, `cb:<batch>`) with a live stream |
 //! | `issuer_event_issued{event}`, `issuer_event_remaining{event}` | api | golden-ticket events running now |
 //! | `issuer_coupon_issued{batch}`, `issuer_coupon_remaining{batch}` | api | first-come batches issuing now |
 //! | `issuer_coupon_jobs{status}` | workers | coupon jobs per status |
@@ -26,8 +27,8 @@ pub const LATENCY_BUCKETS: [f64; 16] = [
 ];
 
 /// Size buckets (every `*_batch_size` histogram: requests per Lua call, records per drain write).
-pub const BATCH_SIZE_BUCKETS: [f64; 11] = [
-    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0,
+pub const BATCH_SIZE_BUCKETS: [f64; 14] = [
+    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 20000.0,
 ];
 
 /// How long an unset gauge stays in the exposition.
@@ -66,6 +67,16 @@ pub async fn record_issuance(engine: &Engine) -> Result<(), Error> {
 
 /// Finished jobs keep showing their last progress this long.
 pub const RECENT_JOBS: Duration = Duration::from_secs(600);
+
+/// The drain's lag per scope, and over all of them.
+pub fn record_lags(lags: &[(String, crate::stream::Lag)]) {
+    for (stream, lag) in lags {
+        let scope = crate::Keys::scope_of_stream(stream).unwrap_or(stream).to_owned();
+        metrics::gauge!("issuer_scope_lag_entries", "scope" => scope.clone()).set(lag.entries as f64);
+        metrics::gauge!("issuer_scope_lag_seconds", "scope" => scope).set(lag.age_ms as f64 / 1000.0);
+    }
+    record_lag(&crate::stream::Lag::sum(lags.iter().map(|(_, lag)| lag)));
+}
 
 /// The drain's lag over every stream ([`crate::stream::total_lag`]).
 pub fn record_lag(lag: &crate::stream::Lag) {

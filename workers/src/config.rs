@@ -63,9 +63,17 @@ pub struct DrainConfig {
     /// `WORKER_ID`: this consumer's name in the group; unique per process (default: host, pid
     /// and a random part, so a restarted process never inherits a dead one's entries by name).
     pub consumer: String,
-    /// `DRAIN_BATCH_SIZE`: entries read and committed per stream and pass.
-    pub batch_size: u64,
-    /// `DRAIN_IDLE_MS`: pause after a pass that read less than a full batch.
+    /// `DRAIN_CONSUMERS`: consumers in this process. Each reads its share of every stream (the
+    /// group hands an entry to one of them) and commits on its own Postgres connection, so one
+    /// hot stream is written by several transactions at once.
+    pub consumers: usize,
+    /// `DRAIN_BATCH_MIN`: the most entries read from a stream at once when it is quiet.
+    pub batch_min: u64,
+    /// `DRAIN_BATCH_MAX`: the most entries read and committed at once: a stream's read size
+    /// doubles after every full read up to this, and falls back to twice what the last read
+    /// found.
+    pub batch_max: u64,
+    /// `DRAIN_IDLE_MS`: pause after a pass that read no full batch.
     pub idle: Duration,
     /// `DRAIN_CLAIM_IDLE_MS`: an entry unacknowledged this long belongs to a dead consumer and is
     /// taken over.
@@ -95,17 +103,7 @@ impl Config {
                 name: "WORKERS_ADDR",
                 reason: format!("{e}"),
             })?,
-            drain: DrainConfig {
-                consumer: var_or("WORKER_ID", &DrainConfig::default_consumer()),
-                batch_size: parse_or("DRAIN_BATCH_SIZE", 1_000)?,
-                idle: Duration::from_millis(parse_or("DRAIN_IDLE_MS", 50)?),
-                claim_idle: Duration::from_millis(parse_or("DRAIN_CLAIM_IDLE_MS", 30_000)?),
-                claim_every: Duration::from_millis(parse_or("DRAIN_CLAIM_EVERY_MS", 5_000)?),
-                forget_idle: Duration::from_millis(parse_or("DRAIN_FORGET_IDLE_MS", 3_600_000)?),
-                refresh_every: Duration::from_millis(200),
-                heartbeat: Duration::from_millis(parse_or("DRAIN_HEARTBEAT_MS", 1_500)?),
-                dead_check_every: Duration::from_millis(parse_or("DRAIN_DEAD_CHECK_MS", 250)?),
-            },
+            drain: DrainConfig::from_env()?,
             jobs: JobsConfig {
                 concurrency: parse_or("JOB_CONCURRENCY", 2)?,
                 lease: Duration::from_millis(parse_or("JOB_LEASE_MS", 15_000)?),
@@ -137,6 +135,39 @@ impl Config {
 }
 
 impl DrainConfig {
+    fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let ms = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_millis(parse_or(name, default.as_millis() as u64)?))
+        };
+        let cfg = Self {
+            consumer: var_or("WORKER_ID", &d.consumer),
+            consumers: parse_or("DRAIN_CONSUMERS", d.consumers)?,
+            batch_min: parse_or("DRAIN_BATCH_MIN", d.batch_min)?,
+            batch_max: parse_or("DRAIN_BATCH_MAX", d.batch_max)?,
+            idle: ms("DRAIN_IDLE_MS", d.idle)?,
+            claim_idle: ms("DRAIN_CLAIM_IDLE_MS", d.claim_idle)?,
+            claim_every: ms("DRAIN_CLAIM_EVERY_MS", d.claim_every)?,
+            forget_idle: ms("DRAIN_FORGET_IDLE_MS", d.forget_idle)?,
+            refresh_every: d.refresh_every,
+            heartbeat: ms("DRAIN_HEARTBEAT_MS", d.heartbeat)?,
+            dead_check_every: ms("DRAIN_DEAD_CHECK_MS", d.dead_check_every)?,
+        };
+        if cfg.consumers == 0 {
+            return Err(ConfigError {
+                name: "DRAIN_CONSUMERS",
+                reason: "at least one consumer is needed".into(),
+            });
+        }
+        if cfg.batch_min == 0 || cfg.batch_min > cfg.batch_max {
+            return Err(ConfigError {
+                name: "DRAIN_BATCH_MIN",
+                reason: format!("must be between 1 and DRAIN_BATCH_MAX ({})", cfg.batch_max),
+            });
+        }
+        Ok(cfg)
+    }
+
     /// `<host>-<pid>-<random>`.
     pub fn default_consumer() -> String {
         let host = std::fs::read_to_string("/etc/hostname")
@@ -154,8 +185,10 @@ impl Default for DrainConfig {
     fn default() -> Self {
         Self {
             consumer: Self::default_consumer(),
-            batch_size: 1_000,
-            idle: Duration::from_millis(50),
+            consumers: 2,
+            batch_min: 500,
+            batch_max: 20_000,
+            idle: Duration::from_millis(10),
             claim_idle: Duration::from_secs(30),
             claim_every: Duration::from_secs(5),
             forget_idle: Duration::from_secs(3_600),

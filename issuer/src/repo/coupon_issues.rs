@@ -1,11 +1,13 @@
 //! `coupon_issues`: every first-come coupon issued, written by the stream drain; and the batch
 //! rows the issuance core reads.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use futures::{Stream, TryStreamExt};
 use sqlx::{PgConnection, PgExecutor, QueryBuilder};
 
-use super::Holder;
+use super::{Holder, copy::BinaryRows};
 use crate::{
     admin::inventories::{Discount, DiscountType},
     coupons::{CouponBatch, CouponStatus},
@@ -92,26 +94,47 @@ pub async fn exists(db: impl PgExecutor<'_>, coupon_issue_id: i64) -> Result<boo
     )
 }
 
+/// Writes coupon issues none of which is in Postgres yet with one binary COPY: the drain's fast
+/// path. One that is there already breaks a unique constraint and fails the whole statement
+/// ([`super::is_unique_violation`]); the caller then rolls back and uses [`insert_batch`]. The
+/// codes at their positions become ISSUED as with [`insert_batch`]. Returns the number written.
+pub async fn copy_batch(tx: &mut PgConnection, issues: &[NewCouponIssue]) -> Result<u64, Error> {
+    if issues.is_empty() {
+        return Ok(0);
+    }
+    let counted = lock_batches(tx, issues).await?;
+    let mut rows = BinaryRows::with_capacity(issues.len(), 60);
+    for c in issues {
+        rows.row(5)
+            .int8(c.batch_id * ISSUE_ID_FACTOR + i64::from(c.seq))
+            .int8(c.batch_id)
+            .int4(c.seq)
+            .int8(c.user_id)
+            .timestamptz(c.issued_at);
+    }
+    let done = rows
+        .copy(
+            tx,
+            "COPY coupon_issues (coupon_issue_id, batch_id, seq, user_id, issued_at) \
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    mark_codes_issued(tx, issues, &counted).await?;
+    Ok(done)
+}
+
+/// `coupon_issue_id = batch_id × this + seq`.
+const ISSUE_ID_FACTOR: i64 = 10_000_000;
+
 /// Inserts coupon issues; rows already there are skipped, so a replayed batch changes nothing.
 /// The codes at their positions, if a generation job wrote them, become ISSUED. Returns the
 /// number of issues inserted.
-///
-/// The batches' rows are share-locked first, and a generation job completes by updating its
-/// batch's row and then syncing the statuses of the issues it finds
-/// ([`sync_code_statuses`]): whichever of the two commits second sees the other's rows, so no
-/// issued code stays AVAILABLE.
 pub async fn insert_batch(tx: &mut PgConnection, issues: &[NewCouponIssue]) -> Result<u64, Error> {
     if issues.is_empty() {
         return Ok(0);
     }
+    let counted = lock_batches(tx, issues).await?;
     let batches: Vec<i64> = issues.iter().map(|c| c.batch_id).collect();
-    let mut distinct = batches.clone();
-    distinct.sort_unstable();
-    distinct.dedup();
-    sqlx::query("SELECT 1 FROM coupon_batches WHERE batch_id = ANY($1) ORDER BY batch_id FOR SHARE")
-        .bind(&distinct)
-        .execute(&mut *tx)
-        .await?;
     let seqs: Vec<i32> = issues.iter().map(|c| c.seq).collect();
     let users: Vec<i64> = issues.iter().map(|c| c.user_id).collect();
     let times: Vec<DateTime<Utc>> = issues.iter().map(|c| c.issued_at).collect();
@@ -127,6 +150,45 @@ pub async fn insert_batch(tx: &mut PgConnection, issues: &[NewCouponIssue]) -> R
     .bind(&times)
     .execute(&mut *tx)
     .await?;
+    mark_codes_issued(tx, issues, &counted).await?;
+    Ok(done.rows_affected())
+}
+
+/// Share-locks the issues' batches and returns each one's `code_count` (its codes that count
+/// are those below it).
+///
+/// A generation job completes by raising its batch's `code_count` under the row lock and then
+/// syncing the statuses of the issues it finds ([`sync_code_statuses`]): whichever of the two
+/// commits second sees the other's rows, so no issued code stays AVAILABLE.
+async fn lock_batches(tx: &mut PgConnection, issues: &[NewCouponIssue]) -> Result<HashMap<i64, i32>, Error> {
+    let mut distinct: Vec<i64> = issues.iter().map(|c| c.batch_id).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let counted: Vec<(i64, i32)> = sqlx::query_as(
+        "SELECT batch_id, code_count FROM coupon_batches WHERE batch_id = ANY($1)
+         ORDER BY batch_id FOR SHARE",
+    )
+    .bind(&distinct)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(counted.into_iter().collect())
+}
+
+/// Marks ISSUED the codes at the issues' positions, among those that count. Most first-come
+/// batches have no codes, and then there is nothing to look up.
+async fn mark_codes_issued(
+    tx: &mut PgConnection,
+    issues: &[NewCouponIssue],
+    counted: &HashMap<i64, i32>,
+) -> Result<(), Error> {
+    let (batches, seqs): (Vec<i64>, Vec<i32>) = issues
+        .iter()
+        .filter(|c| counted.get(&c.batch_id).is_some_and(|n| c.seq < *n))
+        .map(|c| (c.batch_id, c.seq))
+        .unzip();
+    if batches.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "UPDATE coupon_codes c SET status = 'ISSUED'
          FROM UNNEST($1::int8[], $2::int4[]) AS x (b, s)
@@ -136,7 +198,7 @@ pub async fn insert_batch(tx: &mut PgConnection, issues: &[NewCouponIssue]) -> R
     .bind(&seqs)
     .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected())
+    Ok(())
 }
 
 /// Marks the batch's codes that were issued before they were written (a generation job that

@@ -5,6 +5,7 @@ pub mod admin_events;
 pub mod batches;
 pub mod best_products;
 pub mod codes;
+pub mod copy;
 pub mod coupon_issues;
 pub mod dashboard;
 pub mod events;
@@ -28,6 +29,21 @@ pub struct Holder {
     pub issue_id: String,
     /// When it was issued.
     pub issued_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Makes this transaction's commit wait for its WAL to reach the disk, whatever the server's
+/// default: for writes whose source is dropped once they are committed.
+pub async fn durable_commit(conn: &mut sqlx::PgConnection) -> Result<(), crate::error::Error> {
+    sqlx::query("SET LOCAL synchronous_commit = on")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether an error is a unique violation (SQLSTATE 23505): a row that is there already.
+pub fn is_unique_violation(err: &crate::error::Error) -> bool {
+    matches!(err, crate::error::Error::Db(e)
+        if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505"))
 }
 
 /// The name of the constraint a database error broke, if any.

@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use futures::{Stream, TryStreamExt};
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::Holder;
+use super::{Holder, copy::BinaryRows};
 use crate::{error::Error, model::UserTicket};
 
 /// A ticket row to write.
@@ -19,6 +19,26 @@ pub struct NewTicket {
     pub user_id: i64,
     /// When Redis issued it.
     pub issued_at: DateTime<Utc>,
+}
+
+/// Writes tickets none of which is in Postgres yet with one binary COPY: the drain's fast path
+/// (no conflict check per row). A ticket that is there already breaks a unique constraint and
+/// fails the whole statement ([`super::is_unique_violation`]); the caller then rolls back and
+/// writes the batch with [`insert_batch`]. Returns the number of rows written.
+pub async fn copy_batch(conn: &mut PgConnection, tickets: &[NewTicket]) -> Result<u64, Error> {
+    let mut rows = BinaryRows::with_capacity(tickets.len(), 90);
+    for t in tickets {
+        rows.row(4)
+            .uuid(t.ticket_id)
+            .text(&t.event_key)
+            .int8(t.user_id)
+            .timestamptz(t.issued_at);
+    }
+    rows.copy(
+        conn,
+        "COPY tickets (ticket_id, event_key, user_id, issued_at) FROM STDIN (FORMAT binary)",
+    )
+    .await
 }
 
 /// Inserts tickets in one statement; rows already there (same ticket, or same event and user)

@@ -1,0 +1,416 @@
+//! One drain consumer: reads its share of every stream, writes it, acknowledges it (see the
+//! module above for the whole design).
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+use fred::{clients::Pool, interfaces::KeysInterface};
+use issuer::{
+    Error, Keys, clock,
+    repo::{
+        self,
+        coupon_issues::{self, NewCouponIssue},
+        tickets::{self, NewTicket},
+    },
+    stream::{self, Entry, IssueId, IssueRecord},
+};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::registry::Streams;
+use crate::{config::DrainConfig, poll};
+
+/// Batches of one stream written in a row, each read while the one before commits, before the
+/// other streams get their turn.
+const READ_AHEAD_ROUNDS: u32 = 16;
+
+/// Longest pause after repeated failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How a batch is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    /// Entries never delivered before: binary COPY, and the conflict-tolerant insert should one
+    /// be there already.
+    Fresh,
+    /// Entries that may have been written before (taken over, retried): the conflict-tolerant
+    /// insert at once.
+    Replay,
+}
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default)]
+struct Pass {
+    /// Entries persisted.
+    persisted: usize,
+    /// Whether some stream had more than one read took: go again at once.
+    more: bool,
+}
+
+/// One consumer of the drain group.
+pub(super) struct Consumer {
+    redis: Pool,
+    db: PgPool,
+    keys: Keys,
+    cfg: DrainConfig,
+    /// Its name in the group: the process's, with its index.
+    name: String,
+    /// The first consumer of a process also takes over the entries of dead consumers and
+    /// forgets the names of long-gone ones.
+    caretaker: bool,
+    /// Where this consumer starts its passes, so that consumers of one process do not walk the
+    /// streams in step.
+    offset: usize,
+    streams: Streams,
+    /// Streams where this consumer holds entries it read but could not commit.
+    own_pending: HashSet<String>,
+    /// The next read size of each stream.
+    read_sizes: HashMap<String, u64>,
+}
+
+impl Consumer {
+    /// The `index`th consumer of this process.
+    pub(super) fn new(
+        index: usize,
+        redis: Pool,
+        db: PgPool,
+        keys: Keys,
+        cfg: DrainConfig,
+        streams: Streams,
+    ) -> Self {
+        Self {
+            name: format!("{}.{index}", cfg.consumer),
+            caretaker: index == 0,
+            offset: index,
+            redis,
+            db,
+            keys,
+            cfg,
+            streams,
+            own_pending: HashSet::new(),
+            read_sizes: HashMap::new(),
+        }
+    }
+
+    /// Runs until `shutdown`; a pass under way finishes (or leaves its entries pending) first.
+    pub(super) async fn run(mut self, shutdown: CancellationToken) {
+        tracing::info!(consumer = %self.name, "drain consumer started");
+        let alive = self.keys.drain_alive(&self.name);
+        let heartbeat = tokio::spawn(heartbeat(self.redis.clone(), alive.clone(), self.cfg.heartbeat));
+        let mut last_claim = Instant::now();
+        let mut last_dead_check = Instant::now();
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            let claim = self.caretaker && last_claim.elapsed() >= self.cfg.claim_every;
+            if claim {
+                last_claim = Instant::now();
+            }
+            let dead_check = self.caretaker && last_dead_check.elapsed() >= self.cfg.dead_check_every;
+            if dead_check {
+                last_dead_check = Instant::now();
+            }
+            let pause = match self.pass(claim, dead_check).await {
+                // A backlog: go again at once.
+                Ok(p) if p.more => {
+                    failures = 0;
+                    continue;
+                }
+                // Otherwise wait a little, so that under a steady stream each commit carries
+                // many rows instead of a handful (Postgres CPU is shared with the hot path).
+                Ok(_) => {
+                    failures = 0;
+                    self.cfg.idle
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(consumer = %self.name, error = %e, failures, "drain pass failed");
+                    (self.cfg.idle.max(Duration::from_millis(10)) * 2u32.saturating_pow(failures.min(10)))
+                        .min(MAX_BACKOFF)
+                }
+            };
+            poll::pause(&shutdown, pause).await;
+        }
+        heartbeat.abort();
+        // Gone now: whatever is still pending under this name is taken over at once.
+        let _ = self.redis.del::<(), _>(alive).await;
+        tracing::info!(consumer = %self.name, "drain consumer stopped");
+    }
+
+    /// One pass over every stream: takes over the entries of dead consumers (by liveness when
+    /// `dead_check`, by idle time when `claim`), retries own pending entries, reads new ones.
+    /// Fails only when every stream failed.
+    async fn pass(&mut self, claim: bool, dead_check: bool) -> Result<Pass, Error> {
+        let streams = self.streams.borrow().clone();
+        let (mut pass, mut failed, mut last_error) = (Pass::default(), 0, None);
+        for i in 0..streams.len() {
+            let s = &streams[(i + self.offset) % streams.len()];
+            match self.drain_stream(s, claim, dead_check).await {
+                Ok(p) => {
+                    pass.persisted += p.persisted;
+                    pass.more |= p.more;
+                }
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(stream = %s, error = %e, "draining a stream failed; the others go on");
+                    metrics::counter!("issuer_drain_stream_failures_total").increment(1);
+                    last_error = Some(e);
+                }
+            }
+        }
+        match last_error {
+            Some(e) if failed == streams.len() => Err(e),
+            _ => Ok(pass),
+        }
+    }
+
+    async fn drain_stream(&mut self, s: &str, claim: bool, dead_check: bool) -> Result<Pass, Error> {
+        let client = self.redis.next().clone();
+        let client = &client;
+        let me = self.name.clone();
+        let me = me.as_str();
+        let max = self.cfg.batch_max;
+        let mut pass = Pass::default();
+        if dead_check {
+            for (other, _) in stream::consumers_with_pending(client, s).await? {
+                if other == me || client.exists::<i64, _>(self.keys.drain_alive(&other)).await? == 1 {
+                    continue;
+                }
+                let claimed = stream::claim_from(client, s, &other, me, max).await?;
+                if !claimed.is_empty() {
+                    tracing::warn!(stream = s, dead = %other, entries = claimed.len(), "took over the entries of a dead consumer");
+                    metrics::counter!("issuer_drain_claimed_total").increment(claimed.len() as u64);
+                }
+                pass.persisted += self.persist_or_keep(s, claimed, Write::Replay).await?;
+            }
+        }
+        if claim {
+            let idle = self.cfg.claim_idle.as_millis() as u64;
+            let claimed = match stream::claim_idle(client, s, me, idle, max).await {
+                Err(e) if stream::is_missing_group(&e) => Vec::new(),
+                other => other?,
+            };
+            if !claimed.is_empty() {
+                tracing::warn!(
+                    stream = s,
+                    entries = claimed.len(),
+                    "claimed entries of a dead consumer"
+                );
+                metrics::counter!("issuer_drain_claimed_total").increment(claimed.len() as u64);
+            }
+            pass.persisted += self.persist_or_keep(s, claimed, Write::Replay).await?;
+            let forget = self.cfg.forget_idle.as_millis() as u64;
+            let forgotten = stream::forget_idle_consumers(client, s, forget).await?;
+            if forgotten > 0 {
+                tracing::info!(stream = s, consumers = forgotten, "removed idle consumer names");
+            }
+        }
+        let retry = self.own_pending.contains(s);
+        let mut size = self.read_size(s);
+        let read = if retry {
+            stream::read_own_pending(client, s, me, size).await
+        } else {
+            stream::read_new(client, s, me, size).await
+        };
+        let mut entries = match read {
+            Err(e) if stream::is_missing_group(&e) => {
+                // The stream (and its group) vanished, e.g. after a Redis restart.
+                stream::ensure_group(client, s).await?;
+                return Ok(pass);
+            }
+            Err(e) => {
+                // Redis may have handed the entries over before the answer was lost.
+                self.own_pending.insert(s.to_owned());
+                return Err(e);
+            }
+            Ok(entries) => entries,
+        };
+        if entries.is_empty() {
+            self.own_pending.remove(s);
+        }
+        let write = if retry { Write::Replay } else { Write::Fresh };
+        // A backlog: while one batch commits, the next is read (up to READ_AHEAD_ROUNDS
+        // batches, then the other streams get their turn).
+        for round in 1.. {
+            let found = entries.len() as u64;
+            let next_size = next_read_size(size, found, &self.cfg);
+            self.read_sizes.insert(s.to_owned(), next_size);
+            let full = found == size;
+            if !full || retry || round >= READ_AHEAD_ROUNDS {
+                pass.more = full;
+                pass.persisted += self.persist_or_keep(s, entries, write).await?;
+                break;
+            }
+            let (persisted, next) = tokio::join!(
+                self.persist(s, entries, write),
+                stream::read_new(client, s, me, next_size)
+            );
+            if next.is_err() {
+                self.own_pending.insert(s.to_owned());
+            }
+            pass.persisted += self.kept_on_failure(s, persisted)?;
+            entries = next?;
+            size = next_size;
+        }
+        Ok(pass)
+    }
+
+    /// [`Self::persist`], remembering a failure so the entries are read again.
+    async fn persist_or_keep(&mut self, s: &str, entries: Vec<Entry>, write: Write) -> Result<usize, Error> {
+        let persisted = self.persist(s, entries, write).await;
+        self.kept_on_failure(s, persisted)
+    }
+
+    /// After a failed commit the entries stay pending under this consumer: its next pass reads
+    /// them again (with everything read ahead) before any new ones.
+    fn kept_on_failure(&mut self, s: &str, persisted: Result<usize, Error>) -> Result<usize, Error> {
+        if persisted.is_err() {
+            self.own_pending.insert(s.to_owned());
+        }
+        persisted
+    }
+
+    fn read_size(&self, s: &str) -> u64 {
+        self.read_sizes.get(s).copied().unwrap_or(self.cfg.batch_min)
+    }
+
+    /// Commits the records, then acknowledges them.
+    async fn persist(&self, s: &str, entries: Vec<Entry>, write: Write) -> Result<usize, Error> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let started = Instant::now();
+        let (ids, records): (Vec<String>, Vec<_>) = entries.into_iter().map(|e| (e.id, e.record)).unzip();
+        let (tickets, coupons) = rows(s, &ids, records);
+        self.commit(&tickets, &coupons, write).await?;
+        stream::ack(self.redis.next(), s, &ids).await?;
+        metrics::histogram!("issuer_drain_batch_size").record(ids.len() as f64);
+        metrics::histogram!("issuer_drain_persist_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("issuer_drain_persisted_total").increment(ids.len() as u64);
+        Ok(ids.len())
+    }
+
+    /// Writes the records in one durable transaction: by COPY when they are fresh, falling back
+    /// to the conflict-tolerant insert when one of them is there already.
+    async fn commit(
+        &self,
+        tickets: &[NewTicket],
+        coupons: &[NewCouponIssue],
+        write: Write,
+    ) -> Result<(), Error> {
+        if write == Write::Fresh {
+            match self.transaction(tickets, coupons, Write::Fresh).await {
+                Err(e) if repo::is_unique_violation(&e) => {
+                    tracing::info!(
+                        rows = tickets.len() + coupons.len(),
+                        "batch partly written before; writing it again without the duplicates"
+                    );
+                    metrics::counter!("issuer_drain_rewritten_batches_total").increment(1);
+                }
+                other => return other,
+            }
+        }
+        self.transaction(tickets, coupons, Write::Replay).await
+    }
+
+    async fn transaction(
+        &self,
+        tickets: &[NewTicket],
+        coupons: &[NewCouponIssue],
+        write: Write,
+    ) -> Result<(), Error> {
+        let mut tx = self.db.begin().await?;
+        repo::durable_commit(&mut tx).await?;
+        match write {
+            Write::Fresh => {
+                tickets::copy_batch(&mut tx, tickets).await?;
+                coupon_issues::copy_batch(&mut tx, coupons).await?;
+            }
+            Write::Replay => {
+                tickets::insert_batch(&mut *tx, tickets).await?;
+                coupon_issues::insert_batch(&mut tx, coupons).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The read size after a read of `size` that found `found` entries: doubled after a full read,
+/// otherwise twice what was found; within the configured bounds.
+fn next_read_size(size: u64, found: u64, cfg: &DrainConfig) -> u64 {
+    let next = if found >= size { size * 2 } else { found * 2 };
+    next.clamp(cfg.batch_min, cfg.batch_max)
+}
+
+/// The rows of the records of stream `s` (entry ids beside them). A record that cannot be read
+/// is logged and left out (it is acknowledged with the others rather than retried forever: only
+/// a bug writes one).
+fn rows(
+    s: &str,
+    ids: &[String],
+    records: Vec<Result<IssueRecord, String>>,
+) -> (Vec<NewTicket>, Vec<NewCouponIssue>) {
+    let (mut tickets, mut coupons) = (Vec::with_capacity(records.len()), Vec::new());
+    for (id, record) in ids.iter().zip(records) {
+        let record = record.and_then(|r| {
+            let issued_at = clock::from_ms(r.issued_at_ms);
+            match r.issue_id {
+                IssueId::Uuid(ticket_id) => tickets.push(NewTicket {
+                    ticket_id,
+                    event_key: r.scope,
+                    user_id: r.user_id,
+                    issued_at,
+                }),
+                IssueId::Position(seq) => coupons.push(NewCouponIssue {
+                    batch_id: r.scope.parse().map_err(|_| "bad batch id".to_owned())?,
+                    seq,
+                    user_id: r.user_id,
+                    issued_at,
+                }),
+            }
+            Ok(())
+        });
+        if let Err(why) = record {
+            tracing::error!(stream = s, id = %id, why, "unreadable stream entry");
+            metrics::counter!("issuer_drain_malformed_total").increment(1);
+        }
+    }
+    (tickets, coupons)
+}
+
+/// Keeps `key` alive while the consumer runs: set with an expiry of `ttl`, renewed every quarter
+/// of it. Aborted on shutdown; a process that dies stops renewing and the key expires.
+async fn heartbeat(redis: Pool, key: String, ttl: Duration) {
+    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(4);
+    loop {
+        let set: Result<(), _> = redis
+            .set(&key, "1", Some(fred::types::Expiration::PX(ms)), None, false)
+            .await;
+        if let Err(e) = set {
+            tracing::warn!(error = %e, "drain heartbeat failed");
+        }
+        tokio::time::sleep(ttl / 4).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_grow_with_the_backlog_and_shrink_with_the_trickle() {
+        let cfg = DrainConfig {
+            batch_min: 500,
+            batch_max: 20_000,
+            ..DrainConfig::default()
+        };
+        assert_eq!(next_read_size(500, 500, &cfg), 1_000);
+        assert_eq!(next_read_size(16_000, 16_000, &cfg), 20_000);
+        assert_eq!(next_read_size(20_000, 20_000, &cfg), 20_000);
+        assert_eq!(next_read_size(20_000, 3_000, &cfg), 6_000);
+        assert_eq!(next_read_size(6_000, 10, &cfg), 500);
+        assert_eq!(next_read_size(500, 0, &cfg), 500);
+    }
+}
