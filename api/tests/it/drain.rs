@@ -269,3 +269,242 @@ async fn streams_of_ended_persisted_scopes_leave_the_registry() {
     assert_eq!(r.status(), 400);
     assert_eq!(app.ticket_rows("ending").await, 3);
 }
+
+/// Appends a ticket record for each of `users` to `key`'s stream, as `issue.lua` would, in
+/// pipelined chunks with a short pause between them (a stream that keeps growing while it is
+/// drained); returns the ticket ids.
+async fn feed(app: &TestApp, key: &str, users: std::ops::Range<i64>, pause: Duration) -> Vec<uuid::Uuid> {
+    let stream_key = app.keys.ticket_event(key).stream;
+    stream::register(&app.redis, &app.keys, &stream_key)
+        .await
+        .unwrap();
+    let client = app.redis.next();
+    let mut ids = Vec::new();
+    let users: Vec<i64> = users.collect();
+    for chunk in users.chunks(500) {
+        let pipeline = client.pipeline();
+        for &user in chunk {
+            let id = uuid::Uuid::now_v7();
+            ids.push(id);
+            let record = stream::IssueRecord {
+                kind: stream::RecordKind::Ticket,
+                scope: key.to_owned(),
+                user_id: user,
+                issue_id: stream::IssueId::Uuid(id),
+                issued_at_ms: chrono::Utc::now().timestamp_millis(),
+            };
+            let _: () = pipeline
+                .xadd(&stream_key, false, None, "*", record.to_fields())
+                .await
+                .unwrap();
+        }
+        let _: Vec<String> = pipeline.all().await.unwrap();
+        tokio::time::sleep(pause).await;
+    }
+    ids
+}
+
+/// Checks that Postgres holds exactly these tickets of `key`, each once, and that the stream has
+/// nothing left to persist or acknowledge.
+async fn assert_exactly(app: &TestApp, key: &str, ids: &[uuid::Uuid]) {
+    let rows: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT ticket_id FROM tickets WHERE event_key = $1 ORDER BY ticket_id")
+            .bind(key)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    let mut want = ids.to_vec();
+    want.sort();
+    assert_eq!(rows.len(), want.len(), "one row per issue");
+    assert!(rows == want, "the rows are exactly the issues");
+    let stream_key = app.keys.ticket_event(key).stream;
+    let lag = stream::lag(app.redis.next(), &stream_key).await.unwrap();
+    assert_eq!(lag.entries, 0, "everything acknowledged");
+    assert_eq!(pending(app, &stream_key).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_consumers_of_one_process_drain_one_hot_stream_exactly_once() {
+    let app = TestApp::spawn_without_drain().await;
+    app.create_event("hot-one", 1_000_000, None).await;
+    app.start_drain(DrainConfig {
+        consumers: 4,
+        batch_min: 50,
+        batch_max: 400,
+        idle: Duration::from_millis(2),
+        ..DrainConfig::default()
+    });
+    let ids = feed(&app, "hot-one", 1..20_001, Duration::from_millis(5)).await;
+    assert_eq!(
+        app.wait_rows("hot-one", 20_000, Duration::from_secs(30)).await,
+        20_000
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_exactly(&app, "hot-one", &ids).await;
+    let consumers: Vec<Vec<fred::types::Value>> = app
+        .redis_cmd(
+            "XINFO",
+            vec![
+                "CONSUMERS".into(),
+                app.keys.ticket_event("hot-one").stream,
+                "drain".into(),
+            ],
+        )
+        .await;
+    assert_eq!(consumers.len(), 4, "four consumers read the stream");
+}
+
+/// `issuer_drain_persisted_total` of a workers process serving /metrics at `addr`.
+async fn persisted_by(addr: &str) -> i64 {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("issuer_drain_persisted_total "))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as i64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_of_two_workers_processes_drain_one_hot_stream_exactly_once() {
+    let app = TestApp::spawn_without_drain().await;
+    app.create_event("hot-two", 1_000_000, None).await;
+    let free_port = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let (addr_a, addr_b) = (free_port(), free_port());
+    let process = |id: &str, addr: &str| {
+        crate::helpers::WorkersProcess::start_with(
+            &app.core,
+            &[
+                ("WORKER_ID", id),
+                ("WORKERS_ADDR", addr),
+                ("DRAIN_CONSUMERS", "3"),
+                ("DRAIN_BATCH_MIN", "50"),
+                ("DRAIN_BATCH_MAX", "400"),
+                ("DRAIN_IDLE_MS", "2"),
+            ],
+        )
+    };
+    let _a = process("proc-a", &addr_a);
+    let _b = process("proc-b", &addr_b);
+    let ids = feed(&app, "hot-two", 1..30_001, Duration::from_millis(5)).await;
+    assert_eq!(
+        app.wait_rows("hot-two", 30_000, Duration::from_secs(30)).await,
+        30_000
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_exactly(&app, "hot-two", &ids).await;
+    // Each entry was persisted by exactly one consumer, and both processes took part.
+    let (a, b) = (persisted_by(&addr_a).await, persisted_by(&addr_b).await);
+    assert!(a > 0 && b > 0, "both processes persisted entries: {a} and {b}");
+    assert_eq!(a + b, 30_000, "no entry persisted twice");
+}
+
+#[tokio::test]
+async fn a_batch_of_fifty_thousand_entries_is_committed_and_acknowledged_once() {
+    let app = TestApp::spawn_without_drain().await;
+    app.create_event("huge", 1_000_000, None).await;
+    let ids = feed(&app, "huge", 1..50_001, Duration::ZERO).await;
+    let one_read = DrainConfig {
+        consumers: 1,
+        batch_min: 50_000,
+        batch_max: 50_000,
+        idle: Duration::from_millis(5),
+        ..DrainConfig::default()
+    };
+    let stop = app.start_drain(one_read.clone());
+    assert_eq!(
+        app.wait_rows("huge", 50_000, Duration::from_secs(60)).await,
+        50_000
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.cancel();
+    assert_exactly(&app, "huge", &ids).await;
+
+    // The same 50,000 records again (a replay): the COPY fails on the first duplicate and the
+    // batch is written again without them, so nothing changes and all is acknowledged.
+    let stream_key = app.keys.ticket_event("huge").stream;
+    let recorded: Vec<stream::IssueRecord> =
+        sqlx::query_as::<_, (uuid::Uuid, i64, chrono::DateTime<chrono::Utc>)>(
+            "SELECT ticket_id, user_id, issued_at FROM tickets WHERE event_key = 'huge'",
+        )
+        .fetch_all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, user, at)| stream::IssueRecord {
+            kind: stream::RecordKind::Ticket,
+            scope: "huge".into(),
+            user_id: user,
+            issue_id: stream::IssueId::Uuid(id),
+            issued_at_ms: at.timestamp_millis(),
+        })
+        .collect();
+    let client = app.redis.next();
+    for chunk in recorded.chunks(1_000) {
+        let pipeline = client.pipeline();
+        for r in chunk {
+            let _: () = pipeline
+                .xadd(&stream_key, false, None, "*", r.to_fields())
+                .await
+                .unwrap();
+        }
+        let _: Vec<String> = pipeline.all().await.unwrap();
+    }
+    assert_eq!(stream::lag(client, &stream_key).await.unwrap().entries, 50_000);
+    app.start_drain(one_read);
+    let started = std::time::Instant::now();
+    while stream::lag(client, &stream_key).await.unwrap().entries > 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "replay not drained");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_exactly(&app, "huge", &ids).await;
+}
+
+#[tokio::test]
+async fn issue_rows_of_unknown_scopes_and_deletes_of_their_scopes_are_refused() {
+    let app = TestApp::spawn_without_drain().await;
+    app.create_event("kept", 10, None).await;
+    let ticket = |event: &str| issuer::repo::tickets::NewTicket {
+        ticket_id: uuid::Uuid::now_v7(),
+        event_key: event.into(),
+        user_id: 1,
+        issued_at: chrono::Utc::now(),
+    };
+    let fk = |e: issuer::Error| match e {
+        issuer::Error::Db(e) => e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned()),
+        _ => None,
+    };
+    // COPY and INSERT alike: a batch naming an event that does not exist fails as a whole.
+    let mut conn = app.db.acquire().await.unwrap();
+    let copied = issuer::repo::tickets::copy_batch(&mut conn, &[ticket("kept"), ticket("ghost")]).await;
+    assert_eq!(fk(copied.unwrap_err()).as_deref(), Some("23503"));
+    let inserted = issuer::repo::tickets::insert_batch(&app.db, &[ticket("ghost")]).await;
+    assert_eq!(fk(inserted.unwrap_err()).as_deref(), Some("23503"));
+    assert_eq!(app.ticket_rows("kept").await, 0);
+
+    // A referenced event can be neither deleted nor renamed, nor its ticket moved.
+    issuer::repo::tickets::copy_batch(&mut conn, &[ticket("kept")])
+        .await
+        .unwrap();
+    for statement in [
+        "DELETE FROM ticket_events WHERE event_key = 'kept'",
+        "UPDATE ticket_events SET event_key = 'moved' WHERE event_key = 'kept'",
+        "UPDATE tickets SET event_key = 'other' WHERE event_key = 'kept'",
+    ] {
+        let e = sqlx::query(statement).execute(&app.db).await.unwrap_err();
+        assert_eq!(
+            e.as_database_error().and_then(|d| d.code()).as_deref(),
+            Some("23503"),
+            "{statement}"
+        );
+    }
+    assert_eq!(app.ticket_rows("kept").await, 1);
+}

@@ -457,6 +457,11 @@ pub struct WorkersProcess {
 
 impl WorkersProcess {
     pub fn start(core: &CoreConfig) -> Self {
+        Self::start_with(core, &[])
+    }
+
+    /// A workers process with these variables set besides (or over) the usual ones.
+    pub fn start_with(core: &CoreConfig, vars: &[(&str, &str)]) -> Self {
         let bin = std::path::Path::new(env!("CARGO_BIN_EXE_api")).with_file_name("workers");
         assert!(bin.exists(), "build the workers binary first: {}", bin.display());
         let child = std::process::Command::new(bin)
@@ -469,6 +474,7 @@ impl WorkersProcess {
             .env("JOB_SWEEP_MS", "250")
             .env("JOB_POLL_MS", "50")
             .env("RUST_LOG", "warn")
+            .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn workers");
