@@ -20,9 +20,9 @@
 --          clock override in epoch ms, '' in production (then Redis TIME decides)
 --
 -- Returns, per request in order, five values {status, issue id, issued at ms, issued count,
--- total}. Check order (SPEC §2): meta present -> user already holds one (DUP, even when sold
+-- total}. Check order (SPEC §2): meta present -> user already holds one (HELD, even when sold
 -- out since) -> active -> period -> total -> daily limit. Statuses:
---   OK, DUP, INACTIVE, PERIOD, SOLD_OUT, DAILY, NO_META (the caller rebuilds meta and retries).
+--   OK, HELD, INACTIVE, PERIOD, SOLD_OUT, DAILY, NO_META (the caller rebuilds meta and retries).
 --
 -- Integrity (partial loss of a scope's keys): meta also counts what the script did —
 -- `issued` (issues ever, the high-water mark), `gap` (issues a rebuild could not restore into
@@ -87,7 +87,7 @@ for i = 4, #ARGV, 3 do
   if held then
     local sep = string.find(held, '|', 1, true)
     issued = issued or redis.call('HLEN', KEYS[2])
-    answer('DUP', string.sub(held, 1, sep - 1), tonumber(string.sub(held, sep + 1)), issued, total)
+    answer('HELD', string.sub(held, 1, sep - 1), tonumber(string.sub(held, sep + 1)), issued, total)
   elseif not active then
     answer('INACTIVE', '', 0, 0, total)
   else

@@ -1,4 +1,5 @@
--- load_meta.lua: write an event's rules into Redis from Postgres, the source of truth.
+-- load_meta.lua: write a scope's rules (an event's, a first-come batch's) into Redis from
+-- Postgres, the source of truth.
 --
 -- KEYS[1]  meta hash     <p>{<scope>}:meta
 -- KEYS[2]  day prefix    <p>{<scope>}:day:   the script appends the KST day numbers given below

@@ -1,4 +1,4 @@
--- restore_holders.lua: merge known issues back into an event's holders hash.
+-- restore_holders.lua: merge known issues back into a scope's holders hash.
 --
 -- KEYS[1]  holders hash  <p>{<scope>}:holders
 -- ARGV     pairs (user id, "<issue id>|<issued at ms>")

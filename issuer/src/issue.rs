@@ -111,7 +111,7 @@ fn decode_one(parts: &[Value]) -> Result<Verdict, Error> {
             issued: int(issued, "issued")?,
             total: int(total, "total")?,
         },
-        "DUP" => Verdict::Held {
+        "HELD" => Verdict::Held {
             id: id()?,
             at_ms: int(at, "at")?,
         },
@@ -148,9 +148,9 @@ mod tests {
                 total: 10
             }
         );
-        let dup = reply(vec!["DUP".into(), "t0".into(), 4.into(), 3.into(), 10.into()]);
+        let held = reply(vec!["HELD".into(), "t0".into(), 4.into(), 3.into(), 10.into()]);
         assert_eq!(
-            decode_single(dup).unwrap(),
+            decode_single(held).unwrap(),
             Verdict::Held {
                 id: "t0".into(),
                 at_ms: 4
@@ -183,7 +183,7 @@ mod tests {
             0.into(),
             1.into(),
             1.into(),
-            "DUP".into(),
+            "HELD".into(),
             "t0".into(),
             4.into(),
             1.into(),

@@ -2,17 +2,20 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `<p>{gt:<event>}:meta` | hash | the event's rules, copied from Postgres: `total daily start end active ver` |
-//! | `<p>{gt:<event>}:holders` | hash | user id → `"<ticket id>\|<issued at ms>"`; its length is the issued count |
+//! | `<p>{gt:<event>}:meta` | hash | the scope's rules, copied from Postgres: `total daily start end active ver`, and the integrity fields `issued gap day today broken` `issue.lua` keeps |
+//! | `<p>{gt:<event>}:holders` | hash | user id → `"<issue id>\|<issued at ms>"` (a ticket's UUID, a coupon's position); its length is the issued count |
 //! | `<p>{gt:<event>}:day:<n>` | string | issued on KST day `n` (days since 1970-01-01 KST); expires a day after |
-//! | `<p>{gt:<event>}:stream` | stream | issue records, trimmed once persisted (group `drain`) |
+//! | `<p>{gt:<event>}:stream` | stream | issue records (`r = kind\|scope\|user\|id\|at`), trimmed once persisted (group `drain`) |
 //! | `<p>issuance:streams` | set | every issuance stream, for the drain to find |
+//! | `<p>drain:alive:<consumer>` | string | a drain consumer's liveness, renewed while it runs |
 //! | `<p>{cb:<batch id>}:…` | | the same four keys for a first-come coupon batch |
 //! | `<p>admin:dashboard` | string | the admin dashboard, cached for a few seconds (`:lock` while one computes it) |
 //!
-//! The keys of one event share the `{gt:<event>}` hash tag, so one Lua call touches one slot and
-//! the design runs unchanged on a Redis Cluster. The registry set is read only by the drain and
-//! the metrics, never on the issue path. `<p>` is the configured prefix (no braces).
+//! A scope is what one `issue.lua` call decides for: a golden-ticket event (`gt:<event key>`) or a
+//! first-come coupon batch (`cb:<batch id>`). The keys of one scope share its hash tag, so one Lua
+//! call touches one slot and the design runs unchanged on a Redis Cluster. The registry set is read
+//! only by the drain and the metrics, never on the issue path. `<p>` is the configured prefix (no
+//! braces).
 
 /// The consumer group that persists issue records.
 pub const DRAIN_GROUP: &str = "drain";

@@ -105,7 +105,7 @@ impl Engine {
     ) -> Result<Counts, Error> {
         let keys = scope.keys(self.keys());
         for _ in 0..2 {
-            let (present, issued, today): (i64, i64, i64) = Lua::EventCounts
+            let (present, issued, today): (i64, i64, i64) = Lua::ScopeCounts
                 .call(
                     self.redis().next(),
                     vec![
@@ -122,7 +122,7 @@ impl Engine {
             self.rebuild(scope, rules, &keys).await?;
         }
         Err(Error::protocol(
-            "event_counts.lua",
+            "scope_counts.lua",
             "meta still missing after a rebuild",
         ))
     }

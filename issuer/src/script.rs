@@ -23,8 +23,8 @@ pub enum Lua {
     LoadMeta,
     /// `restore_holders.lua`: merge known issues back into the holders hash.
     RestoreHolders,
-    /// `event_counts.lua`: live figures of an event.
-    EventCounts,
+    /// `scope_counts.lua`: live figures of a scope (an event, a first-come batch).
+    ScopeCounts,
     /// `ack_entries.lua`: acknowledge and delete persisted stream entries.
     AckEntries,
     /// `stream_lag.lua`: entries and age of what is not yet persisted.
@@ -39,7 +39,7 @@ const ALL: [Lua; 8] = [
     Lua::Issue,
     Lua::LoadMeta,
     Lua::RestoreHolders,
-    Lua::EventCounts,
+    Lua::ScopeCounts,
     Lua::AckEntries,
     Lua::StreamLag,
     Lua::ForgetConsumers,
@@ -57,7 +57,7 @@ impl Lua {
             Lua::Issue => "issue",
             Lua::LoadMeta => "load_meta",
             Lua::RestoreHolders => "restore_holders",
-            Lua::EventCounts => "event_counts",
+            Lua::ScopeCounts => "scope_counts",
             Lua::AckEntries => "ack_entries",
             Lua::StreamLag => "stream_lag",
             Lua::ForgetConsumers => "forget_consumers",
@@ -70,7 +70,7 @@ impl Lua {
             Lua::Issue => include_str!("../../lua/issue.lua"),
             Lua::LoadMeta => include_str!("../../lua/load_meta.lua"),
             Lua::RestoreHolders => include_str!("../../lua/restore_holders.lua"),
-            Lua::EventCounts => include_str!("../../lua/event_counts.lua"),
+            Lua::ScopeCounts => include_str!("../../lua/scope_counts.lua"),
             Lua::AckEntries => include_str!("../../lua/ack_entries.lua"),
             Lua::StreamLag => include_str!("../../lua/stream_lag.lua"),
             Lua::ForgetConsumers => include_str!("../../lua/forget_consumers.lua"),

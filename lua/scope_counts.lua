@@ -1,4 +1,5 @@
--- event_counts.lua: the live figures of one event.
+-- scope_counts.lua: the live figures of one scope (a golden-ticket event, a first-come coupon
+-- batch).
 --
 -- KEYS[1]  meta hash     <p>{<scope>}:meta
 -- KEYS[2]  holders hash  <p>{<scope>}:holders
