@@ -12,71 +12,15 @@
 
 use std::{hash::BuildHasher, time::Duration};
 
-use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::{
-    admin::listing::{Page, Paging},
     error::{Error, Missing, Refusal},
-    repo,
+    repo::{self, outbox::OutboxRecord},
 };
 
 /// The event a payment writes.
 pub const ORDER_PAID: &str = "ORDER_PAID";
-
-/// Where a record is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::Type)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[sqlx(type_name = "outbox_status", rename_all = "SCREAMING_SNAKE_CASE")]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum OutboxStatus {
-    /// Waiting for (another) attempt.
-    Pending,
-    /// The platform accepted it.
-    Delivered,
-    /// Every attempt failed; waits for an admin's retry.
-    Dead,
-}
-
-/// A record as admins see it.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct OutboxRecord {
-    /// Its id (the `eventId` the platform receives).
-    pub outbox_id: i64,
-    /// `ORDER_PAID`.
-    pub event_type: String,
-    /// The order it is about.
-    pub order_id: i64,
-    /// The event body.
-    pub payload: serde_json::Value,
-    /// Status.
-    pub status: OutboxStatus,
-    /// Attempts made since it was written (or last retried by an admin).
-    pub attempts: i32,
-    /// When the next attempt is due (PENDING).
-    pub next_attempt_at: DateTime<Utc>,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
-    /// When it was written.
-    pub created_at: DateTime<Utc>,
-    /// When the platform accepted it.
-    pub delivered_at: Option<DateTime<Utc>>,
-}
-
-/// A record claimed for one attempt.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct Delivery {
-    /// Its id.
-    pub outbox_id: i64,
-    /// The order it is about.
-    pub order_id: i64,
-    /// Its type.
-    pub event_type: String,
-    /// Attempts including this one.
-    pub attempts: i32,
-    /// What is sent: the payload with its `eventId`.
-    pub body: serde_json::Value,
-}
 
 /// When to try again after a failed attempt: `base × 2^(n-1)` capped at `max`, drawn at random
 /// from its upper half (so relays that failed together do not retry together), and never again
@@ -109,16 +53,6 @@ pub fn unit_random() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A page of records, newest first.
-pub async fn list(
-    db: &PgPool,
-    status: Option<OutboxStatus>,
-    order_id: Option<i64>,
-    paging: Paging,
-) -> Result<Page<OutboxRecord>, Error> {
-    repo::outbox::list(db, status, order_id, paging).await
-}
-
 /// One record.
 pub async fn find(db: &PgPool, outbox_id: i64) -> Result<OutboxRecord, Error> {
     repo::outbox::find(db, outbox_id)
@@ -135,11 +69,6 @@ pub async fn retry(db: &PgPool, outbox_id: i64) -> Result<OutboxRecord, Error> {
             None => Err(Error::NotFound(Missing::OutboxRecord)),
         },
     }
-}
-
-/// Sends every DEAD record round again (after an outage); how many.
-pub async fn retry_dead(db: &PgPool) -> Result<u64, Error> {
-    repo::outbox::revive_all(db).await
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use issuer::outbox::{Backoff, Delivery};
+use issuer::{outbox::Backoff, repo::outbox::Delivery};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 

@@ -1,5 +1,5 @@
-//! `outbox`: events written in the transaction of the change they announce, and the relay's
-//! claims and outcomes.
+//! `outbox`: events written in the transaction of the change they announce, the relay's claims
+//! and outcomes, and the row types they read (the policy around them is `crate::outbox`).
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
@@ -7,8 +7,61 @@ use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use crate::{
     admin::listing::{Page, Paging},
     error::Error,
-    outbox::{Delivery, OutboxRecord, OutboxStatus},
 };
+
+/// Where a record is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[sqlx(type_name = "outbox_status", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OutboxStatus {
+    /// Waiting for (another) attempt.
+    Pending,
+    /// The platform accepted it.
+    Delivered,
+    /// Every attempt failed; waits for an admin's retry.
+    Dead,
+}
+
+/// A record as admins see it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OutboxRecord {
+    /// Its id (the `eventId` the platform receives).
+    pub outbox_id: i64,
+    /// `ORDER_PAID`.
+    pub event_type: String,
+    /// The order it is about.
+    pub order_id: i64,
+    /// The event body.
+    pub payload: serde_json::Value,
+    /// Status.
+    pub status: OutboxStatus,
+    /// Attempts made since it was written (or last retried by an admin).
+    pub attempts: i32,
+    /// When the next attempt is due (PENDING).
+    pub next_attempt_at: DateTime<Utc>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// When the platform accepted it.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// A record claimed for one attempt.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Delivery {
+    /// Its id.
+    pub outbox_id: i64,
+    /// The order it is about.
+    pub order_id: i64,
+    /// Its type.
+    pub event_type: String,
+    /// Attempts including this one.
+    pub attempts: i32,
+    /// What is sent: the payload with its `eventId`.
+    pub body: serde_json::Value,
+}
 
 const COLUMNS: &str = "outbox_id, event_type, order_id, payload, status, attempts, next_attempt_at, \
                        last_error, created_at, delivered_at";

@@ -8,7 +8,8 @@ use issuer::{
     admin::listing::Page,
     best_products,
     error::Missing,
-    outbox::{self, OutboxRecord, OutboxStatus},
+    outbox,
+    repo::outbox::{self as outbox_rows, OutboxRecord, OutboxStatus},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -94,7 +95,7 @@ pub async fn list(
     _admin: Admin,
     AppQuery(q): AppQuery<OutboxQuery>,
 ) -> Result<Json<Page<OutboxView>>, ApiError> {
-    let page = outbox::list(st.engine.db(), q.status, q.order_id, paging(q.page, q.size)?).await?;
+    let page = outbox_rows::list(st.engine.db(), q.status, q.order_id, paging(q.page, q.size)?).await?;
     Ok(Json(page.map(OutboxView::from)))
 }
 
@@ -143,7 +144,7 @@ pub async fn retry(
 )]
 pub async fn retry_dead(State(st): State<AppState>, _admin: Admin) -> Result<Json<Retried>, ApiError> {
     Ok(Json(Retried {
-        retried: outbox::retry_dead(st.engine.db()).await?,
+        retried: outbox_rows::revive_all(st.engine.db()).await?,
     }))
 }
 
