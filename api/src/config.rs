@@ -2,7 +2,7 @@
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
-use issuer::config::{ConfigError, CoreConfig, parse_or, secret, var_or};
+use issuer::config::{ConfigError, CoreConfig, millis_or, parse_or, secret, var_or};
 
 use crate::server::Limits;
 
@@ -59,14 +59,14 @@ impl Config {
             user_rate: parse_or("RATE_LIMIT_USER_PER_SEC", 5)?,
             user_burst: parse_or("RATE_LIMIT_USER_BURST", 10)?,
             global_rate: parse_or("RATE_LIMIT_GLOBAL_PER_SEC", 200_000)?,
-            event_cache_ttl: Duration::from_millis(parse_or("EVENT_CACHE_TTL_MS", 1_000)?),
-            rules_stale_max: Duration::from_millis(parse_or("RULES_STALE_MAX_MS", 3_600_000)?),
+            event_cache_ttl: millis_or("EVENT_CACHE_TTL_MS", Duration::from_millis(1_000))?,
+            rules_stale_max: millis_or("RULES_STALE_MAX_MS", Duration::from_millis(3_600_000))?,
             rules_cache_max: parse_or("RULES_CACHE_MAX", 100_000)?,
             sold_out_holders_max: parse_or("SOLD_OUT_HOLDERS_MAX", 1_000_000)?,
             issue_calls_in_flight: parse_or("ISSUE_CALLS_IN_FLIGHT", 4)?,
             migrate_on_start: parse_or("MIGRATE_ON_START", true)?,
-            dashboard_ttl: Duration::from_millis(parse_or("DASHBOARD_CACHE_MS", 3_000)?),
-            order_ttl: Duration::from_millis(parse_or("ORDER_TTL_MS", 300_000)?),
+            dashboard_ttl: millis_or("DASHBOARD_CACHE_MS", Duration::from_millis(3_000))?,
+            order_ttl: millis_or("ORDER_TTL_MS", Duration::from_millis(300_000))?,
             upload_limit: parse_or("UPLOAD_MAX_BYTES", 64 * 1024 * 1024)?,
             limits: limits_from_env()?,
         })
@@ -77,14 +77,14 @@ impl Config {
 fn limits_from_env() -> Result<Limits, ConfigError> {
     let d = Limits::default();
     let ms = |name, default: Duration| -> Result<Duration, ConfigError> {
-        let v: u64 = parse_or(name, default.as_millis() as u64)?;
-        if v == 0 {
+        let v = millis_or(name, default)?;
+        if v.is_zero() {
             return Err(ConfigError {
                 name,
                 reason: "must be at least 1 ms".into(),
             });
         }
-        Ok(Duration::from_millis(v))
+        Ok(v)
     };
     let count = |name, default: usize| -> Result<usize, ConfigError> {
         let v: usize = parse_or(name, default)?;

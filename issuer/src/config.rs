@@ -4,7 +4,7 @@
 //! helpers here, so a missing or malformed variable fails at start-up with its name, the same way
 //! everywhere. Nothing here is global: a test builds its own `CoreConfig`.
 
-use std::{env, fmt, str::FromStr};
+use std::{env, fmt, str::FromStr, time::Duration};
 
 /// A variable that is set but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +153,11 @@ where
         }),
         _ => Ok(default),
     }
+}
+
+/// The variable as a number of milliseconds (`<NAME>_MS`), or `default`; as [`parse_or`].
+pub fn millis_or(name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_millis(parse_or(name, default.as_millis() as u64)?))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use issuer::{
-    config::{ConfigError, CoreConfig, parse_or, var_or},
+    config::{ConfigError, CoreConfig, millis_or, parse_or, var_or},
     outbox::Backoff,
 };
 
@@ -106,21 +106,21 @@ impl Config {
             drain: DrainConfig::from_env()?,
             jobs: JobsConfig {
                 concurrency: parse_or("JOB_CONCURRENCY", 2)?,
-                lease: Duration::from_millis(parse_or("JOB_LEASE_MS", 15_000)?),
-                sweep_every: Duration::from_millis(parse_or("JOB_SWEEP_MS", 2_000)?),
-                poll_every: Duration::from_millis(parse_or("JOB_POLL_MS", 200)?),
+                lease: millis_or("JOB_LEASE_MS", Duration::from_millis(15_000))?,
+                sweep_every: millis_or("JOB_SWEEP_MS", Duration::from_millis(2_000))?,
+                poll_every: millis_or("JOB_POLL_MS", Duration::from_millis(200))?,
                 max_attempts: parse_or("JOB_MAX_ATTEMPTS", 5)?,
             },
-            expiry_every: Duration::from_millis(parse_or("ORDER_EXPIRY_POLL_MS", 500)?),
+            expiry_every: millis_or("ORDER_EXPIRY_POLL_MS", Duration::from_millis(500))?,
             relay: RelayConfig {
                 url: var_or("DATA_PLATFORM_URL", "http://127.0.0.1:9099/events"),
-                poll_every: Duration::from_millis(parse_or("OUTBOX_POLL_MS", 200)?),
+                poll_every: millis_or("OUTBOX_POLL_MS", Duration::from_millis(200))?,
                 batch_size: parse_or("OUTBOX_BATCH_SIZE", 200)?,
-                timeout: Duration::from_millis(parse_or("OUTBOX_TIMEOUT_MS", 5_000)?),
+                timeout: millis_or("OUTBOX_TIMEOUT_MS", Duration::from_millis(5_000))?,
                 concurrency: parse_or("OUTBOX_CONCURRENCY", 16)?,
                 backoff: Backoff {
-                    base: Duration::from_millis(parse_or("OUTBOX_BACKOFF_BASE_MS", 1_000)?),
-                    max: Duration::from_millis(parse_or("OUTBOX_BACKOFF_MAX_MS", 300_000)?),
+                    base: millis_or("OUTBOX_BACKOFF_BASE_MS", Duration::from_millis(1_000))?,
+                    max: millis_or("OUTBOX_BACKOFF_MAX_MS", Duration::from_millis(300_000))?,
                     max_attempts: parse_or("OUTBOX_MAX_ATTEMPTS", 16)?,
                 },
             },
@@ -137,21 +137,18 @@ impl Config {
 impl DrainConfig {
     fn from_env() -> Result<Self, ConfigError> {
         let d = Self::default();
-        let ms = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_millis(parse_or(name, default.as_millis() as u64)?))
-        };
         let cfg = Self {
             consumer: var_or("WORKER_ID", &d.consumer),
             consumers: parse_or("DRAIN_CONSUMERS", d.consumers)?,
             batch_min: parse_or("DRAIN_BATCH_MIN", d.batch_min)?,
             batch_max: parse_or("DRAIN_BATCH_MAX", d.batch_max)?,
-            idle: ms("DRAIN_IDLE_MS", d.idle)?,
-            claim_idle: ms("DRAIN_CLAIM_IDLE_MS", d.claim_idle)?,
-            claim_every: ms("DRAIN_CLAIM_EVERY_MS", d.claim_every)?,
-            forget_idle: ms("DRAIN_FORGET_IDLE_MS", d.forget_idle)?,
+            idle: millis_or("DRAIN_IDLE_MS", d.idle)?,
+            claim_idle: millis_or("DRAIN_CLAIM_IDLE_MS", d.claim_idle)?,
+            claim_every: millis_or("DRAIN_CLAIM_EVERY_MS", d.claim_every)?,
+            forget_idle: millis_or("DRAIN_FORGET_IDLE_MS", d.forget_idle)?,
             refresh_every: d.refresh_every,
-            heartbeat: ms("DRAIN_HEARTBEAT_MS", d.heartbeat)?,
-            dead_check_every: ms("DRAIN_DEAD_CHECK_MS", d.dead_check_every)?,
+            heartbeat: millis_or("DRAIN_HEARTBEAT_MS", d.heartbeat)?,
+            dead_check_every: millis_or("DRAIN_DEAD_CHECK_MS", d.dead_check_every)?,
         };
         if cfg.consumers == 0 {
             return Err(ConfigError {

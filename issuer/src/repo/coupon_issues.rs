@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgExecutor, QueryBuilder};
 use super::{Holder, copy::BinaryRows};
 use crate::{
     admin::inventories::{Discount, DiscountType},
-    coupons::{CouponBatch, CouponStatus},
+    coupons::{CouponBatch, CouponStatus, issue_id},
     error::Error,
 };
 
@@ -106,7 +106,7 @@ pub async fn copy_batch(tx: &mut PgConnection, issues: &[NewCouponIssue]) -> Res
     let mut rows = BinaryRows::with_capacity(issues.len(), 60);
     for c in issues {
         rows.row(5)
-            .int8(c.batch_id * ISSUE_ID_FACTOR + i64::from(c.seq))
+            .int8(issue_id(c.batch_id, c.seq))
             .int8(c.batch_id)
             .int4(c.seq)
             .int8(c.user_id)
@@ -122,9 +122,6 @@ pub async fn copy_batch(tx: &mut PgConnection, issues: &[NewCouponIssue]) -> Res
     mark_codes_issued(tx, issues, &counted).await?;
     Ok(done)
 }
-
-/// `coupon_issue_id = batch_id × this + seq`.
-const ISSUE_ID_FACTOR: i64 = 10_000_000;
 
 /// Inserts coupon issues; rows already there are skipped, so a replayed batch changes nothing.
 /// The codes at their positions, if a generation job wrote them, become ISSUED. Returns the

@@ -40,10 +40,10 @@ pub async fn durable_commit(conn: &mut sqlx::PgConnection) -> Result<(), crate::
     Ok(())
 }
 
-/// Whether an error is a unique violation (SQLSTATE 23505): a row that is there already.
+/// Whether an error is a unique violation: a row that is there already.
 pub fn is_unique_violation(err: &crate::error::Error) -> bool {
     matches!(err, crate::error::Error::Db(e)
-        if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505"))
+        if e.as_database_error().is_some_and(|d| d.is_unique_violation()))
 }
 
 /// The name of the constraint a database error broke, if any.

@@ -178,11 +178,7 @@ impl Consumer {
                     continue;
                 }
                 let claimed = stream::claim_from(client, s, &other, me, max).await?;
-                if !claimed.is_empty() {
-                    tracing::warn!(stream = s, dead = %other, entries = claimed.len(), "took over the entries of a dead consumer");
-                    metrics::counter!("issuer_drain_claimed_total").increment(claimed.len() as u64);
-                }
-                pass.persisted += self.persist_or_keep(s, claimed, Write::Replay).await?;
+                pass.persisted += self.persist_taken_over(s, claimed, &other).await?;
             }
         }
         if claim {
@@ -191,15 +187,7 @@ impl Consumer {
                 Err(e) if stream::is_missing_group(&e) => Vec::new(),
                 other => other?,
             };
-            if !claimed.is_empty() {
-                tracing::warn!(
-                    stream = s,
-                    entries = claimed.len(),
-                    "claimed entries of a dead consumer"
-                );
-                metrics::counter!("issuer_drain_claimed_total").increment(claimed.len() as u64);
-            }
-            pass.persisted += self.persist_or_keep(s, claimed, Write::Replay).await?;
+            pass.persisted += self.persist_taken_over(s, claimed, "idle entries").await?;
             let forget = self.cfg.forget_idle.as_millis() as u64;
             let forgotten = stream::forget_idle_consumers(client, s, forget).await?;
             if forgotten > 0 {
@@ -254,6 +242,21 @@ impl Consumer {
             size = next_size;
         }
         Ok(pass)
+    }
+
+    /// Persists entries taken over from a dead consumer (`from`: its name, or how they were
+    /// found), as a replay.
+    async fn persist_taken_over(&mut self, s: &str, claimed: Vec<Entry>, from: &str) -> Result<usize, Error> {
+        if !claimed.is_empty() {
+            tracing::warn!(
+                stream = s,
+                from,
+                entries = claimed.len(),
+                "took over the entries of a dead consumer"
+            );
+            metrics::counter!("issuer_drain_claimed_total").increment(claimed.len() as u64);
+        }
+        self.persist_or_keep(s, claimed, Write::Replay).await
     }
 
     /// [`Self::persist`], remembering a failure so the entries are read again.
