@@ -1,6 +1,7 @@
--- issue.lua: the whole first-come decision for a batch of requests to one scope (a golden-ticket
--- event or a first-come coupon batch), in one atomic call. Requests are decided one after another, in the order given, exactly as if each were its
--- own call: batching only shares the round trip, the flush and the script set-up.
+-- issue.lua: the whole first-come decision for a group of requests to one scope (a golden-ticket
+-- event or a first-come coupon batch), in one atomic call. Requests are decided one after
+-- another, in the order given, exactly as if each were its own call: grouping only shares the
+-- round trip, the flush and the script set-up.
 --
 -- KEYS[1]  meta hash     <p>{<scope>}:meta     total, daily, start, end, active, ver
 -- KEYS[2]  holders hash  <p>{<scope>}:holders  user id -> "<issue id>|<issued at ms>"
@@ -22,7 +23,8 @@
 -- Returns, per request in order, five values {status, issue id, issued at ms, issued count,
 -- total}. Check order (SPEC §2): meta present -> user already holds one (HELD, even when sold
 -- out since) -> active -> period -> total -> daily limit. Statuses:
---   OK, HELD, INACTIVE, PERIOD, SOLD_OUT, DAILY, NO_META (the caller rebuilds meta and retries).
+--   ISSUED, HELD, INACTIVE, NOT_IN_PERIOD, SOLD_OUT, DAILY_LIMIT, NO_META (the caller rebuilds
+--   meta and retries). The Rust decoder's Verdict and the api's Denial use the same words.
 --
 -- Integrity (partial loss of a scope's keys): meta also counts what the script did —
 -- `issued` (issues ever, the high-water mark), `gap` (issues a rebuild could not restore into
@@ -103,7 +105,7 @@ for i = 4, #ARGV, 3 do
     end
     issued = issued or redis.call('HLEN', KEYS[2])
     if now < start_ms or now > end_ms then
-      answer('PERIOD', '', 0, 0, total)
+      answer('NOT_IN_PERIOD', '', 0, 0, total)
     elseif issued >= total then
       answer('SOLD_OUT', '', 0, issued, total)
     else
@@ -114,7 +116,7 @@ for i = 4, #ARGV, 3 do
         today[day] = tonumber(redis.call('GET', day_key) or '0')
       end
       if daily > 0 and today[day] >= daily then
-        answer('DAILY', '', 0, issued, total)
+        answer('DAILY_LIMIT', '', 0, issued, total)
       else
         if by_position then
           candidate = tostring(issued)
@@ -135,7 +137,7 @@ for i = 4, #ARGV, 3 do
                    ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. candidate .. '|' .. now)
         issued = issued + 1
         last_day = day
-        answer('OK', candidate, now, issued, total)
+        answer('ISSUED', candidate, now, issued, total)
       end
     end
   end

@@ -2,7 +2,7 @@
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
-use issuer::config::{ConfigError, CoreConfig, millis_or, parse_or, secret, var_or};
+use issuance_core::config::{ConfigError, CoreConfig, millis_or, parse_or, secret, var_or};
 
 use crate::server::Limits;
 

@@ -19,6 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{SubsecRound, Utc};
+use issuance_core::error::{Denial, ScopeKind};
 use serde::Serialize;
 
 /// Every way a request can fail.
@@ -59,7 +60,7 @@ pub enum ApiError {
     BodyTimeout,
     /// From the issuance core.
     #[error(transparent)]
-    Issuer(#[from] issuer::Error),
+    Issuer(#[from] issuance_core::Error),
 }
 
 /// What the body middleware needs, carried in the response extensions.
@@ -77,7 +78,7 @@ struct ErrorParts {
 impl ApiError {
     /// The table: status, code, message.
     fn parts(&self) -> (StatusCode, &'static str, Cow<'static, str>) {
-        use issuer::Error as E;
+        use issuance_core::Error as E;
         let fixed = |status, code, message: &'static str| (status, code, Cow::Borrowed(message));
         match self {
             ApiError::InvalidRequest(detail) => (
@@ -123,36 +124,11 @@ impl ApiError {
                 "요청 본문이 제시간에 도착하지 않았습니다.",
             ),
             ApiError::Issuer(e) => match e {
-                E::EventNotFound => fixed(
-                    StatusCode::NOT_FOUND,
-                    "EVENT_NOT_FOUND",
-                    "존재하지 않는 이벤트입니다.",
-                ),
+                E::Denied(kind, denial) => denied(*kind, *denial),
                 E::DuplicateEvent => fixed(
                     StatusCode::CONFLICT,
                     "DUPLICATE_EVENT",
                     "이미 존재하는 이벤트입니다.",
-                ),
-                E::EventInactive => fixed(
-                    StatusCode::BAD_REQUEST,
-                    "EVENT_INACTIVE",
-                    "비활성화된 이벤트입니다.",
-                ),
-                E::EventNotInPeriod => fixed(
-                    StatusCode::BAD_REQUEST,
-                    "EVENT_NOT_IN_PERIOD",
-                    "이벤트 기간이 아닙니다.",
-                ),
-                E::SoldOut => fixed(StatusCode::CONFLICT, "SOLD_OUT", "티켓이 모두 소진되었습니다."),
-                E::CouponAlreadyIssued(_) => fixed(
-                    StatusCode::CONFLICT,
-                    "COUPON_ALREADY_ISSUED",
-                    "이미 발급받은 쿠폰입니다.",
-                ),
-                E::DailyLimitReached => fixed(
-                    StatusCode::CONFLICT,
-                    "DAILY_LIMIT_REACHED",
-                    "오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.",
                 ),
                 E::NotFound(missing) => not_found(*missing),
                 E::Refused(refusal) => refused(*refusal),
@@ -161,16 +137,18 @@ impl ApiError {
                     "INVALID_REQUEST",
                     Cow::Owned(format!("잘못된 요청입니다: {detail}")),
                 ),
-                E::Db(db) if issuer::error::db_fault(db) == issuer::error::DbFault::Input => (
+                E::Db(db) if issuance_core::error::db_fault(db) == issuance_core::error::DbFault::Input => (
                     StatusCode::BAD_REQUEST,
                     "INVALID_REQUEST",
                     Cow::Borrowed("잘못된 요청입니다: 저장할 수 없는 값입니다."),
                 ),
-                E::Db(db) if issuer::error::db_fault(db) == issuer::error::DbFault::Bug => fixed(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL_ERROR",
-                    "서버 오류가 발생했습니다.",
-                ),
+                E::Db(db) if issuance_core::error::db_fault(db) == issuance_core::error::DbFault::Bug => {
+                    fixed(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "INTERNAL_ERROR",
+                        "서버 오류가 발생했습니다.",
+                    )
+                }
                 E::Redis(_) | E::Db(_) | E::DbDown => fixed(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "SERVICE_UNAVAILABLE",
@@ -187,8 +165,8 @@ impl ApiError {
 }
 
 /// The admin seed's not-found codes.
-fn not_found(m: issuer::error::Missing) -> (StatusCode, &'static str, Cow<'static, str>) {
-    use issuer::error::Missing as M;
+fn not_found(m: issuance_core::error::Missing) -> (StatusCode, &'static str, Cow<'static, str>) {
+    use issuance_core::error::Missing as M;
     let (code, message) = match m {
         M::AdminEvent => ("EVENT_NOT_FOUND", "이벤트를 찾을 수 없습니다."),
         M::CouponInventory => ("COUPON_INVENTORY_NOT_FOUND", "쿠폰 재고를 찾을 수 없습니다."),
@@ -199,17 +177,61 @@ fn not_found(m: issuer::error::Missing) -> (StatusCode, &'static str, Cow<'stati
         M::User => ("USER_NOT_FOUND", "사용자를 찾을 수 없습니다."),
         M::Product => ("PRODUCT_NOT_FOUND", "상품을 찾을 수 없습니다."),
         M::Coupon => ("COUPON_NOT_FOUND", "쿠폰을 찾을 수 없습니다."),
+        M::TicketEvent => ("EVENT_NOT_FOUND", "존재하지 않는 이벤트입니다."),
         M::Order => ("ORDER_NOT_FOUND", "주문을 찾을 수 없습니다."),
         M::OutboxRecord => ("OUTBOX_EVENT_NOT_FOUND", "이벤트를 찾을 수 없습니다."),
     };
     (StatusCode::NOT_FOUND, code, Cow::Borrowed(message))
 }
 
+/// An issue refused, for every scope kind in one table: the same outcome has one shape, named
+/// as SPEC §2 (tickets) and §4 (coupons) name it.
+fn denied(kind: ScopeKind, denial: Denial) -> (StatusCode, &'static str, Cow<'static, str>) {
+    use {Denial as D, ScopeKind as K};
+    let (status, code, message) = match (kind, denial) {
+        (K::Ticket, D::Inactive) => (
+            StatusCode::BAD_REQUEST,
+            "EVENT_INACTIVE",
+            "비활성화된 이벤트입니다.",
+        ),
+        (K::Ticket, D::NotInPeriod | D::Expired) => (
+            StatusCode::BAD_REQUEST,
+            "EVENT_NOT_IN_PERIOD",
+            "이벤트 기간이 아닙니다.",
+        ),
+        (K::Coupon, D::Inactive | D::NotInPeriod) => (
+            StatusCode::BAD_REQUEST,
+            "COUPON_NOT_IN_PERIOD",
+            "쿠폰 발급 기간이 아닙니다.",
+        ),
+        (K::Coupon, D::Expired) => (StatusCode::BAD_REQUEST, "COUPON_EXPIRED", "만료된 쿠폰입니다."),
+        (K::Ticket, D::SoldOut) => (StatusCode::CONFLICT, "SOLD_OUT", "티켓이 모두 소진되었습니다."),
+        (K::Coupon, D::SoldOut) => (
+            StatusCode::CONFLICT,
+            "COUPON_SOLD_OUT",
+            "쿠폰이 모두 소진되었습니다.",
+        ),
+        (_, D::DailyLimit) => (
+            StatusCode::CONFLICT,
+            "DAILY_LIMIT_REACHED",
+            "오늘의 발급 한도에 도달했습니다. 내일 다시 시도해주세요.",
+        ),
+        (K::Coupon, D::Held(_)) => (
+            StatusCode::CONFLICT,
+            "COUPON_ALREADY_ISSUED",
+            "이미 발급받은 쿠폰입니다.",
+        ),
+        // A ticket's holder gets the ticket back (200); this row is never answered.
+        (K::Ticket, D::Held(_)) => (StatusCode::CONFLICT, "ALREADY_ISSUED", "이미 발급받았습니다."),
+    };
+    (status, code, Cow::Borrowed(message))
+}
+
 /// The rule codes (admin seed, coupons, points). The admin seed's `498` for a duplicate job is
 /// not an HTTP status; it is answered 409. A refusal that depends on the input alone is 400; one
 /// that depends on the current state (sold out, a cap reached) is 409.
-fn refused(r: issuer::error::Refusal) -> (StatusCode, &'static str, Cow<'static, str>) {
-    use issuer::error::Refusal as R;
+fn refused(r: issuance_core::error::Refusal) -> (StatusCode, &'static str, Cow<'static, str>) {
+    use issuance_core::error::Refusal as R;
     let (status, code, message) = match r {
         R::InvalidDatetime => (
             StatusCode::BAD_REQUEST,
@@ -291,17 +313,8 @@ fn refused(r: issuer::error::Refusal) -> (StatusCode, &'static str, Cow<'static,
             "CANNOT_CANCEL_JOB",
             "이미 끝난 작업은 취소할 수 없습니다.",
         ),
-        R::CouponSoldOut => (
-            StatusCode::CONFLICT,
-            "COUPON_SOLD_OUT",
-            "쿠폰이 모두 소진되었습니다.",
-        ),
-        R::CouponExpired => (StatusCode::BAD_REQUEST, "COUPON_EXPIRED", "만료된 쿠폰입니다."),
-        R::CouponNotInPeriod => (
-            StatusCode::BAD_REQUEST,
-            "COUPON_NOT_IN_PERIOD",
-            "쿠폰 발급 기간이 아닙니다.",
-        ),
+        // The same outcome as an issue of an expired batch: one row of the table.
+        R::CouponExpired => return denied(ScopeKind::Coupon, Denial::Expired),
         R::InvalidAmount => (
             StatusCode::BAD_REQUEST,
             "INVALID_AMOUNT",
@@ -355,7 +368,7 @@ impl IntoResponse for ApiError {
         let cause = (status.is_server_error() && !matches!(self, ApiError::Overloaded | ApiError::Timeout))
             .then(|| self.to_string());
         let details = match &self {
-            ApiError::Issuer(issuer::Error::CouponAlreadyIssued(id)) => {
+            ApiError::Issuer(issuance_core::Error::Denied(_, Denial::Held(id))) => {
                 let mut m = serde_json::Map::new();
                 m.insert("couponIssueId".into(), (*id).into());
                 Some(m)
@@ -395,7 +408,7 @@ impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
-        } else if crate::guard::is_body_timeout(&r) {
+        } else if is_body_timeout(&r) {
             ApiError::BodyTimeout
         } else {
             ApiError::InvalidRequest(r.body_text())
@@ -462,7 +475,7 @@ pub async fn error_body(req: Request, next: Next) -> Response {
         tracing::error!(%method, path, code = parts.code, cause, "request failed");
     }
     let body = ErrorBody {
-        timestamp: issuer::clock::format_kst(Utc::now().trunc_subsecs(3)),
+        timestamp: issuance_core::clock::format_kst(Utc::now().trunc_subsecs(3)),
         status: parts.status.as_u16(),
         status_code: parts.status.as_u16(),
         error: parts.status.canonical_reason().unwrap_or("Error"),
@@ -481,4 +494,21 @@ pub async fn error_body(req: Request, next: Next) -> Response {
 /// The fallback of unknown routes.
 pub async fn route_not_found() -> ApiError {
     ApiError::RouteNotFound
+}
+
+/// The error a body reports once its deadline passed; [`ApiError`] turns it into `408`.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyTimedOut;
+
+/// Whether an error (a body read's) comes from [`BodyTimedOut`].
+pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(error);
+    while let Some(e) = cur {
+        if e.is::<BodyTimedOut>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }

@@ -27,7 +27,7 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-use crate::error::ApiError;
+use crate::error::{ApiError, BodyTimedOut};
 
 /// The shared per-request bounds.
 #[derive(Clone)]
@@ -74,19 +74,14 @@ pub async fn guard(State(guard): State<Guard>, req: Request, next: Next) -> Resp
 }
 
 /// Middleware of the routes that need Postgres: `503` at once while it is known to be down
-/// (see [`issuer::Engine::db_down`]), rather than every request waiting out the pool's
+/// (see [`engine::Engine::db_down`]), rather than every request waiting out the pool's
 /// connection attempts.
-pub async fn require_db(State(state): State<crate::state::AppState>, req: Request, next: Next) -> Response {
-    if state.engine.db_down() {
-        return ApiError::Issuer(issuer::Error::DbDown).into_response();
+pub async fn require_db(State(engine): State<engine::Engine>, req: Request, next: Next) -> Response {
+    if engine.db_down() {
+        return ApiError::Issuer(issuance_core::Error::DbDown).into_response();
     }
     next.run(req).await
 }
-
-/// The error a body reports once its deadline passed; [`ApiError`] turns it into `408`.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive in time")]
-pub struct BodyTimedOut;
 
 /// A body that fails with [`BodyTimedOut`] when it is still incomplete at its deadline. The
 /// timer is made only when the body is not ready at once (a small JSON body usually arrives
@@ -135,16 +130,4 @@ impl http_body::Body for DeadlineBody {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// Whether an error (a body read's) comes from [`BodyTimedOut`].
-pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(error);
-    while let Some(e) = cur {
-        if e.is::<BodyTimedOut>() {
-            return true;
-        }
-        cur = e.source();
-    }
-    false
 }

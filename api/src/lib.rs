@@ -4,12 +4,14 @@
 //!
 //! * [`run`] serves the app on a listener until a shutdown future resolves; [`app`] builds the
 //!   router from an [`AppState`] (tests use both).
-//! * [`config`], [`state`], [`error`] (the one error type and body), [`extract`] (auth and
+//! * [`config`], [`state`] (with [`ops_memo`]), [`error`] (the one error type and body), [`extract`] (auth and
 //!   bodies whose rejections are `ApiError`s), [`auth`], [`ratelimit`], [`telemetry`].
 //! * [`server`] (connections: limits, header and idle timeouts, bounded shutdown) and [`guard`]
 //!   (requests: load shedding, body and answer deadlines).
-//! * [`routes`]: the route list and thin handlers; all logic lives in the `issuer` crate.
-//! * [`openapi`]: the OpenAPI document generated from the handlers' annotations.
+//! * [`routes`]: the one route list (it serves and documents) and thin handlers; the rules live
+//!   in the `engine`, `shop` and `admin` crates, the SQL in `store`. [`params`]: the time and
+//!   paging parameters every route reads the same way.
+//! * [`openapi`]: the frame of the OpenAPI document and the modifiers that finish it.
 
 pub mod auth;
 pub mod config;
@@ -17,6 +19,8 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod openapi;
+pub mod ops_memo;
+pub mod params;
 pub mod ratelimit;
 pub mod routes;
 pub mod server;
@@ -26,7 +30,8 @@ pub mod telemetry;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::Router;
-use issuer::{Engine, EngineOptions, Keys, connect};
+use engine::{Engine, EngineOptions, Keys};
+use issuance_core::connect;
 use tokio::net::TcpListener;
 
 use crate::{auth::Jwt, config::Config, ratelimit::RateLimits, state::AppState};
@@ -43,12 +48,12 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let codes = issuer::codes::CodeGenerator::new(&cfg.core.code_secret);
+    let codes = issuance_core::code_generator::CodeGenerator::new(&cfg.core.code_secret);
     let db = connect::postgres_bounded(&cfg.core, cfg.limits.request_timeout).await?;
     if cfg.migrate_on_start {
         connect::migrate(&db).await?;
     }
-    connect::pin_code_secret(&db, &codes).await?;
+    store::settings::pin_code_secret(&db, &codes).await?;
     let redis = connect::redis(&cfg.core).await?;
     let engine = Engine::new(
         redis,
@@ -78,7 +83,7 @@ pub async fn run(
         jwt: Arc::new(Jwt::new(&cfg.jwt_secret)),
         limits,
         metrics: telemetry::metrics_handle(),
-        dashboard: issuer::admin::dashboard::DashboardOptions {
+        dashboard: admin::dashboard::DashboardOptions {
             ttl: cfg.dashboard_ttl,
         },
         upload_limit: cfg.upload_limit,

@@ -7,7 +7,7 @@
 //! ```
 
 use api::{auth::Jwt, config::Config, telemetry};
-use issuer::connect;
+use issuance_core::connect;
 
 /// Many small, short-lived allocations per request (headers, JSON, futures): mimalloc spends
 /// far less time on them than glibc malloc did under load (see README, Performance).
@@ -32,7 +32,7 @@ async fn serve() -> Result<(), BoxError> {
     let cfg = Config::from_env()?;
     tracing::info!(?cfg, "starting api");
     let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
-    api::run(cfg, listener, issuer::shutdown::signal()).await
+    api::run(cfg, listener, issuance_core::shutdown::signal()).await
 }
 
 async fn migrate() -> Result<(), BoxError> {

@@ -1,9 +1,11 @@
-//! The OpenAPI 3.1 description of the API, generated from the handlers' `#[utoipa::path]`
-//! annotations and the view types' schemas, served at `GET /openapi.json`, with an interactive
-//! page at `GET /docs/` (Swagger UI, served from the binary).
+//! The OpenAPI 3.1 description of the API, served at `GET /openapi.json`, with an interactive
+//! page at `GET /docs/` (Swagger UI, served from the binary). The route list
+//! ([`crate::routes::router`]) builds it from the handlers' `#[utoipa::path]` annotations and the
+//! view types' schemas while it registers them; this module holds the frame ([`ApiDoc`]) and
+//! never looks at the routes.
 //!
-//! Three modifiers finish what the annotations leave out, so that every operation says the same
-//! thing the same way:
+//! Five modifiers ([`finish`]) complete what the annotations leave out, so that every operation
+//! says the same thing the same way:
 //! * [`Security`] declares the bearer scheme; operations are protected unless annotated
 //!   `security(())`.
 //! * [`CommonErrors`] adds the errors any operation of its kind can answer: 400 when it takes
@@ -15,9 +17,12 @@
 //! * [`Links`] says which response field feeds which operation's parameter (a created event's
 //!   `eventId` → `GET /events/{eventId}` …), so clients and stateful fuzzers can follow them.
 
-use std::sync::OnceLock;
+use std::sync::Arc;
 
-use axum::{Json, Router, response::IntoResponse};
+use axum::{
+    Extension, Json, Router,
+    response::{IntoResponse, Response},
+};
 use utoipa::{
     Modify, OpenApi,
     openapi::{
@@ -29,9 +34,9 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{error::ErrorBody, routes};
+use crate::error::ErrorBody;
 
-/// The document.
+/// The document's frame: what is not an operation. The operations come from the route list.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -39,69 +44,8 @@ use crate::{error::ErrorBody, routes};
         description = "First-come issuance of golden tickets and coupons, the admin tools around it, \
                        and a small shop. Every error answers the `ErrorBody` shape with a stable `code`.",
     ),
-    paths(
-        routes::events::create,
-        routes::events::list,
-        routes::events::show,
-        routes::events::update,
-        routes::tickets::issue,
-        routes::tickets::list_for_user,
-        routes::coupons::issue,
-        routes::coupons::list_for_user,
-        routes::coupons::list_by_query,
-        routes::points::charge,
-        routes::points::balance,
-        routes::points::history,
-        routes::products::list,
-        routes::products::show,
-        routes::best_products::show,
-        routes::orders::create,
-        routes::orders::checkout,
-        routes::orders::pay,
-        routes::orders::show,
-        routes::orders::list_for_user,
-        routes::admin::events::create,
-        routes::admin::events::list,
-        routes::admin::events::show,
-        routes::admin::events::update,
-        routes::admin::events::delete,
-        routes::admin::events::change_status,
-        routes::admin::inventories::create,
-        routes::admin::inventories::list,
-        routes::admin::inventories::show,
-        routes::admin::inventories::update,
-        routes::admin::inventories::delete,
-        routes::admin::batches::create,
-        routes::admin::batches::list,
-        routes::admin::batches::show,
-        routes::admin::batches::update,
-        routes::admin::batches::delete,
-        routes::admin::jobs::generate,
-        routes::admin::jobs::upload,
-        routes::admin::jobs::list,
-        routes::admin::jobs::show,
-        routes::admin::jobs::cancel,
-        routes::admin::codes::list,
-        routes::admin::codes::export,
-        routes::admin::catalog::create_user,
-        routes::admin::catalog::list_users,
-        routes::admin::catalog::show_user,
-        routes::admin::catalog::create_product,
-        routes::admin::catalog::list_products,
-        routes::admin::catalog::show_product,
-        routes::admin::dashboard::show,
-        routes::admin::reports::list,
-        routes::admin::reports::show,
-        routes::admin::reports::retry,
-        routes::admin::reports::retry_dead,
-        routes::admin::reports::compute_best,
-        routes::ops::health,
-        routes::ops::ready,
-        routes::ops::metrics,
-        document,
-    ),
+    paths(document),
     components(schemas(ErrorBody)),
-    modifiers(&Security, &CommonErrors, &Aliases, &OperationIds, &Links),
     security(("bearer" = [])),
     tags(
         (name = "tickets", description = "Golden-ticket events and their first-come issue"),
@@ -113,10 +57,16 @@ use crate::{error::ErrorBody, routes};
 )]
 pub struct ApiDoc;
 
-/// The document, built once.
-pub fn document_json() -> &'static openapi::OpenApi {
-    static DOC: OnceLock<openapi::OpenApi> = OnceLock::new();
-    DOC.get_or_init(ApiDoc::openapi)
+/// Finishes the document the route list built (see [`crate::routes::router`]): the security
+/// scheme, the errors common to each kind of operation, the aliases' copies, the operation ids
+/// and the links, in that order.
+pub fn finish(mut doc: openapi::OpenApi, aliases: &[Alias]) -> openapi::OpenApi {
+    Security.modify(&mut doc);
+    CommonErrors.modify(&mut doc);
+    Aliases(aliases).modify(&mut doc);
+    OperationIds.modify(&mut doc);
+    Links.modify(&mut doc);
+    doc
 }
 
 /// This document.
@@ -124,8 +74,8 @@ pub fn document_json() -> &'static openapi::OpenApi {
     get, path = "/openapi.json", tag = "ops", security(()),
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
 )]
-pub async fn document() -> impl IntoResponse {
-    Json(document_json())
+pub async fn document(Extension(doc): Extension<Arc<openapi::OpenApi>>) -> Response {
+    Json(doc.as_ref()).into_response()
 }
 
 /// An interactive reference of the document at `/docs/` (Swagger UI). Its assets are built
@@ -213,28 +163,41 @@ impl Modify for CommonErrors {
     }
 }
 
-/// The seeds' alternative spellings: `(path, method, alias)`.
-const ALIASES: [(&str, HttpMethod, &str); 3] = [
-    (
-        "/api/v1/points/{userId}",
-        HttpMethod::Get,
-        "/api/v1/wallets/{userId}",
-    ),
-    (
-        "/api/v1/points/{userId}",
-        HttpMethod::Post,
-        "/api/v1/wallets/{userId}/charge",
-    ),
-    ("/api/v1/products/best", HttpMethod::Get, "/api/v1/products/top"),
-];
+/// Another spelling of an operation's path (the seeds name a few twice).
+#[derive(Clone)]
+pub struct Alias {
+    path: &'static str,
+    method: HttpMethod,
+    alias: &'static str,
+}
+
+impl Alias {
+    /// `GET alias` is `GET path`.
+    pub const fn get(path: &'static str, alias: &'static str) -> Self {
+        Self {
+            path,
+            method: HttpMethod::Get,
+            alias,
+        }
+    }
+
+    /// `POST alias` is `POST path`.
+    pub const fn post(path: &'static str, alias: &'static str) -> Self {
+        Self {
+            path,
+            method: HttpMethod::Post,
+            alias,
+        }
+    }
+}
 
 /// Copies operations to their aliases ([`OperationIds`] then names the copies after their paths).
-struct Aliases;
+struct Aliases<'a>(&'a [Alias]);
 
-impl Modify for Aliases {
+impl Modify for Aliases<'_> {
     fn modify(&self, doc: &mut openapi::OpenApi) {
-        for (path, method, alias) in ALIASES {
-            let Some(item) = doc.paths.paths.get(path) else {
+        for Alias { path, method, alias } in self.0 {
+            let Some(item) = doc.paths.paths.get(*path) else {
                 continue;
             };
             let (op, name) = match method {
@@ -243,7 +206,7 @@ impl Modify for Aliases {
             };
             let Some(mut op) = op else { continue };
             op.description = Some(format!("Alias of `{name} {path}`."));
-            let target = doc.paths.paths.entry(alias.to_owned()).or_default();
+            let target = doc.paths.paths.entry((*alias).to_owned()).or_default();
             match method {
                 HttpMethod::Get => target.get = Some(op),
                 _ => target.post = Some(op),

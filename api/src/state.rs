@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use issuer::{Engine, admin::dashboard::DashboardOptions};
+use admin::dashboard::DashboardOptions;
+use engine::Engine;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{auth::Jwt, ratelimit::RateLimits};
@@ -25,5 +26,5 @@ pub struct AppState {
     /// Per-request bounds: slots in flight, body and answer deadlines.
     pub guard: crate::guard::Guard,
     /// `/ready` and `/metrics` measurements, shared by their requests.
-    pub ops: Arc<crate::routes::ops::OpsMemo>,
+    pub ops: Arc<crate::ops_memo::OpsMemo>,
 }

@@ -20,7 +20,7 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = issuer::telemetry::exporter()
+            let handle = issuance_core::telemetry::exporter()
                 .install_recorder()
                 .expect("the metrics recorder is installed once per process");
             let upkeep = handle.clone();
@@ -56,4 +56,26 @@ pub async fn track(req: Request, next: Next) -> Response {
     metrics::counter!("http_requests_total", "method" => method, "route" => route, "status" => status)
         .increment(1);
     response
+}
+
+/// The `outcome` of an issue answer in `issuer_issue_total{kind,outcome}`: the same words for
+/// every scope kind. `fresh` says whether an answer that got something made a new issue (a
+/// holder getting theirs back is `duplicate`).
+pub fn issue_outcome<T>(
+    result: &Result<T, issuance_core::Error>,
+    fresh: impl Fn(&T) -> bool,
+) -> &'static str {
+    use issuance_core::Error as E;
+    match result {
+        Ok(t) if fresh(t) => "issued",
+        Ok(_) => "duplicate",
+        Err(E::Denied(_, denial)) => denial.label(),
+        Err(E::NotFound(_)) => "not_found",
+        Err(_) => "error",
+    }
+}
+
+/// Counts one issue answer (or `rate_limited`) of a scope kind.
+pub fn count_issue(kind: issuance_core::error::ScopeKind, outcome: &'static str) {
+    metrics::counter!("issuer_issue_total", "kind" => kind.as_str(), "outcome" => outcome).increment(1);
 }

@@ -1,6 +1,6 @@
 //! The nightly best-products job: an apalis-cron worker that, at every tick of its schedule
 //! (`BEST_PRODUCTS_CRON`, default `0 0 0 * * *` in Asia/Seoul: 00:00 KST), computes the KST
-//! day's snapshot (`issuer::best_products`). A process that starts after a missed midnight
+//! day's snapshot (`shop::best_products`). A process that starts after a missed midnight
 //! computes today's snapshot at once. Every workers process runs the job; a day's snapshot is
 //! the same whoever computes it, and concurrent runs take turns on the day's row.
 
@@ -24,7 +24,7 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        match issuer::best_products::catch_up(&db, Utc::now()).await {
+        match shop::best_products::catch_up(&db, Utc::now()).await {
             Ok(true) => tracing::info!("best products: today's snapshot was missing, computed"),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "best products catch-up failed"),
@@ -52,7 +52,7 @@ async fn nightly(tick: Tick<Tz>, db: Data<PgPool>) -> Result<(), BoxDynError> {
         .ok()
         .and_then(|s| DateTime::from_timestamp(s, 0))
         .unwrap_or_else(Utc::now);
-    issuer::best_products::compute(&db, issuer::best_products::kst_day(at)).await?;
+    shop::best_products::compute(&db, shop::best_products::kst_day(at)).await?;
     Ok(())
 }
 
@@ -74,7 +74,7 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 3, 10, 15, 0, 0).unwrap()
         );
         assert_eq!(
-            issuer::best_products::kst_day(next.with_timezone(&Utc)),
+            shop::best_products::kst_day(next.with_timezone(&Utc)),
             chrono::NaiveDate::from_ymd_opt(2026, 3, 11).unwrap()
         );
     }

@@ -2,10 +2,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use issuer::{
-    config::{ConfigError, CoreConfig, millis_or, parse_or, var_or},
-    outbox::Backoff,
-};
+use issuance_core::config::{ConfigError, CoreConfig, millis_or, parse_or, var_or};
+use shop::outbox::Backoff;
 
 use crate::relay::RelayConfig;
 

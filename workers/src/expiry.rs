@@ -1,5 +1,5 @@
 //! Order expiry: fails unpaid orders once their deadline passes and gives their stock and
-//! coupons back (`issuer::orders::expire_due`).
+//! coupons back (`shop::orders::expire_due`).
 //!
 //! Every workers process runs this loop. Each pass locks due orders with `FOR UPDATE SKIP
 //! LOCKED`, so two processes never take the same order, and one a payment holds is left for the
@@ -20,7 +20,7 @@ const BATCH: i64 = 100;
 pub async fn run(db: PgPool, every: Duration, shutdown: CancellationToken) {
     let db = &db;
     poll::repeat(&shutdown, move || async move {
-        match issuer::orders::expire_due(db, BATCH).await {
+        match shop::orders::expire_due(db, BATCH).await {
             Ok(n) if n as i64 == BATCH => None,
             Ok(_) => Some(every),
             Err(e) => {

@@ -6,12 +6,14 @@
 //! * [`best_products`]: the nightly (00:00 KST) best-products snapshot, on apalis-cron.
 //! * [`expiry`]: fails unpaid orders after their deadline, giving stock and coupons back.
 //! * [`jobs`]: runs coupon jobs from the apalis queue and sweeps up after dead workers.
+//! * [`check`]: the invariants of SPEC §8 (`workers check`).
 //! * [`ops`]: `/health`, `/ready` and `/metrics` of a workers process.
 //! * [`poll`]: the pass-then-pause loop the drain, the expiry and the relay share.
 //!
 //! `main.rs` wires them with [`config::Config`] and stops them on SIGTERM/SIGINT.
 
 pub mod best_products;
+pub mod check;
 pub mod config;
 pub mod drain;
 pub mod expiry;

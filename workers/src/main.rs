@@ -12,7 +12,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use issuer::{Keys, connect};
+use engine::Keys;
+use issuance_core::connect;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use workers::{
@@ -58,7 +59,7 @@ async fn receiver(args: &[String]) -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!(addr = %listener.local_addr()?, fail_rate, "data-platform receiver listening");
     axum::serve(listener, Receiver::failing(fail_rate).router())
-        .with_graceful_shutdown(issuer::shutdown::signal())
+        .with_graceful_shutdown(issuance_core::shutdown::signal())
         .await?;
     Ok(())
 }
@@ -76,31 +77,31 @@ async fn check(args: &[String]) -> Result<(), BoxError> {
             other => return Err(format!("unknown option {other:?}").into()),
         }
     }
-    let core = issuer::config::CoreConfig::from_env()?;
+    let core = issuance_core::config::CoreConfig::from_env()?;
     let db = connect::postgres(&core).await?;
     if let Some(file) = save {
-        let baseline = issuer::invariants::baseline(&db).await?;
+        let baseline = workers::check::baseline(&db).await?;
         std::fs::write(&file, serde_json::to_vec(&baseline)?)?;
         println!("baseline of {} products written to {file}", baseline.stock.len());
         return Ok(());
     }
-    let baseline: Option<issuer::invariants::Baseline> = match load {
+    let baseline: Option<workers::check::Baseline> = match load {
         Some(file) => Some(serde_json::from_slice(&std::fs::read(&file)?)?),
         None => None,
     };
     let redis = connect::redis(&core).await?;
     let keys = Keys::new(&core.key_prefix);
-    let mut findings = issuer::invariants::check_issuance(&db, &redis, &keys, DRAIN_WAIT).await?;
-    findings.extend(issuer::invariants::check(&db, baseline.as_ref()).await?);
+    let mut findings = workers::check::check_issuance(&db, &redis, &keys, DRAIN_WAIT).await?;
+    findings.extend(workers::check::check(&db, baseline.as_ref()).await?);
     let mut failed = 0;
     for f in &findings {
         let verdict = match f.verdict {
-            issuer::invariants::Verdict::Pass => "PASS",
-            issuer::invariants::Verdict::Fail => {
+            workers::check::Verdict::Pass => "PASS",
+            workers::check::Verdict::Fail => {
                 failed += 1;
                 "FAIL"
             }
-            issuer::invariants::Verdict::Skip => "SKIP",
+            workers::check::Verdict::Skip => "SKIP",
         };
         println!("{verdict}  {:<70} {}", f.name, f.detail);
     }
@@ -114,11 +115,11 @@ async fn run() -> Result<(), BoxError> {
     let cfg = Config::from_env()?;
     tracing::info!(?cfg, "starting workers");
 
-    let metrics = issuer::telemetry::exporter().install_recorder()?;
+    let metrics = issuance_core::telemetry::exporter().install_recorder()?;
     let db = connect::postgres(&cfg.core).await?;
     connect::migrate(&db).await?;
-    let generator = issuer::codes::CodeGenerator::new(&cfg.core.code_secret);
-    connect::pin_code_secret(&db, &generator).await?;
+    let generator = issuance_core::code_generator::CodeGenerator::new(&cfg.core.code_secret);
+    store::settings::pin_code_secret(&db, &generator).await?;
     let redis = connect::redis(&cfg.core).await?;
 
     let shutdown = CancellationToken::new();
@@ -160,7 +161,7 @@ async fn run() -> Result<(), BoxError> {
     let app = ops::router(ops::OpsState { redis, db, metrics });
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        issuer::shutdown::signal().await;
+        issuance_core::shutdown::signal().await;
         stop.cancel();
     });
     axum::serve(listener, app)

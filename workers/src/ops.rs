@@ -26,15 +26,15 @@ pub fn router(state: OpsState) -> Router {
 }
 
 async fn ready(State(st): State<OpsState>) -> impl IntoResponse {
-    let r = issuer::connect::probe(&st.redis, &st.db).await;
+    let r = issuance_core::connect::probe(&st.redis, &st.db).await;
     let status = StatusCode::from_u16(r.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     (status, Json(r))
 }
 
 /// Prometheus text; coupon jobs per status and live jobs' progress are measured now.
 async fn metrics(State(st): State<OpsState>) -> impl IntoResponse {
-    issuer::connect::probe(&st.redis, &st.db).await;
-    if let Err(e) = issuer::telemetry::record_jobs(&st.db).await {
+    issuance_core::connect::probe(&st.redis, &st.db).await;
+    if let Err(e) = admin::gauges::record_jobs(&st.db).await {
         tracing::warn!(error = %e, "job gauges unavailable");
     }
     (

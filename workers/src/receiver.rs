@@ -73,7 +73,7 @@ impl Receiver {
 
     fn should_fail(&self) -> bool {
         let ppm = self.inner.fail_ppm.load(Ordering::Relaxed);
-        ppm > 0 && issuer::outbox::unit_random() * 1e6 < ppm as f64
+        ppm > 0 && shop::outbox::unit_random() * 1e6 < ppm as f64
     }
 }
 

@@ -1,5 +1,5 @@
 //! The outbox relay: delivers outbox records (`ORDER_PAID`) to the data platform as JSON POSTs
-//! (see `issuer::outbox` for the ordering and retry rules).
+//! (see `shop::outbox` for the ordering and retry rules).
 //!
 //! Every workers process runs one. A pass claims due records (`FOR UPDATE SKIP LOCKED`, a lease
 //! of twice the request timeout), posts them concurrently — at most one per order, as the claim
@@ -22,8 +22,9 @@ use std::{
 };
 
 use futures::StreamExt;
-use issuer::{outbox::Backoff, repo::outbox::Delivery};
+use shop::outbox::Backoff;
 use sqlx::PgPool;
+use store::outbox::Delivery;
 use tokio_util::sync::CancellationToken;
 
 use crate::poll;
@@ -102,9 +103,9 @@ impl Relay {
     }
 
     /// Claims due records, delivers them and records the outcomes; returns how many it claimed.
-    pub async fn pass(&self) -> Result<usize, issuer::Error> {
+    pub async fn pass(&self) -> Result<usize, issuance_core::Error> {
         let lease = self.cfg.timeout * 2;
-        let claimed = issuer::repo::outbox::claim(&self.db, self.cfg.batch_size, lease.as_secs_f64()).await?;
+        let claimed = store::outbox::claim(&self.db, self.cfg.batch_size, lease.as_secs_f64()).await?;
         let n = claimed.len();
         let in_flight: Mutex<HashMap<i64, i32>> =
             Mutex::new(claimed.iter().map(|d| (d.outbox_id, d.attempts)).collect());
@@ -116,7 +117,7 @@ impl Relay {
                 outcome
             })
             .buffer_unordered(self.cfg.concurrency.max(1))
-            .collect::<Vec<Result<(), issuer::Error>>>();
+            .collect::<Vec<Result<(), issuance_core::Error>>>();
         let renewals = async {
             #[allow(clippy::infinite_loop)]
             loop {
@@ -127,7 +128,7 @@ impl Relay {
                     .iter()
                     .map(|(id, attempts)| (*id, *attempts))
                     .collect();
-                if let Err(e) = issuer::repo::outbox::renew(&self.db, &claims, lease.as_secs_f64()).await {
+                if let Err(e) = store::outbox::renew(&self.db, &claims, lease.as_secs_f64()).await {
                     tracing::warn!(error = %e, "outbox lease renewal failed");
                 }
             }
@@ -140,7 +141,7 @@ impl Relay {
         Ok(n)
     }
 
-    async fn attempt(&self, d: Delivery) -> Result<(), issuer::Error> {
+    async fn attempt(&self, d: Delivery) -> Result<(), issuance_core::Error> {
         let started = Instant::now();
         let sent = self
             .http
@@ -158,14 +159,14 @@ impl Relay {
         };
         match error {
             None => {
-                issuer::repo::outbox::delivered(&self.db, d.outbox_id, d.attempts).await?;
+                store::outbox::delivered(&self.db, d.outbox_id, d.attempts).await?;
                 metrics::counter!("issuer_outbox_deliveries_total", "outcome" => "delivered").increment(1);
             }
             Some(error) => {
                 let retry = self.cfg.backoff.after(d.attempts);
                 let outcome = if retry.is_some() { "retry" } else { "dead" };
                 tracing::warn!(outbox_id = d.outbox_id, order_id = d.order_id, attempts = d.attempts, %error, outcome, "outbox delivery failed");
-                issuer::repo::outbox::failed(
+                store::outbox::failed(
                     &self.db,
                     d.outbox_id,
                     d.attempts,
@@ -180,7 +181,7 @@ impl Relay {
     }
 
     async fn refresh_gauges(&self) {
-        match issuer::repo::outbox::backlog(&self.db).await {
+        match store::outbox::backlog(&self.db).await {
             Ok((pending, dead, oldest)) => {
                 metrics::gauge!("issuer_outbox_pending").set(pending as f64);
                 metrics::gauge!("issuer_outbox_dead").set(dead as f64);

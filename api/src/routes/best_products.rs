@@ -2,8 +2,9 @@
 //! snapshot, no token needed. Before the first snapshot, `items` is empty and `day` null.
 
 use axum::{Json, extract::State};
-use issuer::best_products::{self, RANGE_DAYS, Snapshot};
 use serde::Serialize;
+use shop::best_products::{self, RANGE_DAYS};
+use store::best_products::Snapshot;
 use utoipa::ToSchema;
 
 use crate::{error::ApiError, state::AppState};
@@ -36,7 +37,7 @@ pub struct BestView {
 
 impl From<Option<Snapshot>> for BestView {
     fn from(s: Option<Snapshot>) -> Self {
-        let kst = issuer::clock::format_kst;
+        let kst = issuance_core::clock::format_kst;
         match s {
             None => Self {
                 range_days: RANGE_DAYS,

@@ -2,19 +2,18 @@
 //! user's coupons (`GET /api/v1/users/{userId}/coupons`, alias `GET /api/v1/coupons?userId=`).
 
 use axum::{Json, extract::State, http::StatusCode};
-use issuer::{
-    admin::inventories::Discount,
-    coupons::{CouponStatus, IssuedCoupon, Unusable, UserCoupon},
-    model::UserId,
-};
+use engine::coupons::IssuedCoupon;
+use issuance_core::{discount::Discount, enums::CouponStatus, error::ScopeKind, ids::UserId};
 use serde::{Deserialize, Serialize};
+use shop::coupons::{Unusable, UserCoupon};
 use utoipa::{IntoParams, ToSchema};
 
-use super::admin::kst;
+use crate::params::kst;
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{AppJson, AppPath, AppQuery, AuthUser},
     state::AppState,
+    telemetry::{count_issue, issue_outcome},
 };
 
 /// `POST /api/v1/coupons/{couponId}/issue` body.
@@ -46,7 +45,7 @@ impl From<IssuedCoupon> for IssuedView {
     fn from(c: IssuedCoupon) -> Self {
         Self {
             coupon_issue_id: c.coupon_issue_id,
-            coupon_id: c.coupon_id,
+            coupon_id: c.batch_id,
             user_id: c.user_id,
             status: CouponStatus::Issued,
             code: c.code,
@@ -82,11 +81,11 @@ pub async fn issue(
         ));
     }
     if let Err(wait) = st.limits.check(user.get()) {
-        count("rate_limited");
+        count_issue(ScopeKind::Coupon, "rate_limited");
         return Err(ApiError::RateLimited(wait));
     }
     let result = st.engine.issue_coupon(coupon_id, user).await;
-    count(outcome(&result));
+    count_issue(ScopeKind::Coupon, issue_outcome(&result, |_| true));
     Ok((StatusCode::CREATED, Json(result?.into())))
 }
 
@@ -130,7 +129,7 @@ impl From<UserCoupon> for UserCouponView {
     fn from(c: UserCoupon) -> Self {
         Self {
             coupon_issue_id: c.coupon_issue_id,
-            coupon_id: c.coupon_id,
+            coupon_id: c.batch_id,
             code: c.code,
             status: c.status,
             discount: c.discount,
@@ -184,29 +183,8 @@ async fn list(
 ) -> Result<Json<CouponList>, ApiError> {
     let user = UserId::new(user_id)?;
     auth.act_for(user.get())?;
-    let coupons = st.engine.user_coupons(user, status).await?;
+    let coupons = shop::coupons::user_coupons(&st.engine, user, status).await?;
     Ok(Json(CouponList {
         items: coupons.into_iter().map(Into::into).collect(),
     }))
-}
-
-fn outcome(result: &Result<IssuedCoupon, issuer::Error>) -> &'static str {
-    use issuer::{
-        Error as E,
-        error::{Missing, Refusal as R},
-    };
-    match result {
-        Ok(_) => "issued",
-        Err(E::CouponAlreadyIssued(_)) => "duplicate",
-        Err(E::Refused(R::CouponSoldOut)) => "sold_out",
-        Err(E::DailyLimitReached) => "daily_limit",
-        Err(E::Refused(R::CouponNotInPeriod)) => "not_in_period",
-        Err(E::Refused(R::CouponExpired)) => "expired",
-        Err(E::NotFound(Missing::Coupon)) => "not_found",
-        Err(_) => "error",
-    }
-}
-
-fn count(outcome: &'static str) {
-    metrics::counter!("issuer_issue_total", "kind" => "coupon", "outcome" => outcome).increment(1);
 }

@@ -2,14 +2,13 @@
 //! `PATCH /events/{eventKey}`.
 
 use axum::{Json, extract::State, http::StatusCode};
-use issuer::{
-    clock,
-    model::{EventKey, EventStatus, NewTicketEvent},
-};
+use engine::tickets::LiveEvent;
+use issuance_core::{clock, ids::EventKey};
 use serde::{Deserialize, Serialize};
+use store::ticket_events::NewTicketEvent;
 use utoipa::ToSchema;
 
-use super::admin::instant;
+use crate::params::instant;
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath},
@@ -61,8 +60,8 @@ pub struct EventView {
     created_at: String,
 }
 
-impl From<EventStatus> for EventView {
-    fn from(s: EventStatus) -> Self {
+impl From<LiveEvent> for EventView {
+    fn from(s: LiveEvent) -> Self {
         let remaining_quantity = s.remaining();
         let e = s.event;
         Self {
@@ -82,7 +81,8 @@ impl From<EventStatus> for EventView {
 
 /// Parses a path key; a key that breaks the format cannot exist, so it is a 404.
 pub(crate) fn path_key(raw: &str) -> Result<EventKey, ApiError> {
-    EventKey::parse(raw).map_err(|_| issuer::Error::EventNotFound.into())
+    EventKey::parse(raw)
+        .map_err(|_| issuance_core::Error::NotFound(issuance_core::error::Missing::TicketEvent).into())
 }
 
 /// Creates an event (admin).

@@ -1,4 +1,4 @@
-//! The whole route list.
+//! The whole route list: [`router`] serves it and documents it in one go.
 //!
 //! | method, path | handler |
 //! |---|---|
@@ -18,6 +18,9 @@
 //! | `/api/v1/admin/…` | [`admin`] (its own table) |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 //! | `GET /openapi.json`, `GET /docs` | [`openapi::document`], [`openapi::docs`] |
+//!
+//! The admin routes' handlers are in [`admin`]; the time and paging parameters all routes read
+//! are in [`crate::params`].
 
 pub mod admin;
 pub mod best_products;
@@ -29,52 +32,65 @@ pub mod points;
 pub mod products;
 pub mod tickets;
 
-use axum::{
-    Router, middleware,
-    routing::{get, patch, post},
+use std::sync::Arc;
+
+use axum::{Extension, Router, extract::DefaultBodyLimit, middleware, routing::get, routing::post};
+use utoipa::OpenApi;
+use utoipa_axum::{
+    router::{OpenApiRouter, UtoipaMethodRouterExt},
+    routes,
 };
 
 use crate::{
     error::{error_body, route_not_found},
     extract::require_admin,
-    guard, openapi,
+    guard,
+    openapi::{self, Alias, ApiDoc},
     state::AppState,
     telemetry,
 };
 
-/// The application's router.
+/// The seeds' other spellings of three paths: served by the same handlers (in [`shop`]) and
+/// documented as copies of the operations they alias.
+pub const ALIASES: [Alias; 3] = [
+    Alias::get("/api/v1/points/{userId}", "/api/v1/wallets/{userId}"),
+    Alias::post("/api/v1/points/{userId}", "/api/v1/wallets/{userId}/charge"),
+    Alias::get("/api/v1/products/best", "/api/v1/products/top"),
+];
+
+/// The application's router, and the OpenAPI document of exactly the routes it serves: each
+/// handler is registered with `routes!`, which takes its method and path from the handler's
+/// `#[utoipa::path]` annotation, so the list below is the only route list.
 ///
 /// Routes that cannot answer without Postgres sit behind [`guard::require_db`]: while Postgres
 /// is known to be down they answer `503` at once instead of waiting on the pool. The hot path
 /// (issuing tickets and coupons, the public event reads) and the ops routes do not: they work
 /// from Redis and the cached rules through an outage.
 pub fn router(state: AppState) -> Router {
-    let db = || middleware::from_fn_with_state(state.clone(), guard::require_db);
-    Router::new()
-        .route("/events", post(events::create).layer(db()).get(events::list))
-        .route(
-            "/events/{event_key}",
-            get(events::show).merge(patch(events::update).layer(db())),
-        )
-        .route("/events/{event_key}/tickets", post(tickets::issue))
-        .route(
-            "/users/{user_id}/tickets",
-            get(tickets::list_for_user).layer(db()),
-        )
-        .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(openapi::document))
-        .merge(openapi::docs())
-        .route("/api/v1/coupons/{coupon_id}/issue", post(coupons::issue))
-        .nest("/api/v1", shop().route_layer(db()))
+    let db = || middleware::from_fn_with_state(state.engine.clone(), guard::require_db);
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(events::create).layer(db()))
+        .routes(routes!(events::list))
+        .routes(routes!(events::show))
+        .routes(routes!(events::update).layer(db()))
+        .routes(routes!(tickets::issue))
+        .routes(routes!(tickets::list_for_user).layer(db()))
+        .routes(routes!(coupons::issue))
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::ready))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(openapi::document))
+        .merge(shop().route_layer(db()))
         // The role is checked before any path, query or body is looked at (403 before 400).
-        .nest(
-            "/api/v1/admin",
-            admin::router(state.upload_limit)
+        .merge(
+            admin(state.upload_limit)
                 .route_layer(db())
                 .route_layer(middleware::from_fn_with_state(state.clone(), require_admin)),
         )
+        .split_for_parts();
+    router
+        .merge(openapi::docs())
+        .layer(Extension(Arc::new(openapi::finish(doc, &ALIASES))))
         .route_layer(middleware::from_fn(telemetry::track))
         .fallback(route_not_found)
         .layer(middleware::from_fn_with_state(state.guard.clone(), guard::guard))
@@ -83,22 +99,57 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The commerce API under `/api/v1` (but coupon issuing, on the hot path), with the seeds'
-/// alternative spellings.
-fn shop() -> Router<AppState> {
-    Router::new()
-        .route("/coupons", get(coupons::list_by_query))
-        .route("/users/{user_id}/coupons", get(coupons::list_for_user))
-        .route("/points/{user_id}", post(points::charge).get(points::balance))
-        .route("/points/{user_id}/history", get(points::history))
-        .route("/wallets/{user_id}", get(points::balance))
-        .route("/wallets/{user_id}/charge", post(points::charge))
-        .route("/orders", post(orders::create))
-        .route("/orders/checkout", post(orders::checkout))
-        .route("/orders/{order_id}", get(orders::show))
-        .route("/users/{user_id}/orders", get(orders::list_for_user))
-        .route("/payments", post(orders::pay))
-        .route("/products", get(products::list))
-        .route("/products/best", get(best_products::show))
-        .route("/products/top", get(best_products::show))
-        .route("/products/{product_id}", get(products::show))
+/// alternative spellings ([`ALIASES`]).
+fn shop() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(coupons::list_by_query))
+        .routes(routes!(coupons::list_for_user))
+        .routes(routes!(points::charge, points::balance))
+        .routes(routes!(points::history))
+        .route("/api/v1/wallets/{userId}", get(points::balance))
+        .route("/api/v1/wallets/{userId}/charge", post(points::charge))
+        .routes(routes!(orders::create))
+        .routes(routes!(orders::checkout))
+        .routes(routes!(orders::show))
+        .routes(routes!(orders::list_for_user))
+        .routes(routes!(orders::pay))
+        .routes(routes!(products::list))
+        .routes(routes!(best_products::show))
+        .route("/api/v1/products/top", get(best_products::show))
+        .routes(routes!(products::show))
+}
+
+/// The admin API under `/api/v1/admin` (SPEC §3, the admin seed); every route needs an admin
+/// token.
+fn admin(upload_limit: usize) -> OpenApiRouter<AppState> {
+    use self::admin::{batches, catalog, codes, dashboard, events, inventories, jobs, reports};
+    OpenApiRouter::new()
+        .routes(routes!(events::create, events::list))
+        .routes(routes!(events::show, events::update, events::delete))
+        .routes(routes!(events::change_status))
+        .routes(routes!(inventories::create, inventories::list))
+        .routes(routes!(
+            inventories::show,
+            inventories::update,
+            inventories::delete
+        ))
+        .routes(routes!(batches::create, batches::list))
+        .routes(routes!(batches::show, batches::update, batches::delete))
+        .routes(routes!(jobs::generate))
+        .routes(routes!(jobs::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .routes(routes!(codes::list))
+        .routes(routes!(codes::export))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::show))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(catalog::create_user, catalog::list_users))
+        .routes(routes!(catalog::show_user))
+        .routes(routes!(catalog::create_product, catalog::list_products))
+        .routes(routes!(catalog::show_product))
+        .routes(routes!(dashboard::show))
+        .routes(routes!(reports::list))
+        .routes(routes!(reports::retry_dead))
+        .routes(routes!(reports::show))
+        .routes(routes!(reports::retry))
+        .routes(routes!(reports::compute_best))
 }

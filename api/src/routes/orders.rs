@@ -3,14 +3,13 @@
 //! `GET /api/v1/orders/{orderId}`, `GET /api/v1/users/{userId}/orders`.
 
 use axum::{Json, extract::State, http::StatusCode};
-use issuer::{
-    model::UserId,
-    orders::{NewOrder, Order, OrderItem, OrderStatus, Paid},
-};
+use issuance_core::{enums::OrderStatus, ids::UserId};
 use serde::{Deserialize, Serialize};
+use shop::orders::{self as shop_orders, NewOrder, Paid};
+use store::orders::{Order, OrderItem};
 use utoipa::ToSchema;
 
-use super::admin::kst;
+use crate::params::kst;
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{AppJson, AppPath, AuthUser},
@@ -174,7 +173,7 @@ pub async fn create(
     auth: AuthUser,
     AppJson(body): AppJson<OrderBody>,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
-    let order = st.engine.create_order(body.into_new(&auth)?).await?;
+    let order = shop_orders::create(&st.engine, body.into_new(&auth)?).await?;
     Ok((StatusCode::CREATED, Json(OrderView::from(&order))))
 }
 
@@ -194,7 +193,9 @@ pub async fn pay(
 ) -> Result<Json<PaidView>, ApiError> {
     let user = UserId::new(body.user_id)?;
     auth.act_for(user.get())?;
-    Ok(Json(st.engine.pay_order(user, body.order_id).await?.into()))
+    Ok(Json(
+        shop_orders::pay(&st.engine, user, body.order_id).await?.into(),
+    ))
 }
 
 /// Orders and pays at once: 201 PAID, or nothing at all.
@@ -211,7 +212,7 @@ pub async fn checkout(
     auth: AuthUser,
     AppJson(body): AppJson<OrderBody>,
 ) -> Result<(StatusCode, Json<PaidView>), ApiError> {
-    let paid = st.engine.checkout(body.into_new(&auth)?).await?;
+    let paid = shop_orders::checkout(&st.engine, body.into_new(&auth)?).await?;
     Ok((StatusCode::CREATED, Json(paid.into())))
 }
 
@@ -229,9 +230,9 @@ pub async fn show(
     auth: AuthUser,
     AppPath(order_id): AppPath<i64>,
 ) -> Result<Json<OrderView>, ApiError> {
-    let order = st.engine.order(order_id).await?;
+    let order = shop_orders::find(&st.engine, order_id).await?;
     if !auth.0.may_act_for(order.user_id) {
-        return Err(issuer::Error::NotFound(issuer::error::Missing::Order).into());
+        return Err(issuance_core::Error::NotFound(issuance_core::error::Missing::Order).into());
     }
     Ok(Json(OrderView::from(&order)))
 }
@@ -255,7 +256,7 @@ pub async fn list_for_user(
 ) -> Result<Json<OrderList>, ApiError> {
     let user = UserId::new(user_id)?;
     auth.act_for(user.get())?;
-    let orders = st.engine.user_orders(user).await?;
+    let orders = shop_orders::list_for_user(&st.engine, user).await?;
     Ok(Json(OrderList {
         items: orders.iter().map(OrderView::from).collect(),
     }))

@@ -4,14 +4,13 @@
 //! handlers. The user themself or an admin.
 
 use axum::{Json, extract::State};
-use issuer::{
-    model::UserId,
-    points::{PointEntry, PointKind, Wallet},
-};
+use issuance_core::{enums::PointKind, ids::UserId};
 use serde::{Deserialize, Serialize};
+use shop::points;
+use store::wallets::{PointEntry, Wallet};
 use utoipa::{IntoParams, ToSchema};
 
-use super::admin::kst;
+use crate::params::kst;
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{AppJson, AppPath, AppQuery, AuthUser},
@@ -66,7 +65,9 @@ pub async fn charge(
 ) -> Result<Json<WalletView>, ApiError> {
     let user = UserId::new(user_id)?;
     auth.act_for(user.get())?;
-    Ok(Json(st.engine.charge_points(user, body.amount).await?.into()))
+    Ok(Json(
+        points::charge(st.engine.db(), user, body.amount).await?.into(),
+    ))
 }
 
 /// The balance.
@@ -85,7 +86,7 @@ pub async fn balance(
 ) -> Result<Json<WalletView>, ApiError> {
     let user = UserId::new(user_id)?;
     auth.act_for(user.get())?;
-    Ok(Json(st.engine.wallet(user).await?.into()))
+    Ok(Json(points::wallet(st.engine.db(), user).await?.into()))
 }
 
 /// `?cursor=&limit=`.
@@ -151,10 +152,7 @@ pub async fn history(
 ) -> Result<Json<HistoryView>, ApiError> {
     let user = UserId::new(user_id)?;
     auth.act_for(user.get())?;
-    let page = st
-        .engine
-        .point_history(user, q.cursor.as_deref(), q.limit)
-        .await?;
+    let page = points::history(st.engine.db(), user, q.cursor.as_deref(), q.limit).await?;
     Ok(Json(HistoryView {
         items: page.items.into_iter().map(Into::into).collect(),
         next_cursor: page.next,

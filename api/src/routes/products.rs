@@ -2,8 +2,9 @@
 //! `GET /api/v1/products/{productId}`.
 
 use axum::{Json, extract::State};
-use issuer::admin::catalog::{Product, ProductStatus};
+use issuance_core::enums::ProductStatus;
 use serde::{Deserialize, Serialize};
+use store::products::Product;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
@@ -67,10 +68,8 @@ pub async fn list(
     State(st): State<AppState>,
     AppQuery(q): AppQuery<ListQuery>,
 ) -> Result<Json<ListView>, ApiError> {
-    let page = st
-        .engine
-        .products(q.keyword.as_deref(), q.cursor.as_deref(), q.limit)
-        .await?;
+    let page =
+        shop::products::list(st.engine.db(), q.keyword.as_deref(), q.cursor.as_deref(), q.limit).await?;
     Ok(Json(ListView {
         items: page
             .items
@@ -100,7 +99,7 @@ pub async fn show(
     State(st): State<AppState>,
     AppPath(product_id): AppPath<i64>,
 ) -> Result<Json<DetailView>, ApiError> {
-    let p = st.engine.product(product_id).await?;
+    let p = shop::products::find(st.engine.db(), product_id).await?;
     Ok(Json(DetailView {
         product_id: p.product_id,
         name: p.name,

@@ -1,7 +1,8 @@
 //! Tickets: `POST /events/{eventKey}/tickets` (the hot path) and `GET /users/{userId}/tickets`.
 
 use axum::{Json, extract::State, http::StatusCode};
-use issuer::{clock, model::UserId};
+use engine::tickets::Issued;
+use issuance_core::{clock, error::ScopeKind, ids::UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -10,6 +11,7 @@ use crate::{
     extract::{AppJson, AppPath, AuthUser},
     routes::events::path_key,
     state::AppState,
+    telemetry::{count_issue, issue_outcome},
 };
 
 /// `POST /events/{eventKey}/tickets` body.
@@ -64,11 +66,11 @@ pub async fn issue(
     let user = UserId::new(body.user_id)?;
     auth.act_for(user.get())?;
     if let Err(wait) = st.limits.check(user.get()) {
-        count("rate_limited");
+        count_issue(ScopeKind::Ticket, "rate_limited");
         return Err(ApiError::RateLimited(wait));
     }
     let result = st.engine.issue_ticket(&path_key(&key)?, user).await;
-    count(outcome(&result));
+    count_issue(ScopeKind::Ticket, issue_outcome(&result, |i: &Issued| i.fresh));
     let issued = result?;
     let status = if issued.fresh {
         StatusCode::CREATED
@@ -100,7 +102,7 @@ pub async fn list_for_user(
 ) -> Result<Json<Vec<UserTicketView>>, ApiError> {
     let user = UserId::new(user_id)?;
     auth.act_for(user.get())?;
-    let tickets = st.engine.user_tickets(user).await?;
+    let tickets = store::tickets::list_for_user(st.engine.db(), user.get()).await?;
     Ok(Json(
         tickets
             .into_iter()
@@ -112,22 +114,4 @@ pub async fn list_for_user(
             })
             .collect(),
     ))
-}
-
-fn outcome(result: &Result<issuer::model::Issued, issuer::Error>) -> &'static str {
-    use issuer::Error as E;
-    match result {
-        Ok(i) if i.fresh => "issued",
-        Ok(_) => "duplicate",
-        Err(E::SoldOut) => "sold_out",
-        Err(E::DailyLimitReached) => "daily_limit",
-        Err(E::EventNotInPeriod) => "not_in_period",
-        Err(E::EventInactive) => "inactive",
-        Err(E::EventNotFound) => "not_found",
-        Err(_) => "error",
-    }
-}
-
-fn count(outcome: &'static str) {
-    metrics::counter!("issuer_issue_total", "kind" => "ticket", "outcome" => outcome).increment(1);
 }

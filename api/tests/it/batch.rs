@@ -1,7 +1,7 @@
 //! One `issue.lua` call deciding several requests: each as if it were alone, in order.
 
-use issuer::{
-    issue::{self, IssueBatch, IssueRequest, Verdict},
+use engine::{
+    issue::{self, IssueGroup, IssueRequest, Verdict},
     scope::IdMode,
 };
 
@@ -24,7 +24,7 @@ async fn a_batch_is_decided_request_by_request_in_order() {
         request(3, "00000000-0000-7000-8000-000000000004"),
         request(2, "00000000-0000-7000-8000-000000000005"),
     ];
-    let batch = IssueBatch {
+    let batch = IssueGroup {
         keys: &keys,
         kind: "ticket",
         scope: "batched",

@@ -62,7 +62,7 @@ async fn the_snapshot_counts_three_whole_kst_days_and_is_idempotent() {
     assert_eq!(r.status(), 201);
 
     let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
-    let first = issuer::best_products::compute(&app.db, day).await.unwrap();
+    let first = shop::best_products::compute(&app.db, day).await.unwrap();
     let expected = vec![(p[2], 7), (p[4], 6), (p[1], 5), (p[5], 1), (p[6], 1)];
     let got: Vec<(i64, i64)> = first.items.iter().map(|i| (i.product_id, i.sold_qty)).collect();
     assert_eq!(got, expected);
@@ -82,7 +82,7 @@ async fn the_snapshot_counts_three_whole_kst_days_and_is_idempotent() {
     }
 
     // Running the day again gives the same snapshot, still one of it.
-    let again = issuer::best_products::compute(&app.db, day).await.unwrap();
+    let again = shop::best_products::compute(&app.db, day).await.unwrap();
     assert_eq!(again.items, first.items);
     let snapshots: i64 = sqlx::query_scalar("SELECT count(*) FROM best_product_snapshots")
         .fetch_one(&app.db)
@@ -95,7 +95,7 @@ async fn the_snapshot_counts_three_whole_kst_days_and_is_idempotent() {
     assert_eq!((snapshots, items), (1, 5));
 
     // The next day's window slides: 03-07 drops out, 03-10 comes in.
-    let next = issuer::best_products::compute(&app.db, day.succ_opt().unwrap())
+    let next = shop::best_products::compute(&app.db, day.succ_opt().unwrap())
         .await
         .unwrap();
     let got: Vec<(i64, i64)> = next.items.iter().map(|i| (i.product_id, i.sold_qty)).collect();
@@ -115,17 +115,13 @@ async fn before_any_snapshot_the_list_is_empty_and_an_admin_can_compute_today() 
     assert_eq!(r.status(), 403);
     let r = app.post_empty("/api/v1/admin/best-products", &app.admin()).await;
     assert_eq!(r.status(), 200);
-    let today = issuer::best_products::kst_day(Utc::now()).to_string();
+    let today = shop::best_products::kst_day(Utc::now()).to_string();
     assert_eq!(r.json::<Value>().await.unwrap()["day"], today.as_str());
     let v: Value = app.get("/api/v1/products/best", None).await.json().await.unwrap();
     assert_eq!(v["day"], today.as_str());
 
     // A process starting later finds today's snapshot and leaves it.
-    assert!(
-        !issuer::best_products::catch_up(&app.db, Utc::now())
-            .await
-            .unwrap()
-    );
+    assert!(!shop::best_products::catch_up(&app.db, Utc::now()).await.unwrap());
     let tomorrow = Utc::now() + chrono::Duration::days(1);
-    assert!(issuer::best_products::catch_up(&app.db, tomorrow).await.unwrap());
+    assert!(shop::best_products::catch_up(&app.db, tomorrow).await.unwrap());
 }

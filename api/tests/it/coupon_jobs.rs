@@ -4,7 +4,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use futures::future::join_all;
-use issuer::codes::{BLOCK_SIZE, is_well_formed};
+use issuance_core::code_generator::{BLOCK_SIZE, is_well_formed};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, WorkersProcess, assert_error, fast_jobs};

@@ -7,7 +7,7 @@ use std::{
 };
 
 use futures::{StreamExt, stream};
-use issuer::{codes::CodeGenerator, model::UserId};
+use issuance_core::{code_generator::CodeGenerator, ids::UserId};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_error, fast_jobs};
@@ -82,7 +82,7 @@ pub(crate) async fn issue(app: &TestApp, batch: i64, user: i64) -> reqwest::Resp
 }
 
 async fn coupon_rows(app: &TestApp, batch: i64) -> i64 {
-    issuer::repo::coupon_issues::count_for_batch(&app.db, batch)
+    store::coupon_issues::count_for_batch(&app.db, batch)
         .await
         .unwrap()
 }
@@ -412,7 +412,13 @@ async fn the_daily_limit_holds_per_kst_day() {
         .issue_coupon_at(daily, UserId::new(3).unwrap(), Some(tomorrow))
         .await;
     assert!(
-        matches!(again, Err(issuer::Error::DailyLimitReached)),
+        matches!(
+            again,
+            Err(issuance_core::Error::Denied(
+                _,
+                issuance_core::error::Denial::DailyLimit
+            ))
+        ),
         "{again:?}"
     );
 }

@@ -1,8 +1,9 @@
 //! The daily limit resets at 00:00:00 KST (Redis clock, overridden here).
 
-use issuer::{
+use issuance_core::{
     Error,
-    model::{EventKey, UserId},
+    error::{Denial, ScopeKind},
+    ids::{EventKey, UserId},
 };
 
 use crate::helpers::TestApp;
@@ -27,16 +28,22 @@ async fn daily_count_resets_at_kst_midnight() {
     assert!(engine.issue_ticket_at(&key, user(1), before).await.unwrap().fresh);
     assert!(engine.issue_ticket_at(&key, user(2), before).await.unwrap().fresh);
     let refused = engine.issue_ticket_at(&key, user(3), before).await;
-    assert!(matches!(refused, Err(Error::DailyLimitReached)), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::Denied(ScopeKind::Ticket, Denial::DailyLimit))),
+        "{refused:?}"
+    );
 
     let next_day = engine.issue_ticket_at(&key, user(3), after).await.unwrap();
     assert!(next_day.fresh);
     assert_eq!(next_day.ticket.issued_at.timestamp_millis(), midnight);
     assert!(engine.issue_ticket_at(&key, user(4), after).await.unwrap().fresh);
     let refused = engine.issue_ticket_at(&key, user(5), after).await;
-    assert!(matches!(refused, Err(Error::DailyLimitReached)), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::Denied(ScopeKind::Ticket, Denial::DailyLimit))),
+        "{refused:?}"
+    );
 
-    let event = issuer::repo::events::find(&app.db, "midnight")
+    let event = store::ticket_events::find(&app.db, "midnight")
         .await
         .unwrap()
         .unwrap();

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use engine::stream;
 use fred::interfaces::StreamsInterface;
-use issuer::stream;
 use serde_json::Value;
 use workers::config::DrainConfig;
 
@@ -124,9 +124,9 @@ async fn persisted_entries_are_trimmed_from_the_stream() {
     let app = TestApp::spawn().await;
     app.create_event("trim", 1_000, None).await;
     let engine = app.engine();
-    let key = issuer::model::EventKey::parse("trim").unwrap();
+    let key = issuance_core::ids::EventKey::parse("trim").unwrap();
     for user in 1..=800 {
-        let user = issuer::model::UserId::new(user).unwrap();
+        let user = issuance_core::ids::UserId::new(user).unwrap();
         assert!(engine.issue_ticket(&key, user).await.unwrap().fresh);
     }
     assert_eq!(app.wait_rows("trim", 800, Duration::from_secs(10)).await, 800);
@@ -469,14 +469,14 @@ async fn a_batch_of_fifty_thousand_entries_is_committed_and_acknowledged_once() 
 async fn issue_rows_of_unknown_scopes_and_deletes_of_their_scopes_are_refused() {
     let app = TestApp::spawn_without_drain().await;
     app.create_event("kept", 10, None).await;
-    let ticket = |event: &str| issuer::repo::tickets::NewTicket {
+    let ticket = |event: &str| store::tickets::NewTicket {
         ticket_id: uuid::Uuid::now_v7(),
         event_key: event.into(),
         user_id: 1,
         issued_at: chrono::Utc::now(),
     };
-    let fk = |e: issuer::Error| match e {
-        issuer::Error::Db(e) => e
+    let fk = |e: issuance_core::Error| match e {
+        issuance_core::Error::Db(e) => e
             .as_database_error()
             .and_then(|d| d.code())
             .map(|c| c.into_owned()),
@@ -484,14 +484,14 @@ async fn issue_rows_of_unknown_scopes_and_deletes_of_their_scopes_are_refused() 
     };
     // COPY and INSERT alike: a batch naming an event that does not exist fails as a whole.
     let mut conn = app.db.acquire().await.unwrap();
-    let copied = issuer::repo::tickets::copy_batch(&mut conn, &[ticket("kept"), ticket("ghost")]).await;
+    let copied = store::tickets::copy_batch(&mut conn, &[ticket("kept"), ticket("ghost")]).await;
     assert_eq!(fk(copied.unwrap_err()).as_deref(), Some("23503"));
-    let inserted = issuer::repo::tickets::insert_batch(&app.db, &[ticket("ghost")]).await;
+    let inserted = store::tickets::insert_batch(&app.db, &[ticket("ghost")]).await;
     assert_eq!(fk(inserted.unwrap_err()).as_deref(), Some("23503"));
     assert_eq!(app.ticket_rows("kept").await, 0);
 
     // A referenced event can be neither deleted nor renamed, nor its ticket moved.
-    issuer::repo::tickets::copy_batch(&mut conn, &[ticket("kept")])
+    store::tickets::copy_batch(&mut conn, &[ticket("kept")])
         .await
         .unwrap();
     for statement in [

@@ -235,7 +235,7 @@ async fn ops_endpoints_answer() {
     for needle in [
         "issuer_issue_total{kind=\"ticket\",outcome=\"issued\"}",
         "issuer_issue_total{kind=\"ticket\",outcome=\"sold_out\"}",
-        "http_requests_total{method=\"POST\",route=\"/events/{event_key}/tickets\",status=\"201\"}",
+        "http_requests_total{method=\"POST\",route=\"/events/{eventKey}/tickets\",status=\"201\"}",
         "http_request_duration_seconds_bucket",
         "issuer_stream_lag_entries",
         "issuer_stream_lag_seconds",

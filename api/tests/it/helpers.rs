@@ -3,8 +3,9 @@
 use std::{process::Stdio, time::Duration};
 
 use api::{auth::Jwt, config::Config};
+use engine::{Engine, EngineOptions, Keys};
 use fred::{clients::Pool, interfaces::ClientLike};
-use issuer::{Engine, EngineOptions, Keys, config::CoreConfig, connect};
+use issuance_core::{config::CoreConfig, connect};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -206,7 +207,7 @@ impl TestApp {
         let stop = self.stop.child_token();
         jobs::spawn(std::sync::Arc::new(JobRunner {
             db: self.db.clone(),
-            generator: issuer::codes::CodeGenerator::new(&self.core.code_secret),
+            generator: issuance_core::code_generator::CodeGenerator::new(&self.core.code_secret),
             owner: format!("test-{}", uuid::Uuid::new_v4().simple()),
             cfg,
             shutdown: stop.clone(),
@@ -314,7 +315,9 @@ impl TestApp {
             self.redis.clone(),
             self.db.clone(),
             self.keys.clone(),
-            EngineOptions::new(issuer::codes::CodeGenerator::new(&self.core.code_secret)),
+            EngineOptions::new(issuance_core::code_generator::CodeGenerator::new(
+                &self.core.code_secret,
+            )),
         )
     }
 
@@ -378,9 +381,7 @@ impl TestApp {
     }
 
     pub async fn ticket_rows(&self, key: &str) -> i64 {
-        issuer::repo::tickets::count_for_event(&self.db, key)
-            .await
-            .unwrap()
+        store::tickets::count_for_event(&self.db, key).await.unwrap()
     }
 
     /// Waits (up to `limit`) until Postgres holds `n` tickets of `key`; returns the final count.

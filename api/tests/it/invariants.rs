@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use issuer::invariants::{self, Verdict};
 use serde_json::{Value, json};
+use workers::check::{self as invariants, Verdict};
 use workers::config::DrainConfig;
 
 use crate::{

@@ -517,14 +517,14 @@ async fn a_coupon_ordered_before_the_drain_wrote_it_is_persisted_first() {
         ..Default::default()
     });
     for _ in 0..200 {
-        let lag = issuer::stream::total_lag(&app.redis, &app.keys).await.unwrap();
+        let lag = engine::stream::total_lag(&app.redis, &app.keys).await.unwrap();
         if lag.entries == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(
-        issuer::stream::total_lag(&app.redis, &app.keys)
+        engine::stream::total_lag(&app.redis, &app.keys)
             .await
             .unwrap()
             .entries,

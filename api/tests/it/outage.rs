@@ -87,7 +87,7 @@ async fn issuing_goes_on_while_postgres_is_down_and_every_ticket_lands_after() {
     let total = 50 + answered.len() as i64;
     // The test's own pool reconnects too: count through errors until every row is there.
     crate::outbox::wait_until(Duration::from_secs(30), "every 201 in Postgres", || async {
-        issuer::repo::tickets::count_for_event(&app.db, "outage")
+        store::tickets::count_for_event(&app.db, "outage")
             .await
             .is_ok_and(|n| n >= total)
     })

@@ -24,7 +24,7 @@ pub(crate) fn relay(app: &TestApp, url: &str, max_attempts: i32) -> Cancellation
         url: url.to_owned(),
         poll_every: Duration::from_millis(20),
         timeout: Duration::from_millis(500),
-        backoff: issuer::outbox::Backoff {
+        backoff: shop::outbox::Backoff {
             base: Duration::from_millis(20),
             max: Duration::from_millis(100),
             max_attempts,

@@ -21,7 +21,7 @@ fn drain_cfg() -> DrainConfig {
 }
 
 /// Deletes the scope's keys named by `mask` (1 meta, 2 holders, 4 day counters, 8 stream).
-async fn lose(app: &TestApp, keys: &issuer::keys::ScopeKeys, mask: u8) {
+async fn lose(app: &TestApp, keys: &engine::keys::ScopeKeys, mask: u8) {
     let mut doomed = Vec::new();
     if mask & 1 != 0 {
         doomed.push(keys.meta.clone());

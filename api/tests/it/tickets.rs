@@ -252,7 +252,7 @@ async fn a_redis_url_with_a_db_index_keeps_keys_there() {
     assert_eq!(selected, 1, "the holders live in db 9, where the pool points");
     let mut db0 = app.core.clone();
     db0.redis_url = format!("{}/0", &db0.redis_url[..db0.redis_url.rfind('/').unwrap()]);
-    let other = issuer::connect::redis(&db0).await.unwrap();
+    let other = issuance_core::connect::redis(&db0).await.unwrap();
     let elsewhere: i64 = fred::interfaces::KeysInterface::exists(&other, holders)
         .await
         .unwrap();

@@ -6,17 +6,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fred::{clients::Pool, interfaces::KeysInterface};
-use issuer::{
-    Error, Keys, clock,
-    repo::{
-        self,
-        coupon_issues::{self, NewCouponIssue},
-        tickets::{self, NewTicket},
-    },
+use engine::{
+    Keys,
     stream::{self, Entry, IssueId, IssueRecord},
 };
+use fred::{clients::Pool, interfaces::KeysInterface};
+use issuance_core::{Error, clock};
 use sqlx::PgPool;
+use store::{
+    coupon_issues::{self, NewCouponIssue},
+    tickets::{self, NewTicket},
+};
 use tokio_util::sync::CancellationToken;
 
 use super::registry::Streams;
@@ -304,7 +304,7 @@ impl Consumer {
     ) -> Result<(), Error> {
         if write == Write::Fresh {
             match self.transaction(tickets, coupons, Write::Fresh).await {
-                Err(e) if repo::is_unique_violation(&e) => {
+                Err(e) if store::is_unique_violation(&e) => {
                     tracing::info!(
                         rows = tickets.len() + coupons.len(),
                         "batch partly written before; writing it again without the duplicates"
@@ -324,7 +324,7 @@ impl Consumer {
         write: Write,
     ) -> Result<(), Error> {
         let mut tx = self.db.begin().await?;
-        repo::durable_commit(&mut tx).await?;
+        store::durable_commit(&mut tx).await?;
         match write {
             Write::Fresh => {
                 tickets::copy_batch(&mut tx, tickets).await?;

@@ -53,8 +53,8 @@
 mod consumer;
 mod registry;
 
+use engine::Keys;
 use fred::clients::Pool;
-use issuer::Keys;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 

@@ -6,8 +6,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use engine::{Keys, stream};
 use fred::clients::Pool;
-use issuer::{Error, Keys, stream};
+use issuance_core::Error;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -79,7 +80,7 @@ impl Registry {
         }
         live.sort();
         let lags = stream::lags(&self.redis, &live).await?;
-        issuer::telemetry::record_lags(&lags);
+        engine::stream::record_lags(&lags);
         self.streams.send_replace(Arc::from(live));
         Ok(())
     }

@@ -9,13 +9,13 @@
 
 use std::{io::Write, time::Instant};
 
-use issuer::{
-    admin::jobs::Job,
-    codes::{BLOCK_SIZE, MAX_BATCH_ID},
-    repo,
-};
+use issuance_core::code_generator::{BLOCK_SIZE, MAX_BATCH_ID};
+use store::coupon_jobs::Job;
 
-use super::{JobFailure, JobRunner, Outcome, RunResult, cleanup, with_retries};
+use super::{
+    cleanup,
+    runner::{JobFailure, JobRunner, Outcome, RunResult, with_retries},
+};
 
 /// A block of rows to write: positions `lo..hi` as COPY text.
 struct Block {
@@ -33,8 +33,8 @@ pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
             "이 작업을 시작한 워커와 CODE_SECRET이 다릅니다. 같은 비밀값으로 다시 요청하세요.".into(),
         )));
     }
-    repo::jobs::set_fingerprint(db, job.job_id, fingerprint).await?;
-    let Some(batch) = repo::batches::find(db, job.batch_id).await? else {
+    store::coupon_jobs::set_fingerprint(db, job.job_id, fingerprint).await?;
+    let Some(batch) = store::coupon_batches::find(db, job.batch_id).await? else {
         return Ok(Err(JobFailure("쿠폰 회차가 삭제되었습니다.".into())));
     };
     if batch.batch_id > MAX_BATCH_ID {
@@ -75,9 +75,9 @@ pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
         let started = Instant::now();
         let written = with_retries(|| async {
             let mut tx = db.begin().await?;
-            repo::codes::relax_commit(&mut tx).await?;
-            repo::codes::copy_rows(&mut tx, &block.rows).await?;
-            let held = repo::jobs::advance(
+            store::coupon_codes::relax_commit(&mut tx).await?;
+            store::coupon_codes::copy_rows(&mut tx, &block.rows).await?;
+            let held = store::coupon_jobs::advance(
                 &mut *tx,
                 job.job_id,
                 &runner.owner,
@@ -99,7 +99,7 @@ pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
                 metrics::histogram!("issuer_job_block_seconds").record(started.elapsed().as_secs_f64());
             }
             Ok(false) => return Ok(Ok(Outcome::Stopped)),
-            Err(e) if repo::codes::is_code_collision(&e) => {
+            Err(e) if store::coupon_codes::is_code_collision(&e) => {
                 return Ok(Err(JobFailure(
                     "이미 존재하는 코드와 충돌했습니다 (CODE_SECRET 변경 또는 제휴사 코드).".into(),
                 )));
@@ -114,11 +114,12 @@ pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
     let completed = with_retries(|| async {
         let mut tx = db.begin().await?;
         let done =
-            repo::jobs::complete(&mut *tx, job.job_id, &runner.owner, job.total, &message, None).await?;
+            store::coupon_jobs::complete(&mut *tx, job.job_id, &runner.owner, job.total, &message, None)
+                .await?;
         if done {
-            repo::batches::add_codes(&mut *tx, batch_id, job.total).await?;
+            store::coupon_batches::add_codes(&mut *tx, batch_id, job.total).await?;
             // First-come issues persisted while the codes were being written.
-            repo::coupon_issues::sync_code_statuses(&mut *tx, batch_id).await?;
+            store::coupon_issues::sync_code_statuses(&mut *tx, batch_id).await?;
             tx.commit().await?;
         }
         Ok(done)

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use issuer::{queue, repo};
+use admin::queue;
 use tokio_util::sync::CancellationToken;
 
-use super::{JobRunner, cleanup};
+use super::{cleanup, runner::JobRunner};
 
 /// Sweeps every `JOB_SWEEP_MS` until shutdown.
 pub async fn run(runner: Arc<JobRunner>, shutdown: CancellationToken) {
@@ -24,9 +24,9 @@ pub async fn run(runner: Arc<JobRunner>, shutdown: CancellationToken) {
 }
 
 /// One pass: hand on orphaned jobs, then clean up after ended ones.
-pub async fn sweep(runner: &JobRunner) -> Result<(), issuer::Error> {
+pub async fn sweep(runner: &JobRunner) -> Result<(), issuance_core::Error> {
     let mut tx = runner.db.begin().await?;
-    let orphans = repo::jobs::take_orphans(&mut *tx, runner.cfg.lease).await?;
+    let orphans = store::coupon_jobs::take_orphans(&mut *tx, runner.cfg.lease).await?;
     for job_id in &orphans {
         queue::push(&mut tx, *job_id).await?;
     }
@@ -35,7 +35,7 @@ pub async fn sweep(runner: &JobRunner) -> Result<(), issuer::Error> {
         tracing::info!(job_id, "job's worker is gone: handed on");
         metrics::counter!("issuer_jobs_requeued_total").increment(1);
     }
-    for batch_id in repo::jobs::batches_to_clean(&runner.db, 10).await? {
+    for batch_id in store::coupon_jobs::batches_to_clean(&runner.db, 10).await? {
         cleanup::clean_batch(&runner.db, batch_id).await?;
     }
     Ok(())

@@ -7,16 +7,11 @@
 
 use std::collections::HashSet;
 
-use issuer::{
-    admin::{
-        jobs::Job,
-        partner_csv::{self, Reason, Rejections},
-    },
-    repo,
-};
+use admin::partner_csv::{self, Reason, Rejections};
 use serde_json::json;
+use store::coupon_jobs::Job;
 
-use super::{JobFailure, JobRunner, Outcome, RunResult, with_retries};
+use super::runner::{JobFailure, JobRunner, Outcome, RunResult, with_retries};
 
 /// Codes looked up per query.
 const LOOKUP_CHUNK: usize = 10_000;
@@ -24,7 +19,7 @@ const LOOKUP_CHUNK: usize = 10_000;
 /// Runs an upload job.
 pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
     let db = &runner.db;
-    let Some(body) = repo::jobs::load_upload(db, job.job_id).await? else {
+    let Some(body) = store::coupon_jobs::load_upload(db, job.job_id).await? else {
         return Ok(Err(JobFailure("업로드된 파일을 찾을 수 없습니다.".into())));
     };
     let Ok(text) = std::str::from_utf8(&body) else {
@@ -34,13 +29,13 @@ pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
     // Another batch's upload may take one of our codes between the look-up and the COPY: then
     // the COPY fails on the unique index and the whole check runs again.
     for _ in 0..3 {
-        let Some(batch) = repo::batches::find(db, job.batch_id).await? else {
+        let Some(batch) = store::coupon_batches::find(db, job.batch_id).await? else {
             return Ok(Err(JobFailure("쿠폰 회차가 삭제되었습니다.".into())));
         };
         let mut existing = HashSet::new();
         for chunk in candidates.chunks(LOOKUP_CHUNK) {
             let codes: Vec<String> = chunk.iter().map(|c| c.code.to_owned()).collect();
-            existing.extend(repo::codes::existing(db, &codes).await?);
+            existing.extend(store::coupon_codes::existing(db, &codes).await?);
         }
         let capacity = (batch.issue_count - batch.code_count).max(0) as usize;
         let mut later = Rejections::default();
@@ -75,9 +70,9 @@ pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
         let stored = with_retries(|| async {
             let mut tx = db.begin().await?;
             if !rows.is_empty() {
-                repo::codes::copy_rows(&mut tx, &rows).await?;
+                store::coupon_codes::copy_rows(&mut tx, &rows).await?;
             }
-            let done = repo::jobs::complete(
+            let done = store::coupon_jobs::complete(
                 &mut *tx,
                 job.job_id,
                 &runner.owner,
@@ -87,8 +82,8 @@ pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
             )
             .await?;
             if done {
-                repo::batches::add_codes(&mut *tx, batch.batch_id, accepted as i32).await?;
-                repo::jobs::drop_upload(&mut *tx, job.job_id).await?;
+                store::coupon_batches::add_codes(&mut *tx, batch.batch_id, accepted as i32).await?;
+                store::coupon_jobs::drop_upload(&mut *tx, job.job_id).await?;
                 tx.commit().await?;
             }
             Ok(done)
@@ -101,7 +96,7 @@ pub async fn run(runner: &JobRunner, job: &Job) -> RunResult {
                 return Ok(Ok(Outcome::Completed));
             }
             Ok(false) => return Ok(Ok(Outcome::Stopped)),
-            Err(e) if repo::codes::is_code_collision(&e) => continue,
+            Err(e) if store::coupon_codes::is_code_collision(&e) => continue,
             Err(e) => return Err(e),
         }
     }

@@ -1,14 +1,16 @@
 //! `/api/v1/admin/coupon-batches`.
 
+use admin::batches::{self, Batch, DEFAULT_SORT, SORT_FIELDS};
 use axum::{Json, extract::State, http::StatusCode};
-use issuer::admin::{
-    batches::{self, Batch, BatchFields, BatchFilter, BatchStatus, DEFAULT_SORT, IssueType, SORT_FIELDS},
-    listing::{Page, Sort},
+use issuance_core::{
+    enums::{BatchStatus, IssueType},
+    paging::{Page, Sort},
 };
 use serde::{Deserialize, Serialize};
+use store::coupon_batches::{BatchFields, BatchFilter};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{instant, keyword, kst, paging, period};
+use crate::params::{instant, keyword, kst, paging, period};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AppQuery},

@@ -1,14 +1,19 @@
 //! `/api/v1/admin/users` and `/api/v1/admin/products`: create, list, get.
 
+use admin::catalog;
 use axum::{Json, extract::State, http::StatusCode};
-use issuer::admin::{
-    catalog::{self, CatalogFilter, NewProduct, NewUser, Product, ProductStatus, User, UserChannel},
-    listing::Page,
+use issuance_core::{
+    enums::{ProductStatus, UserChannel},
+    paging::Page,
 };
 use serde::{Deserialize, Serialize};
+use store::{
+    products::{CatalogFilter, NewProduct, Product},
+    users::{NewUser, User},
+};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{keyword, kst, paging};
+use crate::params::{keyword, kst, paging};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AppQuery},
@@ -176,7 +181,7 @@ pub async fn list_users(
     AppQuery(q): AppQuery<ListParams>,
 ) -> Result<Json<Page<UserView>>, ApiError> {
     Ok(Json(
-        catalog::list_users(st.engine.db(), &q.filter()?)
+        store::users::list(st.engine.db(), &q.filter()?)
             .await?
             .map(UserView::from),
     ))
@@ -238,7 +243,7 @@ pub async fn list_products(
     AppQuery(q): AppQuery<ListParams>,
 ) -> Result<Json<Page<ProductView>>, ApiError> {
     Ok(Json(
-        catalog::list_products(st.engine.db(), &q.filter()?)
+        store::products::list(st.engine.db(), &q.filter()?)
             .await?
             .map(ProductView::from),
     ))

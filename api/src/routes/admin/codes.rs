@@ -1,6 +1,7 @@
 //! A batch's codes: `GET /coupon-batches/{id}/codes` (a page) and
 //! `GET /coupon-batches/{id}/codes/export` (every code as a streamed CSV, `code,status`).
 
+use admin::codes;
 use axum::{
     Json,
     body::Body,
@@ -9,14 +10,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::TryStreamExt;
-use issuer::admin::{
-    codes::{self, CodeRow, CodeStatus},
-    listing::Page,
-};
+use issuance_core::{enums::CodeStatus, paging::Page};
 use serde::{Deserialize, Serialize};
+use store::coupon_codes::CodeRow;
 use utoipa::{IntoParams, ToSchema};
 
-use super::paging;
+use crate::params::paging;
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppPath, AppQuery},

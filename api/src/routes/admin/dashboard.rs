@@ -1,7 +1,7 @@
 //! `GET /api/v1/admin/dashboard`, cached for a few seconds in Redis.
 
+use admin::dashboard::{self, Dashboard};
 use axum::{Json, extract::State};
-use issuer::admin::dashboard::{self, Dashboard};
 
 use crate::{error::ApiError, extract::Admin, state::AppState};
 

@@ -1,14 +1,16 @@
 //! `/api/v1/admin/events`: marketing events and their lifecycle.
 
+use admin::events::{self, DEFAULT_SORT, SORT_FIELDS};
 use axum::{Json, extract::State, http::StatusCode};
-use issuer::admin::{
-    events::{self, AdminEvent, DEFAULT_SORT, EventFields, EventFilter, EventStatus, SORT_FIELDS},
-    listing::{Page, Sort},
+use issuance_core::{
+    enums::EventStatus,
+    paging::{Page, Sort},
 };
 use serde::{Deserialize, Serialize};
+use store::events::{AdminEvent, EventFields, EventFilter};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{instant, keyword, kst, paging, period};
+use crate::params::{instant, keyword, kst, paging, period};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AppQuery},
@@ -240,6 +242,8 @@ pub async fn list(
         paging: paging(q.page, q.size)?,
     };
     Ok(Json(
-        events::list(st.engine.db(), &filter).await?.map(EventView::from),
+        store::events::list(st.engine.db(), &filter)
+            .await?
+            .map(EventView::from),
     ))
 }

@@ -1,17 +1,17 @@
 //! `/api/v1/admin/coupon-inventories`.
 
+use admin::inventories::{self, DEFAULT_SORT, Inventory, SORT_FIELDS};
 use axum::{Json, extract::State, http::StatusCode};
-use issuer::admin::{
-    inventories::{
-        self, DEFAULT_SORT, Discount, Inventory, InventoryFields, InventoryFilter, InventoryStatus,
-        SORT_FIELDS,
-    },
-    listing::{Page, Sort},
+use issuance_core::{
+    discount::Discount,
+    enums::InventoryStatus,
+    paging::{Page, Sort},
 };
 use serde::{Deserialize, Serialize};
+use store::coupon_inventories::{InventoryFields, InventoryFilter};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{instant, keyword, kst, paging, period};
+use crate::params::{instant, keyword, kst, paging, period};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AppQuery},

@@ -2,20 +2,22 @@
 //! /coupon-batches/{id}/partner-codes` (a `text/csv` body), `GET /coupon-jobs`,
 //! `GET /coupon-jobs/{jobId}`, `POST /coupon-jobs/{jobId}/cancel`.
 
+use admin::jobs;
 use axum::{
     Json,
     body::Bytes,
     extract::{State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode, header},
 };
-use issuer::admin::{
-    jobs::{self, Job, JobFilter, JobStatus, JobType},
-    listing::Page,
+use issuance_core::{
+    enums::{JobStatus, JobType},
+    paging::Page,
 };
 use serde::{Deserialize, Serialize};
+use store::coupon_jobs::{Job, JobFilter};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{kst, paging};
+use crate::params::{kst, paging};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppPath, AppQuery},
@@ -115,7 +117,7 @@ pub struct ListParams {
 /// A job id from the path; one that is not a number cannot exist.
 fn job_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse()
-        .map_err(|_| issuer::Error::NotFound(issuer::error::Missing::Job).into())
+        .map_err(|_| issuance_core::Error::NotFound(issuance_core::error::Missing::Job).into())
 }
 
 /// Starts generating a batch's codes → 202.
@@ -219,6 +221,8 @@ pub async fn list(
         paging: paging(q.page, q.size)?,
     };
     Ok(Json(
-        jobs::list(st.engine.db(), &filter).await?.map(JobView::from),
+        store::coupon_jobs::list(st.engine.db(), &filter)
+            .await?
+            .map(JobView::from),
     ))
 }

@@ -4,17 +4,13 @@
 
 use axum::{Json, extract::State};
 use chrono::Utc;
-use issuer::{
-    admin::listing::Page,
-    best_products,
-    error::Missing,
-    outbox,
-    repo::outbox::{self as outbox_rows, OutboxRecord, OutboxStatus},
-};
+use issuance_core::{enums::OutboxStatus, error::Missing, paging::Page};
 use serde::{Deserialize, Serialize};
+use shop::{best_products, outbox};
+use store::outbox::{self as outbox_rows, OutboxRecord};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{kst, paging};
+use crate::params::{kst, paging};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppPath, AppQuery},
@@ -80,7 +76,7 @@ pub struct Retried {
 /// An outbox id from the path; one that is not a number cannot exist.
 fn outbox_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse()
-        .map_err(|_| issuer::Error::NotFound(Missing::OutboxRecord).into())
+        .map_err(|_| issuance_core::Error::NotFound(Missing::OutboxRecord).into())
 }
 
 /// `GET /outbox`, newest first.

@@ -1,0 +1,347 @@
+//! Per-process memory that keeps the hot path off Postgres and, after a sell-out, off Redis.
+//!
+//! * [`RulesCache`]: a scope's rules (an event, a coupon batch) for a short TTL (default 1 s). A
+//!   change made through this process invalidates its entry at once; other processes see it
+//!   within the TTL. Loads run one per key at a time (different keys load in parallel), so the
+//!   first second of an opening costs one query, not thousands; while one runs, callers holding
+//!   a stale entry keep using it. When Postgres cannot be reached, a scope whose rules were
+//!   loaded keeps being served from its last copy for up to the stale limit (default an hour):
+//!   the script enforces the rules from Redis anyway, so issuing goes on through a database
+//!   outage. Scopes that exist are bounded by the rows in Postgres and dropped when nobody asked
+//!   for them within the stale limit; misses, which any client can make up, live [`MISS_TTL`]
+//!   in a bounded cache.
+//! * [`KeyedLocks`]: one async lock per key, forgotten when idle, so work on one scope (a load,
+//!   a rebuild) runs once at a time without making other scopes wait.
+//! * [`SoldOutBook`]: scopes this process has seen sold out, with the sorted ids of their
+//!   holders once loaded. A sell-out is final (the quantity never changes, holders never leave),
+//!   so the flood after it is answered here: a holder still goes to Redis for their ticket,
+//!   everyone else gets the refusal the check order gives (inactive, not in period, sold out).
+//!   Scopes larger than the configured bound keep asking Redis, to bound memory; entries nobody
+//!   asked about for [`SOLD_OUT_IDLE`] are dropped.
+//!
+//! Nothing here is a source of truth: losing it (a restart) only costs a few queries.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, OnceLock, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use moka::sync::Cache;
+
+use crate::{
+    keys::ScopeKeys,
+    scope::{Rules, Scope},
+};
+
+/// How long "no such scope" is remembered: short, so a scope created on another process is
+/// found soon, and a flood of unknown keys costs a bounded number of queries per key.
+pub const MISS_TTL: Duration = Duration::from_millis(200);
+/// Sold-out entries nobody asked about for this long are dropped (their scope has ended).
+pub const SOLD_OUT_IDLE: Duration = Duration::from_secs(600);
+
+/// A scope as this process knows it: the row behind it, the rules `issue.lua` enforces, and its
+/// Redis keys.
+#[derive(Debug)]
+pub struct Cached<T> {
+    /// The row (an event, a coupon batch with its inventory).
+    pub detail: T,
+    /// Which scope.
+    pub scope: Scope,
+    /// Its rules.
+    pub rules: Rules,
+    /// Its keys.
+    pub keys: ScopeKeys,
+}
+
+struct Slot<T> {
+    /// When Postgres was last asked (successfully or not): freshness.
+    checked: Instant,
+    /// When this copy was read from Postgres: its age.
+    loaded: Instant,
+    scope: Option<Arc<Cached<T>>>,
+}
+
+/// What the cache knows of a key.
+pub enum Lookup<T> {
+    /// Fresh: use it (`None` = known not to exist).
+    Fresh(Option<Arc<Cached<T>>>),
+    /// Expired but usable while someone reloads it, or while Postgres is away.
+    Stale(Option<Arc<Cached<T>>>),
+    /// Never loaded (or forgotten).
+    Missing,
+}
+
+/// Scopes by key, for a short TTL (see the module doc).
+///
+/// Scopes that exist sit in a plain map behind a read-write lock — their number is bounded by
+/// the rows in Postgres, which no client can grow — so a lookup on the hot path costs what a
+/// `HashMap` read does; entries not reloaded within the stale limit are swept out. Misses are
+/// the part a client controls (any key can be asked for), so they live in a bounded moka cache
+/// with TinyLFU admission and a [`MISS_TTL`] expiry.
+pub struct RulesCache<T> {
+    ttl: Duration,
+    stale_max: Duration,
+    found: RwLock<HashMap<String, Slot<T>>>,
+    last_sweep: std::sync::Mutex<Instant>,
+    missing: Cache<String, Instant>,
+    /// One load per key at a time.
+    locks: KeyedLocks,
+}
+
+/// One async lock per key; a lock nobody took for `idle` is forgotten (the next caller gets a
+/// fresh one), so the map does not grow with every key ever locked.
+pub struct KeyedLocks {
+    locks: Cache<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl KeyedLocks {
+    /// At most `capacity` locks, each forgotten after `idle` unused.
+    pub fn new(capacity: u64, idle: Duration) -> Self {
+        Self {
+            locks: Cache::builder().max_capacity(capacity).time_to_idle(idle).build(),
+        }
+    }
+
+    /// The lock of `key`.
+    pub fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .get_with(key.to_owned(), || Arc::new(tokio::sync::Mutex::new(())))
+    }
+}
+
+impl<T: Send + Sync + 'static> RulesCache<T> {
+    /// A cache whose entries are fresh for `ttl`, served stale for up to `stale_max` when
+    /// Postgres is away, with at most `capacity` misses (and load locks) remembered.
+    pub fn new(ttl: Duration, stale_max: Duration, capacity: u64) -> Self {
+        Self {
+            ttl,
+            stale_max: stale_max.max(ttl),
+            found: RwLock::default(),
+            last_sweep: std::sync::Mutex::new(Instant::now()),
+            missing: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(MISS_TTL)
+                .build(),
+            // A lock only coalesces loads that overlap; one idle for a second has done its job.
+            locks: KeyedLocks::new(capacity.min(10_000), Duration::from_secs(1)),
+        }
+    }
+
+    /// What the cache holds for `key`.
+    pub fn lookup(&self, key: &str) -> Lookup<T> {
+        if let Some(slot) = self.found.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+            if slot.loaded.elapsed() >= self.stale_max {
+                return Lookup::Missing;
+            }
+            return if slot.checked.elapsed() < self.ttl {
+                Lookup::Fresh(slot.scope.clone())
+            } else {
+                Lookup::Stale(slot.scope.clone())
+            };
+        }
+        match self.missing.get(key) {
+            Some(checked) if checked.elapsed() < MISS_TTL => Lookup::Fresh(None),
+            _ => Lookup::Missing,
+        }
+    }
+
+    /// The lock that serializes loads of `key`.
+    pub(crate) fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.get(key)
+    }
+
+    /// Stores what was loaded for `key`.
+    pub fn put(&self, key: &str, scope: Option<Arc<Cached<T>>>) {
+        let now = Instant::now();
+        match scope {
+            Some(scope) => {
+                self.missing.invalidate(key);
+                let mut found = self.found.write().unwrap_or_else(|e| e.into_inner());
+                found.insert(
+                    key.to_owned(),
+                    Slot {
+                        checked: now,
+                        loaded: now,
+                        scope: Some(scope),
+                    },
+                );
+                self.sweep(&mut found);
+            }
+            None => {
+                self.found.write().unwrap_or_else(|e| e.into_inner()).remove(key);
+                self.missing.insert(key.to_owned(), now);
+            }
+        }
+    }
+
+    /// Drops scopes not reloaded within the stale limit (nobody asked for them), at most once a
+    /// minute.
+    fn sweep(&self, found: &mut HashMap<String, Slot<T>>) {
+        let mut last = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
+        if last.elapsed() < Duration::from_secs(60) {
+            return;
+        }
+        *last = Instant::now();
+        found.retain(|_, slot| slot.loaded.elapsed() < self.stale_max);
+    }
+
+    /// Keeps serving the copy of `key` after a failed reload, without asking again for one TTL.
+    pub(crate) fn keep(&self, key: &str) {
+        if let Some(slot) = self.found.write().unwrap_or_else(|e| e.into_inner()).get_mut(key) {
+            slot.checked = Instant::now();
+        }
+    }
+
+    /// Forgets `key`, after a change made through this process.
+    pub fn invalidate(&self, key: &str) {
+        self.found.write().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.missing.invalidate(key);
+    }
+
+    /// Keys held now.
+    #[cfg(test)]
+    fn len(&self) -> u64 {
+        self.missing.run_pending_tasks();
+        self.found.read().unwrap_or_else(|e| e.into_inner()).len() as u64 + self.missing.entry_count()
+    }
+}
+
+/// The sold-out memory of one scope.
+#[derive(Debug, Default)]
+pub struct SoldOut {
+    /// Sorted user ids of every holder, once loaded.
+    holders: OnceLock<Vec<i64>>,
+    /// When it was last asked about ([`now_secs`]).
+    used: AtomicU64,
+}
+
+impl SoldOut {
+    /// Whether `user` is known to hold nothing: `None` until the holders are loaded.
+    pub fn is_outsider(&self, user: i64) -> Option<bool> {
+        self.holders.get().map(|h| h.binary_search(&user).is_err())
+    }
+
+    /// Records the loaded holders.
+    pub fn set_holders(&self, mut holders: Vec<i64>) {
+        holders.sort_unstable();
+        let _ = self.holders.set(holders);
+    }
+}
+
+/// Most sold-out scopes remembered at once.
+const SOLD_OUT_MAX: usize = 10_000;
+
+/// Scopes this process has seen sold out (bounded; idle entries dropped when a new one comes).
+#[derive(Default)]
+pub struct SoldOutBook {
+    scopes: RwLock<HashMap<String, Arc<SoldOut>>>,
+}
+
+/// Seconds on a monotonic clock of this process (for idle times stored in atomics).
+fn now_secs() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs()
+}
+
+impl SoldOutBook {
+    /// The entry of a sold-out scope.
+    pub fn get(&self, key: &str) -> Option<Arc<SoldOut>> {
+        let scopes = self.scopes.read().unwrap_or_else(|e| e.into_inner());
+        let entry = scopes.get(key)?;
+        entry.used.store(now_secs(), Ordering::Relaxed);
+        Some(Arc::clone(entry))
+    }
+
+    /// Marks `key` sold out; returns the new entry when this call created it (so exactly one
+    /// caller loads the holders). Scopes idle for [`SOLD_OUT_IDLE`] are dropped first; when
+    /// [`SOLD_OUT_MAX`] are still remembered, the new one is not (its requests keep asking
+    /// Redis).
+    pub fn mark(&self, key: &str) -> Option<Arc<SoldOut>> {
+        if self.get(key).is_some() {
+            return None;
+        }
+        let mut scopes = self.scopes.write().unwrap_or_else(|e| e.into_inner());
+        if scopes.contains_key(key) {
+            return None;
+        }
+        let now = now_secs();
+        scopes.retain(|_, e| now.saturating_sub(e.used.load(Ordering::Relaxed)) < SOLD_OUT_IDLE.as_secs());
+        if scopes.len() >= SOLD_OUT_MAX {
+            return None;
+        }
+        let entry = Arc::new(SoldOut {
+            used: AtomicU64::new(now),
+            ..SoldOut::default()
+        });
+        scopes.insert(key.to_owned(), Arc::clone(&entry));
+        Some(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cached() -> Arc<Cached<()>> {
+        let scope = Scope::Coupon(1);
+        Arc::new(Cached {
+            detail: (),
+            keys: scope.keys(&crate::keys::Keys::new("")),
+            scope,
+            rules: Rules {
+                version: 1,
+                total: 1,
+                daily: None,
+                start: chrono::Utc::now(),
+                end: chrono::Utc::now(),
+                active: true,
+            },
+        })
+    }
+
+    #[test]
+    fn unknown_keys_do_not_grow_the_cache_without_bound() {
+        let cache: RulesCache<()> = RulesCache::new(Duration::from_secs(1), Duration::from_secs(60), 1_000);
+        cache.put("hot", Some(cached()));
+        for _ in 0..5 {
+            assert!(matches!(cache.lookup("hot"), Lookup::Fresh(Some(_))));
+        }
+        for i in 0..50_000 {
+            cache.put(&format!("unknown-{i}"), None);
+        }
+        assert!(
+            cache.len() <= 1_000 + 1,
+            "misses bounded, plus the one real scope: {}",
+            cache.len()
+        );
+        assert!(
+            matches!(cache.lookup("hot"), Lookup::Fresh(Some(_))),
+            "the hot key stays"
+        );
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_copy_fresh_for_one_ttl() {
+        let cache: RulesCache<()> = RulesCache::new(Duration::from_millis(20), Duration::from_secs(60), 100);
+        cache.put("k", Some(cached()));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(matches!(cache.lookup("k"), Lookup::Stale(Some(_))));
+        cache.keep("k");
+        assert!(matches!(cache.lookup("k"), Lookup::Fresh(Some(_))));
+    }
+
+    #[test]
+    fn sold_out_knows_outsiders_only_after_loading() {
+        let book = SoldOutBook::default();
+        let entry = book.mark("e").expect("first mark creates");
+        assert!(book.mark("e").is_none(), "second mark does not");
+        assert_eq!(entry.is_outsider(7), None);
+        entry.set_holders(vec![9, 3, 7]);
+        assert_eq!(entry.is_outsider(7), Some(false));
+        assert_eq!(entry.is_outsider(8), Some(true));
+    }
+}

@@ -1,0 +1,173 @@
+//! The hot path shared by every scope: one request, one decision.
+//!
+//! A request costs a share of one Redis round trip (`issue.lua`, batched with the requests
+//! arriving alongside it, see [`crate::batch`]), and nothing else while the scope's rules are
+//! cached. After a sell-out this process answers outsiders from memory (see [`crate::cache`]).
+//! Golden tickets ([`crate::tickets`]) and first-come coupons ([`crate::coupons`]) differ only
+//! in how they name the outcome.
+
+use std::{future::Future, sync::Arc};
+
+use chrono::Utc;
+use fred::types::scan::Scanner;
+use futures::StreamExt;
+use issuance_core::{clock, error::Error};
+
+use crate::{
+    cache::{Cached, Lookup, RulesCache},
+    engine::Engine,
+    issue::{IssueRequest, Verdict},
+};
+
+/// The scope under `key`, from `cache` when fresh, else from `load` (one load per key at a time;
+/// while it runs, a stale entry is good enough). When the load fails because Postgres is away,
+/// a known scope is served from its stale copy (see [`crate::cache`]).
+pub(crate) async fn cached<T, F, Fut>(
+    cache: &RulesCache<T>,
+    key: &str,
+    db_down: bool,
+    load: F,
+) -> Result<Option<Arc<Cached<T>>>, Error>
+where
+    T: Send + Sync + 'static,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Option<Cached<T>>, Error>>,
+{
+    let stale = match cache.lookup(key) {
+        Lookup::Fresh(found) => return Ok(found),
+        Lookup::Stale(found) if db_down && found.is_some() => {
+            metrics::counter!("issuer_rules_stale_served_total").increment(1);
+            return Ok(found);
+        }
+        Lookup::Stale(found) => {
+            // Someone is reloading it already: the stale copy is good enough meanwhile.
+            let lock = cache.lock(key);
+            let Ok(_guard) = lock.try_lock() else {
+                return Ok(found);
+            };
+            return reload(cache, key, load, found).await;
+        }
+        Lookup::Missing => None,
+    };
+    let lock = cache.lock(key);
+    let _guard = lock.lock().await;
+    match cache.lookup(key) {
+        Lookup::Fresh(found) => Ok(found),
+        _ => reload(cache, key, load, stale).await,
+    }
+}
+
+async fn reload<T, F, Fut>(
+    cache: &RulesCache<T>,
+    key: &str,
+    load: F,
+    stale: Option<Arc<Cached<T>>>,
+) -> Result<Option<Arc<Cached<T>>>, Error>
+where
+    T: Send + Sync + 'static,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Option<Cached<T>>, Error>>,
+{
+    match load().await {
+        Ok(found) => {
+            let found = found.map(Arc::new);
+            cache.put(key, found.clone());
+            Ok(found)
+        }
+        Err(e) if stale.is_some() && e.is_unavailable() => {
+            metrics::counter!("issuer_rules_stale_served_total").increment(1);
+            tracing::warn!(key, error = %e, "Postgres unreachable: serving the last known rules");
+            cache.keep(key);
+            Ok(stale)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Engine {
+    /// Decides `user`'s request on a scope. Never answers [`Verdict::NoMeta`]: a missing Redis
+    /// copy is rebuilt and the request asked again.
+    pub(crate) async fn decide<T>(
+        &self,
+        cached: &Cached<T>,
+        user: i64,
+        candidate: String,
+        clock_ms: Option<i64>,
+    ) -> Result<Verdict, Error> {
+        if let Some(refusal) = self.local_refusal(cached, user, clock_ms) {
+            return Ok(refusal);
+        }
+        let request = IssueRequest {
+            user,
+            candidate,
+            clock_ms,
+        };
+        for _ in 0..2 {
+            let verdict = self
+                .inner
+                .group_commit
+                .issue(self.redis(), &cached.keys, &cached.scope, request.clone())
+                .await?;
+            match &verdict {
+                Verdict::Issued { issued, total, .. } if issued >= total => self.mark_sold_out(cached),
+                Verdict::SoldOut => self.mark_sold_out(cached),
+                Verdict::NoMeta => {
+                    self.rebuild(&cached.scope, &cached.rules, &cached.keys).await?;
+                    continue;
+                }
+                _ => {}
+            }
+            return Ok(verdict);
+        }
+        Err(Error::protocol("issue.lua", "meta still missing after a rebuild"))
+    }
+
+    /// The answer for a user known to hold nothing of a sold-out scope, in the script's check
+    /// order (active, then period, then quantity), without asking Redis.
+    fn local_refusal<T>(&self, cached: &Cached<T>, user: i64, clock_ms: Option<i64>) -> Option<Verdict> {
+        let sold_out = self.inner.sold_out.get(&cached.keys.stream)?;
+        if !sold_out.is_outsider(user)? {
+            return None;
+        }
+        let now = clock_ms.map_or_else(Utc::now, clock::from_ms);
+        Some(if !cached.rules.active {
+            Verdict::Inactive
+        } else if !cached.rules.in_period(now) {
+            Verdict::NotInPeriod
+        } else {
+            Verdict::SoldOut
+        })
+    }
+
+    /// Remembers the sell-out and loads the holders in the background, without blocking Redis
+    /// (HSCAN pages, not HKEYS).
+    fn mark_sold_out<T>(&self, cached: &Cached<T>) {
+        if cached.rules.total > self.inner.options.sold_out_holders_max as i64 {
+            return;
+        }
+        let Some(entry) = self.inner.sold_out.mark(&cached.keys.stream) else {
+            return;
+        };
+        let client = self.redis().next().clone();
+        let holders_key = cached.keys.holders.clone();
+        let capacity = cached.rules.total as usize;
+        tokio::spawn(async move {
+            let mut holders = Vec::with_capacity(capacity);
+            let mut pages = std::pin::pin!(client.hscan(holders_key.as_str(), "*", Some(1_000)));
+            while let Some(page) = pages.next().await {
+                let mut page = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        // The entry stays without holders: every request keeps asking Redis.
+                        tracing::warn!(error = %e, "could not load the holders of a sold-out scope");
+                        return;
+                    }
+                };
+                if let Some(map) = page.take_results() {
+                    holders.extend(map.inner().keys().filter_map(|k| k.as_str()?.parse::<i64>().ok()));
+                }
+            }
+            entry.set_holders(holders);
+        });
+    }
+}

@@ -1,0 +1,224 @@
+//! The typed call of `issue.lua` and the one place its reply is decoded.
+
+use fred::{clients::Client, types::Value};
+use issuance_core::error::{Denial, Error};
+
+use crate::{keys::ScopeKeys, scope::IdMode, script::Lua};
+
+/// What `issue.lua` decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// This call issued `id` at `at_ms`; `issued` is the count after it.
+    Issued {
+        /// The new issue's id.
+        id: String,
+        /// When, in epoch ms (Redis clock).
+        at_ms: i64,
+        /// Issued count after this one.
+        issued: i64,
+        /// The quantity.
+        total: i64,
+    },
+    /// The user already held `id`, issued at `at_ms`.
+    Held {
+        /// The existing issue's id.
+        id: String,
+        /// When it was issued.
+        at_ms: i64,
+    },
+    /// The scope is switched off.
+    Inactive,
+    /// Now is outside the window.
+    NotInPeriod,
+    /// Nothing left.
+    SoldOut,
+    /// Today's quota is used up.
+    DailyLimit,
+    /// The rules are missing from Redis; the caller rebuilds them and asks again.
+    NoMeta,
+}
+
+impl Verdict {
+    /// The refusal this verdict is, in the words every scope kind shares ([`Denial`]). An issue
+    /// or a held one is not a refusal (each scope kind answers those its own way), and
+    /// `NoMeta` never leaves [`crate::first_come`].
+    pub fn denial(&self) -> Result<Denial, Error> {
+        match self {
+            Verdict::Inactive => Ok(Denial::Inactive),
+            Verdict::NotInPeriod => Ok(Denial::NotInPeriod),
+            Verdict::SoldOut => Ok(Denial::SoldOut),
+            Verdict::DailyLimit => Ok(Denial::DailyLimit),
+            Verdict::NoMeta => Err(Error::protocol("issue.lua", "meta missing after a rebuild")),
+            Verdict::Issued { .. } | Verdict::Held { .. } => {
+                Err(Error::protocol("issue.lua", "an issue taken for a refusal"))
+            }
+        }
+    }
+}
+
+/// One request of a group.
+#[derive(Clone, Debug)]
+pub struct IssueRequest {
+    /// The user.
+    pub user: i64,
+    /// The id this request's issue gets, if it issues.
+    pub candidate: String,
+    /// Clock override in epoch ms (tests only); `None` lets Redis `TIME` decide.
+    pub clock_ms: Option<i64>,
+}
+
+/// Requests to one scope, decided in one call.
+#[derive(Clone, Copy, Debug)]
+pub struct IssueGroup<'a> {
+    /// The scope's keys.
+    pub keys: &'a ScopeKeys,
+    /// Record kind written into the stream entries.
+    pub kind: &'a str,
+    /// Scope id written into the stream entries.
+    pub scope: &'a str,
+    /// How issues get their ids.
+    pub ids: IdMode,
+    /// The requests, decided in this order.
+    pub requests: &'a [IssueRequest],
+}
+
+/// Runs `issue.lua` on a group of requests; one verdict per request, in order.
+pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>, Error> {
+    let keys = vec![
+        group.keys.meta.as_str(),
+        group.keys.holders.as_str(),
+        group.keys.day_prefix.as_str(),
+        group.keys.stream.as_str(),
+    ];
+    let mut args = Vec::with_capacity(3 + 3 * group.requests.len());
+    args.push(group.kind.to_owned());
+    args.push(group.scope.to_owned());
+    args.push(group.ids.as_arg().to_owned());
+    for r in group.requests {
+        args.push(r.user.to_string());
+        args.push(r.candidate.clone());
+        args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
+    }
+    let reply: Value = Lua::Issue.call(client, keys, args).await?;
+    decode(reply, group.requests.len())
+}
+
+/// Turns the script's `{status, id, at, issued, total}` per request into [`Verdict`]s.
+fn decode(reply: Value, requests: usize) -> Result<Vec<Verdict>, Error> {
+    let parts = reply.into_array();
+    if parts.len() != requests * 5 {
+        return Err(Error::protocol(
+            "issue.lua",
+            format!("{} values for {requests} requests", parts.len()),
+        ));
+    }
+    parts.chunks_exact(5).map(decode_one).collect()
+}
+
+fn decode_one(parts: &[Value]) -> Result<Verdict, Error> {
+    let bad = |detail: String| Error::protocol("issue.lua", detail);
+    let [status, id, at, issued, total] = parts else {
+        return Err(bad(format!("{} fields, expected 5", parts.len())));
+    };
+    let status = status.as_str().ok_or_else(|| bad("status is not text".into()))?;
+    let id = || id.as_string().ok_or_else(|| bad("id is not text".into()));
+    let int = |v: &Value, name: &str| v.as_i64().ok_or_else(|| bad(format!("{name} is not a number")));
+    Ok(match &*status {
+        "ISSUED" => Verdict::Issued {
+            id: id()?,
+            at_ms: int(at, "at")?,
+            issued: int(issued, "issued")?,
+            total: int(total, "total")?,
+        },
+        "HELD" => Verdict::Held {
+            id: id()?,
+            at_ms: int(at, "at")?,
+        },
+        "INACTIVE" => Verdict::Inactive,
+        "NOT_IN_PERIOD" => Verdict::NotInPeriod,
+        "SOLD_OUT" => Verdict::SoldOut,
+        "DAILY_LIMIT" => Verdict::DailyLimit,
+        "NO_META" => Verdict::NoMeta,
+        other => return Err(bad(format!("unknown status {other:?}"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(parts: Vec<Value>) -> Value {
+        Value::Array(parts)
+    }
+
+    fn decode_single(v: Value) -> Result<Verdict, Error> {
+        decode(v, 1).map(|mut v| v.remove(0))
+    }
+
+    #[test]
+    fn decodes_every_status() {
+        let ok = reply(vec!["ISSUED".into(), "t1".into(), 5.into(), 3.into(), 10.into()]);
+        assert_eq!(
+            decode_single(ok).unwrap(),
+            Verdict::Issued {
+                id: "t1".into(),
+                at_ms: 5,
+                issued: 3,
+                total: 10
+            }
+        );
+        let held = reply(vec!["HELD".into(), "t0".into(), 4.into(), 3.into(), 10.into()]);
+        assert_eq!(
+            decode_single(held).unwrap(),
+            Verdict::Held {
+                id: "t0".into(),
+                at_ms: 4
+            }
+        );
+        for (s, v) in [
+            ("INACTIVE", Verdict::Inactive),
+            ("NOT_IN_PERIOD", Verdict::NotInPeriod),
+            ("SOLD_OUT", Verdict::SoldOut),
+            ("DAILY_LIMIT", Verdict::DailyLimit),
+            ("NO_META", Verdict::NoMeta),
+        ] {
+            let r = reply(vec![s.into(), "".into(), 0.into(), 0.into(), 0.into()]);
+            assert_eq!(decode_single(r).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_shapes() {
+        assert!(decode_single(reply(vec!["ISSUED".into()])).is_err());
+        let unknown = reply(vec!["MAYBE".into(), "".into(), 0.into(), 0.into(), 0.into()]);
+        assert!(decode_single(unknown).is_err());
+    }
+
+    #[test]
+    fn decodes_a_group_in_order() {
+        let two = reply(vec![
+            "SOLD_OUT".into(),
+            "".into(),
+            0.into(),
+            1.into(),
+            1.into(),
+            "HELD".into(),
+            "t0".into(),
+            4.into(),
+            1.into(),
+            1.into(),
+        ]);
+        assert_eq!(
+            decode(two, 2).unwrap(),
+            vec![
+                Verdict::SoldOut,
+                Verdict::Held {
+                    id: "t0".into(),
+                    at_ms: 4
+                }
+            ]
+        );
+        let short = reply(vec!["ISSUED".into(), "t1".into(), 5.into(), 3.into(), 10.into()]);
+        assert!(decode(short, 2).is_err(), "one answer for two requests");
+    }
+}

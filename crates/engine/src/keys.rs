@@ -1,0 +1,125 @@
+//! Every Redis key the engine uses, and nothing else names one.
+//!
+//! `<scope>` is `gt:<event key>` or `cb:<batch id>`.
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `<p>{<scope>}:meta` | hash | the scope's rules, copied from Postgres: `total daily start end active ver`, and the integrity fields `issued gap day today broken` `issue.lua` keeps |
+//! | `<p>{<scope>}:holders` | hash | user id → `"<issue id>\|<issued at ms>"` (a ticket's UUID, a coupon's position); its length is the issued count |
+//! | `<p>{<scope>}:day:<n>` | string | issued on KST day `n` (days since 1970-01-01 KST); expires a day after |
+//! | `<p>{<scope>}:stream` | stream | issue records (`r = kind\|scope\|user\|id\|at`), trimmed once persisted (group `drain`) |
+//! | `<p>issuance:streams` | set | every issuance stream, for the drain to find |
+//! | `<p>drain:alive:<consumer>` | string | a drain consumer's liveness, renewed while it runs |
+//! | `<p>admin:dashboard` | string | the admin dashboard, cached for a few seconds (`:lock` while one computes it) |
+//!
+//! A scope is what one `issue.lua` call decides for: a golden-ticket event (`gt:<event key>`) or a
+//! first-come coupon batch (`cb:<batch id>`). The keys of one scope share its hash tag, so one Lua
+//! call touches one slot and the design runs unchanged on a Redis Cluster. The registry set is read
+//! only by the drain and the metrics, never on the issue path. `<p>` is the configured prefix (no
+//! braces).
+
+/// The consumer group that persists issue records.
+pub const DRAIN_GROUP: &str = "drain";
+
+/// Builds keys under one prefix.
+#[derive(Clone, Debug, Default)]
+pub struct Keys {
+    prefix: String,
+}
+
+/// The keys of one issuance scope (a golden-ticket event or a first-come coupon batch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeKeys {
+    /// The rules hash.
+    pub meta: String,
+    /// The holders hash.
+    pub holders: String,
+    /// The day-counter prefix; the scripts append the KST day number.
+    pub day_prefix: String,
+    /// The issuance stream.
+    pub stream: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The keys of a golden-ticket event.
+    pub fn ticket_event(&self, event_key: &str) -> ScopeKeys {
+        self.scope("gt", event_key)
+    }
+
+    /// The keys of a first-come coupon batch.
+    pub fn coupon_batch(&self, batch_id: i64) -> ScopeKeys {
+        self.scope("cb", &batch_id.to_string())
+    }
+
+    /// The cached admin dashboard.
+    pub fn dashboard(&self) -> String {
+        format!("{}admin:dashboard", self.prefix)
+    }
+
+    /// The meta key of the scope whose stream is `stream` (the drain knows streams only from
+    /// the registry).
+    pub fn meta_of_stream(stream: &str) -> Option<String> {
+        stream.strip_suffix(":stream").map(|base| format!("{base}:meta"))
+    }
+
+    fn scope(&self, kind: &str, id: &str) -> ScopeKeys {
+        let base = format!("{}{{{kind}:{id}}}", self.prefix);
+        ScopeKeys {
+            meta: format!("{base}:meta"),
+            holders: format!("{base}:holders"),
+            day_prefix: format!("{base}:day:"),
+            stream: format!("{base}:stream"),
+        }
+    }
+
+    /// The scope a stream belongs to, as its hash tag names it (`gt:<event>`, `cb:<batch>`).
+    pub fn scope_of_stream(stream: &str) -> Option<&str> {
+        let (_, rest) = stream.split_once('{')?;
+        rest.split_once('}').map(|(scope, _)| scope)
+    }
+
+    /// The set of every issuance stream.
+    pub fn streams(&self) -> String {
+        format!("{}issuance:streams", self.prefix)
+    }
+
+    /// The liveness key of drain consumer `consumer`: present while it runs (renewed every few
+    /// hundred ms with a short expiry), gone soon after it dies.
+    pub fn drain_alive(&self, consumer: &str) -> String {
+        format!("{}drain:alive:{consumer}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_names_its_scope() {
+        let keys = Keys::new("t1:");
+        assert_eq!(
+            Keys::scope_of_stream(&keys.ticket_event("golden-1").stream),
+            Some("gt:golden-1")
+        );
+        assert_eq!(
+            Keys::scope_of_stream(&keys.coupon_batch(12).stream),
+            Some("cb:12")
+        );
+        assert_eq!(Keys::scope_of_stream("no-tag"), None);
+    }
+
+    #[test]
+    fn keys_of_one_scope_share_a_hash_tag() {
+        let k = Keys::new("t1:").ticket_event("golden-1");
+        for key in [&k.meta, &k.holders, &k.day_prefix, &k.stream] {
+            assert!(key.starts_with("t1:{gt:golden-1}:"), "{key}");
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The Lua scripts, loaded by name from `lua/` at compile time.
+//!
+//! Each call goes out as EVALSHA. When Redis answers NOSCRIPT (restart, failover, `SCRIPT
+//! FLUSH`), the script is loaded again and the call repeated once; the reload is counted in
+//! `issuer_script_reloads_total`. A repeated call is safe: NOSCRIPT means nothing ran.
+
+use std::sync::LazyLock;
+
+use fred::{
+    clients::Client,
+    interfaces::LuaInterface,
+    types::{FromValue, MultipleKeys},
+};
+use issuance_core::error::Error;
+
+/// A script in `lua/`, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lua {
+    /// `issue.lua`: the first-come decision.
+    Issue,
+    /// `load_meta.lua`: copy an event's rules into Redis.
+    LoadMeta,
+    /// `restore_holders.lua`: merge known issues back into the holders hash.
+    RestoreHolders,
+    /// `scope_counts.lua`: live figures of a scope (an event, a first-come batch).
+    ScopeCounts,
+    /// `ack_entries.lua`: acknowledge and delete persisted stream entries.
+    AckEntries,
+    /// `stream_lag.lua`: entries and age of what is not yet persisted.
+    StreamLag,
+    /// `forget_consumers.lua`: drop idle consumer names with nothing pending.
+    ForgetConsumers,
+    /// `retire_stream.lua`: drop the stream of an ended, fully persisted scope.
+    RetireStream,
+}
+
+const ALL: [Lua; 8] = [
+    Lua::Issue,
+    Lua::LoadMeta,
+    Lua::RestoreHolders,
+    Lua::ScopeCounts,
+    Lua::AckEntries,
+    Lua::StreamLag,
+    Lua::ForgetConsumers,
+    Lua::RetireStream,
+];
+
+/// SHA1 of each script, computed once.
+static SHAS: LazyLock<Vec<String>> =
+    LazyLock::new(|| ALL.iter().map(|s| fred::util::sha1_hash(s.source())).collect());
+
+impl Lua {
+    /// The file name without `.lua`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lua::Issue => "issue",
+            Lua::LoadMeta => "load_meta",
+            Lua::RestoreHolders => "restore_holders",
+            Lua::ScopeCounts => "scope_counts",
+            Lua::AckEntries => "ack_entries",
+            Lua::StreamLag => "stream_lag",
+            Lua::ForgetConsumers => "forget_consumers",
+            Lua::RetireStream => "retire_stream",
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Lua::Issue => include_str!("../../../lua/issue.lua"),
+            Lua::LoadMeta => include_str!("../../../lua/load_meta.lua"),
+            Lua::RestoreHolders => include_str!("../../../lua/restore_holders.lua"),
+            Lua::ScopeCounts => include_str!("../../../lua/scope_counts.lua"),
+            Lua::AckEntries => include_str!("../../../lua/ack_entries.lua"),
+            Lua::StreamLag => include_str!("../../../lua/stream_lag.lua"),
+            Lua::ForgetConsumers => include_str!("../../../lua/forget_consumers.lua"),
+            Lua::RetireStream => include_str!("../../../lua/retire_stream.lua"),
+        }
+    }
+
+    fn sha(self) -> &'static str {
+        let index = ALL
+            .iter()
+            .position(|s| *s == self)
+            .expect("every script is in ALL");
+        &SHAS[index]
+    }
+
+    /// Runs the script by EVALSHA, loading it again once on NOSCRIPT.
+    pub async fn call<R, K>(self, client: &Client, keys: K, args: Vec<String>) -> Result<R, Error>
+    where
+        R: FromValue,
+        K: Into<MultipleKeys> + Clone + Send,
+    {
+        match client.evalsha(self.sha(), keys.clone(), args.clone()).await {
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                metrics::counter!("issuer_script_reloads_total", "script" => self.name()).increment(1);
+                tracing::info!(script = self.name(), "script missing in Redis, loading it again");
+                client.script_load::<String, _>(self.source()).await?;
+                Ok(client.evalsha(self.sha(), keys, args).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+}

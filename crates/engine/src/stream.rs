@@ -1,0 +1,563 @@
+//! The issuance stream: what `issue.lua` appends, and the consumer-group calls the drain makes.
+//!
+//! Every successful issue appends one entry to its scope's stream inside the same Lua call, so
+//! an answered 201 always has its record: one field `r` = `<kind>|<scope>|<user>|<issue id>|<issued
+//! at ms>` (one value rather than five fields: XREADGROUP answers, and the drain parses, a
+//! fifth as many strings per entry). Entries of the earlier shape, five fields `k s u id t`,
+//! are still read. The drain reads entries through the group [`DRAIN_GROUP`], commits them to
+//! Postgres, and only then acknowledges them and trims the stream head ([`ack`]); the stream
+//! holds what is not yet persisted (and a little more until the next trim). An entry read by a
+//! consumer that died stays pending in the group until another consumer claims it
+//! ([`claim_idle`], [`claim_from`]).
+
+use std::collections::HashMap;
+
+use fred::{
+    clients::{Client, Pool},
+    interfaces::{SetsInterface, StreamsInterface},
+    types::Value,
+};
+use issuance_core::error::Error;
+use uuid::Uuid;
+
+use crate::{
+    keys::{DRAIN_GROUP, Keys},
+    script::Lua,
+};
+
+/// The kinds of record the stream carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A golden ticket.
+    Ticket,
+    /// A first-come coupon.
+    Coupon,
+}
+
+impl RecordKind {
+    /// The `k` field's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Ticket => "ticket",
+            RecordKind::Coupon => "coupon",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ticket" => Some(RecordKind::Ticket),
+            "coupon" => Some(RecordKind::Coupon),
+            _ => None,
+        }
+    }
+}
+
+/// An issue's id, as its kind numbers it (see [`crate::scope::IdMode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueId {
+    /// A ticket's UUIDv7.
+    Uuid(Uuid),
+    /// A coupon's position in its batch.
+    Position(i32),
+}
+
+impl IssueId {
+    /// Reads the id of a record of `kind`.
+    pub fn parse(kind: RecordKind, s: &str) -> Option<Self> {
+        match kind {
+            RecordKind::Ticket => s.parse().ok().map(IssueId::Uuid),
+            RecordKind::Coupon => s.parse().ok().filter(|p| *p >= 0).map(IssueId::Position),
+        }
+    }
+}
+
+impl std::fmt::Display for IssueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IssueId::Uuid(id) => id.fmt(f),
+            IssueId::Position(p) => p.fmt(f),
+        }
+    }
+}
+
+/// One issue, as the stream records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssueRecord {
+    /// What was issued.
+    pub kind: RecordKind,
+    /// The scope (the event key, the batch id).
+    pub scope: String,
+    /// The holder.
+    pub user_id: i64,
+    /// The issue's id.
+    pub issue_id: IssueId,
+    /// When Redis issued it, epoch ms.
+    pub issued_at_ms: i64,
+}
+
+/// A stream entry as read: its id and its record, or why the record could not be read.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The stream entry id.
+    pub id: String,
+    /// The decoded record.
+    pub record: Result<IssueRecord, String>,
+}
+
+type Fields = HashMap<String, String>;
+
+impl Entry {
+    fn decode(id: String, fields: Fields) -> Self {
+        let record = IssueRecord::from_pairs(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Self { id, record }
+    }
+
+    /// An entry as XREADGROUP answers it: `[id, [field, value, …]]` (the fields are nil when the
+    /// entry was deleted after it was delivered).
+    fn from_value(value: Value) -> Option<Self> {
+        let Value::Array(mut parts) = value else {
+            return None;
+        };
+        let fields = parts.pop()?;
+        let id = parts.pop()?.as_string()?;
+        let record = match &fields {
+            Value::Array(flat) => IssueRecord::from_pairs(
+                flat.chunks_exact(2)
+                    .filter_map(|kv| Some((kv[0].as_str()?, kv[1].as_str()?))),
+            ),
+            _ => Err("entry deleted".to_owned()),
+        };
+        Some(Self { id, record })
+    }
+}
+
+impl IssueRecord {
+    /// Reads a record from its fields: the one field `r`, or the five of the earlier shape in
+    /// any order; unknown fields are ignored.
+    fn from_pairs<K, V>(pairs: impl Iterator<Item = (K, V)>) -> Result<Self, String>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let (mut kind, mut scope, mut user, mut id, mut at) = (None, None, None, None, None);
+        for (name, value) in pairs {
+            let value = value.as_ref();
+            match name.as_ref() {
+                "r" => return Self::parse(value),
+                "k" => kind = Some(value.to_owned()),
+                "s" => scope = Some(value.to_owned()),
+                "u" => user = Some(value.to_owned()),
+                "id" => id = Some(value.to_owned()),
+                "t" => at = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        let missing = |name: &str| format!("missing field {name}");
+        Self::from_parts([
+            &kind.ok_or_else(|| missing("k"))?,
+            &scope.ok_or_else(|| missing("s"))?,
+            &user.ok_or_else(|| missing("u"))?,
+            &id.ok_or_else(|| missing("id"))?,
+            &at.ok_or_else(|| missing("t"))?,
+        ])
+    }
+
+    /// Reads the `r` value: `<kind>|<scope>|<user>|<issue id>|<issued at ms>`.
+    fn parse(r: &str) -> Result<Self, String> {
+        let mut parts = r.split('|');
+        let mut next = || parts.next().ok_or_else(|| format!("short record {r:?}"));
+        let record = [next()?, next()?, next()?, next()?, next()?];
+        if parts.next().is_some() {
+            return Err(format!("long record {r:?}"));
+        }
+        Self::from_parts(record)
+    }
+
+    fn from_parts([kind, scope, user, id, at]: [&str; 5]) -> Result<Self, String> {
+        let kind = RecordKind::parse(kind).ok_or("unknown kind")?;
+        Ok(Self {
+            kind,
+            scope: scope.to_owned(),
+            user_id: user.parse().map_err(|_| "bad user")?,
+            issue_id: IssueId::parse(kind, id).ok_or("bad id")?,
+            issued_at_ms: at.parse().map_err(|_| "bad time")?,
+        })
+    }
+
+    /// The entry's fields, as `issue.lua` writes them (used to requeue records and to replay
+    /// them in tests and tools).
+    pub fn to_fields(&self) -> Vec<(String, String)> {
+        let r = format!(
+            "{}|{}|{}|{}|{}",
+            self.kind.as_str(),
+            self.scope,
+            self.user_id,
+            self.issue_id,
+            self.issued_at_ms
+        );
+        vec![("r".into(), r)]
+    }
+}
+
+/// Lag of one stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lag {
+    /// Entries not yet persisted.
+    pub entries: i64,
+    /// Age of the oldest of them, ms.
+    pub age_ms: i64,
+    /// Entries the stream holds (XLEN), persisted ones not yet trimmed included.
+    pub length: i64,
+}
+
+/// Adds a stream to the registry the drain reads. Idempotent.
+pub async fn register(redis: &Pool, keys: &Keys, stream: &str) -> Result<(), Error> {
+    redis.sadd::<(), _, _>(keys.streams(), stream).await?;
+    Ok(())
+}
+
+/// Every registered stream.
+pub async fn registered(redis: &Pool, keys: &Keys) -> Result<Vec<String>, Error> {
+    Ok(redis.smembers(keys.streams()).await?)
+}
+
+/// Creates the drain group (and the stream) if missing, reading from the first entry.
+pub async fn ensure_group(client: &Client, stream: &str) -> Result<(), Error> {
+    match client
+        .xgroup_create::<(), _, _, _>(stream, DRAIN_GROUP, "0", true)
+        .await
+    {
+        Err(e) if e.details().starts_with("BUSYGROUP") => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Whether an error says the group (or its stream) does not exist.
+pub fn is_missing_group(err: &Error) -> bool {
+    matches!(err, Error::Redis(e) if e.details().starts_with("NOGROUP"))
+}
+
+/// Reads up to `count` entries never delivered to any consumer, without blocking.
+pub async fn read_new(
+    client: &Client,
+    stream: &str,
+    consumer: &str,
+    count: u64,
+) -> Result<Vec<Entry>, Error> {
+    read_group(client, stream, consumer, count, ">").await
+}
+
+/// Reads up to `count` entries already delivered to `consumer` and not yet acknowledged (its
+/// own unfinished work, after a failed commit).
+pub async fn read_own_pending(
+    client: &Client,
+    stream: &str,
+    consumer: &str,
+    count: u64,
+) -> Result<Vec<Entry>, Error> {
+    read_group(client, stream, consumer, count, "0").await
+}
+
+async fn read_group(
+    client: &Client,
+    stream: &str,
+    consumer: &str,
+    count: u64,
+    from: &str,
+) -> Result<Vec<Entry>, Error> {
+    let raw: Value = client
+        .xreadgroup(DRAIN_GROUP, consumer, Some(count), None, false, stream, from)
+        .await?;
+    // `[[stream, [entry, …]]]` (a map of stream to entries in RESP3), read without building a
+    // map per entry: the drain reads tens of thousands of them per second.
+    let entries = match raw {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(streams) => streams
+            .into_iter()
+            .find_map(|s| match s {
+                Value::Array(mut pair) if pair.len() == 2 => Some(pair.pop()?),
+                _ => None,
+            })
+            .unwrap_or(Value::Null),
+        Value::Map(m) => m.inner().remove(&stream.into()).unwrap_or(Value::Null),
+        other => {
+            return Err(Error::Redis(fred::error::Error::new(
+                fred::error::ErrorKind::Protocol,
+                format!("unexpected XREADGROUP reply: {other:?}"),
+            )));
+        }
+    };
+    Ok(entries
+        .into_array()
+        .into_iter()
+        .filter_map(Entry::from_value)
+        .collect())
+}
+
+/// Takes over up to `count` entries that another consumer read but has not acknowledged for at
+/// least `min_idle_ms`: that consumer is presumed dead.
+pub async fn claim_idle(
+    client: &Client,
+    stream: &str,
+    consumer: &str,
+    min_idle_ms: u64,
+    count: u64,
+) -> Result<Vec<Entry>, Error> {
+    let (_next, claimed): (String, Vec<(String, Fields)>) = client
+        .xautoclaim_values(
+            stream,
+            DRAIN_GROUP,
+            consumer,
+            min_idle_ms,
+            "0-0",
+            Some(count),
+            false,
+        )
+        .await?;
+    Ok(claimed
+        .into_iter()
+        .map(|(id, fields)| Entry::decode(id, fields))
+        .collect())
+}
+
+/// Acknowledges persisted entries and trims what no consumer needs; returns how many were
+/// still pending.
+pub async fn ack(client: &Client, stream: &str, ids: &[String]) -> Result<i64, Error> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut args = Vec::with_capacity(ids.len() + 1);
+    args.push(DRAIN_GROUP.to_owned());
+    args.extend(ids.iter().cloned());
+    Lua::AckEntries.call(client, vec![stream], args).await
+}
+
+/// Consumers of the drain group holding pending entries, with how many (XINFO CONSUMERS).
+pub async fn consumers_with_pending(client: &Client, stream: &str) -> Result<Vec<(String, i64)>, Error> {
+    let info: Vec<HashMap<String, Value>> = match client.xinfo_consumers(stream, DRAIN_GROUP).await {
+        Err(e) if e.details().starts_with("NOGROUP") || e.details().starts_with("ERR no such key") => {
+            return Ok(Vec::new());
+        }
+        other => other?,
+    };
+    Ok(info
+        .into_iter()
+        .filter_map(|c| {
+            let name = c.get("name")?.as_string()?;
+            let pending = c.get("pending")?.as_i64()?;
+            (pending > 0).then_some((name, pending))
+        })
+        .collect())
+}
+
+/// Takes over every entry pending under `dead` (a consumer whose liveness key is gone), up to
+/// `count`, for `me`, whatever their idle time.
+pub async fn claim_from(
+    client: &Client,
+    stream: &str,
+    dead: &str,
+    me: &str,
+    count: u64,
+) -> Result<Vec<Entry>, Error> {
+    let pending: Vec<(String, String, u64, u64)> = client
+        .xpending(stream, DRAIN_GROUP, ("-", "+", count, dead))
+        .await?;
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = pending.into_iter().map(|(id, ..)| id).collect();
+    let claimed: Vec<(String, Fields)> = client
+        .xclaim_values(stream, DRAIN_GROUP, me, 0, ids, None, None, None, false, false)
+        .await?;
+    Ok(claimed
+        .into_iter()
+        .map(|(id, fields)| Entry::decode(id, fields))
+        .collect())
+}
+
+/// Empties the stream of an ended, fully persisted scope (see `retire_stream.lua`) and takes it
+/// out of the registry; returns whether it did.
+pub async fn retire(redis: &Pool, keys: &Keys, stream: &str, meta: &str) -> Result<bool, Error> {
+    let retired: i64 = Lua::RetireStream
+        .call(redis.next(), vec![stream, meta], vec![DRAIN_GROUP.to_owned()])
+        .await?;
+    if retired == 1 {
+        redis.srem::<(), _, _>(keys.streams(), stream).await?;
+    }
+    Ok(retired == 1)
+}
+
+/// Every entry the stream still holds, oldest first: all that is not yet persisted, and possibly
+/// a few persisted ones the last trim left behind.
+pub async fn unpersisted(client: &Client, stream: &str) -> Result<Vec<Entry>, Error> {
+    let entries: Vec<(String, Fields)> = client.xrange_values(stream, "-", "+", None).await?;
+    Ok(entries
+        .into_iter()
+        .map(|(id, fields)| Entry::decode(id, fields))
+        .collect())
+}
+
+/// Removes consumer names idle for `min_idle_ms` with nothing pending; returns how many.
+pub async fn forget_idle_consumers(client: &Client, stream: &str, min_idle_ms: u64) -> Result<i64, Error> {
+    Lua::ForgetConsumers
+        .call(
+            client,
+            vec![stream],
+            vec![DRAIN_GROUP.to_owned(), min_idle_ms.to_string()],
+        )
+        .await
+}
+
+/// How far the drain is behind on `stream`.
+pub async fn lag(client: &Client, stream: &str) -> Result<Lag, Error> {
+    let (entries, age_ms, length): (i64, i64, i64) = Lua::StreamLag
+        .call(client, vec![stream], vec![DRAIN_GROUP.to_owned()])
+        .await?;
+    Ok(Lag {
+        entries,
+        age_ms,
+        length,
+    })
+}
+
+/// The lag of each of `streams`.
+pub async fn lags(redis: &Pool, streams: &[String]) -> Result<Vec<(String, Lag)>, Error> {
+    let mut out = Vec::with_capacity(streams.len());
+    for stream in streams {
+        out.push((stream.clone(), lag(redis.next(), stream).await?));
+    }
+    Ok(out)
+}
+
+impl Lag {
+    /// Lags summed: total entries and lengths, the oldest age.
+    pub fn sum<'a>(lags: impl IntoIterator<Item = &'a Lag>) -> Lag {
+        lags.into_iter().fold(Lag::default(), |total, lag| Lag {
+            entries: total.entries + lag.entries,
+            age_ms: total.age_ms.max(lag.age_ms),
+            length: total.length + lag.length,
+        })
+    }
+}
+
+/// Lag summed over every registered stream: total entries, and the oldest age.
+pub async fn total_lag(redis: &Pool, keys: &Keys) -> Result<Lag, Error> {
+    let lags = lags(redis, &registered(redis, keys).await?).await?;
+    Ok(Lag::sum(lags.iter().map(|(_, lag)| lag)))
+}
+
+/// The drain's lag per scope, and over all of them.
+pub fn record_lags(lags: &[(String, Lag)]) {
+    for (stream, lag) in lags {
+        let scope = Keys::scope_of_stream(stream).unwrap_or(stream).to_owned();
+        metrics::gauge!("issuer_scope_lag_entries", "scope" => scope.clone()).set(lag.entries as f64);
+        metrics::gauge!("issuer_scope_lag_seconds", "scope" => scope).set(lag.age_ms as f64 / 1000.0);
+    }
+    record_lag(&Lag::sum(lags.iter().map(|(_, lag)| lag)));
+}
+
+/// The drain's lag over every stream ([`total_lag`]).
+pub fn record_lag(lag: &Lag) {
+    metrics::gauge!("issuer_stream_lag_entries").set(lag.entries as f64);
+    metrics::gauge!("issuer_stream_lag_seconds").set(lag.age_ms as f64 / 1000.0);
+    metrics::gauge!("issuer_stream_length_entries").set(lag.length as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_through_fields() {
+        let r = IssueRecord {
+            kind: RecordKind::Ticket,
+            scope: "e1".into(),
+            user_id: 42,
+            issue_id: IssueId::Uuid(Uuid::now_v7()),
+            issued_at_ms: 1_700_000_000_123,
+        };
+        let fields: Fields = r.to_fields().into_iter().collect();
+        assert_eq!(Entry::decode("1-0".into(), fields).record, Ok(r));
+        let c = IssueRecord {
+            kind: RecordKind::Coupon,
+            scope: "12".into(),
+            user_id: 42,
+            issue_id: IssueId::Position(7),
+            issued_at_ms: 1_700_000_000_123,
+        };
+        let fields: Fields = c.to_fields().into_iter().collect();
+        assert_eq!(Entry::decode("1-0".into(), fields).record, Ok(c));
+    }
+
+    #[test]
+    fn ids_must_fit_their_kind() {
+        assert_eq!(
+            IssueId::parse(RecordKind::Coupon, "3"),
+            Some(IssueId::Position(3))
+        );
+        assert_eq!(IssueId::parse(RecordKind::Coupon, "-1"), None);
+        assert_eq!(IssueId::parse(RecordKind::Ticket, "3"), None);
+        assert_eq!(
+            IssueId::parse(RecordKind::Coupon, &Uuid::now_v7().to_string()),
+            None
+        );
+    }
+
+    #[test]
+    fn bad_record_says_why() {
+        let fields: Fields = [("k".to_owned(), "ticket".to_owned())].into_iter().collect();
+        assert_eq!(
+            Entry::decode("1-0".into(), fields).record,
+            Err("missing field s".into())
+        );
+        let short: Fields = [("r".to_owned(), "ticket|e1|42".to_owned())]
+            .into_iter()
+            .collect();
+        assert!(
+            Entry::decode("1-0".into(), short)
+                .record
+                .unwrap_err()
+                .starts_with("short record")
+        );
+    }
+
+    #[test]
+    fn records_of_the_earlier_five_field_shape_are_read() {
+        let id = Uuid::now_v7();
+        let fields: Fields = [
+            ("k", "ticket"),
+            ("s", "e1"),
+            ("u", "42"),
+            ("id", &id.to_string()),
+            ("t", "7"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let want = IssueRecord {
+            kind: RecordKind::Ticket,
+            scope: "e1".into(),
+            user_id: 42,
+            issue_id: IssueId::Uuid(id),
+            issued_at_ms: 7,
+        };
+        assert_eq!(Entry::decode("1-0".into(), fields).record, Ok(want));
+    }
+
+    #[test]
+    fn the_reply_of_xreadgroup_is_read_without_maps() {
+        let v = |s: &str| Value::String(s.into());
+        let entry = Value::Array(vec![
+            v("5-1"),
+            Value::Array(vec![v("r"), v("coupon|12|42|3|1700000000123")]),
+        ]);
+        let e = Entry::from_value(entry).unwrap();
+        assert_eq!(e.id, "5-1");
+        assert_eq!(e.record.unwrap().issue_id, IssueId::Position(3));
+        let deleted = Value::Array(vec![v("5-2"), Value::Null]);
+        assert_eq!(
+            Entry::from_value(deleted).unwrap().record,
+            Err("entry deleted".into())
+        );
+    }
+}

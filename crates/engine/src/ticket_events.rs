@@ -1,0 +1,119 @@
+//! Golden-ticket events: creation, status, switching on and off. Their Redis copy is kept by
+//! [`crate::meta`].
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use issuance_core::{
+    error::{Error, Missing},
+    ids::EventKey,
+};
+use store::ticket_events::{NewTicketEvent, TicketEvent};
+
+use crate::{
+    cache::Cached,
+    engine::Engine,
+    first_come,
+    scope::{Rules, Scope},
+    stream,
+    tickets::LiveEvent,
+};
+
+impl Engine {
+    /// Creates an event and copies its rules into Redis.
+    pub async fn create_event(&self, new: NewTicketEvent) -> Result<LiveEvent, Error> {
+        let event = store::ticket_events::insert(self.db(), &new).await?;
+        let keys = self.keys().ticket_event(&event.event_key);
+        // Postgres has the event now; should Redis fail here, the first issue rebuilds the copy.
+        if let Err(e) = self.load_meta(&Rules::from(&event), &keys, true, &[]).await {
+            tracing::warn!(event = %event.event_key, error = %e, "event created, Redis copy deferred");
+        }
+        if let Err(e) = stream::register(self.redis(), self.keys(), &keys.stream).await {
+            tracing::warn!(event = %event.event_key, error = %e, "stream registration deferred");
+        }
+        self.inner.events.invalidate(&event.event_key);
+        *self.inner.running.lock().await = None;
+        Ok(LiveEvent {
+            event,
+            issued: 0,
+            today: 0,
+        })
+    }
+
+    /// An event with its live figures: the rules from this process's cache (the same the hot
+    /// path uses, fresh within the cache TTL), the figures from Redis. A public read, so it never
+    /// costs a Postgres query per request.
+    pub async fn event_status(&self, key: &EventKey) -> Result<LiveEvent, Error> {
+        let cached = self
+            .cached_event(key)
+            .await?
+            .ok_or(Error::NotFound(Missing::TicketEvent))?;
+        self.with_counts(cached.detail.clone(), None).await
+    }
+
+    /// Events running now (active, inside their window) with their live figures. The list is
+    /// read from Postgres at most once per cache TTL (a public read); the figures from Redis.
+    pub async fn running_events(&self) -> Result<Vec<LiveEvent>, Error> {
+        let events = {
+            let mut running = self.inner.running.lock().await;
+            match &*running {
+                Some((at, events)) if at.elapsed() < self.inner.options.event_cache_ttl => Arc::clone(events),
+                _ => {
+                    let events = Arc::new(store::ticket_events::list_running(self.db(), Utc::now()).await?);
+                    *running = Some((std::time::Instant::now(), Arc::clone(&events)));
+                    events
+                }
+            }
+        };
+        let now = Utc::now();
+        let live = events
+            .iter()
+            .filter(|e| e.is_active && e.start_at <= now && now <= e.end_at);
+        futures::future::try_join_all(live.map(|e| self.with_counts(e.clone(), None))).await
+    }
+
+    /// Switches an event on or off, in Postgres and then in the Redis copy.
+    pub async fn set_active(&self, key: &EventKey, active: bool) -> Result<LiveEvent, Error> {
+        let event = store::ticket_events::set_active(self.db(), key.as_str(), active)
+            .await?
+            .ok_or(Error::NotFound(Missing::TicketEvent))?;
+        let keys = self.keys().ticket_event(&event.event_key);
+        // Only updates an existing copy: a missing one is rebuilt, holders first, on next use.
+        // The stream is registered again, in case it was retired.
+        if self.load_meta(&Rules::from(&event), &keys, false, &[]).await? {
+            stream::register(self.redis(), self.keys(), &keys.stream).await?;
+        }
+        self.inner.events.invalidate(&event.event_key);
+        *self.inner.running.lock().await = None;
+        self.with_counts(event, None).await
+    }
+
+    /// The live figures of `event` (today as of `clock_ms`, or Redis `TIME`).
+    pub async fn with_counts(&self, event: TicketEvent, clock_ms: Option<i64>) -> Result<LiveEvent, Error> {
+        let scope = Scope::Ticket(EventKey::parse(&event.event_key)?);
+        let counts = self.scope_counts(&scope, &Rules::from(&event), clock_ms).await?;
+        Ok(LiveEvent {
+            event,
+            issued: counts.issued,
+            today: counts.today,
+        })
+    }
+
+    /// The event's rules, from this process's cache when fresh.
+    pub(crate) async fn cached_event(
+        &self,
+        key: &EventKey,
+    ) -> Result<Option<Arc<Cached<TicketEvent>>>, Error> {
+        first_come::cached(&self.inner.events, key.as_str(), self.db_down(), || async {
+            Ok(store::ticket_events::find(self.db(), key.as_str())
+                .await?
+                .map(|event| Cached {
+                    scope: Scope::Ticket(key.clone()),
+                    rules: Rules::from(&event),
+                    keys: self.keys().ticket_event(&event.event_key),
+                    detail: event,
+                }))
+        })
+        .await
+    }
+}

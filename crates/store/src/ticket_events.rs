@@ -1,0 +1,178 @@
+//! `ticket_events`: golden-ticket events, the source of truth for their rules.
+
+use chrono::{DateTime, Utc};
+use issuance_core::{error::Error, ids::EventKey};
+use sqlx::PgExecutor;
+
+const COLUMNS: &str =
+    "event_key, name, total_quantity, daily_limit, start_at, end_at, is_active, version, created_at";
+
+/// Inserts a new event; `DuplicateEvent` when the key is taken.
+pub async fn insert(db: impl PgExecutor<'_>, e: &NewTicketEvent) -> Result<TicketEvent, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO ticket_events (event_key, name, total_quantity, daily_limit, start_at, end_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+    )))
+    .bind(e.event_key.as_str())
+    .bind(&e.name)
+    .bind(e.total_quantity)
+    .bind(e.daily_limit)
+    .bind(e.start_at)
+    .bind(e.end_at)
+    .fetch_one(db)
+    .await
+    .map_err(|err| match crate::constraint(&err) {
+        Some("ticket_events_pkey") => Error::DuplicateEvent,
+        _ => err.into(),
+    })
+}
+
+/// The event with this key.
+pub async fn find(db: impl PgExecutor<'_>, key: &str) -> Result<Option<TicketEvent>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM ticket_events WHERE event_key = $1"
+    )))
+    .bind(key)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Active events whose window contains `now`, earliest end first.
+pub async fn list_running(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> Result<Vec<TicketEvent>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM ticket_events
+         WHERE is_active AND start_at <= $1 AND end_at >= $1
+         ORDER BY end_at, event_key"
+    )))
+    .bind(now)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Switches an event on or off and bumps its version; `None` when there is no such event.
+pub async fn set_active(
+    db: impl PgExecutor<'_>,
+    key: &str,
+    active: bool,
+) -> Result<Option<TicketEvent>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE ticket_events SET is_active = $2, version = version + 1, updated_at = now()
+         WHERE event_key = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(key)
+    .bind(active)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// A golden-ticket event as Postgres holds it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TicketEvent {
+    /// The public key.
+    pub event_key: String,
+    /// Display name.
+    pub name: String,
+    /// How many tickets exist in all.
+    pub total_quantity: i32,
+    /// How many may be issued per KST day; `None` for no limit.
+    pub daily_limit: Option<i32>,
+    /// First instant of the window.
+    pub start_at: DateTime<Utc>,
+    /// Last instant of the window (inclusive).
+    pub end_at: DateTime<Utc>,
+    /// Whether issuing is switched on.
+    pub is_active: bool,
+    /// Grows with every change of the row.
+    pub version: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl TicketEvent {
+    /// Whether `now` falls inside the window.
+    pub fn in_period(&self, now: DateTime<Utc>) -> bool {
+        self.start_at <= now && now <= self.end_at
+    }
+}
+
+/// What an admin gives to create an event.
+#[derive(Clone, Debug)]
+pub struct NewTicketEvent {
+    /// The public key.
+    pub event_key: EventKey,
+    /// Display name, 1–200 characters.
+    pub name: String,
+    /// 1..=10,000,000.
+    pub total_quantity: i32,
+    /// 1..=total_quantity, or none.
+    pub daily_limit: Option<i32>,
+    /// Window start.
+    pub start_at: DateTime<Utc>,
+    /// Window end, after the start.
+    pub end_at: DateTime<Utc>,
+}
+
+impl NewTicketEvent {
+    /// Largest quantity one event may have.
+    pub const MAX_QUANTITY: i64 = 10_000_000;
+
+    /// Checks every rule of SPEC §2 and builds the value.
+    pub fn new(
+        event_key: EventKey,
+        name: String,
+        total_quantity: i64,
+        daily_limit: Option<i64>,
+        start_at: DateTime<Utc>,
+        end_at: DateTime<Utc>,
+    ) -> Result<Self, Error> {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Error::Invalid("name must be 1-200 characters".into()));
+        }
+        if !(1..=Self::MAX_QUANTITY).contains(&total_quantity) {
+            return Err(Error::Invalid(
+                "totalQuantity must be between 1 and 10000000".into(),
+            ));
+        }
+        if let Some(daily) = daily_limit
+            && !(1..=total_quantity).contains(&daily)
+        {
+            return Err(Error::Invalid(
+                "dailyLimit must be between 1 and totalQuantity".into(),
+            ));
+        }
+        if start_at >= end_at {
+            return Err(Error::Invalid("startAt must be before endAt".into()));
+        }
+        // Both fit in i32: checked against MAX_QUANTITY above.
+        Ok(Self {
+            event_key,
+            name,
+            total_quantity: total_quantity as i32,
+            daily_limit: daily_limit.map(|d| d as i32),
+            start_at,
+            end_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_event_checks_ranges() {
+        let key = EventKey::parse("e").unwrap();
+        let t0 = DateTime::from_timestamp(0, 0).unwrap();
+        let t1 = DateTime::from_timestamp(60, 0).unwrap();
+        let mk = |total, daily, s, e| NewTicketEvent::new(key.clone(), "n".into(), total, daily, s, e);
+        assert!(mk(1, None, t0, t1).is_ok());
+        assert!(mk(10_000_000, Some(10_000_000), t0, t1).is_ok());
+        assert!(mk(0, None, t0, t1).is_err());
+        assert!(mk(10_000_001, None, t0, t1).is_err());
+        assert!(mk(10, Some(11), t0, t1).is_err());
+        assert!(mk(10, Some(0), t0, t1).is_err());
+        assert!(mk(10, None, t1, t0).is_err());
+        assert!(mk(10, None, t0, t0).is_err());
+    }
+}
