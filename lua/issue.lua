@@ -16,7 +16,10 @@
 -- ARGV[2]  scope id written into the records (the event key, the batch id)
 -- ARGV[3]  how an issue gets its id: 'given' = the request's candidate; 'position' = the number
 --          of issues before it (0, 1, 2 …), dense and never repeated, since holders only grow
--- ARGV[4..] one triple per request:
+-- ARGV[4]  '1' when the caller confirms the call's writes with WAIT (replica mode): a HELD answer
+--          then writes its holder entry again, unchanged, so the connection's replication
+--          offset covers the original issue and the WAIT confirms it too; '' otherwise
+-- ARGV[5..] one triple per request:
 --          user id; candidate issue id (used only if this request issues, in 'given' mode);
 --          clock override in epoch ms, '' in production (then Redis TIME decides)
 --
@@ -48,7 +51,7 @@ local function answer(status, id, at, issued, total)
 end
 
 local function no_meta()
-  for _ = 4, #ARGV, 3 do
+  for _ = 5, #ARGV, 3 do
     answer('NO_META', '', 0, 0, 0)
   end
   return out
@@ -83,10 +86,14 @@ local issued = counted
 local today = {}  -- KST day -> issued that day, read once per batch
 local last_day
 
-for i = 4, #ARGV, 3 do
+local rewrite_held = ARGV[4] == '1'
+for i = 5, #ARGV, 3 do
   local user, candidate, clock = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local held = redis.call('HGET', KEYS[2], user)
   if held then
+    if rewrite_held then
+      redis.call('HSET', KEYS[2], user, held)
+    end
     local sep = string.find(held, '|', 1, true)
     issued = issued or redis.call('HLEN', KEYS[2])
     answer('HELD', string.sub(held, 1, sep - 1), tonumber(string.sub(held, sep + 1)), issued, total)

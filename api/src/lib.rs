@@ -67,8 +67,11 @@ pub async fn run(
             order_ttl: cfg.order_ttl,
             rules_stale_max: cfg.rules_stale_max,
             rules_cache_max: cfg.rules_cache_max,
+            durability: cfg.core.durability,
         },
     );
+    // Refuse to serve on a Redis that would not keep what REDIS_DURABILITY promises.
+    engine.check_durability().await?;
     let db_watch = engine.watch_db(Duration::from_millis(500));
     let limits = Arc::new(RateLimits::new(cfg.user_rate, cfg.user_burst, cfg.global_rate));
     let housekeeping = Arc::clone(&limits);

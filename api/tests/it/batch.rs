@@ -30,6 +30,7 @@ async fn a_batch_is_decided_request_by_request_in_order() {
         scope: "batched",
         ids: IdMode::Given,
         requests: &requests,
+        confirm: None,
     };
     let verdicts = issue::run(app.redis.next(), batch).await.unwrap();
     let first_at = match &verdicts[0] {

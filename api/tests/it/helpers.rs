@@ -65,6 +65,8 @@ pub struct Options {
     pub limits: api::server::Limits,
     /// Largest partner CSV accepted.
     pub upload_limit: usize,
+    /// What must hold in Redis before an issue is answered.
+    pub durability: issuance_core::config::Durability,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
             order_ttl: Duration::from_secs(300),
             limits: api::server::Limits::default(),
             upload_limit: 8 * 1024 * 1024,
+            durability: Default::default(),
         }
     }
 }
@@ -154,6 +157,7 @@ impl TestApp {
             redis_pool_size: 2,
             key_prefix: format!("t{}:", &uuid::Uuid::new_v4().simple().to_string()[..12]),
             code_secret: random_secret(),
+            durability: opts.durability,
         }
     }
 }
@@ -554,5 +558,110 @@ impl Drop for ApiProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `redis-server` of a test's own, on a free loopback port with its own directory: for the
+/// faults a shared Redis must not suffer (killed, stopped, reconfigured). Killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl RedisServer {
+    /// Starts one with these extra arguments (`--appendonly yes`, `--replicaof …`) and waits
+    /// until it answers.
+    pub async fn start(args: &[&str]) -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let dir = std::env::temp_dir().join(format!("redis-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--dir", dir.to_str().unwrap(), "--appendonly", "no"])
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/services)");
+        let server = Self { port, child, dir };
+        for _ in 0..200 {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 7];
+                if s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+                {
+                    return server;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server on {port} never answered");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// A client of its own.
+    pub async fn client(&self) -> fred::clients::Client {
+        use fred::prelude::*;
+        let client = Builder::from_config(Config::from_url(&self.url()).unwrap())
+            .build()
+            .unwrap();
+        client.init().await.unwrap();
+        client
+    }
+
+    /// Runs a command and returns its answer.
+    pub async fn cmd<R: fred::types::FromValue>(&self, cmd: &str, args: Vec<String>) -> R {
+        use fred::prelude::*;
+        let client = self.client().await;
+        let reply = client
+            .custom(
+                fred::types::CustomCommand::new_static(leak(cmd), None, false),
+                args,
+            )
+            .await
+            .unwrap();
+        let _ = client.quit().await;
+        reply
+    }
+
+    /// SIGSTOP: the process hangs with its sockets open (a frozen host).
+    pub fn stop(&self) {
+        self.signal("STOP");
+    }
+
+    /// SIGCONT after [`RedisServer::stop`].
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{sig}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.resume_quietly();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl RedisServer {
+    fn resume_quietly(&self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT".to_owned(), self.child.id().to_string()])
+            .status();
     }
 }

@@ -13,6 +13,7 @@ mod coupon_jobs;
 mod coupons;
 mod daily;
 mod drain;
+mod durability;
 mod events;
 mod faults;
 mod helpers;

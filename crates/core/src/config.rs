@@ -32,8 +32,81 @@ pub struct CoreConfig {
     pub key_prefix: String,
     /// `CODE_SECRET`: keys the coupon-code permutation. Codes are unguessable only while it is
     /// secret, and issued codes are derived from it, so a database remembers its fingerprint and
-    /// refuses another one (see `connect::pin_code_secret`).
+    /// refuses another one (see `store::settings::pin_code_secret`).
     pub code_secret: String,
+    /// `REDIS_DURABILITY` and its knobs: what must hold before an issue is answered.
+    pub durability: Durability,
+}
+
+/// What must hold in Redis before an issue is answered (`REDIS_DURABILITY`).
+///
+/// * `memory`: nothing beyond Redis's memory; an issue answered but not yet drained is lost
+///   with Redis (the window is the drain lag, `issuer_stream_lag_seconds`).
+/// * `aof`: Redis runs `appendonly yes` with `appendfsync always`, so it has written the
+///   call's effects to its disk before it replies; checked at start-up and on reconnect.
+/// * `replica`: `REDIS_MIN_REPLICAS` replicas acknowledged the call's writes (`WAIT` on the
+///   connection that ran it, at most `REDIS_WAIT_TIMEOUT_MS`) before its 201s are sent;
+///   fewer → 503 for the call, and a retry finds the decision standing.
+/// * `aof+replica`: both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Durability {
+    /// Redis must fsync its AOF before replying.
+    pub aof: bool,
+    /// Replicas that must acknowledge a call's writes (0: none asked).
+    pub replicas: i64,
+    /// How long a call waits for them.
+    pub wait: Duration,
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Self {
+            aof: false,
+            replicas: 0,
+            wait: Duration::from_millis(200),
+        }
+    }
+}
+
+impl Durability {
+    /// Reads `REDIS_DURABILITY`, `REDIS_MIN_REPLICAS` and `REDIS_WAIT_TIMEOUT_MS`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mode = var_or("REDIS_DURABILITY", "memory");
+        let (aof, replica) = match mode.as_str() {
+            "memory" => (false, false),
+            "aof" => (true, false),
+            "replica" => (false, true),
+            "aof+replica" => (true, true),
+            _ => {
+                return Err(ConfigError {
+                    name: "REDIS_DURABILITY",
+                    reason: format!("is {mode:?}; use memory, aof, replica or aof+replica"),
+                });
+            }
+        };
+        let replicas: i64 = parse_or("REDIS_MIN_REPLICAS", 1)?;
+        if replica && replicas < 1 {
+            return Err(ConfigError {
+                name: "REDIS_MIN_REPLICAS",
+                reason: "must be at least 1 in replica mode".into(),
+            });
+        }
+        Ok(Self {
+            aof,
+            replicas: if replica { replicas } else { 0 },
+            wait: millis_or("REDIS_WAIT_TIMEOUT_MS", Self::default().wait)?,
+        })
+    }
+
+    /// The mode's name, as `REDIS_DURABILITY` spells it.
+    pub fn mode(&self) -> &'static str {
+        match (self.aof, self.replicas > 0) {
+            (false, false) => "memory",
+            (true, false) => "aof",
+            (false, true) => "replica",
+            (true, true) => "aof+replica",
+        }
+    }
 }
 
 /// Shortest secret accepted: 32 bytes, the key size of HS256 and far beyond guessing.
@@ -105,6 +178,7 @@ impl CoreConfig {
             redis_pool_size: parse_or("REDIS_POOL_SIZE", 4)?,
             key_prefix,
             code_secret: secret("CODE_SECRET")?,
+            durability: Durability::from_env()?,
         })
     }
 }
@@ -119,6 +193,7 @@ impl fmt::Debug for CoreConfig {
             .field("redis_pool_size", &self.redis_pool_size)
             .field("key_prefix", &self.key_prefix)
             .field("code_secret", &"***")
+            .field("durability", &self.durability)
             .finish()
     }
 }

@@ -32,6 +32,19 @@ pub enum Error {
     /// Postgres is known to be down (the health probe failed); not even tried.
     #[error("database unreachable")]
     DbDown,
+    /// Fewer replicas than required acknowledged a call's writes in time (replica mode): the
+    /// decision stands in Redis, but it is not answered as made.
+    #[error("{acked} of {needed} replicas acknowledged")]
+    NotReplicated {
+        /// Replicas that acknowledged.
+        acked: i64,
+        /// Replicas required.
+        needed: i64,
+    },
+    /// Redis does not keep what the configured durability needs (e.g. no `appendfsync always`
+    /// in aof mode); nothing is issued until it does.
+    #[error("redis unfit: {0}")]
+    RedisUnfit(String),
     /// A script or a stream entry answered in a shape this code does not know: a bug or a
     /// version mismatch between the Lua files and the binary.
     #[error("unexpected reply from {what}: {detail}")]
@@ -86,7 +99,7 @@ impl Error {
     /// bug.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Error::Redis(_) | Error::DbDown => true,
+            Error::Redis(_) | Error::DbDown | Error::NotReplicated { .. } | Error::RedisUnfit(_) => true,
             Error::Db(e) => db_fault(e) == DbFault::Unavailable,
             _ => false,
         }
@@ -96,6 +109,10 @@ impl Error {
     pub fn duplicate(&self) -> Self {
         match self {
             Error::Redis(e) => Error::Redis(e.clone()),
+            Error::NotReplicated { acked, needed } => Error::NotReplicated {
+                acked: *acked,
+                needed: *needed,
+            },
             Error::Protocol { what, detail } => Error::Protocol {
                 what,
                 detail: detail.clone(),

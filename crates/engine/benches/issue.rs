@@ -67,6 +67,7 @@ fn bench_issue(c: &mut Criterion) {
                 scope: key.as_str(),
                 ids: engine::scope::IdMode::Given,
                 requests: &requests,
+                confirm: None,
             };
             issue::run(engine.redis().next(), batch).await.unwrap()
         })

@@ -3,13 +3,14 @@
 use std::{sync::Arc, time::Duration};
 
 use fred::clients::Pool;
-use issuance_core::code_generator::CodeGenerator;
+use issuance_core::{code_generator::CodeGenerator, config::Durability};
 use sqlx::PgPool;
 use store::{coupon_batches::CouponBatch, ticket_events::TicketEvent};
 
 use crate::{
     cache::{KeyedLocks, RulesCache, SoldOutBook},
     group_commit::GroupCommit,
+    issue::Confirm,
     keys::Keys,
 };
 
@@ -31,6 +32,8 @@ pub struct EngineOptions {
     pub rules_stale_max: Duration,
     /// Most scopes (and misses) whose rules this process keeps.
     pub rules_cache_max: u64,
+    /// What must hold in Redis before an issue is answered.
+    pub durability: Durability,
 }
 
 impl EngineOptions {
@@ -44,6 +47,7 @@ impl EngineOptions {
             order_ttl: Duration::from_secs(300),
             rules_stale_max: Duration::from_secs(3_600),
             rules_cache_max: 100_000,
+            durability: Durability::default(),
         }
     }
 }
@@ -63,6 +67,8 @@ pub(crate) struct Inner {
     pub(crate) coupons: RulesCache<CouponBatch>,
     pub(crate) sold_out: SoldOutBook,
     pub(crate) group_commit: GroupCommit,
+    /// Cleared while Redis does not keep what the durability needs (see [`crate::durability`]).
+    pub(crate) redis_fit: std::sync::atomic::AtomicBool,
     /// Set by [`Engine::watch_db`] while Postgres does not answer.
     pub(crate) db_down: std::sync::atomic::AtomicBool,
     /// The running events' rows, read at most once per cache TTL.
@@ -90,9 +96,16 @@ impl Engine {
                     options.rules_cache_max,
                 ),
                 sold_out: SoldOutBook::default(),
-                group_commit: GroupCommit::new(options.issue_calls_in_flight),
+                group_commit: GroupCommit::new(
+                    options.issue_calls_in_flight,
+                    (options.durability.replicas > 0).then_some(Confirm {
+                        replicas: options.durability.replicas,
+                        timeout: options.durability.wait,
+                    }),
+                ),
                 running: tokio::sync::Mutex::new(None),
                 db_down: std::sync::atomic::AtomicBool::new(false),
+                redis_fit: std::sync::atomic::AtomicBool::new(true),
                 rebuilding: KeyedLocks::new(10_000, Duration::from_secs(60)),
                 options,
             }),

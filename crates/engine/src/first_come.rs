@@ -94,6 +94,9 @@ impl Engine {
         candidate: String,
         clock_ms: Option<i64>,
     ) -> Result<Verdict, Error> {
+        if !self.redis_fit() {
+            return Err(Error::RedisUnfit("see the api's log".into()));
+        }
         if let Some(refusal) = self.local_refusal(cached, user, clock_ms) {
             return Ok(refusal);
         }

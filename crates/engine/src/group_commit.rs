@@ -25,7 +25,7 @@ use issuance_core::error::Error;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::{
-    issue::{self, IssueGroup, IssueRequest, Verdict},
+    issue::{self, Confirm, IssueGroup, IssueRequest, Verdict},
     keys::ScopeKeys,
     scope::{IdMode, Scope},
 };
@@ -54,14 +54,17 @@ struct Job {
 /// The group-commit queues of one process, one committer task per scope.
 pub struct GroupCommit {
     in_flight: usize,
+    confirm: Option<Confirm>,
     queues: Arc<Queues>,
 }
 
 impl GroupCommit {
-    /// Queues allowing `in_flight` calls per scope at once (at least one).
-    pub fn new(in_flight: usize) -> Self {
+    /// Queues allowing `in_flight` calls per scope at once (at least one), each confirmed by
+    /// `confirm` when set (replica mode).
+    pub fn new(in_flight: usize, confirm: Option<Confirm>) -> Self {
         Self {
             in_flight: in_flight.max(1),
+            confirm,
             queues: Arc::default(),
         }
     }
@@ -112,6 +115,7 @@ impl GroupCommit {
                         kind: scope.kind().as_str(),
                         scope: scope.id().into(),
                         ids: scope.id_mode(),
+                        confirm: self.confirm,
                     },
                     self.in_flight,
                     rx,
@@ -127,6 +131,7 @@ struct Tag {
     kind: &'static str,
     scope: Arc<str>,
     ids: IdMode,
+    confirm: Option<Confirm>,
 }
 
 /// The committer of one scope; leaves the registry when idle, ends when its queue's senders are
@@ -174,7 +179,7 @@ async fn run(
             }
         }
         let (redis, keys, scope) = (redis.clone(), Arc::clone(&keys), Arc::clone(&tag.scope));
-        let (kind, ids) = (tag.kind, tag.ids);
+        let (kind, ids, confirm) = (tag.kind, tag.ids, tag.confirm);
         tokio::spawn(async move {
             let _slot = slot;
             let (requests, replies): (Vec<_>, Vec<_>) =
@@ -186,6 +191,7 @@ async fn run(
                 scope: &scope,
                 ids,
                 requests: &requests,
+                confirm,
             };
             match issue::run(redis.next(), group).await {
                 Ok(verdicts) => {

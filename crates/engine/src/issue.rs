@@ -1,6 +1,6 @@
 //! The typed call of `issue.lua` and the one place its reply is decoded.
 
-use fred::{clients::Client, types::Value};
+use fred::{clients::Client, interfaces::ServerInterface, types::Value};
 use issuance_core::error::{Denial, Error};
 
 use crate::{keys::ScopeKeys, scope::IdMode, script::Lua};
@@ -80,9 +80,28 @@ pub struct IssueGroup<'a> {
     pub ids: IdMode,
     /// The requests, decided in this order.
     pub requests: &'a [IssueRequest],
+    /// Replicas that must acknowledge the call's writes before its verdicts stand as answers
+    /// (replica mode), and how long to wait for them; `None` in memory and aof modes.
+    pub confirm: Option<Confirm>,
+}
+
+/// A `WAIT` after the call, on the connection that ran it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Confirm {
+    /// Replicas that must acknowledge.
+    pub replicas: i64,
+    /// At most this long.
+    pub timeout: std::time::Duration,
 }
 
 /// Runs `issue.lua` on a group of requests; one verdict per request, in order.
+///
+/// With [`IssueGroup::confirm`], a call whose verdicts include an issue or a held one is
+/// followed by `WAIT` on the same connection (a `WAIT` on another connection of the pool
+/// reports acknowledgements of that connection's writes, not these). The script rewrites a held
+/// entry in that mode, so the connection's offset covers the original issue too. Fewer
+/// acknowledgements than required fail the whole call with [`Error::NotReplicated`]: its
+/// decisions stand in Redis and a retry finds them, but none is answered as made.
 pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>, Error> {
     let keys = vec![
         group.keys.meta.as_str(),
@@ -90,17 +109,36 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
         group.keys.day_prefix.as_str(),
         group.keys.stream.as_str(),
     ];
-    let mut args = Vec::with_capacity(3 + 3 * group.requests.len());
+    let mut args = Vec::with_capacity(4 + 3 * group.requests.len());
     args.push(group.kind.to_owned());
     args.push(group.scope.to_owned());
     args.push(group.ids.as_arg().to_owned());
+    args.push(if group.confirm.is_some() { "1" } else { "" }.to_owned());
     for r in group.requests {
         args.push(r.user.to_string());
         args.push(r.candidate.clone());
         args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
     }
     let reply: Value = Lua::Issue.call(client, keys, args).await?;
-    decode(reply, group.requests.len())
+    let verdicts = decode(reply, group.requests.len())?;
+    if let Some(confirm) = group.confirm
+        && verdicts
+            .iter()
+            .any(|v| matches!(v, Verdict::Issued { .. } | Verdict::Held { .. }))
+    {
+        let timeout_ms = i64::try_from(confirm.timeout.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let acked: i64 = client.wait(confirm.replicas, timeout_ms).await?;
+        if acked < confirm.replicas {
+            metrics::counter!("issuer_issue_unconfirmed_total").increment(1);
+            return Err(Error::NotReplicated {
+                acked,
+                needed: confirm.replicas,
+            });
+        }
+    }
+    Ok(verdicts)
 }
 
 /// Turns the script's `{status, id, at, issued, total}` per request into [`Verdict`]s.

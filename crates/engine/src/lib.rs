@@ -21,11 +21,13 @@
 //!   sold-out memory), then [`group_commit`], which shares one `issue.lua` call ([`issue`], its
 //!   one decoder) among the requests arriving together.
 //! * [`meta`]: the Redis copy of a scope's rules, and its rebuild from Postgres and the stream.
+//! * [`durability`]: whether Redis keeps what the configured durability needs.
 //! * [`script`], [`keys`], [`stream`]: the script registry (one script per `lua/` file), key
 //!   naming, and the issuance stream the drain reads (with its lag).
 
 pub mod cache;
 pub mod coupons;
+pub mod durability;
 pub mod engine;
 pub mod first_come;
 pub mod group_commit;

@@ -1,0 +1,176 @@
+//! Durability modes against Redis servers of the tests' own: `aof` refuses a Redis that does
+//! not fsync before replying (at start and after a reconnect), `replica` answers no 201 that a
+//! replica did not acknowledge.
+
+use std::time::{Duration, Instant};
+
+use issuance_core::config::Durability;
+use serde_json::Value;
+
+use crate::helpers::{Options, RedisServer, TestApp, assert_error, config};
+
+fn with(redis: &RedisServer, durability: Durability) -> Options {
+    Options {
+        redis_url: Some(redis.url()),
+        durability,
+        ..Options::default()
+    }
+}
+
+/// Issues until `pred` holds for the status (at most `limit`); returns the last answer.
+async fn issue_until(
+    app: &TestApp,
+    key: &str,
+    user: i64,
+    limit: Duration,
+    pred: impl Fn(u16) -> bool,
+) -> reqwest::Response {
+    let started = Instant::now();
+    loop {
+        let r = app.issue(key, user).await;
+        if pred(r.status().as_u16()) || started.elapsed() > limit {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn aof_mode_refuses_a_redis_that_does_not_fsync_before_replying() {
+    let redis = RedisServer::start(&["--appendonly", "yes", "--appendfsync", "everysec"]).await;
+    let aof = Durability {
+        aof: true,
+        ..Durability::default()
+    };
+    let opts = with(&redis, aof);
+    let core = TestApp::fresh_core(&opts).await;
+
+    // At start: the api does not serve, and says why.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = api::run(config(&core, &opts), listener, std::future::pending())
+        .await
+        .expect_err("an aof api must not start on appendfsync everysec");
+    let reason = refused.to_string();
+    assert!(
+        reason.contains("REDIS_DURABILITY=aof") && reason.contains("appendfsync everysec"),
+        "{reason}"
+    );
+
+    // With fsync before every reply it serves.
+    let _: String = redis
+        .cmd(
+            "CONFIG",
+            vec!["SET".into(), "appendfsync".into(), "always".into()],
+        )
+        .await;
+    let app = TestApp::spawn_on(core, opts).await;
+    app.create_event("aof", 10, None).await;
+    assert_eq!(app.issue("aof", 1).await.status(), 201);
+
+    // The same server comes back with another setting (a restart, a failover): from the
+    // dropped connection until the check after the reconnect passes, nothing is issued.
+    let _: String = redis
+        .cmd("CONFIG", vec!["SET".into(), "appendfsync".into(), "no".into()])
+        .await;
+    let _: i64 = redis
+        .cmd("CLIENT", vec!["KILL".into(), "TYPE".into(), "normal".into()])
+        .await;
+    let mut issued = 1;
+    let mut user = 100;
+    let started = Instant::now();
+    loop {
+        user += 1;
+        let r = app.issue("aof", user).await;
+        match r.status().as_u16() {
+            201 => issued += 1,
+            503 => {
+                assert_error(r, 503, "SERVICE_UNAVAILABLE", "/events/aof/tickets").await;
+                break;
+            }
+            other => panic!("answered {other}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still issuing on appendfsync no"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(issued <= 2, "issued {issued} after the connections dropped");
+    for _ in 0..5 {
+        assert_eq!(app.issue("aof", 2).await.status(), 503);
+    }
+    let _: String = redis
+        .cmd(
+            "CONFIG",
+            vec!["SET".into(), "appendfsync".into(), "always".into()],
+        )
+        .await;
+    let _: i64 = redis
+        .cmd("CLIENT", vec!["KILL".into(), "TYPE".into(), "normal".into()])
+        .await;
+    let r = issue_until(&app, "aof", 2, Duration::from_secs(10), |s| s == 201).await;
+    assert_eq!(r.status(), 201);
+    issued += 1;
+    assert_eq!(
+        app.wait_rows("aof", issued, Duration::from_secs(10)).await,
+        issued
+    );
+}
+
+#[tokio::test]
+async fn replica_mode_answers_no_201_a_replica_did_not_acknowledge() {
+    let primary = RedisServer::start(&[]).await;
+    let replica = RedisServer::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]).await;
+    // The replica is attached and in sync before the test begins.
+    let started = Instant::now();
+    loop {
+        let info: String = primary.cmd("INFO", vec!["replication".into()]).await;
+        if info.contains("state=online") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "replica never came online: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let wait = Duration::from_millis(100);
+    let opts = with(
+        &primary,
+        Durability {
+            aof: false,
+            replicas: 1,
+            wait,
+        },
+    );
+    let app = TestApp::spawn_with(opts).await;
+    app.create_event("rep", 10, None).await;
+    let first = app.issue("rep", 1).await;
+    assert_eq!(first.status(), 201);
+    let ticket: Value = first.json().await.unwrap();
+
+    // The replica hangs: no answer claims an issue it has not acknowledged, and none waits
+    // much beyond the WAIT timeout.
+    replica.stop();
+    let asked = Instant::now();
+    let r = app.issue("rep", 2).await;
+    let took = asked.elapsed();
+    assert_error(r, 503, "SERVICE_UNAVAILABLE", "/events/rep/tickets").await;
+    assert!(took < wait * 10, "answered after {took:?}");
+    // A holder asking again is not confirmed either (the held entry is rewritten and waited for).
+    assert_eq!(app.issue("rep", 1).await.status(), 503);
+
+    // It resumes: the decisions made meanwhile stand (a retry is 200 with the same ticket), and
+    // new issues are confirmed again.
+    replica.resume();
+    let again = issue_until(&app, "rep", 2, Duration::from_secs(10), |s| s != 503).await;
+    assert_eq!(again.status(), 200, "the issue decided during the stop stands");
+    let holder: Value = app.issue("rep", 1).await.json().await.unwrap();
+    assert_eq!(holder["ticketId"], ticket["ticketId"]);
+    assert_eq!(app.issue("rep", 3).await.status(), 201);
+    assert_eq!(app.wait_rows("rep", 3, Duration::from_secs(10)).await, 3);
+    let held: i64 = replica
+        .cmd("HLEN", vec![app.keys.ticket_event("rep").holders])
+        .await;
+    assert_eq!(held, 3, "the replica holds every issue answered");
+}
