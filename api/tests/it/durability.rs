@@ -174,3 +174,160 @@ async fn replica_mode_answers_no_201_a_replica_did_not_acknowledge() {
         .await;
     assert_eq!(held, 3, "the replica holds every issue answered");
 }
+
+/// `INFO sentinel` of `s` once it sees `replicas` replicas and the other sentinels.
+async fn sentinel_ready(s: &RedisServer, replicas: usize, sentinels: usize) -> bool {
+    let info: String = s.cmd("INFO", vec!["sentinel".into()]).await;
+    info.contains(&format!("slaves={replicas},sentinels={sentinels}"))
+}
+
+/// The primary's port as the sentinel `s` names it.
+async fn primary_port(s: &RedisServer) -> u16 {
+    let addr: Vec<String> = s
+        .cmd(
+            "SENTINEL",
+            vec!["get-master-addr-by-name".into(), "issuance".into()],
+        )
+        .await;
+    addr[1].parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_hung_primary_is_left_for_the_promoted_replica_and_no_201_is_lost() {
+    use futures::StreamExt;
+
+    let primary = RedisServer::start(&[]).await;
+    let port = primary.port.to_string();
+    let replicas = [
+        RedisServer::start(&["--replicaof", "127.0.0.1", &port]).await,
+        RedisServer::start(&["--replicaof", "127.0.0.1", &port]).await,
+    ];
+    let sentinels = [
+        RedisServer::sentinel(primary.port).await,
+        RedisServer::sentinel(primary.port).await,
+        RedisServer::sentinel(primary.port).await,
+    ];
+    let started = Instant::now();
+    for s in &sentinels {
+        while !sentinel_ready(s, 2, 3).await {
+            assert!(started.elapsed() < Duration::from_secs(30), "sentinels never met");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let url = format!(
+        "redis-sentinel://127.0.0.1:{}?sentinelServiceName=issuance&node=127.0.0.1:{}&node=127.0.0.1:{}",
+        sentinels[0].port, sentinels[1].port, sentinels[2].port
+    );
+    let opts = Options {
+        redis_url: Some(url),
+        durability: Durability {
+            aof: false,
+            replicas: 1,
+            wait: Duration::from_millis(200),
+        },
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(opts).await;
+    app.create_event("hung", 1_000_000, None).await;
+
+    // A burst of fresh users; the primary hangs 2 s in, and resumes 10 s later.
+    let t0 = Instant::now();
+    let burst = futures::stream::iter(1..)
+        .take_while(|_| std::future::ready(t0.elapsed() < Duration::from_secs(16)))
+        .map(|user: i64| {
+            let app = &app;
+            async move {
+                let r = app.issue("hung", user).await;
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                (
+                    user,
+                    status,
+                    body["ticketId"].as_str().map(str::to_owned),
+                    t0.elapsed(),
+                )
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>();
+    let faults = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        primary.stop();
+        let stopped = t0.elapsed();
+        let switched = loop {
+            if primary_port(&sentinels[0]).await != primary.port {
+                break t0.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        tokio::time::sleep(Duration::from_secs(10).saturating_sub(t0.elapsed() - stopped)).await;
+        primary.resume();
+        (stopped, switched)
+    };
+    let (results, (stopped, switched)) = tokio::join!(burst, faults);
+
+    let ok: Vec<_> = results.iter().filter(|r| r.1 == 201).collect();
+    let unavailable = results.iter().filter(|r| r.1 == 503).count();
+    assert!(
+        results.iter().all(|r| r.1 == 201 || r.1 == 503),
+        "only 201 or 503: {:?}",
+        results
+            .iter()
+            .filter(|r| r.1 != 201 && r.1 != 503)
+            .take(3)
+            .collect::<Vec<_>>()
+    );
+    let first_after = ok
+        .iter()
+        .map(|r| r.3)
+        .filter(|at| *at > switched)
+        .min()
+        .expect("issues resume on the promoted replica");
+    eprintln!(
+        "hung primary: stopped at {stopped:?}, switch at {switched:?} (+{:?}), first 201 after it +{:?}; \
+         {} × 201, {unavailable} × 503",
+        switched - stopped,
+        first_after - switched,
+        ok.len()
+    );
+    // The pool follows the switch while the old primary still hangs (a client that waits for
+    // an error would stay on it until it resumes, 10 s after the stop, and then write to it).
+    assert!(
+        first_after < stopped + Duration::from_secs(9),
+        "issuing resumed {:?} after the switch, only once the old primary was back",
+        first_after - switched
+    );
+
+    // Every 201 is held on the new primary with its ticket, and in Postgres exactly once.
+    let promoted = primary_port(&sentinels[0]).await;
+    let new_primary = replicas
+        .iter()
+        .find(|r| r.port == promoted)
+        .expect("a replica was promoted");
+    let holders = app.keys.ticket_event("hung").holders;
+    for (user, _, ticket, _) in &ok {
+        let held: Option<String> = new_primary
+            .cmd("HGET", vec![holders.clone(), user.to_string()])
+            .await;
+        let held = held.unwrap_or_else(|| panic!("user {user} got 201 but holds nothing"));
+        assert_eq!(held.split('|').next(), ticket.as_deref(), "user {user}");
+    }
+    let issued: i64 = new_primary.cmd("HLEN", vec![holders]).await;
+    assert_eq!(
+        app.wait_rows("hung", issued, Duration::from_secs(20)).await,
+        issued
+    );
+    let answered: std::collections::HashSet<&str> = ok.iter().filter_map(|r| r.2.as_deref()).collect();
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tickets WHERE event_key = 'hung' AND ticket_id::text = ANY($1)",
+    )
+    .bind(answered.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows as usize,
+        answered.len(),
+        "every 201 in Postgres exactly once"
+    );
+}

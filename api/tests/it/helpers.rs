@@ -602,7 +602,7 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        format!("redis://127.0.0.1:{}", self.port)
     }
 
     /// A client of its own.
@@ -659,6 +659,42 @@ impl Drop for RedisServer {
 }
 
 impl RedisServer {
+    /// A sentinel watching the primary on `primary` as `issuance` (quorum 2, down after 1 s).
+    pub async fn sentinel(primary: u16) -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let dir = std::env::temp_dir().join(format!("sentinel-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\n\
+                 sentinel monitor issuance 127.0.0.1 {primary} 2\n\
+                 sentinel down-after-milliseconds issuance 1000\n\
+                 sentinel failover-timeout issuance 3000\n\
+                 sentinel parallel-syncs issuance 2\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args([conf.to_str().unwrap(), "--sentinel"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let server = Self { port, child, dir };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("sentinel on {port} never answered");
+    }
+
     fn resume_quietly(&self) {
         let _ = std::process::Command::new("kill")
             .args(["-CONT".to_owned(), self.child.id().to_string()])

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use fred::prelude::{Builder, ClientLike, Config as RedisConfig, Pool, ReconnectPolicy};
+use fred::{
+    interfaces::{EventInterface, PubsubInterface},
+    prelude::{Builder, ClientLike, Config as RedisConfig, Pool, ReconnectPolicy, ServerConfig},
+};
 use sqlx::{
     PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -54,15 +57,103 @@ pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
 
 /// Opens the Redis pool. Commands time out after two seconds so a stalled Redis turns into an
 /// error answer instead of a pile of waiting requests; the pool reconnects on its own.
+///
+/// A `redis-sentinel://` URL (`redis-sentinel://:PASS@s1:26379/0?sentinelServiceName=issuance&
+/// node=s2:26379&node=s3:26379`) finds the primary through the sentinels, and the pool follows
+/// their failovers (see [`follow_sentinels`]).
 pub async fn redis(cfg: &CoreConfig) -> Result<Pool, Error> {
     let config = RedisConfig::from_url(&cfg.redis_url)?;
+    let sentinels = config.clone();
+    // Through sentinels, a call stuck on a primary that hangs holds its group's slot until it
+    // times out: shorter bounds let the calls behind it reach the promoted replica sooner.
+    let followed = matches!(config.server, ServerConfig::Sentinel { .. });
+    let (connect, command, policy) = if followed {
+        (
+            Duration::from_millis(500),
+            Duration::from_secs(1),
+            ReconnectPolicy::new_constant(0, 100),
+        )
+    } else {
+        (
+            Duration::from_secs(2),
+            Duration::from_secs(2),
+            ReconnectPolicy::new_exponential(0, 100, 5_000, 2),
+        )
+    };
     let pool = Builder::from_config(config)
-        .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2))
-        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(2))
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+        .with_connection_config(|c| {
+            c.connection_timeout = connect;
+            c.internal_command_timeout = connect;
+        })
+        .with_performance_config(|p| p.default_command_timeout = command)
+        .set_policy(policy)
         .build_pool(cfg.redis_pool_size.max(1))?;
     pool.init().await?;
+    follow_sentinels(&pool, &sentinels);
     Ok(pool)
+}
+
+/// Follows a Sentinel failover even when the old primary hangs instead of dying: a stopped
+/// process keeps its sockets open, so no error reaches the pool, which would keep timing out on
+/// it and, once it resumed, write to it until the sentinels demote it (those writes are lost).
+/// Every sentinel announces the switch on its `+switch-master` channel; on the first
+/// announcement the pool reconnects, asking the sentinels for the new primary (every sentinel
+/// announces it: the later reconnections find the same primary). Each sentinel is watched by
+/// its own client, which reconnects and subscribes again on its own. Nothing is watched for a
+/// plain `redis://` URL.
+fn follow_sentinels(pool: &Pool, config: &RedisConfig) {
+    let ServerConfig::Sentinel { hosts, .. } = &config.server else {
+        return;
+    };
+    for sentinel in hosts {
+        let (pool, sentinel) = (pool.clone(), sentinel.clone());
+        tokio::spawn(async move {
+            let config = RedisConfig {
+                server: ServerConfig::new_centralized(sentinel.host.to_string(), sentinel.port),
+                ..RedisConfig::default()
+            };
+            let Ok(subscriber) = Builder::from_config(config)
+                .with_connection_config(|c| c.connection_timeout = Duration::from_millis(500))
+                .set_policy(ReconnectPolicy::new_constant(0, 500))
+                .build()
+            else {
+                return;
+            };
+            // A sentinel that restarts forgets its subscribers: subscribe again on reconnect.
+            let again = subscriber.clone();
+            let _resubscribe = subscriber.on_reconnect(move |_| {
+                let again = again.clone();
+                async move {
+                    let _ = again.subscribe("+switch-master").await;
+                    Ok(())
+                }
+            });
+            let _events = subscriber.on_message(move |message| {
+                let pool = pool.clone();
+                async move {
+                    tracing::warn!(announcement = ?message.value, "Sentinel switched the primary: reconnecting");
+                    if let Err(e) = pool.force_reconnection().await {
+                        tracing::warn!(error = %e, "reconnecting after a switch failed");
+                    }
+                    Ok(())
+                }
+            });
+            loop {
+                match subscriber.init().await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(%sentinel, error = %e, "sentinel unreachable, retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            if let Err(e) = subscriber.subscribe("+switch-master").await {
+                tracing::warn!(%sentinel, error = %e, "could not watch the sentinel");
+            }
+            // The subscriber lives as long as the process.
+            std::future::pending::<()>().await;
+        });
+    }
 }
 
 /// Whether each backing service answers; serialized as `/ready`'s body,
