@@ -331,3 +331,138 @@ async fn a_hung_primary_is_left_for_the_promoted_replica_and_no_201_is_lost() {
         "every 201 in Postgres exactly once"
     );
 }
+
+#[tokio::test]
+async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
+    use std::collections::HashMap;
+
+    use futures::StreamExt;
+
+    use crate::coupons::{self, Setup};
+
+    let mut redis = RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]).await;
+    let aof = Durability {
+        aof: true,
+        ..Durability::default()
+    };
+    let app = TestApp::spawn_with(with(&redis, aof)).await;
+    app.create_event("kill", 100_000, None).await;
+    let (_, batch) = coupons::batch(
+        &app,
+        Setup {
+            count: 100_000,
+            ..Setup::default()
+        },
+    )
+    .await;
+
+    // Ten rounds of 200 users, each asking for a ticket and a coupon (2,000 of each in all);
+    // Redis is SIGKILLed in the middle of each round and restarted from its AOF.
+    let mut tickets: HashMap<i64, String> = HashMap::new();
+    let mut coupons_held: HashMap<i64, i64> = HashMap::new();
+    let mut refused = 0;
+    for round in 0..10 {
+        let users = (round * 200 + 1)..=(round * 200 + 200);
+        let burst = futures::stream::iter(users)
+            .map(|user| {
+                let app = &app;
+                async move {
+                    let t = app.issue("kill", user).await;
+                    let t = (
+                        t.status().as_u16(),
+                        t.json::<Value>().await.unwrap_or(Value::Null),
+                    );
+                    let c = coupons::issue(app, batch, user).await;
+                    let c = (
+                        c.status().as_u16(),
+                        c.json::<Value>().await.unwrap_or(Value::Null),
+                    );
+                    (user, t, c)
+                }
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<_>>();
+        let kill = async {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            redis.kill_and_restart().await;
+        };
+        let (answers, ()) = tokio::join!(burst, kill);
+        for (user, (ts, tb), (cs, cb)) in answers {
+            match ts {
+                201 => {
+                    tickets.insert(user, tb["ticketId"].as_str().unwrap().to_owned());
+                }
+                503 => refused += 1,
+                other => panic!("ticket answered {other}: {tb}"),
+            }
+            match cs {
+                201 => {
+                    coupons_held.insert(user, cb["couponIssueId"].as_i64().unwrap());
+                }
+                503 => refused += 1,
+                other => panic!("coupon answered {other}: {cb}"),
+            }
+        }
+    }
+    eprintln!(
+        "aof kills: {} tickets and {} coupons answered 201, {refused} answers 503",
+        tickets.len(),
+        coupons_held.len()
+    );
+    assert!(
+        tickets.len() > 1_000 && coupons_held.len() > 1_000,
+        "the bursts mostly succeeded"
+    );
+
+    // Every 201 survived the kills: held in Redis with the same ticket or position.
+    let ticket_holders = app.keys.ticket_event("kill").holders;
+    let coupon_holders = app.keys.coupon_batch(batch).holders;
+    for (user, ticket) in &tickets {
+        let held: Option<String> = redis
+            .cmd("HGET", vec![ticket_holders.clone(), user.to_string()])
+            .await;
+        assert_eq!(
+            held.as_deref().and_then(|h| h.split('|').next()),
+            Some(ticket.as_str()),
+            "user {user}"
+        );
+    }
+    for (user, id) in &coupons_held {
+        let held: Option<String> = redis
+            .cmd("HGET", vec![coupon_holders.clone(), user.to_string()])
+            .await;
+        let position: i64 = held
+            .as_deref()
+            .and_then(|h| h.split('|').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(*id, batch * 10_000_000 + position, "user {user}");
+    }
+    // Postgres ends with what Redis holds (the 201s, and the issues whose answers the kills
+    // cut off, which a retry gets), each once, no position twice.
+    let issued: i64 = redis.cmd("HLEN", vec![ticket_holders]).await;
+    assert_eq!(
+        app.wait_rows("kill", issued, Duration::from_secs(20)).await,
+        issued
+    );
+    let positions: i64 = redis.cmd("HLEN", vec![coupon_holders]).await;
+    assert_eq!(coupons::wait_coupon_rows(&app, batch, positions).await, positions);
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT seq) FROM coupon_issues WHERE batch_id = $1")
+            .bind(batch)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((rows, distinct), (positions, positions), "no position twice");
+    let mut expected: Vec<i64> = coupons_held.values().copied().collect();
+    expected.sort_unstable();
+    let stored: Vec<i64> = sqlx::query_scalar(
+        "SELECT coupon_issue_id FROM coupon_issues WHERE coupon_issue_id = ANY($1) ORDER BY 1",
+    )
+    .bind(&expected)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(stored, expected, "every coupon answered 201 is in Postgres");
+}

@@ -567,6 +567,7 @@ pub struct RedisServer {
     pub port: u16,
     child: std::process::Child,
     dir: std::path::PathBuf,
+    args: Vec<String>,
 }
 
 impl RedisServer {
@@ -579,21 +580,45 @@ impl RedisServer {
         };
         let dir = std::env::temp_dir().join(format!("redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        let child = std::process::Command::new("redis-server")
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = Self::spawn(port, &dir, &args);
+        let server = Self {
+            port,
+            child,
+            dir,
+            args,
+        };
+        server.wait_answering().await;
+        server
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path, args: &[String]) -> std::process::Child {
+        std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--dir", dir.to_str().unwrap(), "--appendonly", "no"])
             .args(args)
             .stdout(Stdio::null())
             .spawn()
-            .expect("redis-server is installed (scripts/services)");
-        let server = Self { port, child, dir };
+            .expect("redis-server is installed (scripts/services)")
+    }
+
+    /// SIGKILL, then the same server again on the same port and directory (its AOF, if any).
+    pub async fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, &self.dir, &self.args);
+        self.wait_answering().await;
+    }
+
+    async fn wait_answering(&self) {
+        let port = self.port;
         for _ in 0..200 {
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 use std::io::{Read, Write};
                 let mut buf = [0u8; 7];
                 if s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
                 {
-                    return server;
+                    return;
                 }
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -685,7 +710,12 @@ impl RedisServer {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is installed");
-        let server = Self { port, child, dir };
+        let server = Self {
+            port,
+            child,
+            dir,
+            args: Vec::new(),
+        };
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return server;
