@@ -371,10 +371,7 @@ async fn persisted_by(addr: &str) -> i64 {
 async fn consumers_of_two_workers_processes_drain_one_hot_stream_exactly_once() {
     let app = TestApp::spawn_without_drain().await;
     app.create_event("hot-two", 1_000_000, None).await;
-    let free_port = || {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("127.0.0.1:{}", l.local_addr().unwrap().port())
-    };
+    let free_port = || format!("127.0.0.1:{}", crate::helpers::free_port());
     let (addr_a, addr_b) = (free_port(), free_port());
     let process = |id: &str, addr: &str| {
         crate::helpers::WorkersProcess::start_with(

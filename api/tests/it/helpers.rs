@@ -509,6 +509,15 @@ impl Drop for WorkersProcess {
     }
 }
 
+/// A loopback port nobody listens on (free the moment it is read; fine for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A real `api` process on its own port, sharing the test app's stores.
 pub struct ApiProcess {
     pub base: String,
@@ -517,10 +526,7 @@ pub struct ApiProcess {
 
 impl ApiProcess {
     pub async fn start(core: &CoreConfig) -> Self {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = free_port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_api"))
             .env("API_ADDR", format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", &core.database_url)
@@ -574,10 +580,7 @@ impl RedisServer {
     /// Starts one with these extra arguments (`--appendonly yes`, `--replicaof …`) and waits
     /// until it answers.
     pub async fn start(args: &[&str]) -> Self {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -657,26 +660,26 @@ impl RedisServer {
 
     /// SIGSTOP: the process hangs with its sockets open (a frozen host).
     pub fn stop(&self) {
-        self.signal("STOP");
+        assert!(self.signal("STOP"));
     }
 
     /// SIGCONT after [`RedisServer::stop`].
     pub fn resume(&self) {
-        self.signal("CONT");
+        assert!(self.signal("CONT"));
     }
 
-    fn signal(&self, sig: &str) {
-        let status = std::process::Command::new("kill")
+    fn signal(&self, sig: &str) -> bool {
+        std::process::Command::new("kill")
             .args([format!("-{sig}"), self.child.id().to_string()])
             .status()
-            .unwrap();
-        assert!(status.success());
+            .is_ok_and(|s| s.success())
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        self.resume_quietly();
+        // In case the test left it stopped.
+        self.signal("CONT");
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -686,10 +689,7 @@ impl Drop for RedisServer {
 impl RedisServer {
     /// A sentinel watching the primary on `primary` as `issuance` (quorum 2, down after 1 s).
     pub async fn sentinel(primary: u16) -> Self {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("sentinel-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("sentinel.conf");
@@ -716,18 +716,8 @@ impl RedisServer {
             dir,
             args: Vec::new(),
         };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("sentinel on {port} never answered");
-    }
-
-    fn resume_quietly(&self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-CONT".to_owned(), self.child.id().to_string()])
-            .status();
+        // A sentinel answers PING like a server.
+        server.wait_answering().await;
+        server
     }
 }

@@ -85,12 +85,7 @@ async fn all_with_status(app: &TestApp, status: &str) -> bool {
 async fn payments_succeed_while_the_platform_is_down_and_every_event_arrives_later() {
     let app = TestApp::spawn().await;
     // A port nobody listens on yet: the platform is down (connection refused).
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let url = format!("http://127.0.0.1:{port}/events");
     let _a = relay(&app, &url, 1_000);
     let _b = relay(&app, &url, 1_000);

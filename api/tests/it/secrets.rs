@@ -6,18 +6,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::{JWT_SECRET, fresh_database, random_secret, redis_url};
+use crate::helpers::{JWT_SECRET, free_port, fresh_database, random_secret, redis_url};
 
 fn binary(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_BIN_EXE_api")).with_file_name(name)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts `bin` with these secrets (`None` = unset) against `db`, and waits until it exits
