@@ -88,10 +88,15 @@ async fn coupon_rows(app: &TestApp, batch: i64) -> i64 {
 }
 
 pub(crate) async fn wait_coupon_rows(app: &TestApp, batch: i64, n: i64) -> i64 {
+    wait_coupon_rows_within(app, batch, n, Duration::from_secs(10)).await
+}
+
+/// [`wait_coupon_rows`] with its own limit.
+pub(crate) async fn wait_coupon_rows_within(app: &TestApp, batch: i64, n: i64, limit: Duration) -> i64 {
     let started = std::time::Instant::now();
     loop {
         let rows = coupon_rows(app, batch).await;
-        if rows >= n || started.elapsed() > Duration::from_secs(10) {
+        if rows >= n || started.elapsed() > limit {
             return rows;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
