@@ -63,7 +63,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
 /// their failovers (see [`follow_sentinels`]).
 pub async fn redis(cfg: &CoreConfig) -> Result<Pool, Error> {
     let config = RedisConfig::from_url(&cfg.redis_url)?;
-    let sentinels = config.clone();
+    let server = config.server.clone();
     // Through sentinels, a call stuck on a primary that hangs holds its group's slot until it
     // times out: shorter bounds let the calls behind it reach the promoted replica sooner.
     let followed = matches!(config.server, ServerConfig::Sentinel { .. });
@@ -89,7 +89,7 @@ pub async fn redis(cfg: &CoreConfig) -> Result<Pool, Error> {
         .set_policy(policy)
         .build_pool(cfg.redis_pool_size.max(1))?;
     pool.init().await?;
-    follow_sentinels(&pool, &sentinels);
+    follow_sentinels(&pool, &server);
     Ok(pool)
 }
 
@@ -101,8 +101,8 @@ pub async fn redis(cfg: &CoreConfig) -> Result<Pool, Error> {
 /// announces it: the later reconnections find the same primary). Each sentinel is watched by
 /// its own client, which reconnects and subscribes again on its own. Nothing is watched for a
 /// plain `redis://` URL.
-fn follow_sentinels(pool: &Pool, config: &RedisConfig) {
-    let ServerConfig::Sentinel { hosts, .. } = &config.server else {
+fn follow_sentinels(pool: &Pool, server: &ServerConfig) {
+    let ServerConfig::Sentinel { hosts, .. } = server else {
         return;
     };
     for sentinel in hosts {
