@@ -163,7 +163,7 @@ pub async fn claim(
 ) -> Result<Option<Job>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE coupon_jobs SET job_status = 'IN_PROGRESS', lease_owner = $2,
-                lease_until = now() + make_interval(secs => $3), attempts = attempts + 1,
+                lease_until = clock_timestamp() + make_interval(secs => $3), attempts = attempts + 1,
                 started_at = coalesce(started_at, now()), updated_at = now(), message = $4
          WHERE job_id = $1
            AND (job_status = 'PENDING' OR (job_status = 'IN_PROGRESS' AND lease_until < now()))
@@ -189,6 +189,11 @@ pub async fn set_fingerprint(db: impl PgExecutor<'_>, job_id: i64, fingerprint: 
 
 /// Moves progress from `from` to `to` and renews the lease, in the transaction that wrote the
 /// chunk; `false` (roll the chunk back) when the job was cancelled, taken over or moved already.
+///
+/// Leases run from `clock_timestamp()`, the moment the row is written: `now()` is when the
+/// transaction (or the statement, before it waited for the row lock) began, and a block that
+/// took longer than the lease to write would renew it into the past, so the sweeper would hand
+/// a live job on.
 pub async fn advance(
     db: impl PgExecutor<'_>,
     job_id: i64,
@@ -198,7 +203,7 @@ pub async fn advance(
     lease: Duration,
 ) -> Result<bool, Error> {
     let done = sqlx::query(
-        "UPDATE coupon_jobs SET processed = $4, lease_until = now() + make_interval(secs => $5),
+        "UPDATE coupon_jobs SET processed = $4, lease_until = clock_timestamp() + make_interval(secs => $5),
                 updated_at = now()
          WHERE job_id = $1 AND lease_owner = $2 AND job_status = 'IN_PROGRESS' AND processed = $3",
     )
@@ -260,7 +265,7 @@ pub async fn renew(
     lease: Duration,
 ) -> Result<bool, Error> {
     let done = sqlx::query(
-        "UPDATE coupon_jobs SET lease_until = now() + make_interval(secs => $3)
+        "UPDATE coupon_jobs SET lease_until = clock_timestamp() + make_interval(secs => $3)
          WHERE job_id = $1 AND lease_owner = $2 AND job_status = 'IN_PROGRESS'",
     )
     .bind(job_id)
