@@ -3,7 +3,7 @@
 -- another, in the order given, exactly as if each were its own call: grouping only shares the
 -- round trip, the flush and the script set-up.
 --
--- KEYS[1]  meta hash     <p>{<scope>}:meta     total, daily, start, end, active, ver
+-- KEYS[1]  meta hash     <p>{<scope>}:meta     total, daily, start, end, active, ver, epoch
 -- KEYS[2]  holders hash  <p>{<scope>}:holders  user id -> "<issue id>|<issued at ms>"
 -- KEYS[3]  day prefix    <p>{<scope>}:day:     the script appends the KST day number
 --                                              (days since 1970-01-01 KST, from the clock
@@ -40,6 +40,13 @@
 -- the quantity and coupon positions (numbered from `issued`, never from HLEN) survive the
 -- loss of holders and stream together. A meta without `issued` (written before these fields
 -- existed) skips the checks until its next rebuild.
+--
+-- Epoch (a Redis copy behind Postgres): meta records in `epoch` the replication id of the
+-- server it was built or rebuilt on. Redis gives a server a new replication id whenever it
+-- starts (a restart, also from its AOF or RDB) and whenever a replica is promoted, so a meta
+-- whose epoch is not the server's own may come from a history that lost its last writes while
+-- the drain had already written them to Postgres. Such a meta is marked `broken` like a lost
+-- key, and the rebuild merges Postgres back in before any decision.
 
 local out = {}
 local function answer(status, id, at, issued, total)
@@ -58,8 +65,12 @@ local function no_meta()
 end
 
 local meta = redis.call('HMGET', KEYS[1], 'total', 'daily', 'start', 'end', 'active',
-                        'issued', 'gap', 'day', 'today', 'broken')
+                        'issued', 'gap', 'day', 'today', 'broken', 'epoch')
 if not meta[1] or meta[10] then
+  return no_meta()
+end
+if meta[11] ~= string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') then
+  redis.call('HSET', KEYS[1], 'broken', '1')
   return no_meta()
 end
 local total, daily = tonumber(meta[1]), tonumber(meta[2])

@@ -20,7 +20,8 @@
 -- largest of the old high-water mark (kept by a `broken` meta), the restored holders and
 -- ARGV[8]; `gap` = issues that could not be restored into holders; `day`/`today` = today's
 -- (KST, Redis clock) counter, raised to what a `broken` meta remembered for today. A `broken`
--- meta is replaced whatever its version.
+-- meta is replaced whatever its version. Creating also stamps `epoch`, the server's replication
+-- id (see issue.lua): the copy is now known to be complete on this server.
 --
 -- Returns 1 when the hash was written, 0 when it was left alone (missing with ARGV[7]='0', or
 -- already at this version or a newer one: a slow rebuild never undoes a newer change).
@@ -59,7 +60,9 @@ if create then
     today = tonumber(old_today)
     redis.call('SET', KEYS[2] .. day, today, 'PXAT', (day + 2) * 86400000 - 32400000)
   end
-  redis.call('HSET', KEYS[1], 'issued', issued, 'gap', issued - held, 'day', day, 'today', today)
+  local epoch = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
+  redis.call('HSET', KEYS[1], 'issued', issued, 'gap', issued - held, 'day', day, 'today', today,
+             'epoch', epoch)
   redis.call('HDEL', KEYS[1], 'broken')
 end
 return 1

@@ -149,7 +149,12 @@ impl ApiError {
                         "서버 오류가 발생했습니다.",
                     )
                 }
-                E::Redis(_) | E::Db(_) | E::DbDown | E::NotReplicated { .. } | E::RedisUnfit(_) => fixed(
+                E::Redis(_)
+                | E::Db(_)
+                | E::DbDown
+                | E::NotReplicated { .. }
+                | E::RedisUnfit(_)
+                | E::RedisUnsettled => fixed(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "SERVICE_UNAVAILABLE",
                     "일시적으로 서비스를 이용할 수 없습니다. 잠시 후 다시 시도해주세요.",

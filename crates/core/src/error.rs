@@ -45,6 +45,10 @@ pub enum Error {
     /// in aof mode); nothing is issued until it does.
     #[error("redis unfit: {0}")]
     RedisUnfit(String),
+    /// A scope's Redis copy was found missing or behind again right after it was rebuilt: the
+    /// server changed meanwhile (a restart or a failover under way). Worth retrying.
+    #[error("the Redis copy of the scope changed again while it was rebuilt")]
+    RedisUnsettled,
     /// A script or a stream entry answered in a shape this code does not know: a bug or a
     /// version mismatch between the Lua files and the binary.
     #[error("unexpected reply from {what}: {detail}")]
@@ -99,7 +103,11 @@ impl Error {
     /// bug.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Error::Redis(_) | Error::DbDown | Error::NotReplicated { .. } | Error::RedisUnfit(_) => true,
+            Error::Redis(_)
+            | Error::DbDown
+            | Error::NotReplicated { .. }
+            | Error::RedisUnfit(_)
+            | Error::RedisUnsettled => true,
             Error::Db(e) => db_fault(e) == DbFault::Unavailable,
             _ => false,
         }

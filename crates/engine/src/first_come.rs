@@ -122,7 +122,8 @@ impl Engine {
             }
             return Ok(verdict);
         }
-        Err(Error::protocol("issue.lua", "meta still missing after a rebuild"))
+        // Missing or behind again right after the rebuild: the server changed meanwhile.
+        Err(Error::RedisUnsettled)
     }
 
     /// The answer for a user known to hold nothing of a sold-out scope, in the script's check

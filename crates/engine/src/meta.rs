@@ -120,10 +120,7 @@ impl Engine {
             }
             self.rebuild(scope, rules, &keys).await?;
         }
-        Err(Error::protocol(
-            "scope_counts.lua",
-            "meta still missing after a rebuild",
-        ))
+        Err(Error::RedisUnsettled)
     }
 
     /// Restores a scope's Redis copy from the stream and Postgres (see the module doc).
@@ -240,7 +237,7 @@ impl Engine {
         Ok(())
     }
 
-    fn persisted_holders(&self, scope: &Scope) -> BoxStream<'_, Result<Holder, Error>> {
+    pub(crate) fn persisted_holders(&self, scope: &Scope) -> BoxStream<'_, Result<Holder, Error>> {
         match scope {
             Scope::Ticket(key) => store::tickets::stream_for_event(self.db(), key.to_string()).boxed(),
             Scope::Coupon(id) => store::coupon_issues::stream_for_batch(self.db(), *id).boxed(),
