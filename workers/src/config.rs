@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use engine::durability::Confirm;
 use issuance_core::config::{ConfigError, CoreConfig, millis_or, parse_or, var_or};
 use shop::outbox::Backoff;
 
@@ -89,19 +90,26 @@ pub struct DrainConfig {
     pub heartbeat: Duration,
     /// `DRAIN_DEAD_CHECK_MS`: how often to look for pending entries of dead consumers.
     pub dead_check_every: Duration,
+    /// Replica mode (`REDIS_DURABILITY`): replicas that must hold what a batch read before it is
+    /// committed, so Postgres never holds an issue a promoted replica could lack.
+    pub confirm: Option<Confirm>,
 }
 
 impl Config {
     /// Reads the environment, with local defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
         let ops_addr = var_or("WORKERS_ADDR", "127.0.0.1:9091");
+        let core = CoreConfig::from_env()?;
         Ok(Self {
-            core: CoreConfig::from_env()?,
+            drain: DrainConfig {
+                confirm: Confirm::of(&core.durability),
+                ..DrainConfig::from_env()?
+            },
+            core,
             ops_addr: ops_addr.parse().map_err(|e| ConfigError {
                 name: "WORKERS_ADDR",
                 reason: format!("{e}"),
             })?,
-            drain: DrainConfig::from_env()?,
             jobs: JobsConfig {
                 concurrency: parse_or("JOB_CONCURRENCY", 2)?,
                 lease: millis_or("JOB_LEASE_MS", Duration::from_millis(15_000))?,
@@ -147,6 +155,7 @@ impl DrainConfig {
             refresh_every: d.refresh_every,
             heartbeat: millis_or("DRAIN_HEARTBEAT_MS", d.heartbeat)?,
             dead_check_every: millis_or("DRAIN_DEAD_CHECK_MS", d.dead_check_every)?,
+            confirm: None,
         };
         if cfg.consumers == 0 {
             return Err(ConfigError {
@@ -190,6 +199,7 @@ impl Default for DrainConfig {
             refresh_every: Duration::from_millis(200),
             heartbeat: Duration::from_millis(1_500),
             dead_check_every: Duration::from_millis(250),
+            confirm: None,
         }
     }
 }

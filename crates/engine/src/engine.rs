@@ -9,8 +9,8 @@ use store::{coupon_batches::CouponBatch, ticket_events::TicketEvent};
 
 use crate::{
     cache::{KeyedLocks, RulesCache, SoldOutBook},
+    durability::Confirm,
     group_commit::GroupCommit,
-    issue::Confirm,
     keys::Keys,
 };
 
@@ -98,10 +98,7 @@ impl Engine {
                 sold_out: SoldOutBook::default(),
                 group_commit: GroupCommit::new(
                     options.issue_calls_in_flight,
-                    (options.durability.replicas > 0).then_some(Confirm {
-                        replicas: options.durability.replicas,
-                        timeout: options.durability.wait,
-                    }),
+                    Confirm::of(&options.durability),
                 ),
                 running: tokio::sync::Mutex::new(None),
                 db_down: std::sync::atomic::AtomicBool::new(false),

@@ -25,7 +25,8 @@ use issuance_core::error::Error;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::{
-    issue::{self, Confirm, IssueGroup, IssueRequest, Verdict},
+    durability::Confirm,
+    issue::{self, IssueGroup, IssueRequest, Verdict},
     keys::ScopeKeys,
     scope::{IdMode, Scope},
 };

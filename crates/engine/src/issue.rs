@@ -1,9 +1,14 @@
 //! The typed call of `issue.lua` and the one place its reply is decoded.
 
-use fred::{clients::Client, interfaces::ServerInterface, types::Value};
+use fred::{clients::Client, types::Value};
 use issuance_core::error::{Denial, Error};
 
-use crate::{keys::ScopeKeys, scope::IdMode, script::Lua};
+use crate::{
+    durability::{Confirm, Connection},
+    keys::ScopeKeys,
+    scope::IdMode,
+    script::Lua,
+};
 
 /// What `issue.lua` decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,20 +90,10 @@ pub struct IssueGroup<'a> {
     pub confirm: Option<Confirm>,
 }
 
-/// A `WAIT` after the call, on the connection that ran it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Confirm {
-    /// Replicas that must acknowledge.
-    pub replicas: i64,
-    /// At most this long.
-    pub timeout: std::time::Duration,
-}
-
 /// Runs `issue.lua` on a group of requests; one verdict per request, in order.
 ///
 /// With [`IssueGroup::confirm`], a call whose verdicts include an issue or a held one is
-/// followed by `WAIT` on the same connection (a `WAIT` on another connection of the pool
-/// reports acknowledgements of that connection's writes, not these). The script rewrites a held
+/// followed by `WAIT` on the same connection ([`Confirm::wait`]). The script rewrites a held
 /// entry in that mode, so the connection's offset covers the original issue too. Fewer
 /// acknowledgements than required fail the whole call with [`Error::NotReplicated`]: its
 /// decisions stand in Redis and a retry finds them, but none is answered as made.
@@ -119,6 +114,7 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
         args.push(r.candidate.clone());
         args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
     }
+    let connection = Connection::of(client);
     let reply: Value = Lua::Issue.call(client, keys, args).await?;
     let verdicts = decode(reply, group.requests.len())?;
     if let Some(confirm) = group.confirm
@@ -126,17 +122,7 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
             .iter()
             .any(|v| matches!(v, Verdict::Issued { .. } | Verdict::Held { .. }))
     {
-        let timeout_ms = i64::try_from(confirm.timeout.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        let acked: i64 = client.wait(confirm.replicas, timeout_ms).await?;
-        if acked < confirm.replicas {
-            metrics::counter!("issuer_issue_unconfirmed_total").increment(1);
-            return Err(Error::NotReplicated {
-                acked,
-                needed: confirm.replicas,
-            });
-        }
+        confirm.wait(client, &connection).await?;
     }
     Ok(verdicts)
 }

@@ -8,9 +8,10 @@ use std::{
 
 use engine::{
     Keys,
+    durability::Connection,
     stream::{self, Entry, IssueId, IssueRecord},
 };
-use fred::{clients::Pool, interfaces::KeysInterface};
+use fred::{clients::Pool, interfaces::KeysInterface, types::Expiration};
 use issuance_core::{Error, clock};
 use sqlx::PgPool;
 use store::{
@@ -284,6 +285,7 @@ impl Consumer {
             return Ok(0);
         }
         let started = Instant::now();
+        self.confirm_replicated().await?;
         let (ids, records): (Vec<String>, Vec<_>) = entries.into_iter().map(|e| (e.id, e.record)).unzip();
         let (tickets, coupons) = rows(s, &ids, records);
         self.commit(&tickets, &coupons, write).await?;
@@ -292,6 +294,28 @@ impl Consumer {
         metrics::histogram!("issuer_drain_persist_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("issuer_drain_persisted_total").increment(ids.len() as u64);
         Ok(ids.len())
+    }
+
+    /// Replica mode: waits until the replicas hold everything written to Redis so far, so also
+    /// every entry about to be committed (a replica promoted later has them). Renewing this
+    /// consumer's liveness key first is a write, which brings the connection's replication
+    /// offset up to the server's; `WAIT` then waits for that offset.
+    async fn confirm_replicated(&self) -> Result<(), Error> {
+        let Some(confirm) = self.cfg.confirm else {
+            return Ok(());
+        };
+        let client = self.redis.next();
+        let connection = Connection::of(client);
+        let _: () = client
+            .set(
+                self.keys.drain_alive(&self.name),
+                "1",
+                Some(Expiration::PX(millis(self.cfg.heartbeat))),
+                None,
+                false,
+            )
+            .await?;
+        confirm.wait(client, &connection).await
     }
 
     /// Writes the records in one durable transaction: by COPY when they are fresh, falling back
@@ -386,16 +410,19 @@ fn rows(
 /// Keeps `key` alive while the consumer runs: set with an expiry of `ttl`, renewed every quarter
 /// of it. Aborted on shutdown; a process that dies stops renewing and the key expires.
 async fn heartbeat(redis: Pool, key: String, ttl: Duration) {
-    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(4);
+    let ms = millis(ttl);
     loop {
-        let set: Result<(), _> = redis
-            .set(&key, "1", Some(fred::types::Expiration::PX(ms)), None, false)
-            .await;
+        let set: Result<(), _> = redis.set(&key, "1", Some(Expiration::PX(ms)), None, false).await;
         if let Err(e) = set {
             tracing::warn!(error = %e, "drain heartbeat failed");
         }
         tokio::time::sleep(ttl / 4).await;
     }
+}
+
+/// A liveness key's expiry in ms (at least 4, so a quarter of it is a pause).
+fn millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(4)
 }
 
 #[cfg(test)]
