@@ -21,4 +21,5 @@ pub mod jobs;
 pub mod ops;
 pub mod poll;
 pub mod receiver;
+pub mod reconcile;
 pub mod relay;

@@ -8,11 +8,14 @@
 //!                                               127.0.0.1:9099; F of requests answered 503)
 //! workers check [--save-baseline FILE]          check the invariants (exit 1 if one fails),
 //!               [--baseline FILE]               or record the stock baseline for a later check
+//! workers reconcile [--repair]                  every scope's holders in Redis against its rows
+//!                                               in Postgres (exit 1 if one differs); --repair
+//!                                               rebuilds each Redis copy that differs
 //! ```
 
 use std::{sync::Arc, time::Duration};
 
-use engine::Keys;
+use engine::{Engine, EngineOptions, Keys};
 use issuance_core::connect;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -41,7 +44,10 @@ async fn main() -> Result<(), BoxError> {
         None | Some("run") => run().await,
         Some("receiver") => receiver(&args[1..]).await,
         Some("check") => check(&args[1..]).await,
-        Some(other) => Err(format!("unknown command {other:?}; use run, receiver or check").into()),
+        Some("reconcile") => reconcile(&args[1..]).await,
+        Some(other) => {
+            Err(format!("unknown command {other:?}; use run, receiver, check or reconcile").into())
+        }
     }
 }
 
@@ -107,6 +113,29 @@ async fn check(args: &[String]) -> Result<(), BoxError> {
     }
     if failed > 0 {
         return Err(format!("{failed} invariant(s) broken").into());
+    }
+    Ok(())
+}
+
+async fn reconcile(args: &[String]) -> Result<(), BoxError> {
+    let repair = match args {
+        [] => false,
+        [flag] if flag == "--repair" => true,
+        other => return Err(format!("unknown options {other:?}; use --repair or nothing").into()),
+    };
+    let core = issuance_core::config::CoreConfig::from_env()?;
+    let db = connect::postgres(&core).await?;
+    let redis = connect::redis(&core).await?;
+    let codes = issuance_core::code_generator::CodeGenerator::new(&core.code_secret);
+    let engine = Engine::new(redis, db, Keys::new(&core.key_prefix), EngineOptions::new(codes));
+    let lines = workers::reconcile::reconcile(&engine, repair).await?;
+    let differ = lines.iter().filter(|l| l.report.broken()).count();
+    for line in &lines {
+        println!("{}", line.render());
+    }
+    println!("{} scopes compared, {differ} differ", lines.len());
+    if differ > 0 {
+        return Err(format!("{differ} scope(s) differ between Redis and Postgres").into());
     }
     Ok(())
 }

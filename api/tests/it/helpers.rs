@@ -486,6 +486,21 @@ impl WorkersProcess {
         Self { child }
     }
 
+    /// Runs a one-shot command (`workers check`, `workers reconcile …`) to its end.
+    pub fn run_once(core: &CoreConfig, args: &[&str]) -> std::process::Output {
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_api")).with_file_name("workers");
+        assert!(bin.exists(), "build the workers binary first: {}", bin.display());
+        std::process::Command::new(bin)
+            .args(args)
+            .env("DATABASE_URL", &core.database_url)
+            .env("REDIS_URL", &core.redis_url)
+            .env("KEY_PREFIX", &core.key_prefix)
+            .env("CODE_SECRET", &core.code_secret)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run workers")
+    }
+
     /// The process's peak resident memory so far (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
@@ -607,8 +622,24 @@ impl RedisServer {
 
     /// SIGKILL, then the same server again on the same port and directory (its AOF, if any).
     pub async fn kill_and_restart(&mut self) {
+        self.kill();
+        self.restart().await;
+    }
+
+    /// SIGKILL, nothing else (see [`RedisServer::restart`]).
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The same server again after [`RedisServer::kill`], on the same port and directory.
+    pub async fn restart(&mut self) {
+        self.restart_with(&[]).await;
+    }
+
+    /// [`RedisServer::restart`] with these arguments added from now on (`--replicaof …`).
+    pub async fn restart_with(&mut self, args: &[&str]) {
+        self.args.extend(args.iter().map(|a| a.to_string()));
         self.child = Self::spawn(self.port, &self.dir, &self.args);
         self.wait_answering().await;
     }
@@ -699,7 +730,7 @@ impl RedisServer {
                 "port {port}\nbind 127.0.0.1\ndir {}\n\
                  sentinel monitor issuance 127.0.0.1 {primary} 2\n\
                  sentinel down-after-milliseconds issuance 1000\n\
-                 sentinel failover-timeout issuance 3000\n\
+                 sentinel failover-timeout issuance 1000\n\
                  sentinel parallel-syncs issuance 2\n",
                 dir.display()
             ),

@@ -157,3 +157,59 @@ async fn the_issuance_check_passes_after_issues_and_catches_each_corruption() {
         ]
     );
 }
+
+#[tokio::test]
+async fn reconcile_names_each_holder_redis_and_postgres_disagree_on_and_repairs_them() {
+    use crate::helpers::WorkersProcess;
+
+    let app = TestApp::spawn().await;
+    app.create_event("recon", 10, None).await;
+    for user in 1..=5 {
+        assert_eq!(app.issue("recon", user).await.status(), 201);
+    }
+    assert_eq!(app.wait_rows("recon", 5, Duration::from_secs(10)).await, 5);
+    let clean = WorkersProcess::run_once(&app.core, &["reconcile"]);
+    let out = String::from_utf8_lossy(&clean.stdout);
+    assert!(clean.status.success(), "{out}");
+    assert!(out.contains("OK    gt:recon"), "{out}");
+
+    // Redis forgets user 2 (Postgres has them); Redis holds user 77, of whom Postgres and the
+    // stream know nothing (an answer whose record was lost).
+    let holders = app.keys.ticket_event("recon").holders;
+    let _: i64 = app.redis_cmd("HDEL", vec![holders.clone(), "2".into()]).await;
+    let lost = format!(
+        "{}|{}",
+        uuid::Uuid::now_v7(),
+        chrono::Utc::now().timestamp_millis()
+    );
+    let _: i64 = app
+        .redis_cmd("HSET", vec![holders.clone(), "77".into(), lost.clone()])
+        .await;
+    let found = WorkersProcess::run_once(&app.core, &["reconcile"]);
+    let out = String::from_utf8_lossy(&found.stdout);
+    assert!(!found.status.success(), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("gt:recon"))
+        .expect("a line per scope");
+    assert!(line.starts_with("DIFF"), "{line}");
+    assert!(line.contains("missing in Redis 1 [users 2]"), "{line}");
+    assert!(line.contains("missing in Postgres 1 [users 77]"), "{line}");
+
+    // The repair merges Postgres back into Redis and queues the lost record again.
+    let repaired = WorkersProcess::run_once(&app.core, &["reconcile", "--repair"]);
+    let out = String::from_utf8_lossy(&repaired.stdout);
+    assert!(repaired.status.success(), "{out}");
+    assert!(out.contains("(repaired)"), "{out}");
+    assert_eq!(app.wait_rows("recon", 6, Duration::from_secs(10)).await, 6);
+    let held: Option<String> = app.redis_cmd("HGET", vec![holders, "2".into()]).await;
+    assert!(held.is_some(), "user 2 holds their ticket in Redis again");
+    let ticket: Value = app.issue("recon", 77).await.json().await.unwrap();
+    assert_eq!(ticket["ticketId"], lost.split('|').next().unwrap());
+    let after = WorkersProcess::run_once(&app.core, &["reconcile"]);
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stdout)
+    );
+}

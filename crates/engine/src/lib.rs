@@ -6,7 +6,8 @@
 //!   decision in one atomic Redis call; the issued count *is* the size of the holders hash, so
 //!   the two rules rest on one structure.
 //! * **Never a blank state.** Postgres is the source of truth for a scope's rules; when the
-//!   Redis copy is missing or damaged, it is rebuilt (holders first) before anyone is answered.
+//!   Redis copy is missing, damaged, or may be behind Postgres (its server restarted or was
+//!   promoted since it was built), it is rebuilt (holders first) before anyone is answered.
 //! * **Every issue reaches Postgres once.** The record is appended to the scope's stream inside
 //!   the same Lua call; the drain (`workers`) persists it idempotently and only then
 //!   acknowledges it and trims the stream.
@@ -20,8 +21,10 @@
 //! * [`first_come`]: the decision every scope goes through: rules from [`cache`] (with the
 //!   sold-out memory), then [`group_commit`], which shares one `issue.lua` call ([`issue`], its
 //!   one decoder) among the requests arriving together.
-//! * [`meta`]: the Redis copy of a scope's rules, and its rebuild from Postgres and the stream.
-//! * [`durability`]: whether Redis keeps what the configured durability needs.
+//! * [`meta`]: the Redis copy of a scope's rules, and its rebuild from Postgres and the stream;
+//!   [`reconcile`] compares a scope's holders in Redis and Postgres and repairs the copy.
+//! * [`durability`]: whether Redis keeps what the configured durability needs, and the replica
+//!   confirmation (`WAIT`) of replica mode.
 //! * [`script`], [`keys`], [`stream`]: the script registry (one script per `lua/` file), key
 //!   naming, and the issuance stream the drain reads (with its lag).
 
@@ -34,6 +37,7 @@ pub mod group_commit;
 pub mod issue;
 pub mod keys;
 pub mod meta;
+pub mod reconcile;
 pub mod scope;
 pub mod script;
 pub mod stream;
