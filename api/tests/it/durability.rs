@@ -192,103 +192,203 @@ async fn primary_port(s: &RedisServer) -> u16 {
     addr[1].parse().unwrap()
 }
 
-#[tokio::test]
-async fn a_hung_primary_is_left_for_the_promoted_replica_and_no_201_is_lost() {
-    use futures::StreamExt;
+/// A primary, its replicas and three sentinels (quorum 2, down after 1 s), all met.
+struct Layout {
+    primary: RedisServer,
+    replicas: Vec<RedisServer>,
+    sentinels: Vec<RedisServer>,
+}
 
-    let primary = RedisServer::start(&[]).await;
-    let port = primary.port.to_string();
-    let replicas = [
-        RedisServer::start(&["--replicaof", "127.0.0.1", &port]).await,
-        RedisServer::start(&["--replicaof", "127.0.0.1", &port]).await,
-    ];
-    let sentinels = [
-        RedisServer::sentinel(primary.port).await,
-        RedisServer::sentinel(primary.port).await,
-        RedisServer::sentinel(primary.port).await,
-    ];
-    let started = Instant::now();
-    for s in &sentinels {
-        while !sentinel_ready(s, 2, 3).await {
-            assert!(started.elapsed() < Duration::from_secs(30), "sentinels never met");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+impl Layout {
+    async fn start(replicas: usize) -> Self {
+        // Full syncs start at once (the default waits 5 s for more replicas to come).
+        let quick = ["--repl-diskless-sync-delay", "0"];
+        let primary = RedisServer::start(&quick).await;
+        let port = primary.port.to_string();
+        let mut started = Vec::new();
+        for _ in 0..replicas {
+            let args = [&quick[..], &["--replicaof", "127.0.0.1", &port]].concat();
+            started.push(RedisServer::start(&args).await);
+        }
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            sentinels.push(RedisServer::sentinel(primary.port).await);
+        }
+        let since = Instant::now();
+        loop {
+            let info: String = primary.cmd("INFO", vec!["replication".into()]).await;
+            if info.matches("state=online").count() == replicas {
+                break;
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(30),
+                "replicas never synced: {info}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for s in &sentinels {
+            while !sentinel_ready(s, replicas, 3).await {
+                assert!(since.elapsed() < Duration::from_secs(30), "sentinels never met");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Self {
+            primary,
+            replicas: started,
+            sentinels,
         }
     }
-    let url = format!(
-        "redis-sentinel://127.0.0.1:{}?sentinelServiceName=issuance&node=127.0.0.1:{}&node=127.0.0.1:{}",
-        sentinels[0].port, sentinels[1].port, sentinels[2].port
+
+    /// An api in replica mode (one replica, 200 ms) that finds the primary through the sentinels.
+    fn options(&self) -> Options {
+        let nodes: Vec<String> = self.sentinels[1..]
+            .iter()
+            .map(|s| format!("&node=127.0.0.1:{}", s.port))
+            .collect();
+        Options {
+            redis_url: Some(format!(
+                "redis-sentinel://127.0.0.1:{}?sentinelServiceName=issuance{}",
+                self.sentinels[0].port,
+                nodes.concat()
+            )),
+            durability: Durability {
+                aof: false,
+                replicas: 1,
+                wait: Duration::from_millis(200),
+            },
+            ..Options::default()
+        }
+    }
+
+    /// When the sentinels name another primary than the first (polled from `t0`).
+    async fn switched(&self, t0: Instant) -> Duration {
+        loop {
+            if primary_port(&self.sentinels[0]).await != self.primary.port {
+                return t0.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The replica the sentinels promoted.
+    async fn promoted(&self) -> &RedisServer {
+        let port = primary_port(&self.sentinels[0]).await;
+        self.replicas
+            .iter()
+            .find(|r| r.port == port)
+            .expect("a replica was promoted")
+    }
+}
+
+/// One answer of a burst: user, status, ticket id, when it was asked and how long it took.
+struct Answer {
+    user: i64,
+    status: u16,
+    ticket: Option<String>,
+    asked: Duration,
+    took: Duration,
+}
+
+/// Fresh users asking `key` for a ticket, 16 at a time, for `length` from `t0`.
+async fn burst(app: &TestApp, key: &str, t0: Instant, length: Duration) -> Vec<Answer> {
+    use futures::StreamExt;
+
+    futures::stream::iter(1..)
+        .take_while(|_| std::future::ready(t0.elapsed() < length))
+        .map(|user: i64| async move {
+            let asked = t0.elapsed();
+            let r = app.issue(key, user).await;
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            Answer {
+                user,
+                status,
+                ticket: body["ticketId"].as_str().map(str::to_owned),
+                asked,
+                took: t0.elapsed() - asked,
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
+/// Only 201 and 503 were answered, and every 201 is held with its ticket on `primary` and in
+/// Postgres exactly once, with nothing else. Returns the 201s.
+async fn every_201_kept<'a>(
+    app: &TestApp,
+    key: &str,
+    primary: &RedisServer,
+    answers: &'a [Answer],
+) -> Vec<&'a Answer> {
+    let others: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status != 201 && a.status != 503)
+        .map(|a| (a.user, a.status))
+        .take(3)
+        .collect();
+    assert!(others.is_empty(), "only 201 or 503: {others:?}");
+    let ok: Vec<&Answer> = answers.iter().filter(|a| a.status == 201).collect();
+    let holders = app.keys.ticket_event(key).holders;
+    for a in &ok {
+        let held: Option<String> = primary
+            .cmd("HGET", vec![holders.clone(), a.user.to_string()])
+            .await;
+        let held = held.unwrap_or_else(|| panic!("user {} got 201 but holds nothing", a.user));
+        assert_eq!(held.split('|').next(), a.ticket.as_deref(), "user {}", a.user);
+    }
+    let issued: i64 = primary.cmd("HLEN", vec![holders]).await;
+    assert_eq!(
+        app.wait_rows(key, issued, Duration::from_secs(20)).await,
+        issued,
+        "Postgres holds what Redis holds"
     );
-    let opts = Options {
-        redis_url: Some(url),
-        durability: Durability {
-            aof: false,
-            replicas: 1,
-            wait: Duration::from_millis(200),
-        },
-        ..Options::default()
-    };
-    let app = TestApp::spawn_with(opts).await;
+    let answered: Vec<String> = ok.iter().filter_map(|a| a.ticket.clone()).collect();
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tickets WHERE event_key = $1 AND ticket_id::text = ANY($2)")
+            .bind(key)
+            .bind(&answered)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(rows as usize, ok.len(), "every 201 in Postgres exactly once");
+    ok
+}
+
+#[tokio::test]
+async fn a_hung_primary_is_left_for_the_promoted_replica_and_no_201_is_lost() {
+    let layout = Layout::start(2).await;
+    let app = TestApp::spawn_with(layout.options()).await;
     app.create_event("hung", 1_000_000, None).await;
 
     // A burst of fresh users; the primary hangs 2 s in, and resumes 10 s later.
     let t0 = Instant::now();
-    let burst = futures::stream::iter(1..)
-        .take_while(|_| std::future::ready(t0.elapsed() < Duration::from_secs(16)))
-        .map(|user: i64| {
-            let app = &app;
-            async move {
-                let r = app.issue("hung", user).await;
-                let status = r.status().as_u16();
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                (
-                    user,
-                    status,
-                    body["ticketId"].as_str().map(str::to_owned),
-                    t0.elapsed(),
-                )
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>();
     let faults = async {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        primary.stop();
+        layout.primary.stop();
         let stopped = t0.elapsed();
-        let switched = loop {
-            if primary_port(&sentinels[0]).await != primary.port {
-                break t0.elapsed();
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let switched = layout.switched(t0).await;
         tokio::time::sleep(Duration::from_secs(10).saturating_sub(t0.elapsed() - stopped)).await;
-        primary.resume();
+        layout.primary.resume();
         (stopped, switched)
     };
-    let (results, (stopped, switched)) = tokio::join!(burst, faults);
+    let (answers, (stopped, switched)) =
+        tokio::join!(burst(&app, "hung", t0, Duration::from_secs(16)), faults);
 
-    let ok: Vec<_> = results.iter().filter(|r| r.1 == 201).collect();
-    let unavailable = results.iter().filter(|r| r.1 == 503).count();
-    assert!(
-        results.iter().all(|r| r.1 == 201 || r.1 == 503),
-        "only 201 or 503: {:?}",
-        results
-            .iter()
-            .filter(|r| r.1 != 201 && r.1 != 503)
-            .take(3)
-            .collect::<Vec<_>>()
-    );
+    let ok = every_201_kept(&app, "hung", layout.promoted().await, &answers).await;
     let first_after = ok
         .iter()
-        .map(|r| r.3)
+        .map(|a| a.asked + a.took)
         .filter(|at| *at > switched)
         .min()
         .expect("issues resume on the promoted replica");
     eprintln!(
         "hung primary: stopped at {stopped:?}, switch at {switched:?} (+{:?}), first 201 after it +{:?}; \
-         {} × 201, {unavailable} × 503",
+         {} × 201, {} × 503",
         switched - stopped,
         first_after - switched,
-        ok.len()
+        ok.len(),
+        answers.len() - ok.len()
     );
     // The pool follows the switch while the old primary still hangs (a client that waits for
     // an error would stay on it until it resumes, 10 s after the stop, and then write to it).
@@ -297,88 +397,122 @@ async fn a_hung_primary_is_left_for_the_promoted_replica_and_no_201_is_lost() {
         "issuing resumed {:?} after the switch, only once the old primary was back",
         first_after - switched
     );
+}
 
-    // Every 201 is held on the new primary with its ticket, and in Postgres exactly once.
-    let promoted = primary_port(&sentinels[0]).await;
-    let new_primary = replicas
-        .iter()
-        .find(|r| r.port == promoted)
-        .expect("a replica was promoted");
-    let holders = app.keys.ticket_event("hung").holders;
-    for (user, _, ticket, _) in &ok {
-        let held: Option<String> = new_primary
-            .cmd("HGET", vec![holders.clone(), user.to_string()])
+#[tokio::test]
+async fn a_killed_primary_is_followed_to_the_promoted_replica_and_no_201_is_lost() {
+    let mut layout = Layout::start(1).await;
+    let app = TestApp::spawn_with(layout.options()).await;
+    app.create_event("killed", 1_000_000, None).await;
+
+    // A burst of fresh users; the primary is SIGKILLed 2 s in. Once the sentinels have promoted
+    // the replica, the old one is started again as its replica (as a start script that asks the
+    // sentinels first would): in replica mode with one replica, nothing can be confirmed until
+    // a replica is back.
+    let t0 = Instant::now();
+    let faults = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        layout.primary.kill();
+        let killed = t0.elapsed();
+        let switched = layout.switched(t0).await;
+        let promoted = primary_port(&layout.sentinels[0]).await.to_string();
+        layout
+            .primary
+            .restart_with(&["--replicaof", "127.0.0.1", &promoted])
             .await;
-        let held = held.unwrap_or_else(|| panic!("user {user} got 201 but holds nothing"));
-        assert_eq!(held.split('|').next(), ticket.as_deref(), "user {user}");
-    }
-    let issued: i64 = new_primary.cmd("HLEN", vec![holders]).await;
-    assert_eq!(
-        app.wait_rows("hung", issued, Duration::from_secs(20)).await,
-        issued
+        (killed, switched)
+    };
+    let (answers, (killed, switched)) =
+        tokio::join!(burst(&app, "killed", t0, Duration::from_secs(12)), faults);
+
+    let ok = every_201_kept(&app, "killed", layout.promoted().await, &answers).await;
+    let back = ok
+        .iter()
+        .filter(|a| a.asked > killed)
+        .map(|a| a.asked + a.took)
+        .min()
+        .expect("issues resume on the promoted replica");
+    let slowest_refusal = answers
+        .iter()
+        .filter(|a| a.status == 503)
+        .map(|a| a.took)
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "killed primary: switch {:?} after the kill, issuing again {:?} after it; {} × 201, \
+         {} × 503, slowest 503 {slowest_refusal:?}",
+        switched - killed,
+        back - killed,
+        ok.len(),
+        answers.len() - ok.len()
     );
-    let answered: std::collections::HashSet<&str> = ok.iter().filter_map(|r| r.2.as_deref()).collect();
-    let rows: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM tickets WHERE event_key = 'hung' AND ticket_id::text = ANY($1)",
-    )
-    .bind(answered.iter().map(|t| t.to_string()).collect::<Vec<_>>())
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    assert_eq!(
-        rows as usize,
-        answered.len(),
-        "every 201 in Postgres exactly once"
+    // Requests during the switch are refused, not held until the request timeout (15 s).
+    assert!(
+        slowest_refusal < Duration::from_secs(10),
+        "a 503 took {slowest_refusal:?}"
     );
 }
 
 #[tokio::test]
-async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
-    use std::collections::HashMap;
-
+async fn a_script_cache_lost_mid_burst_is_loaded_again_without_failing_a_request() {
     use futures::StreamExt;
 
-    use crate::coupons::{self, Setup};
-
-    let mut redis = RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]).await;
-    let aof = Durability {
-        aof: true,
-        ..Durability::default()
+    let redis = RedisServer::start(&[]).await;
+    let app = TestApp::spawn_with(with(&redis, Durability::default())).await;
+    app.create_event("noscript", 1_000_000, None).await;
+    let flushes = async {
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _: String = redis.cmd("SCRIPT", vec!["FLUSH".into()]).await;
+        }
     };
-    let app = TestApp::spawn_with(with(&redis, aof)).await;
-    app.create_event("kill", 100_000, None).await;
-    let (_, batch) = coupons::batch(
-        &app,
-        Setup {
-            count: 100_000,
-            ..Setup::default()
-        },
-    )
-    .await;
+    let asks = futures::stream::iter(1..=1_000)
+        .map(|user| {
+            let app = &app;
+            async move { app.issue("noscript", user).await.status().as_u16() }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<u16>>();
+    let (statuses, ()) = tokio::join!(asks, flushes);
+    assert!(statuses.iter().all(|s| *s == 201), "every request issued");
+    assert_eq!(
+        app.wait_rows("noscript", 1_000, Duration::from_secs(20)).await,
+        1_000
+    );
+}
 
-    // Ten rounds of 200 users, each asking for a ticket and a coupon (2,000 of each in all);
-    // Redis is SIGKILLed in the middle of each round and restarted from its AOF.
-    let mut tickets: HashMap<i64, String> = HashMap::new();
-    let mut coupons_held: HashMap<i64, i64> = HashMap::new();
-    let mut refused = 0;
+/// What the users of [`kill_rounds`] were answered: the ticket id or the coupon issue id each
+/// was told they hold, and how many answers were 503.
+#[derive(Default)]
+struct Told {
+    tickets: std::collections::HashMap<i64, String>,
+    coupons: std::collections::HashMap<i64, i64>,
+    refused: usize,
+}
+
+/// Ten rounds of 200 users, each asking event "kill" for a ticket and `batch` for a coupon
+/// (2,000 of each in all); Redis is SIGKILLed in the middle of each round and restarted.
+async fn kill_rounds(app: &TestApp, redis: &mut RedisServer, batch: i64) -> Told {
+    use futures::StreamExt;
+
+    use crate::coupons;
+
+    let mut told = Told::default();
     for round in 0..10 {
         let users = (round * 200 + 1)..=(round * 200 + 200);
         let burst = futures::stream::iter(users)
-            .map(|user| {
-                let app = &app;
-                async move {
-                    let t = app.issue("kill", user).await;
-                    let t = (
-                        t.status().as_u16(),
-                        t.json::<Value>().await.unwrap_or(Value::Null),
-                    );
-                    let c = coupons::issue(app, batch, user).await;
-                    let c = (
-                        c.status().as_u16(),
-                        c.json::<Value>().await.unwrap_or(Value::Null),
-                    );
-                    (user, t, c)
-                }
+            .map(|user| async move {
+                let t = app.issue("kill", user).await;
+                let t = (
+                    t.status().as_u16(),
+                    t.json::<Value>().await.unwrap_or(Value::Null),
+                );
+                let c = coupons::issue(app, batch, user).await;
+                let c = (
+                    c.status().as_u16(),
+                    c.json::<Value>().await.unwrap_or(Value::Null),
+                );
+                (user, t, c)
             })
             .buffer_unordered(32)
             .collect::<Vec<_>>();
@@ -388,42 +522,127 @@ async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
         };
         let (answers, ()) = tokio::join!(burst, kill);
         for (user, (ts, tb), (cs, cb)) in answers {
-            // A call whose answer the kill cut off is sent again after the reconnect, and the
-            // restarted Redis, which kept its decision, finds the user holding: a ticket's 200
-            // or a coupon's COUPON_ALREADY_ISSUED, with the id the first call issued.
+            // A call whose answer the kill cut off is sent again after the reconnect; if the
+            // restarted Redis kept its decision, it finds the user holding: a ticket's 200 or
+            // a coupon's COUPON_ALREADY_ISSUED, with the id the first call issued.
             match ts {
                 201 | 200 => {
-                    tickets.insert(user, tb["ticketId"].as_str().unwrap().to_owned());
+                    told.tickets
+                        .insert(user, tb["ticketId"].as_str().unwrap().to_owned());
                 }
-                503 => refused += 1,
+                503 => told.refused += 1,
                 other => panic!("ticket answered {other}: {tb}"),
             }
             match cs {
                 201 => {
-                    coupons_held.insert(user, cb["couponIssueId"].as_i64().unwrap());
+                    told.coupons.insert(user, cb["couponIssueId"].as_i64().unwrap());
                 }
                 409 if cb["code"] == "COUPON_ALREADY_ISSUED" => {
-                    coupons_held.insert(user, cb["couponIssueId"].as_i64().unwrap());
+                    told.coupons.insert(user, cb["couponIssueId"].as_i64().unwrap());
                 }
-                503 => refused += 1,
+                503 => told.refused += 1,
                 other => panic!("coupon answered {other}: {cb}"),
             }
         }
     }
+    told
+}
+
+/// Postgres ends with exactly what Redis holds for event "kill" and `batch`, each once, no
+/// position twice.
+async fn postgres_is_redis(app: &TestApp, redis: &RedisServer, batch: i64) {
+    use crate::coupons;
+
+    let issued: i64 = redis
+        .cmd("HLEN", vec![app.keys.ticket_event("kill").holders])
+        .await;
+    assert_eq!(
+        app.wait_rows("kill", issued, Duration::from_secs(30)).await,
+        issued
+    );
+    let positions: i64 = redis
+        .cmd("HLEN", vec![app.keys.coupon_batch(batch).holders])
+        .await;
+    // Ten kills leave the drain's pool in its reconnect backoff (up to 5 s) once more at the
+    // end; on two busy cores the rows take their time.
+    assert_eq!(
+        coupons::wait_coupon_rows_within(app, batch, positions, Duration::from_secs(30)).await,
+        positions
+    );
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT seq) FROM coupon_issues WHERE batch_id = $1")
+            .bind(batch)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((rows, distinct), (positions, positions), "no position twice");
+}
+
+/// Of the ids `told`, those Postgres holds for the same user.
+async fn persisted(app: &TestApp, batch: i64, told: &Told) -> (usize, usize) {
+    let tickets: Vec<(i64, String)> =
+        sqlx::query_as("SELECT user_id, ticket_id::text FROM tickets WHERE event_key = 'kill'")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    let coupons: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT user_id, coupon_issue_id FROM coupon_issues WHERE batch_id = $1")
+            .bind(batch)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    (
+        tickets
+            .iter()
+            .filter(|(u, t)| told.tickets.get(u) == Some(t))
+            .count(),
+        coupons
+            .iter()
+            .filter(|(u, c)| told.coupons.get(u) == Some(c))
+            .count(),
+    )
+}
+
+async fn kill_setup(redis: &RedisServer, durability: Durability) -> (TestApp, i64) {
+    use crate::coupons::{self, Setup};
+
+    let app = TestApp::spawn_with(with(redis, durability)).await;
+    app.create_event("kill", 100_000, None).await;
+    let (_, batch) = coupons::batch(
+        &app,
+        Setup {
+            count: 100_000,
+            ..Setup::default()
+        },
+    )
+    .await;
+    (app, batch)
+}
+
+#[tokio::test]
+async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
+    let mut redis = RedisServer::start(&["--appendonly", "yes", "--appendfsync", "always"]).await;
+    let aof = Durability {
+        aof: true,
+        ..Durability::default()
+    };
+    let (app, batch) = kill_setup(&redis, aof).await;
+    let told = kill_rounds(&app, &mut redis, batch).await;
     eprintln!(
-        "aof kills: {} tickets and {} coupons answered with their id, {refused} answers 503",
-        tickets.len(),
-        coupons_held.len()
+        "aof kills: {} tickets and {} coupons answered with their id, {} answers 503",
+        told.tickets.len(),
+        told.coupons.len(),
+        told.refused
     );
     assert!(
-        tickets.len() > 1_000 && coupons_held.len() > 1_000,
+        told.tickets.len() > 1_000 && told.coupons.len() > 1_000,
         "the bursts mostly succeeded"
     );
 
     // Every answer that named an issue survived the kills: held with the same ticket or position.
     let ticket_holders = app.keys.ticket_event("kill").holders;
     let coupon_holders = app.keys.coupon_batch(batch).holders;
-    for (user, ticket) in &tickets {
+    for (user, ticket) in &told.tickets {
         let held: Option<String> = redis
             .cmd("HGET", vec![ticket_holders.clone(), user.to_string()])
             .await;
@@ -433,7 +652,7 @@ async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
             "user {user}"
         );
     }
-    for (user, id) in &coupons_held {
+    for (user, id) in &told.coupons {
         let held: Option<String> = redis
             .cmd("HGET", vec![coupon_holders.clone(), user.to_string()])
             .await;
@@ -446,34 +665,122 @@ async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
         assert_eq!(*id, batch * 10_000_000 + position, "user {user}");
     }
     // Postgres ends with what Redis holds (the 201s, and the issues whose answers the kills
-    // cut off, which a retry gets), each once, no position twice.
-    let issued: i64 = redis.cmd("HLEN", vec![ticket_holders]).await;
+    // cut off, which a retry gets), each once, no position twice: every answer is in it.
+    postgres_is_redis(&app, &redis, batch).await;
     assert_eq!(
-        app.wait_rows("kill", issued, Duration::from_secs(30)).await,
-        issued
+        persisted(&app, batch, &told).await,
+        (told.tickets.len(), told.coupons.len()),
+        "every answered issue is in Postgres"
     );
-    let positions: i64 = redis.cmd("HLEN", vec![coupon_holders]).await;
-    // Ten kills leave the drain's pool in its reconnect backoff (up to 5 s) once more at the
-    // end; on two busy cores the rows take their time.
-    assert_eq!(
-        coupons::wait_coupon_rows_within(&app, batch, positions, Duration::from_secs(30)).await,
-        positions
+}
+
+#[tokio::test]
+async fn memory_mode_loses_what_the_drain_had_not_written_and_says_how_much() {
+    let mut redis = RedisServer::start(&[]).await;
+    let (app, batch) = kill_setup(&redis, Durability::default()).await;
+    let told = kill_rounds(&app, &mut redis, batch).await;
+    // Whatever was lost, what is left is consistent: Redis was rebuilt from Postgres before
+    // any decision after each restart, so Postgres holds exactly Redis's holders.
+    postgres_is_redis(&app, &redis, batch).await;
+    let (tickets_kept, coupons_kept) = persisted(&app, batch, &told).await;
+    let answered = told.tickets.len() + told.coupons.len();
+    let lost = answered - tickets_kept - coupons_kept;
+    // A lost coupon's position is handed out again: two users were told the same code.
+    let mut positions: Vec<i64> = told.coupons.values().copied().collect();
+    positions.sort_unstable();
+    let before = positions.len();
+    positions.dedup();
+    eprintln!(
+        "memory kills: {answered} issues answered with their id, {lost} lost ({:.2} %: \
+         {} tickets, {} coupons), {} coupon positions told to two users, {} answers 503",
+        100.0 * lost as f64 / answered.max(1) as f64,
+        told.tickets.len() - tickets_kept,
+        told.coupons.len() - coupons_kept,
+        before - positions.len(),
+        told.refused
     );
-    let (rows, distinct): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT seq) FROM coupon_issues WHERE batch_id = $1")
-            .bind(batch)
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!((rows, distinct), (positions, positions), "no position twice");
-    let mut expected: Vec<i64> = coupons_held.values().copied().collect();
-    expected.sort_unstable();
-    let stored: Vec<i64> = sqlx::query_scalar(
-        "SELECT coupon_issue_id FROM coupon_issues WHERE coupon_issue_id = ANY($1) ORDER BY 1",
+    assert!(answered > 2_000, "the bursts mostly succeeded");
+}
+
+#[tokio::test]
+async fn a_redis_come_back_behind_postgres_is_rebuilt_before_any_decision() {
+    use std::collections::HashMap;
+
+    use crate::coupons::{self, Setup};
+
+    // Memory mode on a Redis that can come back with less than it had: a snapshot taken
+    // halfway, then SIGKILL and a restart from it.
+    let mut redis = RedisServer::start(&[]).await;
+    let app = TestApp::spawn_with(with(&redis, Durability::default())).await;
+    app.create_event("behind", 70, None).await;
+    let (_, batch) = coupons::batch(
+        &app,
+        Setup {
+            count: 70,
+            ..Setup::default()
+        },
     )
-    .bind(&expected)
-    .fetch_all(&app.db)
+    .await;
+    let mut tickets: HashMap<i64, Value> = HashMap::new();
+    let mut coupon_ids: HashMap<i64, Value> = HashMap::new();
+    for user in 1..=60 {
+        if user == 31 {
+            let _: String = redis.cmd("SAVE", vec![]).await;
+        }
+        let t = app.issue("behind", user).await;
+        assert_eq!(t.status(), 201);
+        tickets.insert(user, t.json::<Value>().await.unwrap()["ticketId"].clone());
+        let c = coupons::issue(&app, batch, user).await;
+        assert_eq!(c.status(), 201);
+        coupon_ids.insert(user, c.json::<Value>().await.unwrap()["couponIssueId"].clone());
+    }
+    let limit = Duration::from_secs(20);
+    assert_eq!(app.wait_rows("behind", 60, limit).await, 60);
+    assert_eq!(coupons::wait_coupon_rows_within(&app, batch, 60, limit).await, 60);
+
+    redis.kill_and_restart().await;
+    let ticket_holders = app.keys.ticket_event("behind").holders;
+    let coupon_holders = app.keys.coupon_batch(batch).holders;
+    let held: i64 = redis.cmd("HLEN", vec![ticket_holders.clone()]).await;
+    assert_eq!(held, 30, "Redis came back with the snapshot, behind Postgres");
+
+    // The users Redis forgot, and Postgres remembers, get theirs back; new users get only what
+    // is left of the 70, at positions never handed out.
+    for user in 31..=60 {
+        let r = issue_until(&app, "behind", user, limit, |s| s != 503).await;
+        assert_eq!(r.status(), 200, "user {user} holds a ticket");
+        assert_eq!(r.json::<Value>().await.unwrap()["ticketId"], tickets[&user]);
+        let c = coupons::issue(&app, batch, user).await;
+        let body = assert_error(
+            c,
+            409,
+            "COUPON_ALREADY_ISSUED",
+            &format!("/api/v1/coupons/{batch}/issue"),
+        )
+        .await;
+        assert_eq!(body["couponIssueId"], coupon_ids[&user], "user {user}");
+    }
+    let mut new_tickets = 0;
+    let mut new_coupons = 0;
+    for user in 61..=100 {
+        let t = app.issue("behind", user).await.status().as_u16();
+        assert!(t == 201 || t == 409, "ticket answered {t}");
+        new_tickets += i64::from(t == 201);
+        let c = coupons::issue(&app, batch, user).await.status().as_u16();
+        assert!(c == 201 || c == 409, "coupon answered {c}");
+        new_coupons += i64::from(c == 201);
+    }
+    assert_eq!((new_tickets, new_coupons), (10, 10), "only the 70 on offer");
+    assert_eq!(redis.cmd::<i64>("HLEN", vec![ticket_holders]).await, 70);
+    assert_eq!(redis.cmd::<i64>("HLEN", vec![coupon_holders]).await, 70);
+    assert_eq!(app.wait_rows("behind", 70, limit).await, 70);
+    assert_eq!(coupons::wait_coupon_rows_within(&app, batch, 70, limit).await, 70);
+    let (rows, distinct, top): (i64, i64, i32) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT seq), max(seq) FROM coupon_issues WHERE batch_id = $1",
+    )
+    .bind(batch)
+    .fetch_one(&app.db)
     .await
     .unwrap();
-    assert_eq!(stored, expected, "every coupon answered 201 is in Postgres");
+    assert_eq!((rows, distinct, top), (70, 70, 69), "no position twice");
 }
