@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use engine::durability::Confirm;
+use engine::confirm::Confirm;
 use issuance_core::config::{ConfigError, CoreConfig, millis_or, parse_or, var_or};
 use shop::outbox::Backoff;
 

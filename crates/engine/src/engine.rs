@@ -9,7 +9,7 @@ use store::{coupon_batches::CouponBatch, ticket_events::TicketEvent};
 
 use crate::{
     cache::{KeyedLocks, RulesCache, SoldOutBook},
-    durability::Confirm,
+    confirm::Confirm,
     group_commit::GroupCommit,
     keys::Keys,
 };

@@ -25,7 +25,7 @@ use issuance_core::error::Error;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::{
-    durability::Confirm,
+    confirm::Confirm,
     issue::{self, IssueGroup, IssueRequest, Verdict},
     keys::ScopeKeys,
     scope::{IdMode, Scope},

@@ -4,7 +4,7 @@ use fred::{clients::Client, types::Value};
 use issuance_core::error::{Denial, Error};
 
 use crate::{
-    durability::{Confirm, Connection},
+    confirm::{Confirm, Connection},
     keys::ScopeKeys,
     scope::IdMode,
     script::Lua,

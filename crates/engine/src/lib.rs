@@ -23,12 +23,13 @@
 //!   one decoder) among the requests arriving together.
 //! * [`meta`]: the Redis copy of a scope's rules, and its rebuild from Postgres and the stream;
 //!   [`reconcile`] compares a scope's holders in Redis and Postgres and repairs the copy.
-//! * [`durability`]: whether Redis keeps what the configured durability needs, and the replica
-//!   confirmation (`WAIT`) of replica mode.
+//! * [`durability`]: whether Redis keeps what the configured durability needs; [`confirm`]: the
+//!   replica confirmation (`WAIT`) of replica mode.
 //! * [`script`], [`keys`], [`stream`]: the script registry (one script per `lua/` file), key
 //!   naming, and the issuance stream the drain reads (with its lag).
 
 pub mod cache;
+pub mod confirm;
 pub mod coupons;
 pub mod durability;
 pub mod engine;

@@ -8,7 +8,7 @@ use std::{
 
 use engine::{
     Keys,
-    durability::Connection,
+    confirm::Connection,
     stream::{self, Entry, IssueId, IssueRecord},
 };
 use fred::{clients::Pool, interfaces::KeysInterface, types::Expiration};
