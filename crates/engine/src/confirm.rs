@@ -52,7 +52,6 @@ impl Confirm {
             0
         };
         if acked < self.replicas {
-            metrics::counter!("issuer_issue_unconfirmed_total").increment(1);
             return Err(Error::NotReplicated {
                 acked,
                 needed: self.replicas,

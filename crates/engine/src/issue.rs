@@ -121,8 +121,10 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
         && verdicts
             .iter()
             .any(|v| matches!(v, Verdict::Issued { .. } | Verdict::Held { .. }))
+        && let Err(e) = confirm.wait(client, &connection).await
     {
-        confirm.wait(client, &connection).await?;
+        metrics::counter!("issuer_issue_unconfirmed_total").increment(1);
+        return Err(e);
     }
     Ok(verdicts)
 }
