@@ -306,15 +306,7 @@ impl Consumer {
         };
         let client = self.redis.next();
         let connection = Connection::of(client);
-        let _: () = client
-            .set(
-                self.keys.drain_alive(&self.name),
-                "1",
-                Some(Expiration::PX(millis(self.cfg.heartbeat))),
-                None,
-                false,
-            )
-            .await?;
+        renew_alive(client, &self.keys.drain_alive(&self.name), self.cfg.heartbeat).await?;
         confirm.wait(client, &connection).await
     }
 
@@ -410,19 +402,20 @@ fn rows(
 /// Keeps `key` alive while the consumer runs: set with an expiry of `ttl`, renewed every quarter
 /// of it. Aborted on shutdown; a process that dies stops renewing and the key expires.
 async fn heartbeat(redis: Pool, key: String, ttl: Duration) {
-    let ms = millis(ttl);
     loop {
-        let set: Result<(), _> = redis.set(&key, "1", Some(Expiration::PX(ms)), None, false).await;
-        if let Err(e) = set {
+        if let Err(e) = renew_alive(&redis, &key, ttl).await {
             tracing::warn!(error = %e, "drain heartbeat failed");
         }
         tokio::time::sleep(ttl / 4).await;
     }
 }
 
-/// A liveness key's expiry in ms (at least 4, so a quarter of it is a pause).
-fn millis(ttl: Duration) -> i64 {
-    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(4)
+/// Sets a consumer's liveness key `key` to expire in `ttl` (at least 4 ms, so a quarter of it is
+/// a pause), through `redis` (the pool, or the one client that must make the write).
+async fn renew_alive<R: KeysInterface + Sync>(redis: &R, key: &str, ttl: Duration) -> Result<(), Error> {
+    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(4);
+    let _: () = redis.set(key, "1", Some(Expiration::PX(ms)), None, false).await?;
+    Ok(())
 }
 
 #[cfg(test)]
