@@ -2,7 +2,11 @@
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
-use issuance_core::config::{ConfigError, CoreConfig, millis_or, parse_or, secret, var_or};
+use campaigns::channels::ChannelConfig;
+use issuance_core::{
+    config::{ConfigError, CoreConfig, millis_or, parse_or, secret, var_or},
+    enums::ChannelType,
+};
 
 use crate::server::Limits;
 
@@ -43,6 +47,56 @@ pub struct Config {
     pub upload_limit: usize,
     /// `HTTP_*`: connection and request bounds.
     pub limits: Limits,
+    /// Marketing campaigns: public URL, channels, caches.
+    pub campaigns: CampaignSettings,
+}
+
+/// Settings of the campaign routes.
+#[derive(Clone, Debug)]
+pub struct CampaignSettings {
+    /// The api's public base URL for banner URLs and claim links (`PUBLIC_URL`; default: the
+    /// address it listens on).
+    pub public_url: Option<String>,
+    /// The channels' webhooks, timeout and circuit breaker.
+    pub channels: ChannelConfig,
+    /// How long a campaign dashboard is cached.
+    pub dashboard_ttl: Duration,
+    /// Longest campaign period in days.
+    pub max_days: u64,
+}
+
+impl CampaignSettings {
+    /// `PUBLIC_URL`, `CHANNEL_BASE_URL`, `CHANNEL_URL_<TYPE>`, `CHANNEL_TIMEOUT_MS`,
+    /// `CHANNEL_BREAKER_FAILURES`, `CHANNEL_BREAKER_OPEN_MS`, `CAMPAIGN_DASHBOARD_CACHE_MS`,
+    /// `CAMPAIGN_MAX_DAYS`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let base = var_or("CHANNEL_BASE_URL", "");
+        let mut urls = if base.is_empty() {
+            Default::default()
+        } else {
+            ChannelConfig::under(&base)
+        };
+        for channel in ChannelType::ALL {
+            let name = format!("CHANNEL_URL_{}", channel.as_str());
+            if let Ok(url) = std::env::var(&name)
+                && !url.is_empty()
+            {
+                urls.insert(channel, url);
+            }
+        }
+        let public_url = var_or("PUBLIC_URL", "");
+        Ok(Self {
+            public_url: (!public_url.is_empty()).then_some(public_url),
+            channels: ChannelConfig {
+                urls,
+                timeout: millis_or("CHANNEL_TIMEOUT_MS", Duration::from_millis(5_000))?,
+                failures_to_open: parse_or("CHANNEL_BREAKER_FAILURES", 3)?,
+                open_for: millis_or("CHANNEL_BREAKER_OPEN_MS", Duration::from_millis(30_000))?,
+            },
+            dashboard_ttl: millis_or("CAMPAIGN_DASHBOARD_CACHE_MS", Duration::from_millis(60_000))?,
+            max_days: parse_or("CAMPAIGN_MAX_DAYS", 366)?,
+        })
+    }
 }
 
 impl Config {
@@ -69,6 +123,7 @@ impl Config {
             order_ttl: millis_or("ORDER_TTL_MS", Duration::from_millis(300_000))?,
             upload_limit: parse_or("UPLOAD_MAX_BYTES", 64 * 1024 * 1024)?,
             limits: limits_from_env()?,
+            campaigns: CampaignSettings::from_env()?,
         })
     }
 }

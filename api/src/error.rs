@@ -59,6 +59,8 @@ pub enum ApiError {
     #[error("request body timed out")]
     BodyTimeout,
     /// From the issuance core.
+    #[error("no channel took the campaign")]
+    DistributionFailed(Vec<serde_json::Value>),
     #[error(transparent)]
     Issuer(#[from] issuance_core::Error),
 }
@@ -123,7 +125,33 @@ impl ApiError {
                 "REQUEST_TIMEOUT",
                 "요청 본문이 제시간에 도착하지 않았습니다.",
             ),
+            ApiError::DistributionFailed(_) => fixed(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "DISTRIBUTION_FAILED",
+                "배포 채널이 응답하지 않아 이벤트를 배포하지 못했습니다. 이벤트는 승인 상태로 남아 있으며 다시 배포할 수 있습니다.",
+            ),
             ApiError::Issuer(e) => match e {
+                E::Forbidden => fixed(StatusCode::FORBIDDEN, "FORBIDDEN", "권한이 없습니다."),
+                E::Fields(fields) => (
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    Cow::Owned(format!(
+                        "잘못된 요청입니다: {}",
+                        fields
+                            .iter()
+                            .map(|f| format!("{} {}", f.field, f.message))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                ),
+                E::NotReady(missing) => (
+                    StatusCode::BAD_REQUEST,
+                    "CAMPAIGN_NOT_READY",
+                    Cow::Owned(format!(
+                        "아직 배포할 수 없습니다. 먼저 완료할 단계: {}",
+                        missing.join(", ")
+                    )),
+                ),
                 E::Denied(kind, denial) => denied(*kind, *denial),
                 E::DuplicateEvent => fixed(
                     StatusCode::CONFLICT,
@@ -185,6 +213,9 @@ fn not_found(m: issuance_core::error::Missing) -> (StatusCode, &'static str, Cow
         M::TicketEvent => ("EVENT_NOT_FOUND", "존재하지 않는 이벤트입니다."),
         M::Order => ("ORDER_NOT_FOUND", "주문을 찾을 수 없습니다."),
         M::OutboxRecord => ("OUTBOX_EVENT_NOT_FOUND", "이벤트를 찾을 수 없습니다."),
+        M::Campaign => ("CAMPAIGN_NOT_FOUND", "이벤트를 찾을 수 없습니다."),
+        M::CampaignJob => ("JOB_NOT_FOUND", "작업을 찾을 수 없습니다."),
+        M::Image => ("IMAGE_NOT_FOUND", "이미지를 찾을 수 없습니다."),
     };
     (StatusCode::NOT_FOUND, code, Cow::Borrowed(message))
 }
@@ -361,6 +392,21 @@ fn refused(r: issuance_core::error::Refusal) -> (StatusCode, &'static str, Cow<'
             "OUTBOX_NOT_DEAD",
             "전송 실패(DEAD) 상태의 이벤트만 재전송할 수 있습니다.",
         ),
+        R::CampaignNotEditable => (
+            StatusCode::CONFLICT,
+            "CAMPAIGN_NOT_EDITABLE",
+            "이미 발행되었거나 종료된 이벤트는 바꿀 수 없습니다.",
+        ),
+        R::RecommendationNotReady => (
+            StatusCode::CONFLICT,
+            "RECOMMENDATION_NOT_READY",
+            "이 이벤트의 완료된 추천 작업이 아닙니다.",
+        ),
+        R::ImageNotGenerated => (
+            StatusCode::BAD_REQUEST,
+            "INVALID_IMAGE_URL",
+            "이 이벤트를 위해 생성된 이미지의 URL이 아닙니다.",
+        ),
     };
     (status, code, Cow::Borrowed(message))
 }
@@ -376,6 +422,28 @@ impl IntoResponse for ApiError {
             ApiError::Issuer(issuance_core::Error::Denied(_, Denial::Held(id))) => {
                 let mut m = serde_json::Map::new();
                 m.insert("couponIssueId".into(), (*id).into());
+                Some(m)
+            }
+            ApiError::Issuer(issuance_core::Error::Fields(fields)) => {
+                let list = fields
+                    .iter()
+                    .map(|f| serde_json::json!({"field": f.field, "message": f.message}))
+                    .collect();
+                let mut m = serde_json::Map::new();
+                m.insert("fieldErrors".into(), serde_json::Value::Array(list));
+                Some(m)
+            }
+            ApiError::Issuer(issuance_core::Error::NotReady(missing)) => {
+                let mut m = serde_json::Map::new();
+                m.insert("missing".into(), serde_json::json!(missing));
+                Some(m)
+            }
+            ApiError::DistributionFailed(results) => {
+                let mut m = serde_json::Map::new();
+                m.insert(
+                    "distributionResults".into(),
+                    serde_json::Value::Array(results.clone()),
+                );
                 Some(m)
             }
             _ => None,

@@ -9,9 +9,10 @@
 //! * [`server`] (connections: limits, header and idle timeouts, bounded shutdown) and [`guard`]
 //!   (requests: load shedding, body and answer deadlines).
 //! * [`routes`]: the one route list (it serves and documents) and thin handlers; the rules live
-//!   in the `engine`, `shop` and `admin` crates, the SQL in `store`. [`params`]: the time and
-//!   paging parameters every route reads the same way.
+//!   in the `engine`, `shop`, `admin` and `campaigns` crates, the SQL in `store`. [`params`]: the
+//!   time and paging parameters every route reads the same way.
 //! * [`openapi`]: the frame of the OpenAPI document and the modifiers that finish it.
+//! * [`web`]: the campaign owner's page, files from `web/campaigns/`.
 
 pub mod auth;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -81,8 +83,21 @@ pub async fn run(
             housekeeping.forget_idle();
         }
     });
+    let campaigns = campaigns::Campaigns::new(
+        engine.clone(),
+        campaigns::channels::Distributor::new(cfg.campaigns.channels.clone()),
+        campaigns::lifecycle::Options {
+            public_url: match &cfg.campaigns.public_url {
+                Some(url) => url.clone(),
+                None => format!("http://{}", listener.local_addr()?),
+            },
+            dashboard_ttl: cfg.campaigns.dashboard_ttl,
+            max_days: cfg.campaigns.max_days,
+        },
+    );
     let state = AppState {
         engine,
+        campaigns,
         jwt: Arc::new(Jwt::new(&cfg.jwt_secret)),
         limits,
         metrics: telemetry::metrics_handle(),

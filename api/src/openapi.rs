@@ -216,7 +216,8 @@ impl Modify for Aliases<'_> {
 }
 
 /// `operationId`s from method and path: `POST /api/v1/admin/coupon-batches/{batchId}/codes` is
-/// `postAdminCouponBatchesBatchIdCodes`.
+/// `postAdminCouponBatchesBatchIdCodes` (the `/api/v1` prefix dropped); `GET /api/events` (the
+/// campaigns, without `v1`) is `getApiEvents`, apart from `GET /events`.
 struct OperationIds;
 
 impl Modify for OperationIds {
@@ -232,9 +233,8 @@ impl Modify for OperationIds {
 /// The id [`OperationIds`] gives `method path`.
 pub fn operation_id(method: &str, path: &str) -> String {
     let mut id = method.to_ascii_lowercase();
-    let words = path
-        .split(['/', '-', '{', '}', '.'])
-        .filter(|w| !w.is_empty() && *w != "api" && *w != "v1");
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    let words = path.split(['/', '-', '{', '}', '.']).filter(|w| !w.is_empty());
     for word in words {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
@@ -258,7 +258,7 @@ const INVENTORY: &str = "/api/v1/admin/coupon-inventories/{inventoryId}";
 const BATCH: &str = "/api/v1/admin/coupon-batches/{batchId}";
 const JOB: &str = "/api/v1/admin/coupon-jobs/{jobId}";
 
-const LINKS: [LinkRow; 8] = [
+const LINKS: [LinkRow; 11] = [
     (
         ("post", "/events"),
         "201",
@@ -306,6 +306,31 @@ const LINKS: [LinkRow; 8] = [
         "202",
         "jobId",
         &[("get", JOB), ("post", "/api/v1/admin/coupon-jobs/{jobId}/cancel")],
+    ),
+    (
+        ("post", "/api/events/purposes"),
+        "200",
+        "eventDraftId",
+        &[
+            ("get", "/api/events/{id}"),
+            ("post", "/api/events/{id}/ai-recommendations"),
+            ("post", "/api/events/{id}/content-generation"),
+            ("put", "/api/events/drafts/{id}/recommendation"),
+            ("put", "/api/events/drafts/{id}/content"),
+            ("post", "/api/events/{id}/publish"),
+        ],
+    ),
+    (
+        ("post", "/api/events/{id}/ai-recommendations"),
+        "202",
+        "jobId",
+        &[("get", "/api/jobs/{jobId}/status")],
+    ),
+    (
+        ("post", "/api/events/{id}/content-generation"),
+        "202",
+        "jobId",
+        &[("get", "/api/jobs/{jobId}/status")],
     ),
     (
         ("post", "/api/v1/admin/users"),

@@ -13,6 +13,8 @@ use crate::{auth::Jwt, ratelimit::RateLimits};
 pub struct AppState {
     /// The issuance core.
     pub engine: Engine,
+    /// Marketing campaigns on it.
+    pub campaigns: campaigns::Campaigns,
     /// Token keys.
     pub jwt: Arc<Jwt>,
     /// Issue-endpoint rate limits.

@@ -19,6 +19,8 @@ pub struct Config {
     pub drain: DrainConfig,
     /// The coupon jobs' settings.
     pub jobs: JobsConfig,
+    /// Campaign recommendation and banner jobs.
+    pub campaign_jobs: crate::campaign_jobs::CampaignJobsConfig,
     /// `ORDER_EXPIRY_POLL_MS`: how often unpaid orders past their deadline are looked for.
     pub expiry_every: Duration,
     /// The outbox relay's settings.
@@ -117,6 +119,7 @@ impl Config {
                 poll_every: millis_or("JOB_POLL_MS", Duration::from_millis(200))?,
                 max_attempts: parse_or("JOB_MAX_ATTEMPTS", 5)?,
             },
+            campaign_jobs: campaign_jobs_from_env()?,
             expiry_every: millis_or("ORDER_EXPIRY_POLL_MS", Duration::from_millis(500))?,
             relay: RelayConfig {
                 url: var_or("DATA_PLATFORM_URL", "http://127.0.0.1:9099/events"),
@@ -138,6 +141,31 @@ impl Config {
             )?,
         })
     }
+}
+
+/// `RECOMMENDER_*` and `CAMPAIGN_JOB_*`.
+fn campaign_jobs_from_env() -> Result<crate::campaign_jobs::CampaignJobsConfig, ConfigError> {
+    let d = crate::campaign_jobs::CampaignJobsConfig::default();
+    let url = var_or("RECOMMENDER_URL", "");
+    let recommender = if url.is_empty() {
+        None
+    } else {
+        let key = var_or("RECOMMENDER_API_KEY", "");
+        Some(campaigns::recommend::ChatConfig {
+            url,
+            model: var_or("RECOMMENDER_MODEL", "gpt-4o-mini"),
+            api_key: (!key.is_empty()).then_some(key),
+            timeout: millis_or("RECOMMENDER_TIMEOUT_MS", Duration::from_millis(20_000))?,
+            retries: parse_or("RECOMMENDER_RETRIES", 2)?,
+        })
+    };
+    Ok(crate::campaign_jobs::CampaignJobsConfig {
+        recommender,
+        lease: millis_or("CAMPAIGN_JOB_LEASE_MS", d.lease)?,
+        max_attempts: parse_or("CAMPAIGN_JOB_MAX_ATTEMPTS", d.max_attempts)?,
+        pending_for: millis_or("CAMPAIGN_JOB_PENDING_MS", d.pending_for)?,
+        ..d
+    })
 }
 
 impl DrainConfig {

@@ -161,11 +161,29 @@ async fn run() -> Result<(), BoxError> {
     let drain_task = tokio::spawn(drain.run(shutdown.clone()));
     let jobs_task = jobs::spawn(Arc::new(JobRunner {
         db: db.clone(),
-        generator,
+        generator: generator.clone(),
         owner: cfg.drain.consumer.clone(),
         cfg: cfg.jobs.clone(),
         shutdown: shutdown.clone(),
     }));
+
+    let campaign_engine = Engine::new(
+        redis.clone(),
+        db.clone(),
+        Keys::new(&cfg.core.key_prefix),
+        EngineOptions::new(generator.clone()),
+    );
+    let campaign_task = workers::campaign_jobs::spawn(
+        Arc::new(campaigns::jobs::JobRunner {
+            engine: campaign_engine,
+            recommender: workers::campaign_jobs::recommender(&cfg.campaign_jobs),
+            owner: cfg.drain.consumer.clone(),
+            lease: cfg.campaign_jobs.lease,
+            max_attempts: cfg.campaign_jobs.max_attempts,
+        }),
+        cfg.campaign_jobs.clone(),
+        shutdown.clone(),
+    );
 
     let expiry_task = tokio::spawn(workers::expiry::run(
         db.clone(),
@@ -198,6 +216,7 @@ async fn run() -> Result<(), BoxError> {
         .await?;
     drain_task.await?;
     jobs_task.await?;
+    campaign_task.await?;
     expiry_task.await?;
     relay_task.await?;
     best_task.await?;

@@ -1,10 +1,13 @@
-//! A stand-in for the data platform, for local runs and tests: accepts the relay's events,
-//! keeps them in memory and lists them, and can be told to fail.
+//! A stand-in for the data platform and the campaign channels, for local runs and tests:
+//! accepts the relay's events and the channels' deliveries, keeps them in memory and lists
+//! them, and can be told to fail or to answer slowly.
 //!
 //! ```text
-//! POST /events    an event → 200 (or 503 while failing)
-//! GET  /events    {count, distinct, events} in arrival order
-//! PUT  /failing   {"failing": true|false}
+//! POST /events              an event → 200 (or 503 while failing)
+//! GET  /events              {count, distinct, events} in arrival order
+//! POST /channels/{channel}  a campaign delivery → 200 {distributionId, estimatedReach}
+//! GET  /channels            {count, deliveries} in arrival order
+//! PUT  /failing             {"failing": true|false}
 //! ```
 
 use std::sync::{
@@ -29,6 +32,7 @@ pub struct Receiver {
 #[derive(Default)]
 struct Inner {
     events: Mutex<Vec<Value>>,
+    deliveries: Mutex<Vec<Value>>,
     /// Share of requests answered 503, in millionths (1,000,000 = all).
     fail_ppm: AtomicU64,
     /// How long each answer is held back, in ms (a slow platform).
@@ -62,10 +66,17 @@ impl Receiver {
         self.inner.events.lock().expect("receiver lock").clone()
     }
 
+    /// Every campaign delivery accepted so far, in arrival order.
+    pub fn deliveries(&self) -> Vec<Value> {
+        self.inner.deliveries.lock().expect("receiver lock").clone()
+    }
+
     /// The routes.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/events", post(accept).get(list))
+            .route("/channels/{channel}", post(deliver))
+            .route("/channels", get(list_deliveries))
             .route("/failing", put(set_failing))
             .route("/health", get(|| async { "ok" }))
             .with_state(self.clone())
@@ -88,6 +99,45 @@ async fn accept(State(r): State<Receiver>, Json(event): Json<Value>) -> (StatusC
     tracing::info!(event = %event, "event received");
     r.inner.events.lock().expect("receiver lock").push(event);
     (StatusCode::OK, Json(json!({"accepted": true})))
+}
+
+/// How many people a channel says it reaches (a fixed figure per channel type).
+fn reach(channel: &str) -> i64 {
+    match channel {
+        "URINEIGHBOR_TV" => 5_000,
+        "RINGO_BIZ" => 1_200,
+        "GENIE_TV" => 20_000,
+        "INSTAGRAM" => 3_000,
+        "NAVER_BLOG" => 2_000,
+        "KAKAO_CHANNEL" => 1_500,
+        _ => 0,
+    }
+}
+
+async fn deliver(
+    State(r): State<Receiver>,
+    axum::extract::Path(channel): axum::extract::Path<String>,
+    Json(delivery): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let delay = r.inner.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    if r.should_fail() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"accepted": false})));
+    }
+    let mut all = r.inner.deliveries.lock().expect("receiver lock");
+    all.push(json!({"channel": channel, "delivery": delivery}));
+    let id = format!("{channel}-{}", all.len());
+    (
+        StatusCode::OK,
+        Json(json!({"distributionId": id, "estimatedReach": reach(&channel)})),
+    )
+}
+
+async fn list_deliveries(State(r): State<Receiver>) -> Json<Value> {
+    let deliveries = r.deliveries();
+    Json(json!({"count": deliveries.len(), "deliveries": deliveries}))
 }
 
 async fn list(State(r): State<Receiver>) -> Json<Value> {

@@ -16,6 +16,8 @@
 //! | `POST /api/v1/orders`, `POST /api/v1/orders/checkout`, `POST /api/v1/payments` | [`orders::create`], [`orders::checkout`], [`orders::pay`] |
 //! | `GET /api/v1/orders/{orderId}`, `GET /api/v1/users/{userId}/orders` | [`orders::show`], [`orders::list_for_user`] |
 //! | `/api/v1/admin/…` | [`admin`] (its own table) |
+//! | `/api/events…`, `/api/jobs/{jobId}/status` | [`campaigns`] (marketing campaigns) |
+//! | `GET /campaigns/…` | the owner's web page ([`crate::web`]) |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | [`ops`] |
 //! | `GET /openapi.json`, `GET /docs` | [`openapi::document`], [`openapi::docs`] |
 //!
@@ -24,6 +26,7 @@
 
 pub mod admin;
 pub mod best_products;
+pub mod campaigns;
 pub mod coupons;
 pub mod events;
 pub mod ops;
@@ -81,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ops::metrics))
         .routes(routes!(openapi::document))
         .merge(shop().route_layer(db()))
+        .merge(marketing().route_layer(db()))
         // The role is checked before any path, query or body is looked at (403 before 400).
         .merge(
             admin(state.upload_limit)
@@ -90,12 +94,29 @@ pub fn router(state: AppState) -> Router {
         .split_for_parts();
     router
         .merge(openapi::docs())
+        .merge(crate::web::router())
         .layer(Extension(Arc::new(openapi::finish(doc, &ALIASES))))
         .route_layer(middleware::from_fn(telemetry::track))
         .fallback(route_not_found)
         .layer(middleware::from_fn_with_state(state.guard.clone(), guard::guard))
         .layer(middleware::from_fn(error_body))
         .with_state(state)
+}
+
+/// Marketing campaigns (the event-marketing seed) under `/api/events…` and `/api/jobs/…`.
+fn marketing() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(campaigns::dashboard))
+        .routes(routes!(campaigns::create_draft))
+        .routes(routes!(campaigns::request_recommendations))
+        .routes(routes!(campaigns::job_status))
+        .routes(routes!(campaigns::choose))
+        .routes(routes!(campaigns::request_images))
+        .routes(routes!(campaigns::save_content))
+        .routes(routes!(campaigns::image))
+        .routes(routes!(campaigns::publish))
+        .routes(routes!(campaigns::detail))
+        .routes(routes!(campaigns::list))
 }
 
 /// The commerce API under `/api/v1` (but coupon issuing, on the hot path), with the seeds'

@@ -67,6 +67,8 @@ pub struct Options {
     pub upload_limit: usize,
     /// What must hold in Redis before an issue is answered.
     pub durability: issuance_core::config::Durability,
+    /// Where campaigns are distributed, and how.
+    pub channels: campaigns::channels::ChannelConfig,
 }
 
 impl Default for Options {
@@ -80,6 +82,12 @@ impl Default for Options {
             limits: api::server::Limits::default(),
             upload_limit: 8 * 1024 * 1024,
             durability: Default::default(),
+            channels: campaigns::channels::ChannelConfig {
+                urls: Default::default(),
+                timeout: Duration::from_secs(2),
+                failures_to_open: 3,
+                open_for: Duration::from_secs(30),
+            },
         }
     }
 }
@@ -181,6 +189,12 @@ pub fn config(core: &CoreConfig, opts: &Options) -> Config {
         order_ttl: opts.order_ttl,
         upload_limit: opts.upload_limit,
         limits: opts.limits.clone(),
+        campaigns: api::config::CampaignSettings {
+            public_url: None,
+            channels: opts.channels.clone(),
+            dashboard_ttl: Duration::from_secs(60),
+            max_days: 366,
+        },
     }
 }
 
@@ -217,6 +231,44 @@ impl TestApp {
             shutdown: stop.clone(),
         }));
         stop
+    }
+
+    /// Runs campaign jobs (apalis worker and sweeper) in this process with `recommender`,
+    /// until the app stops or the returned token is cancelled.
+    pub fn start_campaign_jobs(
+        &self,
+        recommender: std::sync::Arc<dyn campaigns::recommend::Recommender>,
+        cfg: workers::campaign_jobs::CampaignJobsConfig,
+    ) -> CancellationToken {
+        let stop = self.stop.child_token();
+        workers::campaign_jobs::spawn(
+            std::sync::Arc::new(self.campaign_runner(recommender, &cfg)),
+            cfg,
+            stop.clone(),
+        );
+        stop
+    }
+
+    /// A campaign job runner on this app's database and Redis.
+    pub fn campaign_runner(
+        &self,
+        recommender: std::sync::Arc<dyn campaigns::recommend::Recommender>,
+        cfg: &workers::campaign_jobs::CampaignJobsConfig,
+    ) -> campaigns::jobs::JobRunner {
+        campaigns::jobs::JobRunner {
+            engine: Engine::new(
+                self.redis.clone(),
+                self.db.clone(),
+                self.keys.clone(),
+                EngineOptions::new(issuance_core::code_generator::CodeGenerator::new(
+                    &self.core.code_secret,
+                )),
+            ),
+            recommender,
+            owner: format!("test-{}", uuid::Uuid::new_v4().simple()),
+            lease: cfg.lease,
+            max_attempts: cfg.max_attempts,
+        }
     }
 
     pub async fn put(&self, path: &str, token: &str, body: &Value) -> Response {

@@ -285,3 +285,177 @@ mod tests {
         );
     }
 }
+
+/// What a marketing campaign is for (the event-marketing seed's objectives).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[sqlx(type_name = "campaign_objective", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CampaignObjective {
+    /// 신규 고객 유치.
+    NewCustomer,
+    /// 재방문 유도.
+    Revisit,
+    /// 매출 증대.
+    SalesIncrease,
+    /// 인지도 향상.
+    BrandAwareness,
+}
+
+impl CampaignObjective {
+    /// Every objective.
+    pub const ALL: [Self; 4] = [
+        Self::NewCustomer,
+        Self::Revisit,
+        Self::SalesIncrease,
+        Self::BrandAwareness,
+    ];
+}
+
+/// A campaign's place in its lifecycle: DRAFT → APPROVED (prize on the engine) → ACTIVE
+/// (distributed) → COMPLETED (its period ended; derived, never stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[sqlx(type_name = "campaign_status", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CampaignStatus {
+    /// Being prepared by its owner.
+    Draft,
+    /// Approved: its prize exists on the engine; not yet on any channel.
+    Approved,
+    /// On at least one channel.
+    Active,
+    /// Its period ended.
+    Completed,
+}
+
+/// What a campaign's prize is on the issuance engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[sqlx(type_name = "prize_kind", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PrizeKind {
+    /// A golden-ticket event: one ticket per person, `quantity` in all.
+    GoldenTicket,
+    /// A first-come coupon batch (SELF): one coupon per person, `quantity` in all.
+    Coupon,
+}
+
+/// The two asynchronous campaign jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[sqlx(type_name = "campaign_job_kind", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CampaignJobKind {
+    /// Three event recommendations.
+    Recommendation,
+    /// Banners in three styles.
+    Images,
+}
+
+/// A campaign job's status, as the seed spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[sqlx(type_name = "campaign_job_status", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CampaignJobStatus {
+    /// Waiting for a worker.
+    Pending,
+    /// A worker holds it.
+    Processing,
+    /// Done, with its result (final).
+    Completed,
+    /// Failed, with its reason (final).
+    Failed,
+}
+
+impl CampaignJobStatus {
+    /// COMPLETED and FAILED never change again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+/// The three banner styles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[sqlx(type_name = "banner_style", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum BannerStyle {
+    /// Plain background, one accent line.
+    Simple,
+    /// Gradient, confetti, a framed prize.
+    Fancy,
+    /// Bold diagonal blocks and a sticker.
+    Trendy,
+}
+
+impl BannerStyle {
+    /// Every style, in the seed's order.
+    pub const ALL: [Self; 3] = [Self::Simple, Self::Fancy, Self::Trendy];
+
+    /// The seed's key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Simple => "simple",
+            Self::Fancy => "fancy",
+            Self::Trendy => "trendy",
+        }
+    }
+}
+
+/// A distribution channel of the seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[sqlx(type_name = "channel_type", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChannelType {
+    /// 우리동네TV.
+    UrineighborTv,
+    /// 링고비즈.
+    RingoBiz,
+    /// 지니TV.
+    GenieTv,
+    /// Instagram.
+    Instagram,
+    /// Naver Blog.
+    NaverBlog,
+    /// Kakao Channel.
+    KakaoChannel,
+}
+
+impl ChannelType {
+    /// Every channel.
+    pub const ALL: [Self; 6] = [
+        Self::UrineighborTv,
+        Self::RingoBiz,
+        Self::GenieTv,
+        Self::Instagram,
+        Self::NaverBlog,
+        Self::KakaoChannel,
+    ];
+
+    /// The seed's spelling (also the channel's configuration suffix and metric label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UrineighborTv => "URINEIGHBOR_TV",
+            Self::RingoBiz => "RINGO_BIZ",
+            Self::GenieTv => "GENIE_TV",
+            Self::Instagram => "INSTAGRAM",
+            Self::NaverBlog => "NAVER_BLOG",
+            Self::KakaoChannel => "KAKAO_CHANNEL",
+        }
+    }
+}
+
+/// What a channel answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[sqlx(type_name = "distribution_status", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DistributionStatus {
+    /// The channel took the campaign.
+    Success,
+    /// It did not (or could not be reached, or its circuit is open).
+    Failed,
+}

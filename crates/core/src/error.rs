@@ -30,6 +30,15 @@ pub enum Error {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     /// Postgres is known to be down (the health probe failed); not even tried.
+    /// The caller may not touch this resource (another owner's campaign).
+    #[error("forbidden")]
+    Forbidden,
+    /// Input that breaks field rules, each named with its message.
+    #[error("invalid fields: {0:?}")]
+    Fields(Vec<FieldError>),
+    /// A campaign cannot be published yet; the steps it lacks.
+    #[error("not ready: {0:?}")]
+    NotReady(Vec<&'static str>),
     #[error("database unreachable")]
     DbDown,
     /// Fewer replicas than required acknowledged a call's writes in time (replica mode): the
@@ -61,6 +70,25 @@ pub enum Error {
 }
 
 /// What a Postgres error says about who is at fault.
+/// One field's complaint: its JSON path (`storeInfo.storeName`) and a message for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's path in the request.
+    pub field: String,
+    /// What is wrong (Korean).
+    pub message: String,
+}
+
+impl FieldError {
+    /// A complaint about `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DbFault {
     /// The input: a value Postgres cannot hold or a CHECK it breaks (SQLSTATE class 22,
@@ -219,6 +247,12 @@ pub enum Missing {
     Order,
     /// An outbox record.
     OutboxRecord,
+    /// A marketing campaign (or one the caller may not see: see [`Error::Forbidden`]).
+    Campaign,
+    /// A campaign job.
+    CampaignJob,
+    /// A banner image.
+    Image,
 }
 
 /// A rule that refused a request (admin lifecycles and limits, coupons, points).
@@ -276,6 +310,12 @@ pub enum Refusal {
     OrderAlreadyPaid,
     /// Only a DEAD outbox record can be retried.
     OutboxNotDead,
+    /// The campaign left DRAFT: its recommendation, banner and content are fixed.
+    CampaignNotEditable,
+    /// The recommendation job asked for has not completed (or is not this campaign's).
+    RecommendationNotReady,
+    /// `selectedImageUrl` is not one of the banners generated for this campaign.
+    ImageNotGenerated,
 }
 
 /// The issuance core's result.

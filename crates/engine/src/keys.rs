@@ -11,6 +11,9 @@
 //! | `<p>issuance:streams` | set | every issuance stream, for the drain to find |
 //! | `<p>drain:alive:<consumer>` | string | a drain consumer's liveness, renewed while it runs |
 //! | `<p>admin:dashboard` | string | the admin dashboard, cached for a few seconds (`:lock` while one computes it) |
+//! | `<p>campaign:job:<job id>` | string | a campaign job that ended (COMPLETED or FAILED), as JSON; 1 h |
+//! | `<p>campaign:views:<campaign id>` | string | how often the campaign's banners were served |
+//! | `<p>campaign:dashboard:<owner id or all>` | string | a campaign dashboard's rows, as JSON; 1 min, deleted on every change |
 //!
 //! A scope is what one `issue.lua` call decides for: a golden-ticket event (`gt:<event key>`) or a
 //! first-come coupon batch (`cb:<batch id>`). The keys of one scope share its hash tag, so one Lua
@@ -61,6 +64,24 @@ impl Keys {
     /// The cached admin dashboard.
     pub fn dashboard(&self) -> String {
         format!("{}admin:dashboard", self.prefix)
+    }
+
+    /// A campaign job that ended.
+    pub fn campaign_job(&self, job_id: &str) -> String {
+        format!("{}campaign:job:{job_id}", self.prefix)
+    }
+
+    /// How often a campaign's banners were served.
+    pub fn campaign_views(&self, campaign_id: &str) -> String {
+        format!("{}campaign:views:{campaign_id}", self.prefix)
+    }
+
+    /// The campaign dashboard of one owner (`Some`) or of everybody (`None`, for admins).
+    pub fn campaign_dashboard(&self, owner: Option<i64>) -> String {
+        match owner {
+            Some(id) => format!("{}campaign:dashboard:{id}", self.prefix),
+            None => format!("{}campaign:dashboard:all", self.prefix),
+        }
     }
 
     /// The meta key of the scope whose stream is `stream` (the drain knows streams only from

@@ -23,9 +23,20 @@ impl Engine {
     /// Creates an event and copies its rules into Redis.
     pub async fn create_event(&self, new: NewTicketEvent) -> Result<LiveEvent, Error> {
         let event = store::ticket_events::insert(self.db(), &new).await?;
+        self.event_created(&event).await;
+        Ok(LiveEvent {
+            event,
+            issued: 0,
+            today: 0,
+        })
+    }
+
+    /// Copies the rules of an event just committed to Postgres (by [`Engine::create_event`], or
+    /// in a caller's transaction) into Redis, and registers its stream. Should Redis fail here,
+    /// the first issue rebuilds the copy.
+    pub async fn event_created(&self, event: &TicketEvent) {
         let keys = self.keys().ticket_event(&event.event_key);
-        // Postgres has the event now; should Redis fail here, the first issue rebuilds the copy.
-        if let Err(e) = self.load_meta(&Rules::from(&event), &keys, true, &[]).await {
+        if let Err(e) = self.load_meta(&Rules::from(event), &keys, true, &[]).await {
             tracing::warn!(event = %event.event_key, error = %e, "event created, Redis copy deferred");
         }
         if let Err(e) = stream::register(self.redis(), self.keys(), &keys.stream).await {
@@ -33,11 +44,6 @@ impl Engine {
         }
         self.inner.events.invalidate(&event.event_key);
         *self.inner.running.lock().await = None;
-        Ok(LiveEvent {
-            event,
-            issued: 0,
-            today: 0,
-        })
     }
 
     /// An event with its live figures: the rules from this process's cache (the same the hot

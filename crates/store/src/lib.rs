@@ -8,6 +8,10 @@
 //! encoder the drain writes with) and [`settings`] (`deployment_settings`).
 
 pub mod best_products;
+pub mod campaign_channels;
+pub mod campaign_images;
+pub mod campaign_jobs;
+pub mod campaigns;
 pub mod copy;
 pub mod coupon_batches;
 pub mod coupon_codes;
