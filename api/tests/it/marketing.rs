@@ -930,10 +930,12 @@ async fn failing_channels_keep_the_prize_report_each_channel_and_open_their_circ
 }
 
 /// A chat-completions stand-in: answers from a script of (status, content) in turn, the last
-/// one repeated; records every request body and its Authorization header.
+/// one repeated; records every request body and its Authorization header. The first answer
+/// can be held back (`first_delay`), as a slow service's would.
 #[derive(Clone, Default)]
 struct ChatStandIn {
     script: Arc<Mutex<Vec<(u16, String)>>>,
+    first_delay: Arc<Mutex<Duration>>,
     calls: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<(Value, String)>>>,
 }
@@ -944,6 +946,10 @@ async fn completions(
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     let n = s.calls.fetch_add(1, Ordering::SeqCst);
+    let delay = *s.first_delay.lock().unwrap();
+    if n == 0 && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -1180,4 +1186,44 @@ async fn banner_jobs_resume_with_the_banners_already_drawn() {
         .unwrap();
     assert_eq!(&kept[..], b"drawn before the crash");
     png(&app, done["imageUrls"]["fancy"].as_str().unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_recommendation_job_survives_its_workers_process_being_killed() {
+    // The service answers the first call only after 30 s: the job is PROCESSING in the real
+    // workers process when it is SIGKILLed.
+    let (stand_in, url) = chat_stand_in(vec![(200, good_answer("재시작 후 추천"))]).await;
+    *stand_in.first_delay.lock().unwrap() = Duration::from_secs(30);
+    let app = TestApp::spawn_with(Options::default()).await;
+    let owner = app.user(OWNER);
+    let mut workers = crate::helpers::WorkersProcess::start_with(
+        &app.core,
+        &[
+            ("RECOMMENDER_URL", url.as_str()),
+            ("CAMPAIGN_JOB_LEASE_MS", "1000"),
+        ],
+    );
+    let id = draft(&app, &owner).await;
+    let rec = start_job(&app, &owner, &format!("/api/events/{id}/ai-recommendations")).await;
+    crate::outbox::wait_until(
+        Duration::from_secs(20),
+        "the job held by the workers process",
+        || async {
+            let (_, b) = get(&app, &format!("/api/jobs/{rec}/status"), &owner).await;
+            b["status"] == "PROCESSING" && stand_in.calls.load(Ordering::SeqCst) == 1
+        },
+    )
+    .await;
+    workers.kill9();
+    // Another worker takes the job over once the dead one's lease runs out, and finishes it.
+    app.start_campaign_jobs(chat(&url), jobs_cfg());
+    let done = job(&app, &owner, &rec).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["recommendations"][0]["title"], "재시작 후 추천 0");
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM campaign_jobs WHERE job_id = $1::uuid")
+        .bind(&rec)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 2, "the killed process's claim, then the survivor's");
 }
