@@ -51,6 +51,9 @@ pub struct Campaigns {
     pub(crate) options: Options,
     /// Banners served lately: id → (PNG, campaign).
     pub(crate) images: moka::sync::Cache<Uuid, (Arc<Vec<u8>>, Uuid)>,
+    /// Ids asked for lately that name no banner (a flood of made-up ids costs one query each
+    /// per 10 s, not one per request).
+    pub(crate) missing_images: moka::sync::Cache<Uuid, ()>,
 }
 
 /// Where banners are served: `{public_url}/api/events/images/{id}`.
@@ -122,6 +125,10 @@ impl Campaigns {
             images: moka::sync::Cache::builder()
                 .weigher(|_, (png, _): &(Arc<Vec<u8>>, Uuid)| u32::try_from(png.len()).unwrap_or(u32::MAX))
                 .max_capacity(64 * 1024 * 1024)
+                .build(),
+            missing_images: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(10))
                 .build(),
         }
     }

@@ -290,9 +290,14 @@ impl Campaigns {
         let (png, campaign_id) = match self.images.get(&id) {
             Some(hit) => hit,
             None => {
-                let (png, campaign_id) = store::campaign_images::png(self.engine.db(), id)
-                    .await?
-                    .ok_or(Error::NotFound(Missing::Image))?;
+                if self.missing_images.contains_key(&id) {
+                    return Err(Error::NotFound(Missing::Image));
+                }
+                let Some((png, campaign_id)) = store::campaign_images::png(self.engine.db(), id).await?
+                else {
+                    self.missing_images.insert(id, ());
+                    return Err(Error::NotFound(Missing::Image));
+                };
                 let hit = (Arc::new(png), campaign_id);
                 self.images.insert(id, hit.clone());
                 hit
