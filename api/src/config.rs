@@ -182,6 +182,7 @@ impl fmt::Debug for Config {
             .field("order_ttl", &self.order_ttl)
             .field("upload_limit", &self.upload_limit)
             .field("limits", &self.limits)
+            .field("campaigns", &self.campaigns)
             .finish()
     }
 }

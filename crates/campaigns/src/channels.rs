@@ -16,8 +16,9 @@ use std::{
 use issuance_core::enums::{ChannelType, DistributionStatus};
 use serde::{Deserialize, Serialize};
 
-/// How channels are reached.
-#[derive(Clone, Debug)]
+/// How channels are reached. Its `Debug` names the configured channels, not their URLs (a
+/// webhook URL often carries a token).
+#[derive(Clone)]
 pub struct ChannelConfig {
     /// Each channel's webhook URL.
     pub urls: HashMap<ChannelType, String>,
@@ -27,6 +28,19 @@ pub struct ChannelConfig {
     pub failures_to_open: u32,
     /// How long an open circuit refuses calls.
     pub open_for: Duration,
+}
+
+impl std::fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut configured: Vec<&str> = self.urls.keys().map(|c| c.as_str()).collect();
+        configured.sort_unstable();
+        f.debug_struct("ChannelConfig")
+            .field("configured", &configured)
+            .field("timeout", &self.timeout)
+            .field("failures_to_open", &self.failures_to_open)
+            .field("open_for", &self.open_for)
+            .finish()
+    }
 }
 
 impl ChannelConfig {

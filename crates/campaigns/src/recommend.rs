@@ -299,8 +299,9 @@ impl Recommender for Builtin {
 // ---------------------------------------------------------------------------------------------
 // The chat-completions client.
 
-/// Where and how to reach an OpenAI-compatible service.
-#[derive(Clone, Debug)]
+/// Where and how to reach an OpenAI-compatible service. Its `Debug` (the workers log their
+/// configuration at start) hides the key.
+#[derive(Clone)]
 pub struct ChatConfig {
     /// Base URL, e.g. `https://api.openai.com/v1` (`/chat/completions` is appended).
     pub url: String,
@@ -312,6 +313,18 @@ pub struct ChatConfig {
     pub timeout: Duration,
     /// Attempts after the first, for timeouts, connection errors, 429 and 5xx.
     pub retries: u32,
+}
+
+impl std::fmt::Debug for ChatConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatConfig")
+            .field("url", &issuance_core::config::redact(&self.url))
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .finish()
+    }
 }
 
 /// A client of an OpenAI-compatible chat-completions service. The answer is constrained by a
@@ -566,6 +579,23 @@ mod tests {
         assert_eq!(Trade::of("수제 베이커리"), Trade::Cafe);
         assert_eq!(Trade::of("네일아트"), Trade::Beauty);
         assert_eq!(Trade::of("철물점"), Trade::General);
+    }
+
+    #[test]
+    fn the_key_never_reaches_a_log() {
+        let cfg = ChatConfig {
+            url: "https://user:pass@llm.example/v1".into(),
+            model: "m".into(),
+            api_key: Some("sk-very-secret".into()),
+            timeout: Duration::from_secs(1),
+            retries: 0,
+        };
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("sk-very-secret") && !shown.contains("pass"),
+            "{shown}"
+        );
+        assert!(shown.contains("llm.example"));
     }
 
     #[test]
