@@ -402,6 +402,11 @@ fn refused(r: issuance_core::error::Refusal) -> (StatusCode, &'static str, Cow<'
             "RECOMMENDATION_NOT_READY",
             "이 이벤트의 완료된 추천 작업이 아닙니다.",
         ),
+        R::PublishInProgress => (
+            StatusCode::CONFLICT,
+            "PUBLISH_IN_PROGRESS",
+            "이 이벤트를 배포하는 중입니다. 잠시 후 다시 시도해주세요.",
+        ),
         R::ImageNotGenerated => (
             StatusCode::BAD_REQUEST,
             "INVALID_IMAGE_URL",

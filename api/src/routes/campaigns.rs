@@ -488,7 +488,7 @@ pub struct PublishEventResponse {
         (status = 400, description = "`INVALID_REQUEST`, `CAMPAIGN_NOT_READY` (with `missing`)", body = ErrorBody),
         (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
         (status = 404, description = "`CAMPAIGN_NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "`CAMPAIGN_NOT_EDITABLE`: its period ended", body = ErrorBody),
+        (status = 409, description = "`CAMPAIGN_NOT_EDITABLE`: its period ended; `PUBLISH_IN_PROGRESS`; `DUPLICATE_EVENT`", body = ErrorBody),
         (status = 503, description = "`DISTRIBUTION_FAILED` (with `distributionResults`)", body = ErrorBody),
     )
 )]

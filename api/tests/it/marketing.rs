@@ -1227,3 +1227,34 @@ async fn a_recommendation_job_survives_its_workers_process_being_killed() {
         .unwrap();
     assert_eq!(attempts, 2, "the killed process's claim, then the survivor's");
 }
+
+#[tokio::test]
+async fn two_publications_at_once_call_each_channel_once() {
+    let slow = Receiver::default();
+    slow.set_delay(Duration::from_millis(800));
+    let app = app_with(channels_at(&channels(&slow).await), builtin()).await;
+    let owner = app.user(OWNER);
+    let (id, _) = ready_draft(&app, &owner, "GOLDEN_TICKET", 10).await;
+    let body = json!({"selectedChannels": [{"channelType": "INSTAGRAM"}, {"channelType": "GENIE_TV"}]});
+    let path = format!("/api/events/{id}/publish");
+    let (a, b) = tokio::join!(
+        post(&app, &path, &owner, body.clone()),
+        post(&app, &path, &owner, body.clone())
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    let refused = if a.0 == 409 { &a.1 } else { &b.1 };
+    assert_eq!(refused["code"], "PUBLISH_IN_PROGRESS");
+    assert_eq!(slow.deliveries().len(), 2, "each channel called once");
+    // Once the first is done, publishing again calls nobody and answers the recorded results.
+    let (s, again) = post(&app, &path, &owner, body).await;
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["distributionResults"][1]["status"], "SUCCESS");
+    assert_eq!(slow.deliveries().len(), 2);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM ticket_events")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(events, 1, "one prize");
+}

@@ -394,7 +394,8 @@ impl Campaigns {
     /// without the other), then each selected channel that does not hold the campaign yet is
     /// called. A channel that took it makes the campaign ACTIVE; if none did, it stays APPROVED
     /// with its prize, and publishing again retries the channels (the prize is not created
-    /// twice).
+    /// twice). While one request distributes a campaign, another gets
+    /// [`Refusal::PublishInProgress`].
     pub async fn publish(
         &self,
         viewer: Viewer,
@@ -417,6 +418,14 @@ impl Campaigns {
             }
         }
         c.finish()?;
+        // One publication at a time per campaign, from approval to the last channel's answer,
+        // so two requests never call one channel twice. The lock belongs to a transaction that
+        // writes nothing: a crashed api's connection drops and releases it.
+        let mut publishing = self.engine.db().begin().await?;
+        self.own(&mut publishing, viewer, id, false).await?;
+        if !store::campaigns::try_lock_publication(&mut *publishing, id).await? {
+            return Err(Error::Refused(Refusal::PublishInProgress));
+        }
         let mut tx = self.engine.db().begin().await?;
         let row = self.own(&mut tx, viewer, id, true).await?;
         let created_event = match row.status {
@@ -453,6 +462,7 @@ impl Campaigns {
         if results.iter().any(|r| r.status == DistributionStatus::Success) {
             store::campaigns::activate(self.engine.db(), id).await?;
         }
+        publishing.commit().await?;
         self.changed(row.owner_id).await;
         let campaign = store::campaigns::find(self.engine.db(), id)
             .await?

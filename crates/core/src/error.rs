@@ -316,6 +316,8 @@ pub enum Refusal {
     RecommendationNotReady,
     /// `selectedImageUrl` is not one of the banners generated for this campaign.
     ImageNotGenerated,
+    /// Another request is distributing this campaign right now.
+    PublishInProgress,
 }
 
 /// The issuance core's result.

@@ -249,6 +249,17 @@ pub async fn approve(db: impl PgExecutor<'_>, id: Uuid, prize: &PrizeRef) -> Res
     .await?)
 }
 
+/// Takes the campaign's publication lock for the rest of the transaction, if nobody holds it
+/// (a transaction-level advisory lock: released at commit, rollback or a dropped connection).
+pub async fn try_lock_publication(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('campaign-publication:' || $1::text, 0))",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?)
+}
+
 /// APPROVED → ACTIVE (a channel took it); an ACTIVE one stays.
 pub async fn activate(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), Error> {
     sqlx::query(
