@@ -52,7 +52,7 @@ async fn nightly(tick: Tick<Tz>, db: Data<PgPool>) -> Result<(), BoxDynError> {
         .ok()
         .and_then(|s| DateTime::from_timestamp(s, 0))
         .unwrap_or_else(Utc::now);
-    shop::best_products::compute(&db, shop::best_products::kst_day(at)).await?;
+    shop::best_products::compute(&db, issuance_core::clock::kst_date(at)).await?;
     Ok(())
 }
 
@@ -74,7 +74,7 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 3, 10, 15, 0, 0).unwrap()
         );
         assert_eq!(
-            shop::best_products::kst_day(next.with_timezone(&Utc)),
+            issuance_core::clock::kst_date(next.with_timezone(&Utc)),
             chrono::NaiveDate::from_ymd_opt(2026, 3, 11).unwrap()
         );
     }

@@ -86,15 +86,22 @@ impl Receiver {
         let ppm = self.inner.fail_ppm.load(Ordering::Relaxed);
         ppm > 0 && shop::outbox::unit_random() * 1e6 < ppm as f64
     }
+
+    /// Holds the answer back as set, then tells whether to fail this request (the 503 every
+    /// route answers then).
+    async fn refuse(&self) -> Option<(StatusCode, Json<Value>)> {
+        let delay = self.inner.delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+        self.should_fail()
+            .then(|| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"accepted": false}))))
+    }
 }
 
 async fn accept(State(r): State<Receiver>, Json(event): Json<Value>) -> (StatusCode, Json<Value>) {
-    let delay = r.inner.delay_ms.load(Ordering::Relaxed);
-    if delay > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-    }
-    if r.should_fail() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"accepted": false})));
+    if let Some(refused) = r.refuse().await {
+        return refused;
     }
     tracing::info!(event = %event, "event received");
     r.inner.events.lock().expect("receiver lock").push(event);
@@ -119,12 +126,8 @@ async fn deliver(
     axum::extract::Path(channel): axum::extract::Path<String>,
     Json(delivery): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
-    let delay = r.inner.delay_ms.load(Ordering::Relaxed);
-    if delay > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-    }
-    if r.should_fail() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"accepted": false})));
+    if let Some(refused) = r.refuse().await {
+        return refused;
     }
     let mut all = r.inner.deliveries.lock().expect("receiver lock");
     all.push(json!({"channel": channel, "delivery": delivery}));

@@ -115,7 +115,7 @@ async fn before_any_snapshot_the_list_is_empty_and_an_admin_can_compute_today() 
     assert_eq!(r.status(), 403);
     let r = app.post_empty("/api/v1/admin/best-products", &app.admin()).await;
     assert_eq!(r.status(), 200);
-    let today = shop::best_products::kst_day(Utc::now()).to_string();
+    let today = issuance_core::clock::kst_date(Utc::now()).to_string();
     assert_eq!(r.json::<Value>().await.unwrap()["day"], today.as_str());
     let v: Value = app.get("/api/v1/products/best", None).await.json().await.unwrap();
     assert_eq!(v["day"], today.as_str());

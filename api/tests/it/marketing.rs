@@ -126,11 +126,11 @@ async fn start_job(app: &TestApp, token: &str, path: &str) -> String {
 }
 
 fn today() -> String {
-    campaigns::lifecycle::kst_today().to_string()
+    issuance_core::clock::kst_date(chrono::Utc::now()).to_string()
 }
 
 fn in_days(n: u64) -> String {
-    (campaigns::lifecycle::kst_today() + chrono::Days::new(n)).to_string()
+    (issuance_core::clock::kst_date(chrono::Utc::now()) + chrono::Days::new(n)).to_string()
 }
 
 /// A draft taken up to publishing: recommendations, choice (prize `kind`, `quantity`), banners,

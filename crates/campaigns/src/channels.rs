@@ -173,14 +173,6 @@ impl Distributor {
         }
     }
 
-    /// Whether a channel's circuit is open now.
-    pub fn is_open(&self, channel: ChannelType) -> bool {
-        let all = self.breakers.lock().expect("breaker lock");
-        all.get(&channel)
-            .and_then(|b| b.open_until)
-            .is_some_and(|until| Instant::now() < until)
-    }
-
     /// Sends one delivery to its channel.
     pub async fn send(&self, d: &Delivery) -> Outcome {
         let channel = d.channel_type;

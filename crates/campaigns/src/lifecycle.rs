@@ -5,10 +5,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Days, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{Days, Utc};
 use engine::Engine;
 use fred::interfaces::KeysInterface;
 use issuance_core::{
+    clock,
     enums::{
         BannerStyle, BatchStatus, CampaignJobKind, CampaignJobStatus, CampaignObjective, CampaignStatus,
         ChannelType, DistributionStatus, EventStatus, InventoryStatus, IssueType, PrizeKind,
@@ -95,25 +96,6 @@ pub struct SavedContent {
     pub content: EditedContent,
 }
 
-const KST: i32 = 9 * 3600;
-
-/// The first instant of a KST day.
-pub fn kst_start(day: NaiveDate) -> DateTime<Utc> {
-    FixedOffset::east_opt(KST)
-        .expect("KST")
-        .from_local_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight"))
-        .single()
-        .expect("fixed offsets are unambiguous")
-        .with_timezone(&Utc)
-}
-
-/// Today in KST.
-pub fn kst_today() -> NaiveDate {
-    Utc::now()
-        .with_timezone(&FixedOffset::east_opt(KST).expect("KST"))
-        .date_naive()
-}
-
 impl Campaigns {
     /// Campaigns on `engine`, distributed by `distributor`.
     pub fn new(engine: Engine, distributor: Distributor, options: Options) -> Self {
@@ -139,11 +121,6 @@ impl Campaigns {
             "{}{IMAGE_PATH}{id}",
             self.options.public_url.trim_end_matches('/')
         )
-    }
-
-    /// The channels' circuit breakers.
-    pub fn distributor(&self) -> &Distributor {
-        &self.distributor
     }
 
     /// The campaign, if the viewer may touch it.
@@ -298,7 +275,7 @@ impl Campaigns {
         }
         if input.end_date < input.start_date {
             c.add("endDate", "시작일 이후여야 합니다.");
-        } else if input.end_date < kst_today() {
+        } else if input.end_date < clock::kst_date(Utc::now()) {
             c.add("endDate", "오늘 이후여야 합니다.");
         } else if (input.end_date - input.start_date).num_days() as u64 >= self.options.max_days {
             c.add(
@@ -481,9 +458,9 @@ impl Campaigns {
         else {
             return Err(Error::NotReady(vec!["recommendation"]));
         };
-        let from = kst_start(start);
-        let until =
-            kst_start(end.checked_add_days(Days::new(1)).unwrap_or(end)) - chrono::Duration::seconds(1);
+        let from = clock::kst_midnight(start);
+        let until = clock::kst_midnight(end.checked_add_days(Days::new(1)).unwrap_or(end))
+            - chrono::Duration::seconds(1);
         let actor = format!("campaign:{}", row.owner_id);
         match row.prize_kind.unwrap_or(PrizeKind::GoldenTicket) {
             PrizeKind::GoldenTicket => {
@@ -646,11 +623,5 @@ mod tests {
         assert_eq!(image_of_url(&format!("{IMAGE_PATH}{id}?v=1")), Some(id));
         assert_eq!(image_of_url(&format!("http://a.example/other/{id}")), None);
         assert_eq!(image_of_url("not a url"), None);
-    }
-
-    #[test]
-    fn kst_days_start_at_fifteen_utc() {
-        let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-        assert_eq!(kst_start(day).to_rfc3339(), "2026-11-30T15:00:00+00:00");
     }
 }

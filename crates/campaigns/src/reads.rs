@@ -2,7 +2,7 @@
 //! holders of the campaign's prize, read from Redis for all rows of an answer in one pipelined
 //! round trip (never a query per row).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use engine::scope::Scope;
@@ -260,7 +260,7 @@ impl Campaigns {
             }
         };
         // A cached ACTIVE row whose period ended since reads as COMPLETED now.
-        let today = crate::lifecycle::kst_today();
+        let today = issuance_core::clock::kst_date(chrono::Utc::now());
         for r in &mut rows {
             if matches!(r.status, CampaignStatus::Active | CampaignStatus::Approved)
                 && r.end_date.is_some_and(|e| e < today)
@@ -308,10 +308,5 @@ impl Campaigns {
             tracing::debug!(error = %e, "banner view not counted");
         }
         Ok(png)
-    }
-
-    /// How long a dashboard is cached.
-    pub fn dashboard_ttl(&self) -> Duration {
-        self.options.dashboard_ttl
     }
 }

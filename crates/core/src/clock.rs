@@ -3,7 +3,9 @@
 //! Which KST day it is on the hot path is decided inside the Lua scripts from Redis `TIME`, so
 //! every api process agrees; [`kst_day`] is the same arithmetic for Rust callers.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeZone, Utc,
+};
 
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
@@ -18,6 +20,20 @@ pub fn kst() -> FixedOffset {
 /// Days since 1970-01-01 KST of an instant in epoch ms; the suffix of the day-counter keys.
 pub fn kst_day(epoch_ms: i64) -> i64 {
     (epoch_ms + KST_OFFSET_MS).div_euclid(DAY_MS)
+}
+
+/// The KST date of an instant.
+pub fn kst_date(t: DateTime<Utc>) -> NaiveDate {
+    t.with_timezone(&kst()).date_naive()
+}
+
+/// The first instant of KST day `day` (its midnight; KST has no gaps).
+pub fn kst_midnight(day: NaiveDate) -> DateTime<Utc> {
+    kst()
+        .from_local_datetime(&day.and_time(NaiveTime::MIN))
+        .single()
+        .expect("a fixed offset has no gaps")
+        .with_timezone(&Utc)
 }
 
 /// The instant of an epoch-ms value.
@@ -61,6 +77,16 @@ pub fn format_kst(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kst_days_turn_at_15_utc() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 14, 59, 59).unwrap();
+        assert_eq!(kst_date(t), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        let t = Utc.with_ymd_and_hms(2026, 1, 1, 15, 0, 0).unwrap();
+        assert_eq!(kst_date(t), NaiveDate::from_ymd_opt(2026, 1, 2).unwrap());
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        assert_eq!(kst_midnight(day).to_rfc3339(), "2026-11-30T15:00:00+00:00");
+    }
 
     #[test]
     fn only_four_digit_years_are_instants() {

@@ -1,7 +1,7 @@
 //! What every admin list shares: paging, sorting, the period filter, and the page envelope
 //! `{page, size, totalElements, totalPages, data}` of the admin seed.
 
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::{clock, error::Error};
@@ -176,10 +176,7 @@ fn bound(s: &str, end: bool) -> Option<DateTime<Utc>> {
         } else {
             day
         };
-        let midnight = clock::kst()
-            .from_local_datetime(&day.and_hms_opt(0, 0, 0)?)
-            .single()?;
-        return clock::storable(midnight.with_timezone(&Utc));
+        return clock::storable(clock::kst_midnight(day));
     }
     let t = clock::parse_instant(s)?;
     Some(if end {

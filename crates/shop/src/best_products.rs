@@ -6,7 +6,7 @@
 //! Computing `D` again replaces its snapshot with the same answer (unless sales were corrected
 //! meanwhile), so the job is idempotent per day and safe to run in several processes at once.
 
-use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use issuance_core::{clock, error::Error};
 use sqlx::PgPool;
 use store::best_products::Snapshot;
@@ -16,24 +16,12 @@ pub const RANGE_DAYS: u32 = 3;
 /// Products a snapshot keeps.
 pub const TOP: i64 = 5;
 
-/// The KST day of an instant.
-pub fn kst_day(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&clock::kst()).date_naive()
-}
-
 /// The window of day `day`: `[day - 3 days, day)` at KST midnights.
 pub fn window(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
-    let midnight = |d: NaiveDate| {
-        clock::kst()
-            .from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
-            .single()
-            .expect("KST has no gaps")
-            .with_timezone(&Utc)
-    };
     let from = day
         .checked_sub_days(Days::new(RANGE_DAYS.into()))
         .expect("within chrono's range");
-    (midnight(from), midnight(day))
+    (clock::kst_midnight(from), clock::kst_midnight(day))
 }
 
 /// Computes (or recomputes) day `day`'s snapshot.
@@ -53,7 +41,7 @@ pub async fn compute(db: &PgPool, day: NaiveDate) -> Result<Snapshot, Error> {
 /// Computes today's (KST) snapshot unless it exists; for a process that starts after a missed
 /// midnight. Returns whether it computed.
 pub async fn catch_up(db: &PgPool, now: DateTime<Utc>) -> Result<bool, Error> {
-    let today = kst_day(now);
+    let today = clock::kst_date(now);
     if store::best_products::latest(db)
         .await?
         .is_some_and(|s| s.day >= today)
@@ -84,13 +72,5 @@ mod tests {
         assert_eq!(clock::format_kst(from), "2026-02-26T00:00:00+09:00");
         assert_eq!(clock::format_kst(to), "2026-03-01T00:00:00+09:00");
         assert_eq!(from.to_rfc3339(), "2026-02-25T15:00:00+00:00");
-    }
-
-    #[test]
-    fn kst_day_turns_at_15_utc() {
-        let t = Utc.with_ymd_and_hms(2026, 1, 1, 14, 59, 59).unwrap();
-        assert_eq!(kst_day(t), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
-        let t = Utc.with_ymd_and_hms(2026, 1, 1, 15, 0, 0).unwrap();
-        assert_eq!(kst_day(t), NaiveDate::from_ymd_opt(2026, 1, 2).unwrap());
     }
 }

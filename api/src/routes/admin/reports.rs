@@ -152,7 +152,7 @@ pub async fn retry_dead(State(st): State<AppState>, _admin: Admin) -> Result<Jso
     )
 )]
 pub async fn compute_best(State(st): State<AppState>, _admin: Admin) -> Result<Json<BestView>, ApiError> {
-    let day = best_products::kst_day(Utc::now());
+    let day = issuance_core::clock::kst_date(Utc::now());
     Ok(Json(
         Some(best_products::compute(st.engine.db(), day).await?).into(),
     ))
