@@ -38,8 +38,11 @@ def fmt(seconds):
     return f"≤ {seconds * 1000:g} ms"
 
 
-def main(before_path, after_path):
+def main(before_path, after_path, row_file=None):
+    """Prints each route's server-side p50/p99; with ROW_FILE, also writes the busiest route's
+    p99 there (a cell of the Markdown table in docs/performance.md)."""
     before, after = buckets(before_path), buckets(after_path)
+    busiest = (0, "-")
     for route, les in sorted(after.items()):
         cumulative = [(le, n - before.get(route, {}).get(le, 0.0)) for le, n in sorted(les.items())]
         total = cumulative[-1][1]
@@ -49,7 +52,12 @@ def main(before_path, after_path):
             f"{'':<16} server {route}: {int(total):,} requests, "
             f"p50 {fmt(quantile(cumulative, 0.5))}, p99 {fmt(quantile(cumulative, 0.99))}"
         )
+        if total > busiest[0]:
+            busiest = (total, f"{fmt(quantile(cumulative, 0.99))} ({route})")
+    if row_file:
+        with open(row_file, "w") as row:
+            row.write(busiest[1])
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], *sys.argv[3:4])

@@ -1,7 +1,10 @@
 """One scenario's k6 summary (--summary-export JSON) in a few lines: traffic, latency, the
 scenario's own counters, and each threshold with PASS/FAIL.
 
-    python3 loadtest/summary.py target/loadtest/<run>/<scenario>.json <scenario>
+    python3 loadtest/summary.py target/loadtest/<run>/<scenario>.json <scenario> [ROW_FILE]
+
+With ROW_FILE, the scenario's cells of the Markdown table in docs/performance.md are written
+there too (scenario, requests, k6 p50 / p99, counters, thresholds).
 """
 import json
 import sys
@@ -9,7 +12,7 @@ import sys
 BUILTIN = ("http_", "iteration", "vus", "data_", "checks", "unexpected_status")
 
 
-def main(path, name):
+def main(path, name, row_file=None):
     metrics = json.load(open(path))["metrics"]
     reqs = metrics.get("http_reqs", {})
     dur = metrics.get("http_req_duration", {})
@@ -26,11 +29,22 @@ def main(path, name):
     ]
     if counters:
         print(f"{'':<16} {'  '.join(counters)}")
+    verdicts = []
     for metric, v in sorted(metrics.items()):
         for rule, crossed in v.get("thresholds", {}).items():
             observed = observed_value(v, rule)
             verdict = "FAIL" if crossed else "PASS"
+            verdicts.append(verdict)
             print(f"{'':<16} {verdict}  {metric} {rule}  (observed {observed})")
+    if row_file:
+        passed = verdicts.count("PASS")
+        with open(row_file, "w") as row:
+            row.write(
+                f"{name}|{reqs.get('count', 0):,} at {reqs.get('rate', 0):,.0f} req/s|"
+                f"{dur.get('p(50)', 0):.2f} / {dur.get('p(99)', 0):.2f} ms|"
+                f"{', '.join(counters) or '-'}; unexpected {unexpected:.3%}|"
+                f"{passed} of {len(verdicts)} met"
+            )
 
 
 def observed_value(values, rule):
@@ -43,4 +57,4 @@ def observed_value(values, rule):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else sys.argv[1])
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else sys.argv[1], *sys.argv[3:4])
