@@ -145,6 +145,7 @@ async fn run() -> Result<(), BoxError> {
     tracing::info!(?cfg, "starting workers");
 
     let metrics = issuance_core::telemetry::exporter().install_recorder()?;
+    jobs::export_counters_at_zero();
     let db = connect::postgres(&cfg.core).await?;
     connect::migrate(&db).await?;
     let generator = issuance_core::code_generator::CodeGenerator::new(&cfg.core.code_secret);

@@ -1,5 +1,7 @@
 //! The dashboard and the alert rules cannot rot: after real traffic through every path they
-//! watch, every metric name they use is on `/metrics`.
+//! watch, every metric name they use is on `/metrics`; and every series an alert selects is
+//! there from the start, before any traffic (an alert over `increase()` or `rate()` needs two
+//! samples, so a counter that appears only with the first failure never fires on it).
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -9,7 +11,7 @@ use workers::receiver::Receiver;
 
 use crate::{
     coupons,
-    helpers::{Options, TestApp, fast_jobs},
+    helpers::{ApiProcess, Options, TestApp, WorkersProcess, fast_jobs, free_port},
     orders::{charge, expiry, order, pay, product, user},
     outbox::{relay, serve, wait_until},
 };
@@ -40,6 +42,138 @@ fn metric_names(text: &str) -> BTreeSet<String> {
         }
     }
     names
+}
+
+/// The series an alert rule selects: each metric name with the labels it matches exactly
+/// (`name{status="FAILED"}` → (`name`, [(`status`, `FAILED`)])). Regex and negative matchers
+/// select series that may rightly be absent (no 5xx yet) and are left out of the labels.
+fn selectors(promql: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut found = Vec::new();
+    for name in metric_names(promql) {
+        let mut rest = promql;
+        let mut any = false;
+        while let Some(at) = rest.find(&name) {
+            let after = &rest[at + name.len()..];
+            rest = after;
+            if after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            any = true;
+            let mut labels = Vec::new();
+            if let Some(inner) = after
+                .strip_prefix('{')
+                .and_then(|a| a.split_once('}'))
+                .map(|(i, _)| i)
+            {
+                for matcher in inner.split(',') {
+                    if let Some((label, value)) = matcher.split_once('=')
+                        && !label.ends_with('!')
+                        && !value.starts_with('~')
+                    {
+                        labels.push((label.trim().to_owned(), value.trim().trim_matches('"').to_owned()));
+                    }
+                }
+            }
+            found.push((name.clone(), labels));
+        }
+        if !any {
+            found.push((name, Vec::new()));
+        }
+    }
+    found
+}
+
+/// Whether the exposition has a series of `name` carrying every one of `labels`.
+fn has_series(exposition: &str, name: &str, labels: &[(String, String)]) -> bool {
+    exposition.lines().filter(|l| !l.starts_with('#')).any(|line| {
+        let series = line.split_whitespace().next().unwrap_or("");
+        let base = series.split('{').next().unwrap_or("");
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| base.strip_suffix(s))
+            .unwrap_or(base);
+        base == name
+            && labels
+                .iter()
+                .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
+    })
+}
+
+#[test]
+fn selectors_are_read_from_promql() {
+    let found = selectors(
+        r#"sum(increase(issuer_jobs_finished_total{status="FAILED"}[15m])) > 0 and rate(http_requests_total{status=~"5.."}[1m])"#,
+    );
+    assert_eq!(
+        found,
+        [
+            ("http_requests_total".to_owned(), vec![]),
+            (
+                "issuer_jobs_finished_total".to_owned(),
+                vec![("status".to_owned(), "FAILED".to_owned())]
+            ),
+        ]
+    );
+    let exposition = "# TYPE x counter\nissuer_jobs_finished_total{job_type=\"A\",status=\"FAILED\"} 0\n";
+    assert!(has_series(exposition, "issuer_jobs_finished_total", &found[1].1));
+    assert!(!has_series(
+        exposition,
+        "issuer_jobs_finished_total",
+        &[("status".into(), "COMPLETED".into())]
+    ));
+    assert!(!has_series(exposition, "http_requests_total", &[]));
+}
+
+/// A fresh api and workers process, before any traffic but their probes: every series the
+/// alert rules select is already exported (counters at 0), so the first failure after a start
+/// moves a counter Prometheus has already seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_series_an_alert_selects_is_exported_from_the_start() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let rules = std::fs::read_to_string(root.join("ops/alerts.yml")).unwrap();
+    let wanted = selectors(&rules);
+    assert!(wanted.len() >= 8, "the rules select only {wanted:?}");
+
+    let core = TestApp::fresh_core(&Options::default()).await;
+    let api = ApiProcess::start(&core).await;
+    let workers_addr = format!("127.0.0.1:{}", free_port());
+    let _workers = WorkersProcess::start_with(&core, &[("WORKERS_ADDR", &workers_addr)]);
+    let http = reqwest::Client::new();
+    let workers_metrics = format!("http://{workers_addr}/metrics");
+    let mut exposition = String::new();
+    for _ in 0..100 {
+        if let Ok(r) = http.get(&workers_metrics).send().await
+            && r.status() == 200
+        {
+            tokio::time::sleep(Duration::from_millis(1_200)).await; // gauges measured each second
+            exposition = http
+                .get(&workers_metrics)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !exposition.is_empty(),
+        "the workers process never served /metrics"
+    );
+    let api_metrics = http.get(format!("{}/metrics", api.base)).send().await.unwrap();
+    exposition.push_str(&api_metrics.text().await.unwrap());
+
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|(name, labels)| !has_series(&exposition, name, labels))
+        .map(|(name, labels)| format!("{name}{labels:?}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "selected by ops/alerts.yml but not exported by a fresh api or workers: {missing:?}\n{exposition}"
+    );
 }
 
 #[test]

@@ -102,6 +102,9 @@ pub enum JobType {
 }
 
 impl JobType {
+    /// Every job type.
+    pub const ALL: [Self; 2] = [Self::CouponGeneration, Self::PartnerCouponUpload];
+
     /// The seed's spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -35,6 +35,22 @@ use store::coupon_jobs::Job;
 
 use self::runner::{JobFailure, Outcome, RunResult};
 
+/// Puts the job counters on `/metrics` at 0 for every job type and end, before any job ends.
+///
+/// The alerts read them with `increase()` and `rate()`, which need two samples of a series: a
+/// counter that appeared only with the first failed job after a start would never show that
+/// failure, and one that never appeared could not tell a stalled job from an idle process.
+pub fn export_counters_at_zero() {
+    for job_type in JobType::ALL.map(JobType::as_str) {
+        metrics::counter!("issuer_job_processed_total", "job_type" => job_type).absolute(0);
+        for status in ["COMPLETED", "FAILED", "CANCELLED"] {
+            metrics::counter!("issuer_jobs_finished_total", "job_type" => job_type, "status" => status)
+                .absolute(0);
+        }
+    }
+    metrics::counter!("issuer_jobs_requeued_total").absolute(0);
+}
+
 /// Claims job `job_id` and runs it to its end (or until it is cancelled, taken over or this
 /// process stops). A job held by a live worker, or already ended, is left alone.
 pub async fn run(runner: &JobRunner, job_id: i64) -> Result<(), issuance_core::Error> {
