@@ -11,12 +11,12 @@
 
 report_lines=()
 
-# The commit the binaries were built from, marked when the code differed from it (changes to
-# the docs alone do not count).
+# The commit the binaries were built from, marked when their sources differed from it (the
+# docs, scripts and load scripts do not go into the binaries).
 report_commit() {
   local sha
   sha=$(git rev-parse --short=9 HEAD 2>/dev/null || echo unknown)
-  if ! git diff --quiet HEAD -- . ':!docs' ':!*.md' 2>/dev/null; then sha="$sha+changes"; fi
+  if ! git diff --quiet HEAD -- crates api workers lua migrations Cargo.toml Cargo.lock 2>/dev/null; then sha="$sha+changes"; fi
   echo "$sha"
 }
 
