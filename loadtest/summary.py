@@ -43,7 +43,7 @@ def main(path, name, row_file=None):
                 f"{name}|{reqs.get('count', 0):,} at {reqs.get('rate', 0):,.0f} req/s|"
                 f"{dur.get('p(50)', 0):.2f} / {dur.get('p(99)', 0):.2f} ms|"
                 f"{', '.join(counters) or '-'}; unexpected {unexpected:.3%}|"
-                f"{passed} of {len(verdicts)} met"
+                f"{passed} of {len(verdicts)} met\n"
             )
 
 

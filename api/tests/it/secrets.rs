@@ -129,3 +129,29 @@ async fn another_code_secret_under_the_same_database_is_refused() {
     let again = run("workers", &db, Some(&JWT_SECRET), Some(&first)).await;
     assert!(again.is_none(), "the original runs: {again:?}");
 }
+
+/// An api and a workers process starting together on a new database pin the secret's
+/// fingerprint at the same moment: every one of them gets the one value that holds (a pin whose
+/// insert did nothing once found no row, and that process did not start).
+#[tokio::test]
+async fn processes_pinning_at_once_on_a_new_database_agree() {
+    let db = fresh_database().await;
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    issuance_core::connect::migrate(&pool).await.unwrap();
+    for round in 0..20 {
+        let name = format!("setting-{round}");
+        let pins = (0..8).map(|i| {
+            let (pool, name) = (pool.clone(), name.clone());
+            tokio::spawn(async move { store::settings::pin(&pool, &name, &format!("value-{i}")).await })
+        });
+        let pinned: Vec<String> = futures::future::join_all(pins)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().expect("every pin answers"))
+            .collect();
+        assert!(
+            pinned.iter().all(|v| *v == pinned[0]),
+            "round {round}: {pinned:?}"
+        );
+    }
+}

@@ -4,15 +4,15 @@ use issuance_core::{code_generator::CodeGenerator, config::ConfigError, error::E
 use sqlx::{PgExecutor, PgPool};
 
 /// Stores `value` under `name` unless a value is there already (then `value` is ignored);
-/// returns the value that holds.
+/// returns the value that holds. The no-op update on a conflict returns the row another process
+/// stored at the same moment: an api and a workers process starting together on a new database
+/// both get the one value (an insert that does nothing, with a second SELECT, would find no row
+/// there, both reading the statement's snapshot).
 pub async fn pin(db: impl PgExecutor<'_>, name: &str, value: &str) -> Result<String, Error> {
     Ok(sqlx::query_scalar(
-        "WITH ins AS (
-             INSERT INTO deployment_settings (name, value) VALUES ($1, $2)
-             ON CONFLICT (name) DO NOTHING RETURNING value)
-         SELECT value FROM ins
-         UNION ALL SELECT value FROM deployment_settings WHERE name = $1
-         LIMIT 1",
+        "INSERT INTO deployment_settings AS s (name, value) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET value = s.value
+         RETURNING value",
     )
     .bind(name)
     .bind(value)
