@@ -1,4 +1,4 @@
-//! Settings of an api process, from the environment. See the README's configuration table.
+//! Settings of an api process, from the environment. Every variable is in docs/configuration.md.
 
 use std::{fmt, net::SocketAddr, time::Duration};
 

@@ -10,7 +10,7 @@ use api::{auth::Jwt, config::Config, telemetry};
 use issuance_core::connect;
 
 /// Many small, short-lived allocations per request (headers, JSON, futures): mimalloc spends
-/// far less time on them than glibc malloc did under load (see README, Performance).
+/// far less time on them than glibc malloc did under load (docs/performance.md, Where the time goes).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

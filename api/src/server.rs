@@ -42,7 +42,7 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-/// The bounds of one api process (see the README's Hardening section).
+/// The bounds of one api process (docs/security.md, Limits and timeouts).
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// `HTTP_HEADER_READ_TIMEOUT_MS`: a request head must arrive within this.
