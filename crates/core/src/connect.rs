@@ -77,7 +77,9 @@ pub async fn redis(cfg: &CoreConfig) -> Result<Pool, Error> {
         (
             Duration::from_secs(2),
             Duration::from_secs(2),
-            ReconnectPolicy::new_exponential(0, 100, 5_000, 2),
+            // At most half a second between attempts: a Redis that comes back is used again
+            // (and the drain persists what waited) within a second.
+            ReconnectPolicy::new_exponential(0, 100, 500, 2),
         )
     };
     let pool = Builder::from_config(config)
