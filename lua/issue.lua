@@ -3,13 +3,14 @@
 -- another, in the order given, exactly as if each were its own call: grouping only shares the
 -- round trip, the flush and the script set-up.
 --
--- KEYS[1]  meta hash     <p>{<scope>}:meta     total, daily, start, end, active, ver, epoch
+-- KEYS[1]  meta hash     <p>{<scope>}:meta     total, daily, start, end, active, ver, epoch,
+--                                              ceiling, fence
 -- KEYS[2]  holders hash  <p>{<scope>}:holders  user id -> "<issue id>|<issued at ms>"
 -- KEYS[3]  day prefix    <p>{<scope>}:day:     the script appends the KST day number
 --                                              (days since 1970-01-01 KST, from the clock
 --                                              below), so every api process agrees on it
 -- KEYS[4]  stream        <p>{<scope>}:stream   each issue appends one field
---                                              r = "<kind>|<scope id>|<user>|<issue id>|<at ms>"
+--                                              r = "<kind>|<scope id>|<user>|<issue id>|<at ms>|<fence>"
 -- All keys share the {<scope>} hash tag, so the call runs unchanged on a Redis Cluster.
 --
 -- ARGV[1]  kind of the records ('ticket' or 'coupon')
@@ -23,11 +24,23 @@
 --          user id; candidate issue id (used only if this request issues, in 'given' mode);
 --          clock override in epoch ms, '' in production (then Redis TIME decides)
 --
--- Returns, per request in order, five values {status, issue id, issued at ms, issued count,
--- total}. Check order (SPEC §2): meta present -> user already holds one (HELD, even when sold
--- out since) -> active -> period -> total -> daily limit. Statuses:
+-- Returns, per request in order, six values {status, issue id, issued at ms, issued count,
+-- total, ceiling (-1: none)}. Check order (SPEC §2): meta present -> user already holds one
+-- (HELD, even when sold out since) -> active -> period -> total -> daily limit -> reservation.
+-- Statuses:
 --   ISSUED, HELD, INACTIVE, NOT_IN_PERIOD, SOLD_OUT, DAILY_LIMIT, NO_META (the caller rebuilds
---   meta and retries). The Rust decoder's Verdict and the api's Denial use the same words.
+--   meta and retries), RESERVE (the caller reserves more in Postgres and retries). The Rust
+--   decoder's Verdict and the api's Denial use the same words.
+--
+-- Reservations (a lost answer is never answered again): meta's `ceiling` is what Postgres has
+-- reserved for this copy of the scope (`scope_reservations.reserved`): the script never issues
+-- the unit at `ceiling` or above, it answers RESERVE, and the api raises the reservation in
+-- Postgres before it raises the ceiling. A rebuild resumes the count at the reservation, so no
+-- position or unit that may have been answered before a loss of Redis is answered again.
+-- `fence` is the scope's fence in Postgres when the copy was built; every record carries it,
+-- and the drain writes only records of the current fence or a later one (a rebuild raises it).
+-- A meta without `ceiling` (written before reservations existed) issues up to the quantity
+-- until its rebuild.
 --
 -- Integrity (partial loss of a scope's keys): meta also counts what the script did —
 -- `issued` (issues ever, the high-water mark), `gap` (issues a rebuild could not restore into
@@ -49,12 +62,14 @@
 -- key, and the rebuild merges Postgres back in before any decision.
 
 local out = {}
+local ceiling = -1
 local function answer(status, id, at, issued, total)
   out[#out + 1] = status
   out[#out + 1] = id
   out[#out + 1] = at
   out[#out + 1] = issued
   out[#out + 1] = total
+  out[#out + 1] = ceiling
 end
 
 local function no_meta()
@@ -65,7 +80,7 @@ local function no_meta()
 end
 
 local meta = redis.call('HMGET', KEYS[1], 'total', 'daily', 'start', 'end', 'active',
-                        'issued', 'gap', 'day', 'today', 'broken', 'epoch')
+                        'issued', 'gap', 'day', 'today', 'broken', 'epoch', 'ceiling', 'fence')
 if not meta[1] or meta[10] then
   return no_meta()
 end
@@ -74,6 +89,9 @@ if meta[11] ~= string.match(redis.call('INFO', 'replication'), 'master_replid:(%
   return no_meta()
 end
 local total, daily = tonumber(meta[1]), tonumber(meta[2])
+ceiling = tonumber(meta[12]) or -1
+local fence = meta[13] and ('|' .. meta[13]) or ''
+
 local start_ms, end_ms, active = tonumber(meta[3]), tonumber(meta[4]), meta[5] == '1'
 local counted = tonumber(meta[6])
 
@@ -135,6 +153,8 @@ for i = 5, #ARGV, 3 do
       end
       if daily > 0 and today[day] >= daily then
         answer('DAILY_LIMIT', '', 0, issued, total)
+      elseif ceiling >= 0 and issued >= ceiling then
+        answer('RESERVE', '', 0, issued, total)
       else
         if by_position then
           candidate = tostring(issued)
@@ -152,7 +172,7 @@ for i = 5, #ARGV, 3 do
           redis.call('PEXPIREAT', day_key, expire_at)
         end
         redis.call('XADD', KEYS[4], '*', 'r',
-                   ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. candidate .. '|' .. now)
+                   ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. candidate .. '|' .. now .. fence)
         issued = issued + 1
         last_day = day
         answer('ISSUED', candidate, now, issued, total)

@@ -11,9 +11,15 @@
 -- ARGV[7]  '1' = create the hash when it is missing (creation, or a rebuild after the caller
 --          restored the holders); '0' = only update an existing hash (a change of the row
 --          must never create meta without the holders behind it)
--- ARGV[8]  (create only) least number of issues ever made, known from Postgres (a coupon
---          batch's highest persisted position + 1), so positions are never numbered again
--- ARGV[9..] pairs (KST day number, issued that day) restored into the day counters, raised
+-- ARGV[8]  (create only) least number of issues ever made: known from Postgres (a coupon
+--          batch's highest persisted position + 1), and, when the replaced history may have
+--          lost answers, all that was reserved for it (engine::meta) — so neither a position nor
+--          a unit that may have been answered is ever numbered again
+-- ARGV[9]  (create only) the scope's fence in Postgres (scope_reservations.fence): every record
+--          the script writes carries it, and the drain writes only records of the current fence
+-- ARGV[10] (create only) what Postgres has reserved (scope_reservations.reserved): the ceiling
+--          the script issues up to (see issue.lua)
+-- ARGV[11..] pairs (KST day number, issued that day) restored into the day counters, raised
 --          only, never lowered
 --
 -- Creating (a rebuild) also writes the integrity fields `issue.lua` checks: `issued` = the
@@ -39,7 +45,7 @@ end
 redis.call('HSET', KEYS[1], 'ver', ARGV[1], 'total', ARGV[2], 'daily', ARGV[3],
            'start', ARGV[4], 'end', ARGV[5], 'active', ARGV[6])
 
-for i = 9, #ARGV - 1, 2 do
+for i = 11, #ARGV - 1, 2 do
   local day = tonumber(ARGV[i])
   local key = KEYS[2] .. ARGV[i]
   local count = tonumber(ARGV[i + 1])
@@ -48,6 +54,7 @@ for i = 9, #ARGV - 1, 2 do
   end
 end
 if create then
+  local epoch = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
   local held = redis.call('HLEN', KEYS[3])
   local issued = math.max(tonumber(redis.call('HGET', KEYS[1], 'issued') or '0'), held,
                           tonumber(ARGV[8]))
@@ -60,9 +67,8 @@ if create then
     today = tonumber(old_today)
     redis.call('SET', KEYS[2] .. day, today, 'PXAT', (day + 2) * 86400000 - 32400000)
   end
-  local epoch = string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')
   redis.call('HSET', KEYS[1], 'issued', issued, 'gap', issued - held, 'day', day, 'today', today,
-             'epoch', epoch)
+             'epoch', epoch, 'fence', ARGV[9], 'ceiling', ARGV[10])
   redis.call('HDEL', KEYS[1], 'broken')
 end
 return 1

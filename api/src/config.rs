@@ -3,6 +3,7 @@
 use std::{fmt, net::SocketAddr, time::Duration};
 
 use campaigns::channels::ChannelConfig;
+use engine::reservations::ReserveOptions;
 use issuance_core::{
     config::{ConfigError, CoreConfig, millis_or, parse_or, secret, var_or},
     enums::ChannelType,
@@ -37,6 +38,10 @@ pub struct Config {
     /// `ISSUE_CALLS_IN_FLIGHT`: `issue.lua` calls in flight per event; requests arriving meanwhile
     /// are decided together in the next call.
     pub issue_calls_in_flight: usize,
+    /// `RESERVE_AHEAD_MS` and `RESERVE_BLOCK_MIN`: how much of a scope Postgres reserves ahead
+    /// of Redis (about this much time of issues per block; 0 reserves the whole quantity at
+    /// once), and the smallest block (see `engine::reservations`).
+    pub reserve: ReserveOptions,
     /// `MIGRATE_ON_START`: apply pending migrations at start-up.
     pub migrate_on_start: bool,
     /// `DASHBOARD_CACHE_MS`: how long the admin dashboard is served from Redis.
@@ -118,6 +123,10 @@ impl Config {
             rules_cache_max: parse_or("RULES_CACHE_MAX", 100_000)?,
             sold_out_holders_max: parse_or("SOLD_OUT_HOLDERS_MAX", 1_000_000)?,
             issue_calls_in_flight: parse_or("ISSUE_CALLS_IN_FLIGHT", 4)?,
+            reserve: ReserveOptions {
+                ahead: millis_or("RESERVE_AHEAD_MS", ReserveOptions::default().ahead)?,
+                min_block: parse_or("RESERVE_BLOCK_MIN", ReserveOptions::default().min_block)?.max(1),
+            },
             migrate_on_start: parse_or("MIGRATE_ON_START", true)?,
             dashboard_ttl: millis_or("DASHBOARD_CACHE_MS", Duration::from_millis(3_000))?,
             order_ttl: millis_or("ORDER_TTL_MS", Duration::from_millis(300_000))?,
@@ -177,6 +186,7 @@ impl fmt::Debug for Config {
             .field("rules_cache_max", &self.rules_cache_max)
             .field("sold_out_holders_max", &self.sold_out_holders_max)
             .field("issue_calls_in_flight", &self.issue_calls_in_flight)
+            .field("reserve", &self.reserve)
             .field("migrate_on_start", &self.migrate_on_start)
             .field("dashboard_ttl", &self.dashboard_ttl)
             .field("order_ttl", &self.order_ttl)

@@ -70,6 +70,7 @@ pub async fn run(
             rules_stale_max: cfg.rules_stale_max,
             rules_cache_max: cfg.rules_cache_max,
             durability: cfg.core.durability,
+            reserve: cfg.reserve,
         },
     );
     // Refuse to serve on a Redis that would not keep what REDIS_DURABILITY promises.

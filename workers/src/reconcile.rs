@@ -27,7 +27,7 @@ impl Line {
         let verdict = if r.broken() { "DIFF" } else { "OK  " };
         format!(
             "{verdict}  {:<28} loaded {:<3}  postgres {:>7}  redis {:>7}  missing in Redis {}  \
-             in flight {}  missing in Postgres {}  differ {}{}",
+             in flight {}  missing in Postgres {}  differ {}  reserved {}  stranded {}{}",
             self.scope,
             if r.loaded { "yes" } else { "no" },
             r.postgres,
@@ -36,6 +36,8 @@ impl Line {
             r.in_flight,
             users(&r.missing_in_postgres),
             users(&r.differ),
+            r.reserved,
+            r.stranded,
             if self.repaired { "  (repaired)" } else { "" },
         )
     }

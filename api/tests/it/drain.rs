@@ -292,6 +292,7 @@ async fn feed(app: &TestApp, key: &str, users: std::ops::Range<i64>, pause: Dura
                 user_id: user,
                 issue_id: stream::IssueId::Uuid(id),
                 issued_at_ms: chrono::Utc::now().timestamp_millis(),
+                fence: None,
             };
             let _: () = pipeline
                 .xadd(&stream_key, false, None, "*", record.to_fields())
@@ -439,6 +440,7 @@ async fn a_batch_of_fifty_thousand_entries_is_committed_and_acknowledged_once() 
             user_id: user,
             issue_id: stream::IssueId::Uuid(id),
             issued_at_ms: at.timestamp_millis(),
+            fence: None,
         })
         .collect();
     let client = app.redis.next();

@@ -18,7 +18,7 @@ fn with(redis: &RedisServer, durability: Durability) -> Options {
 }
 
 /// Issues until `pred` holds for the status (at most `limit`); returns the last answer.
-async fn issue_until(
+pub(crate) async fn issue_until(
     app: &TestApp,
     key: &str,
     user: i64,
@@ -491,6 +491,7 @@ struct Told {
     tickets: std::collections::HashMap<i64, String>,
     coupons: std::collections::HashMap<i64, i64>,
     refused: usize,
+    sold_out: usize,
 }
 
 /// Ten rounds of 200 users, each asking event "kill" for a ticket and `batch` for a coupon
@@ -533,6 +534,7 @@ async fn kill_rounds(app: &TestApp, redis: &mut RedisServer, batch: i64) -> Told
                     told.tickets
                         .insert(user, tb["ticketId"].as_str().unwrap().to_owned());
                 }
+                409 if tb["code"] == "SOLD_OUT" => told.sold_out += 1,
                 503 => told.refused += 1,
                 other => panic!("ticket answered {other}: {tb}"),
             }
@@ -543,6 +545,7 @@ async fn kill_rounds(app: &TestApp, redis: &mut RedisServer, batch: i64) -> Told
                 409 if cb["code"] == "COUPON_ALREADY_ISSUED" => {
                     told.coupons.insert(user, cb["couponIssueId"].as_i64().unwrap());
                 }
+                409 if cb["code"] == "COUPON_SOLD_OUT" => told.sold_out += 1,
                 503 => told.refused += 1,
                 other => panic!("coupon answered {other}: {cb}"),
             }
@@ -606,15 +609,16 @@ async fn persisted(app: &TestApp, batch: i64, told: &Told) -> (usize, usize) {
     )
 }
 
-async fn kill_setup(redis: &RedisServer, durability: Durability) -> (TestApp, i64) {
+/// An app on `redis`, event "kill" and a batch, each of `quantity`.
+async fn kill_setup(redis: &RedisServer, durability: Durability, quantity: i64) -> (TestApp, i64) {
     use crate::coupons::{self, Setup};
 
     let app = TestApp::spawn_with(with(redis, durability)).await;
-    app.create_event("kill", 100_000, None).await;
+    app.create_event("kill", quantity, None).await;
     let (_, batch) = coupons::batch(
         &app,
         Setup {
-            count: 100_000,
+            count: quantity,
             ..Setup::default()
         },
     )
@@ -629,7 +633,7 @@ async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
         aof: true,
         ..Durability::default()
     };
-    let (app, batch) = kill_setup(&redis, aof).await;
+    let (app, batch) = kill_setup(&redis, aof, 100_000).await;
     let told = kill_rounds(&app, &mut redis, batch).await;
     eprintln!(
         "aof kills: {} tickets and {} coupons answered with their id, {} answers 503",
@@ -675,34 +679,78 @@ async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
         (told.tickets.len(), told.coupons.len()),
         "every answered issue is in Postgres"
     );
+
+    // Visible soon after an outage: Redis down for three seconds (every pool and the drain
+    // back off meanwhile), then issues answered after it comes back reach Postgres within a
+    // second of its return.
+    redis.kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.restart().await;
+    let back = Instant::now();
+    let before = app.ticket_rows("kill").await;
+    for user in 5_001..=5_020 {
+        let r = issue_until(&app, "kill", user, Duration::from_secs(10), |s| s != 503).await;
+        assert_eq!(r.status(), 201);
+    }
+    let answered = back.elapsed();
+    assert_eq!(
+        app.wait_rows("kill", before + 20, Duration::from_secs(10)).await,
+        before + 20
+    );
+    eprintln!(
+        "after a 3 s outage: 20 issues answered {:.2} s after Redis answered again, all in Postgres {:.2} s after it",
+        answered.as_secs_f64(),
+        back.elapsed().as_secs_f64()
+    );
 }
 
 #[tokio::test]
-async fn memory_mode_loses_what_the_drain_had_not_written_and_says_how_much() {
+async fn memory_mode_loses_answers_but_never_answers_a_unit_or_position_twice() {
+    // 2,000 users each ask for one of 1,500 tickets and one of 1,500 coupons, through ten
+    // kills of a Redis without persistence.
+    const QUANTITY: usize = 1_500;
     let mut redis = RedisServer::start(&[]).await;
-    let (app, batch) = kill_setup(&redis, Durability::default()).await;
+    let (app, batch) = kill_setup(&redis, Durability::default(), QUANTITY as i64).await;
     let told = kill_rounds(&app, &mut redis, batch).await;
+    // After a sell-out the api answers outsiders from memory: a holder asking again reaches
+    // Redis and has the copy lost with the last kill rebuilt.
+    let _ = app.issue("kill", *told.tickets.keys().next().unwrap()).await;
+    let _ = crate::coupons::issue(&app, batch, *told.coupons.keys().next().unwrap()).await;
     // Whatever was lost, what is left is consistent: Redis was rebuilt from Postgres before
     // any decision after each restart, so Postgres holds exactly Redis's holders.
     postgres_is_redis(&app, &redis, batch).await;
     let (tickets_kept, coupons_kept) = persisted(&app, batch, &told).await;
     let answered = told.tickets.len() + told.coupons.len();
     let lost = answered - tickets_kept - coupons_kept;
-    // A lost coupon's position is handed out again: two users were told the same code.
     let mut positions: Vec<i64> = told.coupons.values().copied().collect();
     positions.sort_unstable();
     let before = positions.len();
     positions.dedup();
     eprintln!(
         "memory kills: {answered} issues answered with their id, {lost} lost ({:.2} %: \
-         {} tickets, {} coupons), {} coupon positions told to two users, {} answers 503",
+         {} tickets, {} coupons), {} coupon positions told to two users, {} answers 503, {} sold out",
         100.0 * lost as f64 / answered.max(1) as f64,
         told.tickets.len() - tickets_kept,
         told.coupons.len() - coupons_kept,
         before - positions.len(),
-        told.refused
+        told.refused,
+        told.sold_out
     );
-    assert!(answered > 2_000, "the bursts mostly succeeded");
+    // Each loss strands what was reserved and not answered (about 100 ms of issues a scope):
+    // at a kill every 200 requests, much of the quantity.
+    assert!(answered > 500, "the bursts mostly failed: {answered} answered");
+    // A lost answer costs only itself: its unit and position are never answered to another.
+    assert_eq!(before, positions.len(), "a coupon position was told to two users");
+    assert!(
+        told.tickets.len() <= QUANTITY,
+        "{} tickets answered for {QUANTITY}",
+        told.tickets.len()
+    );
+    assert!(
+        told.coupons.len() <= QUANTITY,
+        "{} coupons answered for {QUANTITY}",
+        told.coupons.len()
+    );
 }
 
 #[tokio::test]
@@ -763,6 +811,23 @@ async fn a_redis_come_back_behind_postgres_is_rebuilt_before_any_decision() {
         .await;
         assert_eq!(body["couponIssueId"], coupon_ids[&user], "user {user}");
     }
+    // What was reserved for the copy that was lost may have been answered: it is not issued
+    // again (here all 60 answers were drained, so what is above 60 is stranded).
+    let reserved = |kind: &'static str, id: String| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT reserved FROM scope_reservations WHERE scope_kind = $1 AND scope_id = $2",
+            )
+            .bind(kind)
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    let left_tickets = 70 - reserved("ticket", "behind".into()).await;
+    let left_coupons = 70 - reserved("coupon", batch.to_string()).await;
     let mut new_tickets = 0;
     let mut new_coupons = 0;
     for user in 61..=100 {
@@ -773,17 +838,29 @@ async fn a_redis_come_back_behind_postgres_is_rebuilt_before_any_decision() {
         assert!(c == 201 || c == 409, "coupon answered {c}");
         new_coupons += i64::from(c == 201);
     }
-    assert_eq!((new_tickets, new_coupons), (10, 10), "only the 70 on offer");
-    assert_eq!(redis.cmd::<i64>("HLEN", vec![ticket_holders]).await, 70);
-    assert_eq!(redis.cmd::<i64>("HLEN", vec![coupon_holders]).await, 70);
-    assert_eq!(app.wait_rows("behind", 70, limit).await, 70);
-    assert_eq!(coupons::wait_coupon_rows_within(&app, batch, 70, limit).await, 70);
-    let (rows, distinct, top): (i64, i64, i32) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT seq), max(seq) FROM coupon_issues WHERE batch_id = $1",
+    assert_eq!(
+        (new_tickets, new_coupons),
+        (left_tickets, left_coupons),
+        "only what the lost copy had not reserved"
+    );
+    let (tickets, coupons) = (60 + left_tickets, 60 + left_coupons);
+    assert_eq!(redis.cmd::<i64>("HLEN", vec![ticket_holders]).await, tickets);
+    assert_eq!(redis.cmd::<i64>("HLEN", vec![coupon_holders]).await, coupons);
+    assert_eq!(app.wait_rows("behind", tickets, limit).await, tickets);
+    assert_eq!(
+        coupons::wait_coupon_rows_within(&app, batch, coupons, limit).await,
+        coupons
+    );
+    let (rows, distinct, below_60): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT seq), count(*) FILTER (WHERE seq < 60) FROM coupon_issues WHERE batch_id = $1",
     )
     .bind(batch)
     .fetch_one(&app.db)
     .await
     .unwrap();
-    assert_eq!((rows, distinct, top), (70, 70, 69), "no position twice");
+    assert_eq!(
+        (rows, distinct, below_60),
+        (coupons, coupons, 60),
+        "no position twice"
+    );
 }

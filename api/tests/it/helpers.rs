@@ -69,6 +69,8 @@ pub struct Options {
     pub durability: issuance_core::config::Durability,
     /// Where campaigns are distributed, and how.
     pub channels: campaigns::channels::ChannelConfig,
+    /// How far ahead of Redis Postgres reserves.
+    pub reserve: engine::reservations::ReserveOptions,
 }
 
 impl Default for Options {
@@ -88,6 +90,7 @@ impl Default for Options {
                 failures_to_open: 3,
                 open_for: Duration::from_secs(30),
             },
+            reserve: Default::default(),
         }
     }
 }
@@ -184,6 +187,7 @@ pub fn config(core: &CoreConfig, opts: &Options) -> Config {
         rules_cache_max: 100_000,
         sold_out_holders_max: 1_000_000,
         issue_calls_in_flight: 4,
+        reserve: opts.reserve,
         migrate_on_start: true,
         dashboard_ttl: Duration::from_millis(3_000),
         order_ttl: opts.order_ttl,

@@ -19,6 +19,7 @@ mod faults;
 mod helpers;
 mod invariants;
 mod limits;
+mod lost_answers;
 mod marketing;
 mod observability;
 mod orders;

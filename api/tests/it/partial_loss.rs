@@ -98,7 +98,11 @@ async fn ticket_subset(mask: u8) {
             tickets.insert(*u, b["ticketId"].as_str().unwrap().to_owned());
             answered.insert(b["ticketId"].as_str().unwrap().to_owned());
         } else if *s != 200 {
-            assert_eq!(b["code"], "DAILY_LIMIT_REACHED", "mask {mask}: {b}");
+            // With every trace of the scope's history gone, the count resumes above what was
+            // reserved for it (the lost answers may have used it): sold out, stranded.
+            let history_lost = mask & 1 != 0 && unpersisted_gone;
+            let sold_out = history_lost && b["code"] == "SOLD_OUT";
+            assert!(b["code"] == "DAILY_LIMIT_REACHED" || sold_out, "mask {mask}: {b}");
         }
     }
     let slack = if mask & 1 != 0 && unpersisted_gone { 4 } else { 0 };

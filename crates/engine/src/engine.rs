@@ -12,6 +12,7 @@ use crate::{
     confirm::Confirm,
     group_commit::GroupCommit,
     keys::Keys,
+    reservations::{Reservations, ReserveOptions},
 };
 
 /// Tuning of the per-process caches.
@@ -34,6 +35,8 @@ pub struct EngineOptions {
     pub rules_cache_max: u64,
     /// What must hold in Redis before an issue is answered.
     pub durability: Durability,
+    /// How far ahead of Redis Postgres reserves (see [`crate::reservations`]).
+    pub reserve: ReserveOptions,
 }
 
 impl EngineOptions {
@@ -48,6 +51,7 @@ impl EngineOptions {
             rules_stale_max: Duration::from_secs(3_600),
             rules_cache_max: 100_000,
             durability: Durability::default(),
+            reserve: ReserveOptions::default(),
         }
     }
 }
@@ -75,6 +79,8 @@ pub(crate) struct Inner {
     pub(crate) running: tokio::sync::Mutex<Option<(std::time::Instant, Arc<Vec<TicketEvent>>)>>,
     /// One rebuild of a scope's Redis copy at a time in this process (per scope).
     pub(crate) rebuilding: KeyedLocks,
+    /// Block sizes of the reservations this process makes.
+    pub(crate) reservations: Reservations,
 }
 
 impl Engine {
@@ -104,6 +110,7 @@ impl Engine {
                 db_down: std::sync::atomic::AtomicBool::new(false),
                 redis_fit: std::sync::atomic::AtomicBool::new(true),
                 rebuilding: KeyedLocks::new(10_000, Duration::from_secs(60)),
+                reservations: Reservations::new(options.reserve),
                 options,
             }),
         }

@@ -19,6 +19,10 @@ use crate::{
     issue::{IssueRequest, Verdict},
 };
 
+/// Reservations one request waits for at the most before it answers 503 (a block doubles while
+/// blocks last less than `RESERVE_AHEAD_MS`, so a burst catches up within a few).
+const MAX_RESERVES: u32 = 16;
+
 /// The scope under `key`, from `cache` when fresh, else from `load` (one load per key at a time;
 /// while it runs, a stale entry is good enough). When the load fails because Postgres is away,
 /// a known scope is served from its stale copy (see [`crate::cache`]).
@@ -105,17 +109,38 @@ impl Engine {
             candidate,
             clock_ms,
         };
-        for _ in 0..2 {
+        // Up to two rebuilds, and as many reservations as a burst outrunning them needs (each
+        // one at least doubles the block).
+        let (mut rebuilds, mut reserves) = (0, 0);
+        while rebuilds < 2 && reserves < MAX_RESERVES {
             let verdict = self
                 .inner
                 .group_commit
                 .issue(self.redis(), &cached.keys, &cached.scope, request.clone())
                 .await?;
             match &verdict {
-                Verdict::Issued { issued, total, .. } if issued >= total => self.mark_sold_out(cached),
+                Verdict::Issued {
+                    issued,
+                    total,
+                    ceiling,
+                    ..
+                } => {
+                    if issued >= total {
+                        self.mark_sold_out(cached);
+                    } else if let Some(ceiling) = ceiling {
+                        self.reserve_ahead(&cached.scope, &cached.keys, *total, *issued, *ceiling);
+                    }
+                }
                 Verdict::SoldOut => self.mark_sold_out(cached),
                 Verdict::NoMeta => {
+                    rebuilds += 1;
                     self.rebuild(&cached.scope, &cached.rules, &cached.keys).await?;
+                    continue;
+                }
+                Verdict::Reserve { issued } => {
+                    reserves += 1;
+                    self.reserve(&cached.scope, &cached.keys, cached.rules.total, *issued)
+                        .await?;
                     continue;
                 }
                 _ => {}

@@ -23,6 +23,8 @@ pub enum Verdict {
         issued: i64,
         /// The quantity.
         total: i64,
+        /// What the copy may issue up to (the reservation), `None` for a copy without one.
+        ceiling: Option<i64>,
     },
     /// The user already held `id`, issued at `at_ms`.
     Held {
@@ -41,6 +43,12 @@ pub enum Verdict {
     DailyLimit,
     /// The rules are missing from Redis; the caller rebuilds them and asks again.
     NoMeta,
+    /// The copy has issued all that Postgres reserved for it (`issued` of it); the caller
+    /// reserves more and asks again.
+    Reserve {
+        /// Issued count.
+        issued: i64,
+    },
 }
 
 impl Verdict {
@@ -54,6 +62,10 @@ impl Verdict {
             Verdict::SoldOut => Ok(Denial::SoldOut),
             Verdict::DailyLimit => Ok(Denial::DailyLimit),
             Verdict::NoMeta => Err(Error::protocol("issue.lua", "meta missing after a rebuild")),
+            Verdict::Reserve { .. } => Err(Error::protocol(
+                "issue.lua",
+                "reservation missing after extending it",
+            )),
             Verdict::Issued { .. } | Verdict::Held { .. } => {
                 Err(Error::protocol("issue.lua", "an issue taken for a refusal"))
             }
@@ -129,22 +141,25 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
     Ok(verdicts)
 }
 
-/// Turns the script's `{status, id, at, issued, total}` per request into [`Verdict`]s.
+/// Values per request in the script's reply.
+const FIELDS: usize = 6;
+
+/// Turns the script's `{status, id, at, issued, total, ceiling}` per request into [`Verdict`]s.
 fn decode(reply: Value, requests: usize) -> Result<Vec<Verdict>, Error> {
     let parts = reply.into_array();
-    if parts.len() != requests * 5 {
+    if parts.len() != requests * FIELDS {
         return Err(Error::protocol(
             "issue.lua",
             format!("{} values for {requests} requests", parts.len()),
         ));
     }
-    parts.chunks_exact(5).map(decode_one).collect()
+    parts.chunks_exact(FIELDS).map(decode_one).collect()
 }
 
 fn decode_one(parts: &[Value]) -> Result<Verdict, Error> {
     let bad = |detail: String| Error::protocol("issue.lua", detail);
-    let [status, id, at, issued, total] = parts else {
-        return Err(bad(format!("{} fields, expected 5", parts.len())));
+    let [status, id, at, issued, total, ceiling] = parts else {
+        return Err(bad(format!("{} fields, expected {FIELDS}", parts.len())));
     };
     let status = status.as_str().ok_or_else(|| bad("status is not text".into()))?;
     let id = || id.as_string().ok_or_else(|| bad("id is not text".into()));
@@ -155,6 +170,7 @@ fn decode_one(parts: &[Value]) -> Result<Verdict, Error> {
             at_ms: int(at, "at")?,
             issued: int(issued, "issued")?,
             total: int(total, "total")?,
+            ceiling: Some(int(ceiling, "ceiling")?).filter(|c| *c >= 0),
         },
         "HELD" => Verdict::Held {
             id: id()?,
@@ -165,6 +181,9 @@ fn decode_one(parts: &[Value]) -> Result<Verdict, Error> {
         "SOLD_OUT" => Verdict::SoldOut,
         "DAILY_LIMIT" => Verdict::DailyLimit,
         "NO_META" => Verdict::NoMeta,
+        "RESERVE" => Verdict::Reserve {
+            issued: int(issued, "issued")?,
+        },
         other => return Err(bad(format!("unknown status {other:?}"))),
     })
 }
@@ -183,17 +202,53 @@ mod tests {
 
     #[test]
     fn decodes_every_status() {
-        let ok = reply(vec!["ISSUED".into(), "t1".into(), 5.into(), 3.into(), 10.into()]);
+        let ok = reply(vec![
+            "ISSUED".into(),
+            "t1".into(),
+            5.into(),
+            3.into(),
+            10.into(),
+            8.into(),
+        ]);
         assert_eq!(
             decode_single(ok).unwrap(),
             Verdict::Issued {
                 id: "t1".into(),
                 at_ms: 5,
                 issued: 3,
-                total: 10
+                total: 10,
+                ceiling: Some(8),
             }
         );
-        let held = reply(vec!["HELD".into(), "t0".into(), 4.into(), 3.into(), 10.into()]);
+        let legacy = reply(vec![
+            "ISSUED".into(),
+            "t1".into(),
+            5.into(),
+            3.into(),
+            10.into(),
+            (-1).into(),
+        ]);
+        assert!(matches!(
+            decode_single(legacy).unwrap(),
+            Verdict::Issued { ceiling: None, .. }
+        ));
+        let reserve = reply(vec![
+            "RESERVE".into(),
+            "".into(),
+            0.into(),
+            8.into(),
+            10.into(),
+            8.into(),
+        ]);
+        assert_eq!(decode_single(reserve).unwrap(), Verdict::Reserve { issued: 8 });
+        let held = reply(vec![
+            "HELD".into(),
+            "t0".into(),
+            4.into(),
+            3.into(),
+            10.into(),
+            8.into(),
+        ]);
         assert_eq!(
             decode_single(held).unwrap(),
             Verdict::Held {
@@ -208,7 +263,14 @@ mod tests {
             ("DAILY_LIMIT", Verdict::DailyLimit),
             ("NO_META", Verdict::NoMeta),
         ] {
-            let r = reply(vec![s.into(), "".into(), 0.into(), 0.into(), 0.into()]);
+            let r = reply(vec![
+                s.into(),
+                "".into(),
+                0.into(),
+                0.into(),
+                0.into(),
+                (-1).into(),
+            ]);
             assert_eq!(decode_single(r).unwrap(), v);
         }
     }
@@ -216,7 +278,14 @@ mod tests {
     #[test]
     fn refuses_unknown_shapes() {
         assert!(decode_single(reply(vec!["ISSUED".into()])).is_err());
-        let unknown = reply(vec!["MAYBE".into(), "".into(), 0.into(), 0.into(), 0.into()]);
+        let unknown = reply(vec![
+            "MAYBE".into(),
+            "".into(),
+            0.into(),
+            0.into(),
+            0.into(),
+            0.into(),
+        ]);
         assert!(decode_single(unknown).is_err());
     }
 
@@ -228,9 +297,11 @@ mod tests {
             0.into(),
             1.into(),
             1.into(),
+            1.into(),
             "HELD".into(),
             "t0".into(),
             4.into(),
+            1.into(),
             1.into(),
             1.into(),
         ]);
@@ -244,7 +315,14 @@ mod tests {
                 }
             ]
         );
-        let short = reply(vec!["ISSUED".into(), "t1".into(), 5.into(), 3.into(), 10.into()]);
+        let short = reply(vec![
+            "ISSUED".into(),
+            "t1".into(),
+            5.into(),
+            3.into(),
+            10.into(),
+            10.into(),
+        ]);
         assert!(decode(short, 2).is_err(), "one answer for two requests");
     }
 }

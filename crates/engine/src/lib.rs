@@ -39,6 +39,7 @@ pub mod issue;
 pub mod keys;
 pub mod meta;
 pub mod reconcile;
+pub mod reservations;
 pub mod scope;
 pub mod script;
 pub mod stream;

@@ -10,7 +10,18 @@
 //! Postgres); holders found in neither are written to the stream again; only then `meta` is
 //! written. Its issued count is the largest of the restored holders, the highest persisted
 //! position and the high-water mark a broken meta kept, so a rebuild can never let the count
-//! pass the quantity nor hand out a coupon position again.
+//! pass the quantity nor hand out a coupon position again. When this server's history of the
+//! scope may have lost answers (the server lost its data, came back from an older copy, or is a
+//! promoted replica: its replication id is not the meta's), the count also resumes at what
+//! Postgres had reserved for the lost copy ([`crate::reservations`]), above every unit and
+//! position that could have been answered; what was reserved and never answered is stranded.
+//!
+//! Across processes, a rebuild holds the scope's `scope_reservations` row locked from before it
+//! reads anything until its copy is written, and gives the scope a new fence: the drain writes
+//! only records of the current fence or a later one, and its transaction takes the same row's
+//! lock, so a drain batch read from the replaced history either committed before the rebuild
+//! read Postgres (and is restored) or is dropped. The rebuild writes every holder Postgres
+//! lacks to the stream again under the new fence.
 
 use std::collections::{HashMap, HashSet};
 
@@ -21,7 +32,8 @@ use fred::{
 };
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use issuance_core::{clock, error::Error};
-use store::Holder;
+use sqlx::PgConnection;
+use store::{Holder, scope_reservations::Reservation};
 
 use crate::{
     engine::Engine,
@@ -44,28 +56,37 @@ pub struct Counts {
 }
 
 impl Engine {
-    /// Writes `rules` into the scope's meta hash (see `load_meta.lua`); `create` only after the
-    /// holders are in. Returns whether it was written.
+    /// Writes `rules` into the scope's meta hash (see `load_meta.lua`): creates it for a new
+    /// scope with its reservation (`create`), or only updates an existing one (`None`). Returns
+    /// whether it was written.
     pub(crate) async fn load_meta(
         &self,
         rules: &Rules,
         keys: &ScopeKeys,
-        create: bool,
-        day_counts: &[(i64, i64)],
+        create: Option<Reservation>,
     ) -> Result<bool, Error> {
-        self.write_meta(rules, keys, create, 0, day_counts).await
+        let copy = create.map(|reservation| NewCopy {
+            reservation,
+            issued_floor: 0,
+        });
+        self.write_meta(rules, keys, copy, &[]).await
     }
 
-    /// [`Engine::load_meta`] with the least number of issues ever made (`issued_floor`), for a
-    /// rebuild.
     async fn write_meta(
         &self,
         rules: &Rules,
         keys: &ScopeKeys,
-        create: bool,
-        issued_floor: i64,
+        copy: Option<NewCopy>,
         day_counts: &[(i64, i64)],
     ) -> Result<bool, Error> {
+        let create = copy.is_some();
+        let copy = copy.unwrap_or(NewCopy {
+            reservation: Reservation {
+                reserved: 0,
+                fence: 0,
+            },
+            issued_floor: 0,
+        });
         let mut args = vec![
             rules.version.to_string(),
             rules.total.to_string(),
@@ -74,7 +95,9 @@ impl Engine {
             rules.end.timestamp_millis().to_string(),
             if rules.active { "1" } else { "0" }.to_owned(),
             if create { "1" } else { "0" }.to_owned(),
-            issued_floor.to_string(),
+            copy.issued_floor.to_string(),
+            copy.reservation.fence.to_string(),
+            copy.reservation.reserved.to_string(),
         ];
         for (day, count) in day_counts {
             args.push(day.to_string());
@@ -127,69 +150,105 @@ impl Engine {
     pub async fn rebuild(&self, scope: &Scope, rules: &Rules, keys: &ScopeKeys) -> Result<(), Error> {
         let lock = self.inner.rebuilding.get(&keys.meta);
         let _guard = lock.lock().await;
-        let redis = self.redis().next();
-        let (ver, broken): (Option<String>, Option<String>) =
-            redis.hmget(&keys.meta, vec!["ver", "broken"]).await?;
-        if ver.is_some() && broken.is_none() {
+        if self.copy_is_sound(keys).await? {
             return Ok(()); // rebuilt meanwhile
         }
-        tracing::info!(scope = ?scope, broken = broken.is_some(), "Redis copy of the scope is missing or damaged, rebuilding");
+        // The scope's row stays locked until the copy is written: other processes' rebuilds of
+        // the scope and the drain's commits of it wait; drain commits under way end first.
+        let (kind, scope_id) = (scope.kind(), scope.id());
+        let mut tx = self.db().begin().await?;
+        let reserved = store::scope_reservations::lock(&mut tx, kind.as_str(), &scope_id).await?;
+        if self.copy_is_sound(keys).await? {
+            return Ok(()); // rebuilt by another process while this one waited
+        }
+        let redis = self.redis().next();
+        let whole: i64 = Lua::CopyWhole
+            .call(
+                redis,
+                vec![keys.meta.as_str(), keys.holders.as_str(), keys.stream.as_str()],
+                vec![reserved.fence.to_string()],
+            )
+            .await?;
+        let fence = store::scope_reservations::raise_fence(&mut tx, kind.as_str(), &scope_id).await?;
+        tracing::info!(scope = ?scope, fence, whole = whole == 1, "Redis copy of the scope is missing or damaged, rebuilding");
         metrics::counter!("issuer_meta_rebuilds_total").increment(1);
 
         // The stream first, then Postgres: see the module doc.
         let pending = stream::unpersisted(redis, &keys.stream).await?;
         let mut days = DayCounts::new(Utc::now().timestamp_millis());
-        let mut seen = HashSet::new();
+        let mut persisted = HashSet::new();
         let mut next_position = 0_i64;
         let mut chunk = Vec::with_capacity(RESTORE_CHUNK * 2);
-        let (kind, scope_id) = (scope.kind(), scope.id());
         for entry in pending {
             let Ok(record) = entry.record else { continue };
             if record.kind != kind || record.scope != scope_id {
                 continue;
             }
             days.add(record.user_id, record.issued_at_ms);
-            seen.insert(record.user_id);
             if let stream::IssueId::Position(p) = record.issue_id {
                 next_position = next_position.max(i64::from(p) + 1);
             }
             chunk.push(record.user_id.to_string());
             chunk.push(format!("{}|{}", record.issue_id, record.issued_at_ms));
         }
-        let mut rows = self.persisted_holders(scope);
-        while let Some(row) = rows.try_next().await? {
-            let at_ms = row.issued_at.timestamp_millis();
-            days.add(row.user_id, at_ms);
-            seen.insert(row.user_id);
-            if matches!(scope, Scope::Coupon(_))
-                && let Ok(p) = row.issue_id.parse::<i64>()
-            {
-                next_position = next_position.max(p + 1);
-            }
-            chunk.push(row.user_id.to_string());
-            chunk.push(format!("{}|{}", row.issue_id, at_ms));
-            if chunk.len() >= RESTORE_CHUNK * 2 {
-                self.restore_holders(keys, std::mem::take(&mut chunk)).await?;
+        {
+            let mut rows = holders_in(&mut tx, scope);
+            while let Some(row) = rows.try_next().await? {
+                let at_ms = row.issued_at.timestamp_millis();
+                days.add(row.user_id, at_ms);
+                persisted.insert(row.user_id);
+                if matches!(scope, Scope::Coupon(_))
+                    && let Ok(p) = row.issue_id.parse::<i64>()
+                {
+                    next_position = next_position.max(p + 1);
+                }
+                chunk.push(row.user_id.to_string());
+                chunk.push(format!("{}|{}", row.issue_id, at_ms));
+                if chunk.len() >= RESTORE_CHUNK * 2 {
+                    self.restore_holders(keys, std::mem::take(&mut chunk)).await?;
+                }
             }
         }
         self.restore_holders(keys, chunk).await?;
-        // Holders that are neither in the stream nor in Postgres: their stream entries were
-        // lost. Written to the stream again, so the drain persists them.
-        self.requeue_unseen(scope, keys, &seen, &mut days).await?;
-        stream::ensure_group(redis, &keys.stream).await?;
-        self.write_meta(rules, keys, true, next_position, &days.into_pairs())
+        // Every holder Postgres lacks is written to the stream again under the new fence, so the
+        // drain persists it (its older records, of the replaced fence, are dropped).
+        self.requeue_unpersisted(scope, keys, &persisted, fence, &mut days)
             .await?;
+        stream::ensure_group(redis, &keys.stream).await?;
+        // A history that may have lost answers resumes above all that was reserved for it.
+        let lost_floor = if whole == 1 { 0 } else { reserved.reserved };
+        let copy = NewCopy {
+            reservation: Reservation {
+                reserved: reserved.reserved,
+                fence,
+            },
+            issued_floor: next_position.max(lost_floor),
+        };
+        self.write_meta(rules, keys, Some(copy), &days.into_pairs())
+            .await?;
+        tx.commit().await?;
         stream::register(self.redis(), self.keys(), &keys.stream).await?;
         Ok(())
     }
 
-    /// Appends a stream record for every holder not in `seen` (see [`Engine::rebuild`]), and
-    /// counts it in `days`.
-    async fn requeue_unseen(
+    /// Whether the scope's copy is there and not marked broken.
+    async fn copy_is_sound(&self, keys: &ScopeKeys) -> Result<bool, Error> {
+        let (ver, broken): (Option<String>, Option<String>) = self
+            .redis()
+            .next()
+            .hmget(&keys.meta, vec!["ver", "broken"])
+            .await?;
+        Ok(ver.is_some() && broken.is_none())
+    }
+
+    /// Appends a stream record under `fence` for every holder not in `persisted` (see
+    /// [`Engine::rebuild`]), and counts it in `days`.
+    async fn requeue_unpersisted(
         &self,
         scope: &Scope,
         keys: &ScopeKeys,
-        seen: &HashSet<i64>,
+        persisted: &HashSet<i64>,
+        fence: i64,
         days: &mut DayCounts,
     ) -> Result<(), Error> {
         let client = self.redis().next().clone();
@@ -205,7 +264,7 @@ impl Engine {
                 ) else {
                     continue;
                 };
-                if seen.contains(&user) {
+                if persisted.contains(&user) {
                     continue;
                 }
                 let Some((id, at)) = value.split_once('|') else {
@@ -223,6 +282,7 @@ impl Engine {
                     user_id: user,
                     issue_id,
                     issued_at_ms,
+                    fence: Some(fence),
                 };
                 let _: String = client
                     .xadd(keys.stream.as_str(), false, None, "*", record.to_fields())
@@ -231,7 +291,7 @@ impl Engine {
             }
         }
         if requeued > 0 {
-            tracing::warn!(scope = ?scope, requeued, "holders whose stream entries were lost are queued again");
+            tracing::info!(scope = ?scope, requeued, fence, "holders not yet in Postgres are queued again");
             metrics::counter!("issuer_meta_requeued_total").increment(requeued);
         }
         Ok(())
@@ -252,6 +312,24 @@ impl Engine {
             .call(self.redis().next(), vec![keys.holders.as_str()], pairs)
             .await?;
         Ok(())
+    }
+}
+
+/// What a created copy starts from (see `load_meta.lua`).
+#[derive(Clone, Copy, Debug)]
+struct NewCopy {
+    /// The scope's fence and what Postgres reserved for it (the ceiling).
+    reservation: Reservation,
+    /// The least count to resume at: issues known from Postgres (a coupon batch's highest
+    /// position + 1), and all that was reserved for a history that may have lost answers.
+    issued_floor: i64,
+}
+
+/// The scope's rows in Postgres, read on `conn` (the rebuild's locked transaction).
+fn holders_in<'c>(conn: &'c mut PgConnection, scope: &Scope) -> BoxStream<'c, Result<Holder, Error>> {
+    match scope {
+        Scope::Ticket(key) => store::tickets::stream_for_event(conn, key.to_string()).boxed(),
+        Scope::Coupon(id) => store::coupon_issues::stream_for_batch(conn, *id).boxed(),
     }
 }
 

@@ -43,6 +43,11 @@ pub struct ScopeReport {
     pub missing_in_postgres: Differences,
     /// Users both know with different issue ids.
     pub differ: Differences,
+    /// What Postgres has reserved for the scope's copy (`scope_reservations.reserved`).
+    pub reserved: i64,
+    /// Units counted as issued that nobody holds: reserved before a loss of Redis and never
+    /// answered, or answered and lost with it (the copy's `gap`). They are never issued again.
+    pub stranded: i64,
 }
 
 impl ScopeReport {
@@ -87,7 +92,11 @@ impl Engine {
     pub async fn reconcile(&self, scope: &Scope) -> Result<ScopeReport, Error> {
         let keys = scope.keys(self.keys());
         let client = self.redis().next();
-        let loaded: bool = client.hexists(&keys.meta, "ver").await?;
+        let (ver, gap): (Option<String>, Option<i64>) = client.hmget(&keys.meta, vec!["ver", "gap"]).await?;
+        let loaded = ver.is_some();
+        let reserved = store::scope_reservations::find(self.db(), scope.kind().as_str(), &scope.id())
+            .await?
+            .map_or(0, |r| r.reserved);
         let redis: HashMap<String, String> = client.hgetall(&keys.holders).await?;
         let redis: HashMap<i64, String> = redis
             .into_iter()
@@ -99,6 +108,8 @@ impl Engine {
         let mut report = ScopeReport {
             loaded,
             redis: redis.len(),
+            reserved,
+            stranded: gap.unwrap_or(0),
             ..ScopeReport::default()
         };
         let mut persisted = HashSet::new();

@@ -32,9 +32,13 @@ pub enum Lua {
     ForgetConsumers,
     /// `retire_stream.lua`: drop the stream of an ended, fully persisted scope.
     RetireStream,
+    /// `raise_ceiling.lua`: let a scope's copy issue up to a new reservation.
+    RaiseCeiling,
+    /// `copy_whole.lua`: whether this server's history of a scope is known whole.
+    CopyWhole,
 }
 
-const ALL: [Lua; 8] = [
+const ALL: [Lua; 10] = [
     Lua::Issue,
     Lua::LoadMeta,
     Lua::RestoreHolders,
@@ -43,6 +47,8 @@ const ALL: [Lua; 8] = [
     Lua::StreamLag,
     Lua::ForgetConsumers,
     Lua::RetireStream,
+    Lua::RaiseCeiling,
+    Lua::CopyWhole,
 ];
 
 /// SHA1 of each script, computed once.
@@ -61,6 +67,8 @@ impl Lua {
             Lua::StreamLag => "stream_lag",
             Lua::ForgetConsumers => "forget_consumers",
             Lua::RetireStream => "retire_stream",
+            Lua::RaiseCeiling => "raise_ceiling",
+            Lua::CopyWhole => "copy_whole",
         }
     }
 
@@ -74,6 +82,8 @@ impl Lua {
             Lua::StreamLag => include_str!("../../../lua/stream_lag.lua"),
             Lua::ForgetConsumers => include_str!("../../../lua/forget_consumers.lua"),
             Lua::RetireStream => include_str!("../../../lua/retire_stream.lua"),
+            Lua::RaiseCeiling => include_str!("../../../lua/raise_ceiling.lua"),
+            Lua::CopyWhole => include_str!("../../../lua/copy_whole.lua"),
         }
     }
 

@@ -93,6 +93,10 @@ pub struct IssueRecord {
     pub issue_id: IssueId,
     /// When Redis issued it, epoch ms.
     pub issued_at_ms: i64,
+    /// The fence of the Redis copy that wrote it (`scope_reservations.fence`); `None` for a
+    /// record written before fences existed. The drain writes a record only while its fence is
+    /// the scope's current one or a later one.
+    pub fence: Option<i64>,
 }
 
 /// A stream entry as read: its id and its record, or why the record could not be read.
@@ -162,15 +166,18 @@ impl IssueRecord {
         ])
     }
 
-    /// Reads the `r` value: `<kind>|<scope>|<user>|<issue id>|<issued at ms>`.
+    /// Reads the `r` value: `<kind>|<scope>|<user>|<issue id>|<issued at ms>[|<fence>]`.
     fn parse(r: &str) -> Result<Self, String> {
         let mut parts = r.split('|');
         let mut next = || parts.next().ok_or_else(|| format!("short record {r:?}"));
         let record = [next()?, next()?, next()?, next()?, next()?];
+        let fence = parts.next();
         if parts.next().is_some() {
             return Err(format!("long record {r:?}"));
         }
-        Self::from_parts(record)
+        let mut record = Self::from_parts(record)?;
+        record.fence = fence.map(|f| f.parse().map_err(|_| "bad fence")).transpose()?;
+        Ok(record)
     }
 
     fn from_parts([kind, scope, user, id, at]: [&str; 5]) -> Result<Self, String> {
@@ -181,13 +188,14 @@ impl IssueRecord {
             user_id: user.parse().map_err(|_| "bad user")?,
             issue_id: IssueId::parse(kind, id).ok_or("bad id")?,
             issued_at_ms: at.parse().map_err(|_| "bad time")?,
+            fence: None,
         })
     }
 
     /// The entry's fields, as `issue.lua` writes them (used to requeue records and to replay
     /// them in tests and tools).
     pub fn to_fields(&self) -> Vec<(String, String)> {
-        let r = format!(
+        let mut r = format!(
             "{}|{}|{}|{}|{}",
             self.kind.as_str(),
             self.scope,
@@ -195,7 +203,19 @@ impl IssueRecord {
             self.issue_id,
             self.issued_at_ms
         );
+        if let Some(fence) = self.fence {
+            r.push_str(&format!("|{fence}"));
+        }
         vec![("r".into(), r)]
+    }
+
+    /// Whether the drain may write this record while the scope's fence in Postgres is
+    /// `current` (`None`: the scope has no fence yet).
+    pub fn within_fence(&self, current: Option<i64>) -> bool {
+        match (self.fence, current) {
+            (Some(mine), Some(current)) => mine >= current,
+            _ => true,
+        }
     }
 }
 
@@ -475,6 +495,7 @@ mod tests {
             user_id: 42,
             issue_id: IssueId::Uuid(Uuid::now_v7()),
             issued_at_ms: 1_700_000_000_123,
+            fence: None,
         };
         let fields: Fields = r.to_fields().into_iter().collect();
         assert_eq!(Entry::decode("1-0".into(), fields).record, Ok(r));
@@ -484,9 +505,28 @@ mod tests {
             user_id: 42,
             issue_id: IssueId::Position(7),
             issued_at_ms: 1_700_000_000_123,
+            fence: Some(41),
         };
         let fields: Fields = c.to_fields().into_iter().collect();
+        assert_eq!(fields["r"], "coupon|12|42|7|1700000000123|41");
         assert_eq!(Entry::decode("1-0".into(), fields).record, Ok(c));
+    }
+
+    #[test]
+    fn a_record_is_written_only_within_its_fence() {
+        let mut r = IssueRecord::parse("coupon|12|42|7|1700000000123|41").unwrap();
+        assert_eq!(r.fence, Some(41));
+        assert!(r.within_fence(Some(41)), "the current fence");
+        assert!(
+            r.within_fence(Some(40)),
+            "a rebuild that has not committed its fence"
+        );
+        assert!(!r.within_fence(Some(42)), "a history a rebuild has replaced");
+        assert!(r.within_fence(None), "a scope without a fence");
+        r.fence = None;
+        assert!(r.within_fence(Some(42)), "a record from before fences");
+        assert!(IssueRecord::parse("coupon|12|42|7|1|x").is_err());
+        assert!(IssueRecord::parse("coupon|12|42|7|1|2|3").is_err());
     }
 
     #[test]
@@ -540,6 +580,7 @@ mod tests {
             user_id: 42,
             issue_id: IssueId::Uuid(id),
             issued_at_ms: 7,
+            fence: None,
         };
         assert_eq!(Entry::decode("1-0".into(), fields).record, Ok(want));
     }

@@ -36,7 +36,13 @@ impl Engine {
     /// the first issue rebuilds the copy.
     pub async fn event_created(&self, event: &TicketEvent) {
         let keys = self.keys().ticket_event(&event.event_key);
-        if let Err(e) = self.load_meta(&Rules::from(event), &keys, true, &[]).await {
+        let rules = Rules::from(event);
+        let copied = async {
+            let scope = Scope::Ticket(EventKey::parse(&event.event_key)?);
+            let reservation = self.open_reservation(&scope).await?;
+            self.load_meta(&rules, &keys, Some(reservation)).await
+        };
+        if let Err(e) = copied.await {
             tracing::warn!(event = %event.event_key, error = %e, "event created, Redis copy deferred");
         }
         if let Err(e) = stream::register(self.redis(), self.keys(), &keys.stream).await {
@@ -86,7 +92,7 @@ impl Engine {
         let keys = self.keys().ticket_event(&event.event_key);
         // Only updates an existing copy: a missing one is rebuilt, holders first, on next use.
         // The stream is registered again, in case it was retired.
-        if self.load_meta(&Rules::from(&event), &keys, false, &[]).await? {
+        if self.load_meta(&Rules::from(&event), &keys, None).await? {
             stream::register(self.redis(), self.keys(), &keys.stream).await?;
         }
         self.inner.events.invalidate(&event.event_key);

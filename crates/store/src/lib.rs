@@ -24,6 +24,7 @@ pub mod invariants;
 pub mod orders;
 pub mod outbox;
 pub mod products;
+pub mod scope_reservations;
 pub mod settings;
 pub mod ticket_events;
 pub mod tickets;

@@ -9,37 +9,27 @@ use std::{
 use engine::{
     Keys,
     confirm::Connection,
-    stream::{self, Entry, IssueId, IssueRecord},
+    stream::{self, Entry, IssueRecord},
 };
 use fred::{clients::Pool, interfaces::KeysInterface, types::Expiration};
-use issuance_core::{Error, clock};
+use issuance_core::Error;
 use sqlx::PgPool;
-use store::{
-    coupon_issues::{self, NewCouponIssue},
-    tickets::{self, NewTicket},
-};
 use tokio_util::sync::CancellationToken;
 
-use super::registry::Streams;
+use super::{
+    registry::Streams,
+    write::{self, Write},
+};
 use crate::{config::DrainConfig, poll};
 
 /// Batches of one stream written in a row, each read while the one before commits, before the
 /// other streams get their turn.
 const READ_AHEAD_ROUNDS: u32 = 16;
 
-/// Longest pause after repeated failures.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-/// How a batch is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Write {
-    /// Entries never delivered before: binary COPY, and the conflict-tolerant insert should one
-    /// be there already.
-    Fresh,
-    /// Entries that may have been written before (taken over, retried): the conflict-tolerant
-    /// insert at once.
-    Replay,
-}
+/// Longest pause after repeated failures. Short, so that issues answered while Redis or
+/// Postgres was away are persisted (and visible) within a second of its return: a failed pass
+/// costs one refused connection attempt.
+const MAX_BACKOFF: Duration = Duration::from_millis(250);
 
 /// What one pass did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -126,7 +116,10 @@ impl Consumer {
                 }
                 Err(e) => {
                     failures += 1;
-                    tracing::error!(consumer = %self.name, error = %e, failures, "drain pass failed");
+                    // Every failure at first, then one in a hundred (four a second at most).
+                    if failures <= 3 || failures.is_multiple_of(100) {
+                        tracing::error!(consumer = %self.name, error = %e, failures, "drain pass failed");
+                    }
                     (self.cfg.idle.max(Duration::from_millis(10)) * 2u32.saturating_pow(failures.min(10)))
                         .min(MAX_BACKOFF)
                 }
@@ -287,8 +280,8 @@ impl Consumer {
         let started = Instant::now();
         self.confirm_replicated().await?;
         let (ids, records): (Vec<String>, Vec<_>) = entries.into_iter().map(|e| (e.id, e.record)).unzip();
-        let (tickets, coupons) = rows(s, &ids, records);
-        self.commit(&tickets, &coupons, write).await?;
+        let records = readable(s, &ids, records);
+        write::commit(&self.db, &records, write).await?;
         stream::ack(self.redis.next(), s, &ids).await?;
         metrics::histogram!("issuer_drain_batch_size").record(ids.len() as f64);
         metrics::histogram!("issuer_drain_persist_seconds").record(started.elapsed().as_secs_f64());
@@ -309,51 +302,6 @@ impl Consumer {
         renew_alive(client, &self.keys.drain_alive(&self.name), self.cfg.heartbeat).await?;
         confirm.wait(client, &connection).await
     }
-
-    /// Writes the records in one durable transaction: by COPY when they are fresh, falling back
-    /// to the conflict-tolerant insert when one of them is there already.
-    async fn commit(
-        &self,
-        tickets: &[NewTicket],
-        coupons: &[NewCouponIssue],
-        write: Write,
-    ) -> Result<(), Error> {
-        if write == Write::Fresh {
-            match self.transaction(tickets, coupons, Write::Fresh).await {
-                Err(e) if store::is_unique_violation(&e) => {
-                    tracing::info!(
-                        rows = tickets.len() + coupons.len(),
-                        "batch partly written before; writing it again without the duplicates"
-                    );
-                    metrics::counter!("issuer_drain_rewritten_batches_total").increment(1);
-                }
-                other => return other,
-            }
-        }
-        self.transaction(tickets, coupons, Write::Replay).await
-    }
-
-    async fn transaction(
-        &self,
-        tickets: &[NewTicket],
-        coupons: &[NewCouponIssue],
-        write: Write,
-    ) -> Result<(), Error> {
-        let mut tx = self.db.begin().await?;
-        store::durable_commit(&mut tx).await?;
-        match write {
-            Write::Fresh => {
-                tickets::copy_batch(&mut tx, tickets).await?;
-                coupon_issues::copy_batch(&mut tx, coupons).await?;
-            }
-            Write::Replay => {
-                tickets::insert_batch(&mut *tx, tickets).await?;
-                coupon_issues::insert_batch(&mut tx, coupons).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
 }
 
 /// The read size after a read of `size` that found `found` entries: doubled after a full read,
@@ -363,40 +311,21 @@ fn next_read_size(size: u64, found: u64, cfg: &DrainConfig) -> u64 {
     next.clamp(cfg.batch_min, cfg.batch_max)
 }
 
-/// The rows of the records of stream `s` (entry ids beside them). A record that cannot be read
-/// is logged and left out (it is acknowledged with the others rather than retried forever: only
-/// a bug writes one).
-fn rows(
-    s: &str,
-    ids: &[String],
-    records: Vec<Result<IssueRecord, String>>,
-) -> (Vec<NewTicket>, Vec<NewCouponIssue>) {
-    let (mut tickets, mut coupons) = (Vec::with_capacity(records.len()), Vec::new());
-    for (id, record) in ids.iter().zip(records) {
-        let record = record.and_then(|r| {
-            let issued_at = clock::from_ms(r.issued_at_ms);
-            match r.issue_id {
-                IssueId::Uuid(ticket_id) => tickets.push(NewTicket {
-                    ticket_id,
-                    event_key: r.scope,
-                    user_id: r.user_id,
-                    issued_at,
-                }),
-                IssueId::Position(seq) => coupons.push(NewCouponIssue {
-                    batch_id: r.scope.parse().map_err(|_| "bad batch id".to_owned())?,
-                    seq,
-                    user_id: r.user_id,
-                    issued_at,
-                }),
+/// The records of stream `s` that can be read (entry ids beside them). A record that cannot be
+/// read is logged and left out (it is acknowledged with the others rather than retried forever:
+/// only a bug writes one).
+fn readable(s: &str, ids: &[String], records: Vec<Result<IssueRecord, String>>) -> Vec<IssueRecord> {
+    ids.iter()
+        .zip(records)
+        .filter_map(|(id, record)| match record {
+            Ok(record) => Some(record),
+            Err(why) => {
+                tracing::error!(stream = s, id = %id, why, "unreadable stream entry");
+                metrics::counter!("issuer_drain_malformed_total").increment(1);
+                None
             }
-            Ok(())
-        });
-        if let Err(why) = record {
-            tracing::error!(stream = s, id = %id, why, "unreadable stream entry");
-            metrics::counter!("issuer_drain_malformed_total").increment(1);
-        }
-    }
-    (tickets, coupons)
+        })
+        .collect()
 }
 
 /// Keeps `key` alive while the consumer runs: set with an expiry of `ttl`, renewed every quarter

@@ -46,12 +46,16 @@
 //! persisted are trimmed empty and leave the registry (`retire_stream.lua`), so neither a pass
 //! nor a `/metrics` scrape grows with every scope ever created.
 //!
+//! Fence: a batch read from a Redis history that a rebuild has since replaced is dropped, not
+//! committed behind the rebuild's back ([`write`]).
+//!
 //! Lag (entries not yet persisted, and the age of the oldest) is published as
 //! `issuer_stream_lag_entries` and `issuer_stream_lag_seconds`, and per scope as
 //! `issuer_scope_lag_entries{scope}` and `issuer_scope_lag_seconds{scope}`.
 
 mod consumer;
 mod registry;
+pub mod write;
 
 use engine::Keys;
 use fred::clients::Pool;

@@ -1,0 +1,212 @@
+//! Reservations: what a scope's Redis copy may issue, reserved in Postgres ahead of it (hi/lo).
+//!
+//! Redis may lose answers it gave: without persistence a crash loses what the drain had not
+//! written, a restore from an older snapshot or a failover to a replica that lagged loses the
+//! last writes. Were the copy rebuilt from Postgres alone, the units and coupon positions of
+//! those lost answers would be answered again, to other users. So Postgres keeps, per scope,
+//! `scope_reservations.reserved`: the copy's meta holds it as `ceiling`, `issue.lua` never
+//! issues at or past the ceiling (it answers RESERVE), and this module raises the row in
+//! Postgres *before* it raises the ceiling in Redis. A rebuild resumes the count at `reserved`,
+//! above every unit and position that could have been answered.
+//!
+//! The cost is one small Postgres write per block, made in the background while half a block is
+//! still left, so the hot path does not wait for it. A block is sized to the rate: about
+//! `RESERVE_AHEAD_MS` (100 ms) of issues, doubling while blocks last less than that and halving
+//! when they last over four times as long, never under `RESERVE_BLOCK_MIN`. What a loss strands
+//! — units counted as issued that nobody holds — is at most the unused part of the last blocks
+//! each api process reserved: the meta's `gap`, which `workers reconcile` reports.
+//!
+//! `RESERVE_AHEAD_MS=0` reserves the whole quantity at once: no reservation after the first,
+//! and no protection of lost answers (for measuring what the reservations cost).
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicI64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use fred::interfaces::HashesInterface;
+use issuance_core::error::Error;
+use moka::sync::Cache;
+use store::scope_reservations::{self, Reservation};
+
+use crate::{engine::Engine, keys::ScopeKeys, scope::Scope, script::Lua};
+
+/// The largest block, whatever the rate: what one loss can strand per api process.
+const MAX_BLOCK: i64 = 100_000;
+
+/// How blocks are sized (`RESERVE_AHEAD_MS`, `RESERVE_BLOCK_MIN`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReserveOptions {
+    /// How much time of issues one block should last; zero reserves the whole quantity at once.
+    pub ahead: Duration,
+    /// The smallest block.
+    pub min_block: i64,
+}
+
+impl Default for ReserveOptions {
+    fn default() -> Self {
+        Self {
+            ahead: Duration::from_millis(100),
+            min_block: 64,
+        }
+    }
+}
+
+/// This process's block sizes, per scope.
+pub(crate) struct Reservations {
+    options: ReserveOptions,
+    scopes: Cache<String, Arc<Blocks>>,
+}
+
+/// One scope's block size and the last time this process reserved for it.
+struct Blocks {
+    size: AtomicI64,
+    last: tokio::sync::Mutex<Option<Instant>>,
+    /// A reservation ahead is under way (so the requests meanwhile start no other).
+    ahead: AtomicBool,
+}
+
+impl Reservations {
+    pub(crate) fn new(options: ReserveOptions) -> Self {
+        Self {
+            options,
+            scopes: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(600))
+                .build(),
+        }
+    }
+
+    fn blocks(&self, meta: &str) -> Arc<Blocks> {
+        if let Some(blocks) = self.scopes.get(meta) {
+            return blocks;
+        }
+        let min = self.options.min_block.max(1);
+        self.scopes.get_with(meta.to_owned(), || {
+            Arc::new(Blocks {
+                size: AtomicI64::new(min),
+                last: tokio::sync::Mutex::new(None),
+                ahead: AtomicBool::new(false),
+            })
+        })
+    }
+
+    /// The next block for a scope whose last block was reserved at `last`.
+    fn next(&self, blocks: &Blocks, last: Option<Instant>, total: i64) -> i64 {
+        if self.options.ahead.is_zero() {
+            return total;
+        }
+        let ahead = self.options.ahead;
+        let size = blocks.size.load(Ordering::Relaxed);
+        let next = match last.map(|at| at.elapsed()) {
+            Some(lasted) if lasted < ahead => size.saturating_mul(2),
+            Some(lasted) if lasted > ahead * 4 => size / 2,
+            _ => size,
+        }
+        .clamp(self.options.min_block.max(1), MAX_BLOCK);
+        blocks.size.store(next, Ordering::Relaxed);
+        next
+    }
+}
+
+impl Engine {
+    /// The reservation of a scope being created. Nothing is reserved before the first request,
+    /// so a scope whose copy is lost before it issued anything strands nothing.
+    pub(crate) async fn open_reservation(&self, scope: &Scope) -> Result<Reservation, Error> {
+        let (kind, id) = (scope.kind().as_str(), scope.id());
+        scope_reservations::open(self.db(), kind, &id).await
+    }
+
+    /// Reserves past `ceiling` and raises the copy's ceiling; returns once the copy may issue
+    /// further (or needs a rebuild first).
+    pub(crate) async fn reserve(
+        &self,
+        scope: &Scope,
+        keys: &ScopeKeys,
+        total: i64,
+        ceiling: i64,
+    ) -> Result<(), Error> {
+        let blocks = self.inner.reservations.blocks(&keys.meta);
+        let last = blocks.last.lock().await;
+        if self.raised_past(keys, ceiling).await? {
+            return Ok(());
+        }
+        let block = self.inner.reservations.next(&blocks, *last, total);
+        self.extend(scope, keys, total, ceiling, block, last).await
+    }
+
+    /// Whether the copy's ceiling is past `ceiling` already (raised while this waited).
+    async fn raised_past(&self, keys: &ScopeKeys, ceiling: i64) -> Result<bool, Error> {
+        let now: Option<i64> = self.redis().next().hget(&keys.meta, "ceiling").await?;
+        Ok(now.is_some_and(|c| c > ceiling))
+    }
+
+    /// Starts reserving in the background once less than half a block is left past `issued`;
+    /// nothing when this process is reserving for the scope already.
+    pub(crate) fn reserve_ahead(
+        &self,
+        scope: &Scope,
+        keys: &ScopeKeys,
+        total: i64,
+        issued: i64,
+        ceiling: i64,
+    ) {
+        if ceiling >= total {
+            return;
+        }
+        let blocks = self.inner.reservations.blocks(&keys.meta);
+        if ceiling - issued > blocks.size.load(Ordering::Relaxed) / 2
+            || blocks.ahead.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let (engine, scope, keys) = (self.clone(), scope.clone(), keys.clone());
+        tokio::spawn(async move {
+            let last = blocks.last.lock().await;
+            let extended = async {
+                if engine.raised_past(&keys, ceiling).await? {
+                    return Ok(());
+                }
+                let block = engine.inner.reservations.next(&blocks, *last, total);
+                engine.extend(&scope, &keys, total, ceiling, block, last).await
+            };
+            if let Err(e) = extended.await {
+                tracing::warn!(scope = ?scope, error = %e, "could not reserve ahead; the next request will");
+            }
+            blocks.ahead.store(false, Ordering::Release);
+        });
+    }
+
+    async fn extend(
+        &self,
+        scope: &Scope,
+        keys: &ScopeKeys,
+        total: i64,
+        ceiling: i64,
+        block: i64,
+        mut last: tokio::sync::MutexGuard<'_, Option<Instant>>,
+    ) -> Result<(), Error> {
+        let redis = self.redis().next();
+        let (kind, id) = (scope.kind().as_str(), scope.id());
+        let reserved = scope_reservations::extend(self.db(), kind, &id, ceiling + block, total).await?;
+        *last = Some(Instant::now());
+        metrics::counter!("issuer_reservations_total").increment(1);
+        let raised: i64 = Lua::RaiseCeiling
+            .call(
+                redis,
+                vec![keys.meta.as_str()],
+                vec![reserved.fence.to_string(), reserved.reserved.to_string()],
+            )
+            .await?;
+        if raised < 0 {
+            // The copy is of another fence than Postgres (a rebuild that did not commit): it
+            // must not decide anything more; the next request rebuilds it.
+            tracing::warn!(scope = ?scope, "the Redis copy's fence is not the scope's; rebuilding it");
+            let _: i64 = redis.hset(&keys.meta, ("broken", "1")).await?;
+        }
+        Ok(())
+    }
+}
