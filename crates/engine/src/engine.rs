@@ -8,11 +8,11 @@ use sqlx::PgPool;
 use store::{coupon_batches::CouponBatch, ticket_events::TicketEvent};
 
 use crate::{
+    blocks::{Reservations, ReserveOptions},
     cache::{KeyedLocks, RulesCache, SoldOutBook},
     confirm::Confirm,
     group_commit::GroupCommit,
     keys::Keys,
-    reservations::{Reservations, ReserveOptions},
 };
 
 /// Tuning of the per-process caches.
