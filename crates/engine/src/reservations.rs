@@ -26,7 +26,7 @@ use issuance_core::error::Error;
 use store::scope_reservations::{self, Reservation};
 
 pub use crate::blocks::ReserveOptions;
-use crate::{engine::Engine, keys::ScopeKeys, scope::Scope, script::Lua};
+use crate::{blocks::Blocks, engine::Engine, keys::ScopeKeys, scope::Scope, script::Lua};
 
 impl Engine {
     /// The reservation of a scope being created. Nothing is reserved before the first request,
@@ -46,12 +46,7 @@ impl Engine {
         ceiling: i64,
     ) -> Result<(), Error> {
         let blocks = self.inner.reservations.blocks(&keys.meta);
-        let last = blocks.last.lock().await;
-        if self.raised_past(keys, ceiling).await? {
-            return Ok(());
-        }
-        let block = self.inner.reservations.next(&blocks, *last, total);
-        self.extend(scope, keys, total, ceiling, block, last).await
+        self.reserve_past(scope, keys, total, ceiling, &blocks).await
     }
 
     /// Whether the copy's ceiling is past `ceiling` already (raised while this waited).
@@ -81,14 +76,7 @@ impl Engine {
         }
         let (engine, scope, keys) = (self.clone(), scope.clone(), keys.clone());
         tokio::spawn(async move {
-            let last = blocks.last.lock().await;
-            let extended = async {
-                if engine.raised_past(&keys, ceiling).await? {
-                    return Ok(());
-                }
-                let block = engine.inner.reservations.next(&blocks, *last, total);
-                engine.extend(&scope, &keys, total, ceiling, block, last).await
-            };
+            let extended = engine.reserve_past(&scope, &keys, total, ceiling, &blocks);
             if let Err(e) = extended.await {
                 tracing::warn!(scope = ?scope, error = %e, "could not reserve ahead; the next request will");
             }
@@ -96,15 +84,22 @@ impl Engine {
         });
     }
 
-    async fn extend(
+    /// Reserves the scope's next block past `ceiling` in Postgres, then raises the copy's
+    /// ceiling to it; nothing when the ceiling was raised past `ceiling` while this waited for
+    /// the scope's other reservation in this process.
+    async fn reserve_past(
         &self,
         scope: &Scope,
         keys: &ScopeKeys,
         total: i64,
         ceiling: i64,
-        block: i64,
-        mut last: tokio::sync::MutexGuard<'_, Option<Instant>>,
+        blocks: &Blocks,
     ) -> Result<(), Error> {
+        let mut last = blocks.last.lock().await;
+        if self.raised_past(keys, ceiling).await? {
+            return Ok(());
+        }
+        let block = self.inner.reservations.next(blocks, *last, total);
         let redis = self.redis().next();
         let (kind, id) = (scope.kind().as_str(), scope.id());
         let reserved = scope_reservations::extend(self.db(), kind, &id, ceiling + block, total).await?;
