@@ -215,8 +215,18 @@ async fn mid_burst(mask: u8) {
     app.create_event(&key, 200, None).await;
     let keys = app.keys.ticket_event(&key);
     let burst = issue(&app, &key, 1..=400);
+    // Mid-burst: once some issues were answered (so the stream has been added to), whatever
+    // the machine's speed. A loss before the first issue leaves no history to resume from, and
+    // then what Postgres reserved is stranded (see `copy_whole.lua`).
     let loss = async {
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        let started = std::time::Instant::now();
+        loop {
+            let held: i64 = app.redis_cmd("HLEN", vec![keys.holders.clone()]).await;
+            if held >= 20 || started.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         lose(&app, &keys, mask).await;
     };
     let (answers, ()) = tokio::join!(burst, loss);

@@ -18,6 +18,7 @@ use issuance_core::{error::Error, ids::EventKey};
 use crate::{
     engine::Engine,
     scope::{Rules, Scope},
+    script::Lua,
     stream,
 };
 
@@ -159,7 +160,9 @@ impl Engine {
             return Ok(false);
         };
         let keys = scope.keys(self.keys());
-        let _: i64 = self.redis().next().hset(&keys.meta, ("broken", "1")).await?;
+        let _: i64 = Lua::MarkBroken
+            .call(self.redis().next(), vec![keys.meta.as_str()], vec![])
+            .await?;
         self.rebuild(scope, &rules, &keys).await?;
         Ok(true)
     }

@@ -113,10 +113,9 @@ impl Engine {
             )
             .await?;
         if raised < 0 {
-            // The copy is of another fence than Postgres (a rebuild that did not commit): it
-            // must not decide anything more; the next request rebuilds it.
-            tracing::warn!(scope = ?scope, "the Redis copy's fence is not the scope's; rebuilding it");
-            let _: i64 = redis.hset(&keys.meta, ("broken", "1")).await?;
+            // The copy is missing, broken or of another fence than Postgres (then the script
+            // marked it broken): the next request rebuilds it.
+            tracing::warn!(scope = ?scope, "the Redis copy cannot take the reservation; rebuilding it");
         }
         Ok(())
     }

@@ -36,9 +36,11 @@ pub enum Lua {
     RaiseCeiling,
     /// `copy_whole.lua`: whether this server's history of a scope is known whole.
     CopyWhole,
+    /// `mark_broken.lua`: mark a scope's copy broken, if there is one.
+    MarkBroken,
 }
 
-const ALL: [Lua; 10] = [
+const ALL: [Lua; 11] = [
     Lua::Issue,
     Lua::LoadMeta,
     Lua::RestoreHolders,
@@ -49,6 +51,7 @@ const ALL: [Lua; 10] = [
     Lua::RetireStream,
     Lua::RaiseCeiling,
     Lua::CopyWhole,
+    Lua::MarkBroken,
 ];
 
 /// SHA1 of each script, computed once.
@@ -69,6 +72,7 @@ impl Lua {
             Lua::RetireStream => "retire_stream",
             Lua::RaiseCeiling => "raise_ceiling",
             Lua::CopyWhole => "copy_whole",
+            Lua::MarkBroken => "mark_broken",
         }
     }
 
@@ -84,6 +88,7 @@ impl Lua {
             Lua::RetireStream => include_str!("../../../lua/retire_stream.lua"),
             Lua::RaiseCeiling => include_str!("../../../lua/raise_ceiling.lua"),
             Lua::CopyWhole => include_str!("../../../lua/copy_whole.lua"),
+            Lua::MarkBroken => include_str!("../../../lua/mark_broken.lua"),
         }
     }
 
