@@ -35,11 +35,13 @@ export DATA_PLATFORM_URL="$RECEIVER"
 stack_workers=""
 start_workers() { "$bin"/workers & stack_workers=$!; }
 stop_workers() { [ -z "$stack_workers" ] || { kill "$stack_workers"; wait "$stack_workers" 2>/dev/null || true; stack_workers=""; }; }
-"$bin"/api & stack_api=$!
+# STACK_API_WRAPPER runs the api under a tool (loadtest/instructions: callgrind); the api is
+# then slower to start, so STACK_READY_SECS (10 by default) gives it longer.
+${STACK_API_WRAPPER:-} "$bin"/api & stack_api=$!
 [ "${STACK_WORKERS:-1}" = 0 ] || start_workers
 "$bin"/workers receiver --addr "127.0.0.1:$((PORT + 1))" >/dev/null 2>&1 & stack_receiver=$!
 trap 'kill $stack_api $stack_workers $stack_receiver 2>/dev/null; wait 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -sf "http://$API_ADDR/ready" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 $((${STACK_READY_SECS:-10} * 10))); do curl -sf "http://$API_ADDR/ready" >/dev/null && break; sleep 0.1; done
 curl -sf "http://$API_ADDR/ready" >/dev/null || { echo "the api did not become ready" >&2; exit 1; }
 
 TOKEN=$("$bin"/api token --user 1 --admin)
