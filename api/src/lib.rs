@@ -96,7 +96,7 @@ pub async fn run(
             max_days: cfg.campaigns.max_days,
         },
     );
-    let state = AppState {
+    let state = AppState::new(state::Shared {
         engine,
         campaigns,
         jwt: Arc::new(Jwt::new(&cfg.jwt_secret)),
@@ -112,7 +112,7 @@ pub async fn run(
             cfg.limits.body_timeout,
             cfg.limits.request_timeout,
         ),
-    };
+    });
     tracing::info!(addr = %listener.local_addr()?, "api listening");
     let served = server::serve(listener, app(state), &cfg.limits, shutdown).await;
     sweeper.abort();

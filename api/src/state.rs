@@ -8,9 +8,28 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{auth::Jwt, ratelimit::RateLimits};
 
-/// Shared, cheap to clone.
+/// Shared, cheap to clone: one reference count, however many parts (axum clones the state for
+/// every extractor of every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state made of `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     /// The issuance core.
     pub engine: Engine,
     /// Marketing campaigns on it.

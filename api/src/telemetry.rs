@@ -5,7 +5,11 @@
 //! `issuer_stream_lag_entries`, `issuer_stream_lag_seconds`, `issuer_script_reloads_total`,
 //! `issuer_meta_rebuilds_total`.
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{LazyLock, OnceLock, RwLock},
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request},
@@ -42,20 +46,93 @@ pub fn init_tracing() {
 }
 
 /// Counts every routed request by route template and status, and times it.
+///
+/// The labels are `&'static str`s, so recording them allocates nothing: the method is one of
+/// the standard ones (or `other`), and route templates and statuses are interned once each —
+/// both are bounded sets (the router's templates, three-digit codes), whatever clients send.
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or("unmatched", |p| intern(p.as_str()));
     let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+    let status = intern(response.status().as_str());
+    static DURATIONS: Handles<(Label, Label), metrics::Histogram> = Handles::new();
+    static REQUESTS: Handles<(Label, Label, Label), metrics::Counter> = Handles::new();
+    DURATIONS
+        .get(
+            (addr(method), addr(route)),
+            || metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route),
+        )
         .record(started.elapsed().as_secs_f64());
-    metrics::counter!("http_requests_total", "method" => method, "route" => route, "status" => status)
+    REQUESTS
+        .get((addr(method), addr(route), addr(status)), || {
+            metrics::counter!("http_requests_total", "method" => method, "route" => route, "status" => status)
+        })
         .increment(1);
     response
+}
+
+/// Metric handles by their labels, each resolved once: recording through a handle is an atomic
+/// operation, where the macros build the key and look it up in the registry at every call.
+/// Keyed by where the `&'static` labels are, so a lookup hashes a few words.
+struct Handles<K, H>(LazyLock<RwLock<HashMap<K, H>>>);
+
+impl<K: Eq + std::hash::Hash, H: Clone> Handles<K, H> {
+    const fn new() -> Self {
+        Self(LazyLock::new(RwLock::default))
+    }
+
+    fn get(&self, key: K, make: impl FnOnce() -> H) -> H {
+        if let Some(found) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return found.clone();
+        }
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_insert_with(make)
+            .clone()
+    }
+}
+
+/// The address and length of a `&'static` label: one label, one key (two copies of a label
+/// at two addresses only resolve the same series twice).
+fn addr(label: &'static str) -> Label {
+    (label.as_ptr() as usize, label.len())
+}
+
+type Label = (usize, usize);
+
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// `label` as a `&'static str`, leaked the first time it is seen. Only for bounded sets.
+fn intern(label: &str) -> &'static str {
+    static INTERNED: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(RwLock::default);
+    if let Some(found) = INTERNED.read().unwrap_or_else(|e| e.into_inner()).get(label) {
+        return found;
+    }
+    let mut interned = INTERNED.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(found) = interned.get(label) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(label.to_owned().into_boxed_str());
+    interned.insert(leaked);
+    leaked
 }
 
 /// The `outcome` of an issue answer in `issuer_issue_total{kind,outcome}`: the same words for
@@ -77,5 +154,12 @@ pub fn issue_outcome<T>(
 
 /// Counts one issue answer (or `rate_limited`) of a scope kind.
 pub fn count_issue(kind: issuance_core::error::ScopeKind, outcome: &'static str) {
-    metrics::counter!("issuer_issue_total", "kind" => kind.as_str(), "outcome" => outcome).increment(1);
+    static ISSUES: Handles<(Label, Label), metrics::Counter> = Handles::new();
+    let kind = kind.as_str();
+    ISSUES
+        .get(
+            (addr(kind), addr(outcome)),
+            || metrics::counter!("issuer_issue_total", "kind" => kind, "outcome" => outcome),
+        )
+        .increment(1);
 }

@@ -26,6 +26,10 @@ const MAX_RESERVES: u32 = 16;
 /// The scope under `key`, from `cache` when fresh, else from `load` (one load per key at a time;
 /// while it runs, a stale entry is good enough). When the load fails because Postgres is away,
 /// a known scope is served from its stale copy (see [`crate::cache`]).
+///
+/// The rare paths of the hot path (a load here, a rebuild or a reservation in
+/// [`Engine::decide`]) are boxed: inlined, their Postgres futures would make the future of every
+/// request several kilobytes larger, and it is moved (copied) whole as it is boxed and polled.
 pub(crate) async fn cached<T, F, Fut>(
     cache: &RulesCache<T>,
     key: &str,
@@ -49,7 +53,7 @@ where
             let Ok(_guard) = lock.try_lock() else {
                 return Ok(found);
             };
-            return reload(cache, key, load, found).await;
+            return Box::pin(reload(cache, key, load, found)).await;
         }
         Lookup::Missing => None,
     };
@@ -57,7 +61,7 @@ where
     let _guard = lock.lock().await;
     match cache.lookup(key) {
         Lookup::Fresh(found) => Ok(found),
-        _ => reload(cache, key, load, stale).await,
+        _ => Box::pin(reload(cache, key, load, stale)).await,
     }
 }
 
@@ -134,13 +138,12 @@ impl Engine {
                 Verdict::SoldOut => self.mark_sold_out(cached),
                 Verdict::NoMeta => {
                     rebuilds += 1;
-                    self.rebuild(&cached.scope, &cached.rules, &cached.keys).await?;
+                    Box::pin(self.rebuild(&cached.scope, &cached.rules, &cached.keys)).await?;
                     continue;
                 }
                 Verdict::Reserve { issued } => {
                     reserves += 1;
-                    self.reserve(&cached.scope, &cached.keys, cached.rules.total, *issued)
-                        .await?;
+                    Box::pin(self.reserve(&cached.scope, &cached.keys, cached.rules.total, *issued)).await?;
                     continue;
                 }
                 _ => {}
