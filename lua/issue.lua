@@ -9,8 +9,10 @@
 -- KEYS[3]  day prefix    <p>{<scope>}:day:     the script appends the KST day number
 --                                              (days since 1970-01-01 KST, from the clock
 --                                              below), so every api process agrees on it
--- KEYS[4]  stream        <p>{<scope>}:stream   each issue appends one field
---                                              r = "<kind>|<scope id>|<user>|<issue id>|<at ms>|<fence>"
+-- KEYS[4]  stream        <p>{<scope>}:stream   each call that issues appends one entry, one
+--                                              field rs = its records, one line each, joined
+--                                              by "\n": "<kind>|<scope id>|<user>|<issue id>|
+--                                              <at ms>|<fence>"
 -- All keys share the {<scope>} hash tag, so the call runs unchanged on a Redis Cluster.
 --
 -- ARGV[1]  kind of the records ('ticket' or 'coupon')
@@ -20,12 +22,13 @@
 -- ARGV[4]  '1' when the caller confirms the call's writes with WAIT (replica mode): a HELD answer
 --          then writes its holder entry again, unchanged, so the connection's replication
 --          offset covers the original issue and the WAIT confirms it too; '' otherwise
--- ARGV[5..] one triple per request:
---          user id; candidate issue id (used only if this request issues, in 'given' mode);
---          clock override in epoch ms, '' in production (then Redis TIME decides)
+-- ARGV[5]  '1' when the requests carry a clock override (tests only), '' in production (then
+--          Redis TIME decides)
+-- ARGV[6..] per request: the user id; in 'given' mode the candidate issue id (used only if
+--          this request issues); with ARGV[5] = '1' the clock override in epoch ms
 --
--- Returns, per request in order, six values {status, issue id, issued at ms, issued count,
--- total, ceiling (-1: none)}. Check order (SPEC §2): meta present -> user already holds one
+-- Returns {total, ceiling (-1: none)}, then per request in order four values {status, issue id,
+-- issued at ms, issued count}. Check order (SPEC §2): meta present -> user already holds one
 -- (HELD, even when sold out since) -> active -> period -> total -> daily limit -> reservation.
 -- Statuses:
 --   ISSUED, HELD, INACTIVE, NOT_IN_PERIOD, SOLD_OUT, DAILY_LIMIT, NO_META (the caller rebuilds
@@ -61,20 +64,15 @@
 -- the drain had already written them to Postgres. Such a meta is marked `broken` like a lost
 -- key, and the rebuild merges Postgres back in before any decision.
 
-local out = {}
-local ceiling = -1
-local function answer(status, id, at, issued, total)
-  out[#out + 1] = status
-  out[#out + 1] = id
-  out[#out + 1] = at
-  out[#out + 1] = issued
-  out[#out + 1] = total
-  out[#out + 1] = ceiling
-end
+local stride = 1 + (ARGV[3] == 'given' and 1 or 0) + (ARGV[5] == '1' and 1 or 0)
+local out = {0, -1}
 
 local function no_meta()
-  for _ = 5, #ARGV, 3 do
-    answer('NO_META', '', 0, 0, 0)
+  for _ = 6, #ARGV, stride do
+    out[#out + 1] = 'NO_META'
+    out[#out + 1] = ''
+    out[#out + 1] = 0
+    out[#out + 1] = 0
   end
   return out
 end
@@ -89,15 +87,16 @@ if meta[11] ~= string.match(redis.call('INFO', 'replication'), 'master_replid:(%
   return no_meta()
 end
 local total, daily = tonumber(meta[1]), tonumber(meta[2])
-ceiling = tonumber(meta[12]) or -1
+local ceiling = tonumber(meta[12]) or -1
 local fence = meta[13] and ('|' .. meta[13]) or ''
-
 local start_ms, end_ms, active = tonumber(meta[3]), tonumber(meta[4]), meta[5] == '1'
 local counted = tonumber(meta[6])
 
+local t = redis.call('TIME')
+local redis_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
 if counted then
-  local t = redis.call('TIME')
-  local real_day = math.floor((tonumber(t[1]) * 1000 + 32400000) / 86400000)
+  local real_day = math.floor((redis_now + 32400000) / 86400000)
   local lost = redis.call('HLEN', KEYS[2]) + tonumber(meta[7] or '0') ~= counted
     or (counted > 0 and redis.call('EXISTS', KEYS[4]) == 0)
     or (tonumber(meta[8]) == real_day
@@ -107,80 +106,99 @@ if counted then
     return no_meta()
   end
 end
+out[1], out[2] = total, ceiling
 
-local by_position = ARGV[3] == 'position'
-local redis_now
+local users = {}
+for i = 6, #ARGV, stride do
+  users[#users + 1] = ARGV[i]
+end
+local held = redis.call('HMGET', KEYS[2], unpack(users))
+
+local by_position, with_clock = ARGV[3] == 'position', ARGV[5] == '1'
+local rewrite_held = ARGV[4] == '1'
 -- Issues so far: the high-water mark when meta keeps it, else the size of holders.
-local issued = counted
-local today = {}  -- KST day -> issued that day, read once per batch
+local issued = counted or redis.call('HLEN', KEYS[2])
+local fresh = {}    -- user -> holder entry issued by this call
+local writes = {}   -- HSET arguments for holders
+local records = {}  -- stream lines
+local today = {}    -- KST day -> issued that day (read once per call)
+local days = {}     -- KST days issued on, in order
+local before = {}   -- KST day -> what it had before this call
 local last_day
 
-local rewrite_held = ARGV[4] == '1'
-for i = 5, #ARGV, 3 do
-  local user, candidate, clock = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local held = redis.call('HGET', KEYS[2], user)
-  if held then
-    if rewrite_held then
-      redis.call('HSET', KEYS[2], user, held)
+local function answer(status, id, at)
+  out[#out + 1] = status
+  out[#out + 1] = id
+  out[#out + 1] = at
+  out[#out + 1] = issued
+end
+
+for j, user in ipairs(users) do
+  local i = 6 + (j - 1) * stride
+  local entry = fresh[user] or held[j]
+  if entry then
+    if rewrite_held and not fresh[user] then
+      writes[#writes + 1] = user
+      writes[#writes + 1] = entry
     end
-    local sep = string.find(held, '|', 1, true)
-    issued = issued or redis.call('HLEN', KEYS[2])
-    answer('HELD', string.sub(held, 1, sep - 1), tonumber(string.sub(held, sep + 1)), issued, total)
+    local sep = string.find(entry, '|', 1, true)
+    answer('HELD', string.sub(entry, 1, sep - 1), tonumber(string.sub(entry, sep + 1)))
   elseif not active then
-    answer('INACTIVE', '', 0, 0, total)
+    answer('INACTIVE', '', 0)
   else
-    local now
-    if clock ~= '' then
-      now = tonumber(clock)
-    else
-      if not redis_now then
-        local t = redis.call('TIME')
-        redis_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-      end
-      now = redis_now
-    end
-    issued = issued or redis.call('HLEN', KEYS[2])
+    local now = with_clock and tonumber(ARGV[i + stride - 1]) or redis_now
     if now < start_ms or now > end_ms then
-      answer('NOT_IN_PERIOD', '', 0, 0, total)
+      answer('NOT_IN_PERIOD', '', 0)
     elseif issued >= total then
-      answer('SOLD_OUT', '', 0, issued, total)
+      answer('SOLD_OUT', '', 0)
     else
       -- The day counter is kept even without a daily limit: it answers todayIssuedCount.
       local day = math.floor((now + 32400000) / 86400000)
-      local day_key = KEYS[3] .. day
       if not today[day] then
-        today[day] = tonumber(redis.call('GET', day_key) or '0')
+        today[day] = tonumber(redis.call('GET', KEYS[3] .. day) or '0')
       end
       if daily > 0 and today[day] >= daily then
-        answer('DAILY_LIMIT', '', 0, issued, total)
+        answer('DAILY_LIMIT', '', 0)
       elseif ceiling >= 0 and issued >= ceiling then
-        answer('RESERVE', '', 0, issued, total)
+        answer('RESERVE', '', 0)
       else
-        if by_position then
-          candidate = tostring(issued)
+        local id = by_position and tostring(issued) or ARGV[i + 1]
+        local value = id .. '|' .. now
+        fresh[user] = value
+        writes[#writes + 1] = user
+        writes[#writes + 1] = value
+        records[#records + 1] = ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. id .. '|' .. now .. fence
+        if not before[day] then
+          days[#days + 1] = day
+          before[day] = today[day]
         end
-        redis.call('HSET', KEYS[2], user, candidate .. '|' .. now)
-        today[day] = redis.call('INCR', day_key)
-        if today[day] == 1 then
-          -- Kept through the next KST day so yesterday's figure can still be read.
-          local expire_at = (day + 2) * 86400000 - 32400000
-          if clock ~= '' then
-            -- Under a test's clock override the day may lie in the past: keep it two real days.
-            local t = redis.call('TIME')
-            expire_at = math.max(expire_at, tonumber(t[1]) * 1000 + 172800000)
-          end
-          redis.call('PEXPIREAT', day_key, expire_at)
-        end
-        redis.call('XADD', KEYS[4], '*', 'r',
-                   ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. candidate .. '|' .. now .. fence)
+        today[day] = today[day] + 1
         issued = issued + 1
         last_day = day
-        answer('ISSUED', candidate, now, issued, total)
+        answer('ISSUED', id, now)
       end
     end
   end
 end
-if last_day then
+
+if #writes > 0 then
+  redis.call('HSET', KEYS[2], unpack(writes))
+end
+for _, day in ipairs(days) do
+  local day_key = KEYS[3] .. day
+  redis.call('INCRBY', day_key, today[day] - before[day])
+  if before[day] == 0 then
+    -- Kept through the next KST day so yesterday's figure can still be read.
+    local expire_at = (day + 2) * 86400000 - 32400000
+    if with_clock then
+      -- Under a test's clock override the day may lie in the past: keep it two real days.
+      expire_at = math.max(expire_at, redis_now + 172800000)
+    end
+    redis.call('PEXPIREAT', day_key, expire_at)
+  end
+end
+if #records > 0 then
+  redis.call('XADD', KEYS[4], '*', 'rs', table.concat(records, '\n'))
   redis.call('HSET', KEYS[1], 'issued', issued, 'day', last_day, 'today', today[last_day])
 end
 return out

@@ -64,3 +64,66 @@ async fn a_batch_is_decided_request_by_request_in_order() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_call_appends_one_entry_and_counts_each_kst_day_once() {
+    let app = TestApp::spawn().await;
+    app.create_event("days", 10, Some(1)).await;
+    let keys = app.keys.ticket_event("days");
+    let _: i64 = app
+        .redis_cmd("HSET", vec![keys.meta.clone(), "ceiling".into(), "10".into()])
+        .await;
+    // KST day 20463 twice (the second over the daily limit of 1), then the next KST day.
+    let (noon, one_pm, next_noon) = (1_768_014_000_000, 1_768_017_600_000, 1_768_100_400_000);
+    let request = |user: i64, n: u8, clock_ms: i64| IssueRequest {
+        user,
+        candidate: format!("00000000-0000-7000-8000-00000000000{n}"),
+        clock_ms: Some(clock_ms),
+    };
+    let requests = [
+        request(1, 1, noon),
+        request(2, 2, one_pm),
+        request(3, 3, next_noon),
+    ];
+    let group = IssueGroup {
+        keys: &keys,
+        kind: "ticket",
+        scope: "days",
+        ids: IdMode::Given,
+        requests: &requests,
+        confirm: None,
+    };
+    let verdicts = issue::run(app.redis.next(), group).await.unwrap();
+    assert!(matches!(&verdicts[0], Verdict::Issued { at_ms, issued: 1, .. } if *at_ms == noon));
+    assert_eq!(verdicts[1], Verdict::DailyLimit);
+    assert!(matches!(&verdicts[2], Verdict::Issued { at_ms, issued: 2, .. } if *at_ms == next_noon));
+
+    for day in [20463, 20464] {
+        let key = format!("{}{day}", keys.day_prefix);
+        let count: i64 = app.redis_cmd("GET", vec![key.clone()]).await;
+        assert_eq!(count, 1, "day {day}");
+        let ttl: i64 = app.redis_cmd("PTTL", vec![key]).await;
+        assert!(ttl > 0, "day {day} expires (PTTL {ttl})");
+    }
+    let (issued, today): (i64, i64) = app
+        .redis_cmd("HMGET", vec![keys.meta.clone(), "issued".into(), "today".into()])
+        .await;
+    assert_eq!((issued, today), (2, 1));
+    let length: i64 = app.redis_cmd("XLEN", vec![keys.stream.clone()]).await;
+    assert_eq!(length, 1, "one entry for the call");
+    let entries = engine::stream::unpersisted(app.redis.next(), &keys.stream)
+        .await
+        .unwrap();
+    let users: Vec<i64> = entries[0]
+        .records
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|r| r.user_id)
+        .collect();
+    assert_eq!(users, [1, 3], "the call's records, in order");
+    assert_eq!(
+        app.wait_rows("days", 2, std::time::Duration::from_secs(5)).await,
+        2
+    );
+}

@@ -102,8 +102,8 @@ async fn replaying_the_whole_stream_changes_nothing() {
             .unwrap();
 
     // Every record again, as if the stream were replayed from the start.
-    for entry in &recorded {
-        let fields = entry.record.as_ref().unwrap().to_fields();
+    for record in recorded.iter().flat_map(|entry| entry.records.as_ref().unwrap()) {
+        let fields = record.to_fields();
         let _: String = client.xadd(&keys.stream, false, None, "*", fields).await.unwrap();
     }
     let started = std::time::Instant::now();

@@ -164,7 +164,7 @@ async fn a_drain_batch_read_before_a_rebuild_cannot_commit_after_it() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.record.unwrap())
+        .flat_map(|e| e.records.unwrap())
         .collect();
     assert_eq!(held.len(), 10);
 

@@ -116,15 +116,23 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
         group.keys.day_prefix.as_str(),
         group.keys.stream.as_str(),
     ];
-    let mut args = Vec::with_capacity(4 + 3 * group.requests.len());
+    let given = group.ids == IdMode::Given;
+    let clock = group.requests.iter().any(|r| r.clock_ms.is_some());
+    let stride = 1 + usize::from(given) + usize::from(clock);
+    let mut args = Vec::with_capacity(5 + stride * group.requests.len());
     args.push(group.kind.to_owned());
     args.push(group.scope.to_owned());
     args.push(group.ids.as_arg().to_owned());
     args.push(if group.confirm.is_some() { "1" } else { "" }.to_owned());
+    args.push(if clock { "1" } else { "" }.to_owned());
     for r in group.requests {
         args.push(r.user.to_string());
-        args.push(r.candidate.clone());
-        args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
+        if given {
+            args.push(r.candidate.clone());
+        }
+        if clock {
+            args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
+        }
     }
     let connection = Connection::of(client);
     let reply: Value = Lua::Issue.call(client, keys, args).await?;
@@ -141,24 +149,33 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
     Ok(verdicts)
 }
 
-/// Values per request in the script's reply.
-const FIELDS: usize = 6;
+/// Values per request in the script's reply, after the two it starts with.
+const FIELDS: usize = 4;
 
-/// Turns the script's `{status, id, at, issued, total, ceiling}` per request into [`Verdict`]s.
+/// Turns the script's `{total, ceiling}` and `{status, id, at, issued}` per request into
+/// [`Verdict`]s.
 fn decode(reply: Value, requests: usize) -> Result<Vec<Verdict>, Error> {
+    let bad = |detail: String| Error::protocol("issue.lua", detail);
     let parts = reply.into_array();
-    if parts.len() != requests * FIELDS {
-        return Err(Error::protocol(
-            "issue.lua",
-            format!("{} values for {requests} requests", parts.len()),
-        ));
+    if parts.len() != 2 + requests * FIELDS {
+        return Err(bad(format!("{} values for {requests} requests", parts.len())));
     }
-    parts.chunks_exact(FIELDS).map(decode_one).collect()
+    let total = parts[0]
+        .as_i64()
+        .ok_or_else(|| bad("total is not a number".into()))?;
+    let ceiling = parts[1]
+        .as_i64()
+        .ok_or_else(|| bad("ceiling is not a number".into()))?;
+    let ceiling = Some(ceiling).filter(|c| *c >= 0);
+    parts[2..]
+        .chunks_exact(FIELDS)
+        .map(|answer| decode_one(answer, total, ceiling))
+        .collect()
 }
 
-fn decode_one(parts: &[Value]) -> Result<Verdict, Error> {
+fn decode_one(parts: &[Value], total: i64, ceiling: Option<i64>) -> Result<Verdict, Error> {
     let bad = |detail: String| Error::protocol("issue.lua", detail);
-    let [status, id, at, issued, total, ceiling] = parts else {
+    let [status, id, at, issued] = parts else {
         return Err(bad(format!("{} fields, expected {FIELDS}", parts.len())));
     };
     let status = status.as_str().ok_or_else(|| bad("status is not text".into()))?;
@@ -169,8 +186,8 @@ fn decode_one(parts: &[Value]) -> Result<Verdict, Error> {
             id: id()?,
             at_ms: int(at, "at")?,
             issued: int(issued, "issued")?,
-            total: int(total, "total")?,
-            ceiling: Some(int(ceiling, "ceiling")?).filter(|c| *c >= 0),
+            total,
+            ceiling,
         },
         "HELD" => Verdict::Held {
             id: id()?,
@@ -192,7 +209,10 @@ fn decode_one(parts: &[Value]) -> Result<Verdict, Error> {
 mod tests {
     use super::*;
 
-    fn reply(parts: Vec<Value>) -> Value {
+    /// A reply of `total` and `ceiling` and one answer.
+    fn reply(total: i64, ceiling: i64, answer: [Value; 4]) -> Value {
+        let mut parts = vec![total.into(), ceiling.into()];
+        parts.extend(answer);
         Value::Array(parts)
     }
 
@@ -202,14 +222,7 @@ mod tests {
 
     #[test]
     fn decodes_every_status() {
-        let ok = reply(vec![
-            "ISSUED".into(),
-            "t1".into(),
-            5.into(),
-            3.into(),
-            10.into(),
-            8.into(),
-        ]);
+        let ok = reply(10, 8, ["ISSUED".into(), "t1".into(), 5.into(), 3.into()]);
         assert_eq!(
             decode_single(ok).unwrap(),
             Verdict::Issued {
@@ -220,35 +233,14 @@ mod tests {
                 ceiling: Some(8),
             }
         );
-        let legacy = reply(vec![
-            "ISSUED".into(),
-            "t1".into(),
-            5.into(),
-            3.into(),
-            10.into(),
-            (-1).into(),
-        ]);
+        let legacy = reply(10, -1, ["ISSUED".into(), "t1".into(), 5.into(), 3.into()]);
         assert!(matches!(
             decode_single(legacy).unwrap(),
             Verdict::Issued { ceiling: None, .. }
         ));
-        let reserve = reply(vec![
-            "RESERVE".into(),
-            "".into(),
-            0.into(),
-            8.into(),
-            10.into(),
-            8.into(),
-        ]);
+        let reserve = reply(10, 8, ["RESERVE".into(), "".into(), 0.into(), 8.into()]);
         assert_eq!(decode_single(reserve).unwrap(), Verdict::Reserve { issued: 8 });
-        let held = reply(vec![
-            "HELD".into(),
-            "t0".into(),
-            4.into(),
-            3.into(),
-            10.into(),
-            8.into(),
-        ]);
+        let held = reply(10, 8, ["HELD".into(), "t0".into(), 4.into(), 3.into()]);
         assert_eq!(
             decode_single(held).unwrap(),
             Verdict::Held {
@@ -263,46 +255,39 @@ mod tests {
             ("DAILY_LIMIT", Verdict::DailyLimit),
             ("NO_META", Verdict::NoMeta),
         ] {
-            let r = reply(vec![
-                s.into(),
-                "".into(),
-                0.into(),
-                0.into(),
-                0.into(),
-                (-1).into(),
-            ]);
+            let r = reply(0, -1, [s.into(), "".into(), 0.into(), 0.into()]);
             assert_eq!(decode_single(r).unwrap(), v);
         }
     }
 
     #[test]
     fn refuses_unknown_shapes() {
-        assert!(decode_single(reply(vec!["ISSUED".into()])).is_err());
-        let unknown = reply(vec![
-            "MAYBE".into(),
+        assert!(decode_single(Value::Array(vec!["ISSUED".into()])).is_err());
+        let unknown = reply(0, 0, ["MAYBE".into(), "".into(), 0.into(), 0.into()]);
+        assert!(decode_single(unknown).is_err());
+        let no_total = Value::Array(vec![
+            "x".into(),
+            (-1).into(),
+            "SOLD_OUT".into(),
             "".into(),
             0.into(),
             0.into(),
-            0.into(),
-            0.into(),
         ]);
-        assert!(decode_single(unknown).is_err());
+        assert!(decode_single(no_total).is_err());
     }
 
     #[test]
     fn decodes_a_group_in_order() {
-        let two = reply(vec![
+        let two = Value::Array(vec![
+            1.into(),
+            1.into(),
             "SOLD_OUT".into(),
             "".into(),
             0.into(),
             1.into(),
-            1.into(),
-            1.into(),
             "HELD".into(),
             "t0".into(),
             4.into(),
-            1.into(),
-            1.into(),
             1.into(),
         ]);
         assert_eq!(
@@ -315,14 +300,7 @@ mod tests {
                 }
             ]
         );
-        let short = reply(vec![
-            "ISSUED".into(),
-            "t1".into(),
-            5.into(),
-            3.into(),
-            10.into(),
-            10.into(),
-        ]);
+        let short = reply(10, 10, ["ISSUED".into(), "t1".into(), 5.into(), 3.into()]);
         assert!(decode(short, 2).is_err(), "one answer for two requests");
     }
 }

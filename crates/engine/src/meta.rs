@@ -179,8 +179,11 @@ impl Engine {
         let mut persisted = HashSet::new();
         let mut next_position = 0_i64;
         let mut chunk = Vec::with_capacity(RESTORE_CHUNK * 2);
-        for entry in pending {
-            let Ok(record) = entry.record else { continue };
+        for record in pending
+            .into_iter()
+            .filter_map(|entry| entry.records.ok())
+            .flatten()
+        {
             if record.kind != kind || record.scope != scope_id {
                 continue;
             }

@@ -128,7 +128,8 @@ impl Engine {
         let on_the_way: HashSet<i64> = stream::unpersisted(client, &keys.stream)
             .await?
             .into_iter()
-            .filter_map(|entry| entry.record.ok())
+            .filter_map(|entry| entry.records.ok())
+            .flatten()
             .filter(|r| r.kind == kind && r.scope == scope_id)
             .map(|r| r.user_id)
             .collect();

@@ -1,10 +1,11 @@
 //! The issuance stream: what `issue.lua` appends, and the consumer-group calls the drain makes.
 //!
-//! Every successful issue appends one entry to its scope's stream inside the same Lua call, so
-//! an answered 201 always has its record: one field `r` = `<kind>|<scope>|<user>|<issue id>|<issued
-//! at ms>` (one value rather than five fields: XREADGROUP answers, and the drain parses, a
-//! fifth as many strings per entry). Entries of the earlier shape, five fields `k s u id t`,
-//! are still read. The drain reads entries through the group [`DRAIN_GROUP`], commits them to
+//! Every call of `issue.lua` that issues appends one entry to its scope's stream, so an answered
+//! 201 always has its record: one field `rs` holding the call's records, one line each
+//! (`<kind>|<scope>|<user>|<issue id>|<issued at ms>|<fence>`, joined by `\n`). One entry per
+//! call rather than per issue: Redis appends, XREADGROUP answers and the drain acknowledges a
+//! group's worth of issues at once. Entries of the earlier shapes are still read: one field `r`
+//! holding one record line, or five fields `k s u id t`. The drain reads entries through the group [`DRAIN_GROUP`], commits them to
 //! Postgres, and only then acknowledges them and trims the stream head ([`ack`]); the stream
 //! holds what is not yet persisted (and a little more until the next trim). An entry read by a
 //! consumer that died stays pending in the group until another consumer claims it
@@ -99,21 +100,21 @@ pub struct IssueRecord {
     pub fence: Option<i64>,
 }
 
-/// A stream entry as read: its id and its record, or why the record could not be read.
+/// A stream entry as read: its id and its records, or why they could not be read.
 #[derive(Clone, Debug)]
 pub struct Entry {
     /// The stream entry id.
     pub id: String,
-    /// The decoded record.
-    pub record: Result<IssueRecord, String>,
+    /// The decoded records, in the order they were issued.
+    pub records: Result<Vec<IssueRecord>, String>,
 }
 
 type Fields = HashMap<String, String>;
 
 impl Entry {
     fn decode(id: String, fields: Fields) -> Self {
-        let record = IssueRecord::from_pairs(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        Self { id, record }
+        let records = IssueRecord::from_pairs(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Self { id, records }
     }
 
     /// An entry as XREADGROUP answers it: `[id, [field, value, …]]` (the fields are nil when the
@@ -124,21 +125,22 @@ impl Entry {
         };
         let fields = parts.pop()?;
         let id = parts.pop()?.as_string()?;
-        let record = match &fields {
+        let records = match &fields {
             Value::Array(flat) => IssueRecord::from_pairs(
                 flat.chunks_exact(2)
                     .filter_map(|kv| Some((kv[0].as_str()?, kv[1].as_str()?))),
             ),
             _ => Err("entry deleted".to_owned()),
         };
-        Some(Self { id, record })
+        Some(Self { id, records })
     }
 }
 
 impl IssueRecord {
-    /// Reads a record from its fields: the one field `r`, or the five of the earlier shape in
-    /// any order; unknown fields are ignored.
-    fn from_pairs<K, V>(pairs: impl Iterator<Item = (K, V)>) -> Result<Self, String>
+    /// Reads an entry's records from its fields: the one field `rs` (several records), the one
+    /// field `r` (one record), or the five of the earliest shape in any order; unknown fields
+    /// are ignored.
+    fn from_pairs<K, V>(pairs: impl Iterator<Item = (K, V)>) -> Result<Vec<Self>, String>
     where
         K: AsRef<str>,
         V: AsRef<str>,
@@ -147,7 +149,8 @@ impl IssueRecord {
         for (name, value) in pairs {
             let value = value.as_ref();
             match name.as_ref() {
-                "r" => return Self::parse(value),
+                "rs" => return value.split('\n').map(Self::parse).collect(),
+                "r" => return Self::parse(value).map(|r| vec![r]),
                 "k" => kind = Some(value.to_owned()),
                 "s" => scope = Some(value.to_owned()),
                 "u" => user = Some(value.to_owned()),
@@ -164,6 +167,7 @@ impl IssueRecord {
             &id.ok_or_else(|| missing("id"))?,
             &at.ok_or_else(|| missing("t"))?,
         ])
+        .map(|r| vec![r])
     }
 
     /// Reads the `r` value: `<kind>|<scope>|<user>|<issue id>|<issued at ms>[|<fence>]`.
@@ -192,8 +196,8 @@ impl IssueRecord {
         })
     }
 
-    /// The entry's fields, as `issue.lua` writes them (used to requeue records and to replay
-    /// them in tests and tools).
+    /// The fields of an entry holding this one record, in the shape `issue.lua` writes (used to
+    /// requeue records and to replay them in tests and tools).
     pub fn to_fields(&self) -> Vec<(String, String)> {
         let mut r = format!(
             "{}|{}|{}|{}|{}",
@@ -206,7 +210,7 @@ impl IssueRecord {
         if let Some(fence) = self.fence {
             r.push_str(&format!("|{fence}"));
         }
-        vec![("r".into(), r)]
+        vec![("rs".into(), r)]
     }
 
     /// Whether the drain may write this record while the scope's fence in Postgres is
@@ -498,7 +502,7 @@ mod tests {
             fence: None,
         };
         let fields: Fields = r.to_fields().into_iter().collect();
-        assert_eq!(Entry::decode("1-0".into(), fields).record, Ok(r));
+        assert_eq!(Entry::decode("1-0".into(), fields).records, Ok(vec![r]));
         let c = IssueRecord {
             kind: RecordKind::Coupon,
             scope: "12".into(),
@@ -508,8 +512,29 @@ mod tests {
             fence: Some(41),
         };
         let fields: Fields = c.to_fields().into_iter().collect();
-        assert_eq!(fields["r"], "coupon|12|42|7|1700000000123|41");
-        assert_eq!(Entry::decode("1-0".into(), fields).record, Ok(c));
+        assert_eq!(fields["rs"], "coupon|12|42|7|1700000000123|41");
+        assert_eq!(Entry::decode("1-0".into(), fields).records, Ok(vec![c]));
+    }
+
+    #[test]
+    fn an_entry_holds_a_call_s_records_in_order() {
+        let rs = "coupon|12|42|7|1700000000123|41\ncoupon|12|43|8|1700000000124|41";
+        let fields: Fields = [("rs".to_owned(), rs.to_owned())].into_iter().collect();
+        let records = Entry::decode("1-0".into(), fields).records.unwrap();
+        let users: Vec<i64> = records.iter().map(|r| r.user_id).collect();
+        assert_eq!(users, [42, 43]);
+        assert_eq!(records[1].issue_id, IssueId::Position(8));
+        let single: Fields = [("r".to_owned(), "coupon|12|42|7|1700000000123".to_owned())]
+            .into_iter()
+            .collect();
+        assert_eq!(Entry::decode("1-0".into(), single).records.unwrap().len(), 1);
+        let torn: Fields = [("rs".to_owned(), format!("{rs}\ncoupon|12"))]
+            .into_iter()
+            .collect();
+        assert!(
+            Entry::decode("1-0".into(), torn).records.is_err(),
+            "one unreadable line makes the entry unreadable"
+        );
     }
 
     #[test]
@@ -547,7 +572,7 @@ mod tests {
     fn bad_record_says_why() {
         let fields: Fields = [("k".to_owned(), "ticket".to_owned())].into_iter().collect();
         assert_eq!(
-            Entry::decode("1-0".into(), fields).record,
+            Entry::decode("1-0".into(), fields).records,
             Err("missing field s".into())
         );
         let short: Fields = [("r".to_owned(), "ticket|e1|42".to_owned())]
@@ -555,7 +580,7 @@ mod tests {
             .collect();
         assert!(
             Entry::decode("1-0".into(), short)
-                .record
+                .records
                 .unwrap_err()
                 .starts_with("short record")
         );
@@ -582,7 +607,7 @@ mod tests {
             issued_at_ms: 7,
             fence: None,
         };
-        assert_eq!(Entry::decode("1-0".into(), fields).record, Ok(want));
+        assert_eq!(Entry::decode("1-0".into(), fields).records, Ok(vec![want]));
     }
 
     #[test]
@@ -590,14 +615,14 @@ mod tests {
         let v = |s: &str| Value::String(s.into());
         let entry = Value::Array(vec![
             v("5-1"),
-            Value::Array(vec![v("r"), v("coupon|12|42|3|1700000000123")]),
+            Value::Array(vec![v("rs"), v("coupon|12|42|3|1700000000123")]),
         ]);
         let e = Entry::from_value(entry).unwrap();
         assert_eq!(e.id, "5-1");
-        assert_eq!(e.record.unwrap().issue_id, IssueId::Position(3));
+        assert_eq!(e.records.unwrap()[0].issue_id, IssueId::Position(3));
         let deleted = Value::Array(vec![v("5-2"), Value::Null]);
         assert_eq!(
-            Entry::from_value(deleted).unwrap().record,
+            Entry::from_value(deleted).unwrap().records,
             Err("entry deleted".into())
         );
     }

@@ -34,7 +34,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(250);
 /// What one pass did.
 #[derive(Clone, Copy, Debug, Default)]
 struct Pass {
-    /// Entries persisted.
+    /// Records persisted.
     persisted: usize,
     /// Whether some stream had more than one read took: go again at once.
     more: bool,
@@ -279,14 +279,14 @@ impl Consumer {
         }
         let started = Instant::now();
         self.confirm_replicated().await?;
-        let (ids, records): (Vec<String>, Vec<_>) = entries.into_iter().map(|e| (e.id, e.record)).unzip();
+        let (ids, records): (Vec<String>, Vec<_>) = entries.into_iter().map(|e| (e.id, e.records)).unzip();
         let records = readable(s, &ids, records);
         write::commit(&self.db, &records, write).await?;
         stream::ack(self.redis.next(), s, &ids).await?;
-        metrics::histogram!("issuer_drain_batch_size").record(ids.len() as f64);
+        metrics::histogram!("issuer_drain_batch_size").record(records.len() as f64);
         metrics::histogram!("issuer_drain_persist_seconds").record(started.elapsed().as_secs_f64());
-        metrics::counter!("issuer_drain_persisted_total").increment(ids.len() as u64);
-        Ok(ids.len())
+        metrics::counter!("issuer_drain_persisted_total").increment(records.len() as u64);
+        Ok(records.len())
     }
 
     /// Replica mode: waits until the replicas hold everything written to Redis so far, so also
@@ -311,20 +311,21 @@ fn next_read_size(size: u64, found: u64, cfg: &DrainConfig) -> u64 {
     next.clamp(cfg.batch_min, cfg.batch_max)
 }
 
-/// The records of stream `s` that can be read (entry ids beside them). A record that cannot be
-/// read is logged and left out (it is acknowledged with the others rather than retried forever:
-/// only a bug writes one).
-fn readable(s: &str, ids: &[String], records: Vec<Result<IssueRecord, String>>) -> Vec<IssueRecord> {
+/// The records of stream `s` that can be read, from entries with their ids beside them. An
+/// entry that cannot be read is logged and left out (it is acknowledged with the others rather
+/// than retried forever: only a bug writes one).
+fn readable(s: &str, ids: &[String], entries: Vec<Result<Vec<IssueRecord>, String>>) -> Vec<IssueRecord> {
     ids.iter()
-        .zip(records)
-        .filter_map(|(id, record)| match record {
-            Ok(record) => Some(record),
+        .zip(entries)
+        .filter_map(|(id, records)| match records {
+            Ok(records) => Some(records),
             Err(why) => {
                 tracing::error!(stream = s, id = %id, why, "unreadable stream entry");
                 metrics::counter!("issuer_drain_malformed_total").increment(1);
                 None
             }
         })
+        .flatten()
         .collect()
 }
 
