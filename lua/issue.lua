@@ -94,6 +94,9 @@ local counted = tonumber(meta[6])
 
 local t = redis.call('TIME')
 local redis_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Numbers become text once per call where they can: Lua's tostring of a number is a
+-- floating-point print ('%.14g'), a visible share of the call's cost; '%d' is an integer print.
+local redis_now_text = string.format('%d', redis_now)
 
 if counted then
   local real_day = math.floor((redis_now + 32400000) / 86400000)
@@ -146,7 +149,11 @@ for j, user in ipairs(users) do
   elseif not active then
     answer('INACTIVE', '', 0)
   else
-    local now = with_clock and tonumber(ARGV[i + stride - 1]) or redis_now
+    local now, now_text = redis_now, redis_now_text
+    if with_clock and ARGV[i + stride - 1] ~= '' then
+      now_text = ARGV[i + stride - 1]
+      now = tonumber(now_text)
+    end
     if now < start_ms or now > end_ms then
       answer('NOT_IN_PERIOD', '', 0)
     elseif issued >= total then
@@ -162,12 +169,12 @@ for j, user in ipairs(users) do
       elseif ceiling >= 0 and issued >= ceiling then
         answer('RESERVE', '', 0)
       else
-        local id = by_position and tostring(issued) or ARGV[i + 1]
-        local value = id .. '|' .. now
+        local id = by_position and string.format('%d', issued) or ARGV[i + 1]
+        local value = id .. '|' .. now_text
         fresh[user] = value
         writes[#writes + 1] = user
         writes[#writes + 1] = value
-        records[#records + 1] = ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. id .. '|' .. now .. fence
+        records[#records + 1] = ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. id .. '|' .. now_text .. fence
         if not before[day] then
           days[#days + 1] = day
           before[day] = today[day]
