@@ -122,7 +122,7 @@ impl Config {
             rules_stale_max: millis_or("RULES_STALE_MAX_MS", Duration::from_millis(3_600_000))?,
             rules_cache_max: parse_or("RULES_CACHE_MAX", 100_000)?,
             sold_out_holders_max: parse_or("SOLD_OUT_HOLDERS_MAX", 1_000_000)?,
-            issue_calls_in_flight: parse_or("ISSUE_CALLS_IN_FLIGHT", 4)?,
+            issue_calls_in_flight: parse_or("ISSUE_CALLS_IN_FLIGHT", 1)?,
             reserve: ReserveOptions {
                 ahead: millis_or("RESERVE_AHEAD_MS", ReserveOptions::default().ahead)?,
                 min_block: parse_or("RESERVE_BLOCK_MIN", ReserveOptions::default().min_block)?.max(1),

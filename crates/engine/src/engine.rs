@@ -45,7 +45,7 @@ impl EngineOptions {
         Self {
             event_cache_ttl: Duration::from_secs(1),
             sold_out_holders_max: 1_000_000,
-            issue_calls_in_flight: 4,
+            issue_calls_in_flight: 1,
             codes,
             order_ttl: Duration::from_secs(300),
             rules_stale_max: Duration::from_secs(3_600),
