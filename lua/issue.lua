@@ -1,7 +1,9 @@
 -- issue.lua: the whole first-come decision for a group of requests to one scope (a golden-ticket
 -- event or a first-come coupon batch), in one atomic call. Requests are decided one after
 -- another, in the order given, exactly as if each were its own call: grouping only shares the
--- round trip, the flush and the script set-up.
+-- round trip, the flush and the script set-up. The Redis work is flat per call: one HMGET reads
+-- every requester's holder entry, the decisions are made in memory, and one HSET, one INCRBY
+-- per KST day and one XADD write what the call issued.
 --
 -- KEYS[1]  meta hash     <p>{<scope>}:meta     total, daily, start, end, active, ver, epoch,
 --                                              ceiling, fence
