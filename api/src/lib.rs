@@ -96,12 +96,14 @@ pub async fn run(
             max_days: cfg.campaigns.max_days,
         },
     );
+    let metrics = telemetry::metrics_handle();
+    engine::script::Lua::export_at_zero();
     let state = AppState::new(state::Shared {
         engine,
         campaigns,
         jwt: Arc::new(Jwt::new(&cfg.jwt_secret)),
         limits,
-        metrics: telemetry::metrics_handle(),
+        metrics,
         dashboard: admin::dashboard::DashboardOptions {
             ttl: cfg.dashboard_ttl,
         },

@@ -146,6 +146,7 @@ async fn run() -> Result<(), BoxError> {
 
     let metrics = issuance_core::telemetry::exporter().install_recorder()?;
     jobs::export_counters_at_zero();
+    engine::script::Lua::export_at_zero();
     let db = connect::postgres(&cfg.core).await?;
     connect::migrate(&db).await?;
     let generator = issuance_core::code_generator::CodeGenerator::new(&cfg.core.code_secret);

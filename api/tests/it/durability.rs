@@ -285,16 +285,16 @@ impl Layout {
 }
 
 /// One answer of a burst: user, status, ticket id, when it was asked and how long it took.
-struct Answer {
-    user: i64,
-    status: u16,
-    ticket: Option<String>,
-    asked: Duration,
-    took: Duration,
+pub(crate) struct Answer {
+    pub user: i64,
+    pub status: u16,
+    pub ticket: Option<String>,
+    pub asked: Duration,
+    pub took: Duration,
 }
 
 /// Fresh users asking `key` for a ticket, 16 at a time, for `length` from `t0`.
-async fn burst(app: &TestApp, key: &str, t0: Instant, length: Duration) -> Vec<Answer> {
+pub(crate) async fn burst(app: &TestApp, key: &str, t0: Instant, length: Duration) -> Vec<Answer> {
     use futures::StreamExt;
 
     futures::stream::iter(1..)
@@ -319,7 +319,7 @@ async fn burst(app: &TestApp, key: &str, t0: Instant, length: Duration) -> Vec<A
 
 /// Only 201 and 503 were answered, and every 201 is held with its ticket on `primary` and in
 /// Postgres exactly once, with nothing else. Returns the 201s.
-async fn every_201_kept<'a>(
+pub(crate) async fn every_201_kept<'a>(
     app: &TestApp,
     key: &str,
     primary: &RedisServer,

@@ -8,6 +8,7 @@ mod admin;
 mod batch;
 mod best_products;
 mod burst;
+mod cluster;
 mod contract;
 mod coupon_jobs;
 mod coupons;

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use fred::{
-    interfaces::{EventInterface, PubsubInterface},
+    interfaces::{ClusterInterface, EventInterface, PubsubInterface},
     prelude::{Builder, ClientLike, Config as RedisConfig, Pool, ReconnectPolicy, ServerConfig},
+    types::config::Options,
 };
 use sqlx::{
     PgPool,
@@ -63,10 +64,18 @@ pub async fn migrate(pool: &PgPool) -> Result<(), Error> {
 /// their failovers (see [`follow_sentinels`]).
 pub async fn redis(cfg: &CoreConfig) -> Result<Pool, Error> {
     let config = RedisConfig::from_url(&cfg.redis_url)?;
+    if config.server.is_clustered() && config.database.is_some_and(|db| db != 0) {
+        return Err(fred::error::Error::new(
+            fred::error::ErrorKind::Config,
+            "a Redis Cluster has only db 0: drop the db index from REDIS_URL",
+        )
+        .into());
+    }
     let server = config.server.clone();
-    // Through sentinels, a call stuck on a primary that hangs holds its group's slot until it
-    // times out: shorter bounds let the calls behind it reach the promoted replica sooner.
-    let followed = matches!(config.server, ServerConfig::Sentinel { .. });
+    // Through sentinels or on a cluster, a call stuck on a primary that hangs holds its group's
+    // slot until it times out: shorter bounds let the calls behind it reach the promoted
+    // replica sooner.
+    let followed = matches!(config.server, ServerConfig::Sentinel { .. }) || config.server.is_clustered();
     let (connect, command, policy) = if followed {
         (
             Duration::from_millis(500),
@@ -92,7 +101,65 @@ pub async fn redis(cfg: &CoreConfig) -> Result<Pool, Error> {
         .build_pool(cfg.redis_pool_size.max(1))?;
     pool.init().await?;
     follow_sentinels(&pool, &server);
+    follow_cluster(&pool, &server);
     Ok(pool)
+}
+
+/// How often the cluster's primaries are pinged, and how long one may take to answer.
+const CLUSTER_CHECK: Duration = Duration::from_millis(250);
+const CLUSTER_PING_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Follows a Redis Cluster failover even when the old primary hangs instead of dying. fred
+/// moves a slot when a node answers MOVED or its connection breaks; a stopped process does
+/// neither, so calls to its slots would time out until it resumed. Every 250 ms each primary
+/// of the pool's slot map is pinged; while one has not answered within 500 ms, every client
+/// of the pool refreshes its slot map (`CLUSTER SLOTS` from a node that answers), so once the
+/// cluster promotes a replica the next refresh routes its slots there. A healthy cluster costs
+/// one PING per primary per check; nothing is watched off a cluster.
+fn follow_cluster(pool: &Pool, server: &ServerConfig) {
+    if !server.is_clustered() {
+        return;
+    }
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let mut checks = tokio::time::interval(CLUSTER_CHECK);
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            checks.tick().await;
+            let client = pool.next();
+            let Some(routing) = client.cached_cluster_state() else {
+                continue;
+            };
+            let pings = routing.unique_primary_nodes().into_iter().map(|node| {
+                let once = Options {
+                    cluster_node: Some(node),
+                    timeout: Some(CLUSTER_PING_TIMEOUT),
+                    max_attempts: Some(1),
+                    fail_fast: true,
+                    ..Options::default()
+                };
+                async move { client.with_options(&once).ping::<()>(None).await }
+            });
+            let silent = futures::future::join_all(pings)
+                .await
+                .iter()
+                .filter(|r| r.is_err())
+                .count();
+            if silent == 0 {
+                continue;
+            }
+            tracing::warn!(
+                silent,
+                "a cluster primary does not answer: refreshing the slot map"
+            );
+            let refreshes = pool.clients().iter().map(|c| c.sync_cluster());
+            for refreshed in futures::future::join_all(refreshes).await {
+                if let Err(e) = refreshed {
+                    tracing::warn!(error = %e, "refreshing the slot map failed");
+                }
+            }
+        }
+    });
 }
 
 /// Follows a Sentinel failover even when the old primary hangs instead of dying: a stopped

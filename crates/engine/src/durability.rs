@@ -11,30 +11,55 @@ use std::{collections::HashMap, sync::atomic::Ordering};
 
 use fred::{
     clients::Client,
-    interfaces::{ConfigInterface, EventInterface},
+    interfaces::{ClientLike, ClusterInterface, ConfigInterface, EventInterface},
+    types::config::{Options, Server},
 };
 use issuance_core::{config::Durability, error::Error};
 
 use crate::engine::Engine;
 
-/// `Ok` when the server behind `client` keeps what `durability` needs; otherwise what is
-/// missing, for the operator.
+/// `Ok` when the server behind `client` keeps what `durability` needs (on a Redis Cluster:
+/// every primary of the client's slot map); otherwise what is missing, for the operator.
 pub async fn check(client: &Client, durability: &Durability) -> Result<(), String> {
     if !durability.aof {
         return Ok(());
     }
-    let settings: HashMap<String, String> = client.config_get("append*").await.map_err(|e| {
-        format!(
-            "REDIS_DURABILITY={} needs CONFIG GET to read appendonly/appendfsync, which failed: {e}",
-            durability.mode()
-        )
-    })?;
+    let primaries = if client.is_clustered() {
+        let routing = client.cached_cluster_state();
+        routing.map(|r| r.unique_primary_nodes()).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    if primaries.is_empty() {
+        return check_server(client, None, durability).await;
+    }
+    for primary in primaries {
+        check_server(client, Some(primary), durability).await?;
+    }
+    Ok(())
+}
+
+/// [`check`] of one server: `node` on a cluster, the client's server otherwise.
+async fn check_server(client: &Client, node: Option<Server>, durability: &Durability) -> Result<(), String> {
+    let at = node.as_ref().map(|n| format!(" on {n}")).unwrap_or_default();
+    let there = Options {
+        cluster_node: node,
+        ..Options::default()
+    };
+    let settings: HashMap<String, String> = client.with_options(&there).config_get("append*").await.map_err(
+        |e| {
+            format!(
+                "REDIS_DURABILITY={} needs CONFIG GET to read appendonly/appendfsync{at}, which failed: {e}",
+                durability.mode()
+            )
+        },
+    )?;
     let value = |name: &str| settings.get(name).map(String::as_str).unwrap_or("?");
     if value("appendonly") == "yes" && value("appendfsync") == "always" {
         Ok(())
     } else {
         Err(format!(
-            "REDIS_DURABILITY={} needs Redis with appendonly yes and appendfsync always, found \
+            "REDIS_DURABILITY={} needs Redis with appendonly yes and appendfsync always, found{at} \
              appendonly {} and appendfsync {} (set them in redis.conf, or choose another mode)",
             durability.mode(),
             value("appendonly"),

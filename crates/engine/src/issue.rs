@@ -134,7 +134,7 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
             args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
         }
     }
-    let connection = Connection::of(client);
+    let connection = Connection::of(client, &group.keys.stream);
     let reply: Value = Lua::Issue.call(client, keys, args).await?;
     let verdicts = decode(reply, group.requests.len())?;
     if let Some(confirm) = group.confirm

@@ -8,6 +8,7 @@
 //! | `<p>{<scope>}:holders` | hash | user id → `"<issue id>\|<issued at ms>"` (a ticket's UUID, a coupon's position); its length is the issued count |
 //! | `<p>{<scope>}:day:<n>` | string | issued on KST day `n` (days since 1970-01-01 KST); expires a day after |
 //! | `<p>{<scope>}:stream` | stream | issue records (`r = kind\|scope\|user\|id\|at`), trimmed once persisted (group `drain`) |
+//! | `<p>{<scope>}:drained` | string | the drain consumer that last committed the scope's records (replica mode): the write before each commit that `WAIT` then counts, on the stream's own server; expires after a minute |
 //! | `<p>issuance:streams` | set | every issuance stream, for the drain to find |
 //! | `<p>drain:alive:<consumer>` | string | a drain consumer's liveness, renewed while it runs |
 //! | `<p>admin:dashboard` | string | the admin dashboard, cached for a few seconds (`:lock` while one computes it) |
@@ -88,6 +89,13 @@ impl Keys {
     /// the registry).
     pub fn meta_of_stream(stream: &str) -> Option<String> {
         stream.strip_suffix(":stream").map(|base| format!("{base}:meta"))
+    }
+
+    /// The drain's mark of the scope whose stream is `stream`, in the stream's slot.
+    pub fn drained_of_stream(stream: &str) -> Option<String> {
+        stream
+            .strip_suffix(":stream")
+            .map(|base| format!("{base}:drained"))
     }
 
     fn scope(&self, kind: &str, id: &str) -> ScopeKeys {

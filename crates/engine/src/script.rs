@@ -2,7 +2,9 @@
 //!
 //! Each call goes out as EVALSHA. When Redis answers NOSCRIPT (restart, failover, `SCRIPT
 //! FLUSH`), the script is loaded again and the call repeated once; the reload is counted in
-//! `issuer_script_reloads_total`. A repeated call is safe: NOSCRIPT means nothing ran.
+//! `issuer_script_reloads_total`. A repeated call is safe: NOSCRIPT means nothing ran. On a
+//! Redis Cluster the reload goes to every primary (SCRIPT LOAD is not replicated, so a promoted
+//! replica answers NOSCRIPT too), not to whichever node the client picks.
 
 use std::sync::LazyLock;
 
@@ -100,6 +102,14 @@ impl Lua {
         &SHAS[index]
     }
 
+    /// Exports `issuer_script_reloads_total` of every script at 0, so a reload after a restart
+    /// or a failover shows as an increase (a counter that appears at 1 has no earlier sample).
+    pub fn export_at_zero() {
+        for script in ALL {
+            metrics::counter!("issuer_script_reloads_total", "script" => script.name()).absolute(0);
+        }
+    }
+
     /// Runs the script by EVALSHA, loading it again once on NOSCRIPT.
     pub async fn call<R, K>(self, client: &Client, keys: K, args: Vec<String>) -> Result<R, Error>
     where
@@ -110,7 +120,7 @@ impl Lua {
             Err(e) if e.details().starts_with("NOSCRIPT") => {
                 metrics::counter!("issuer_script_reloads_total", "script" => self.name()).increment(1);
                 tracing::info!(script = self.name(), "script missing in Redis, loading it again");
-                client.script_load::<String, _>(self.source()).await?;
+                client.script_load_cluster::<String, _>(self.source()).await?;
                 Ok(client.evalsha(self.sha(), keys, args).await?)
             }
             other => Ok(other?),

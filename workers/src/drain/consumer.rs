@@ -278,7 +278,7 @@ impl Consumer {
             return Ok(0);
         }
         let started = Instant::now();
-        self.confirm_replicated().await?;
+        self.confirm_replicated(s).await?;
         let (ids, records): (Vec<String>, Vec<_>) = entries.into_iter().map(|e| (e.id, e.records)).unzip();
         let records = readable(s, &ids, records);
         write::commit(&self.db, &records, write).await?;
@@ -289,17 +289,32 @@ impl Consumer {
         Ok(records.len())
     }
 
-    /// Replica mode: waits until the replicas hold everything written to Redis so far, so also
-    /// every entry about to be committed (a replica promoted later has them). Renewing this
-    /// consumer's liveness key first is a write, which brings the connection's replication
-    /// offset up to the server's; `WAIT` then waits for that offset.
-    async fn confirm_replicated(&self) -> Result<(), Error> {
+    /// Replica mode: waits until the replicas of stream `s`'s server hold everything written
+    /// to it so far, so also every entry about to be committed (a replica promoted later has
+    /// them). Marking the scope as drained first is a write on that server (the mark shares
+    /// the stream's hash tag, so on a Redis Cluster too), which brings the connection's
+    /// replication offset up to the server's; `WAIT` then waits for that offset there.
+    async fn confirm_replicated(&self, s: &str) -> Result<(), Error> {
         let Some(confirm) = self.cfg.confirm else {
             return Ok(());
         };
+        let Some(mark) = Keys::drained_of_stream(s) else {
+            return Err(Error::protocol(
+                "stream registry",
+                format!("not a stream key: {s}"),
+            ));
+        };
         let client = self.redis.next();
-        let connection = Connection::of(client);
-        renew_alive(client, &self.keys.drain_alive(&self.name), self.cfg.heartbeat).await?;
+        let connection = Connection::of(client, s);
+        let _: () = client
+            .set(
+                mark.as_str(),
+                self.name.as_str(),
+                Some(Expiration::PX(60_000)),
+                None,
+                false,
+            )
+            .await?;
         confirm.wait(client, &connection).await
     }
 }

@@ -1,0 +1,438 @@
+//! Redis Cluster faults, on a cluster of the test's own (3 primaries with 1 or 2 replicas
+//! each, `cluster-node-timeout` 1 s): a primary killed or hung mid-burst is replaced by its replica
+//! and the api follows without a restart, losing no answered issue in replica mode; a drain
+//! batch read before a failover cannot commit behind the rebuild after it.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+use engine::stream;
+use issuance_core::config::Durability;
+use serde_json::Value;
+use workers::{
+    config::DrainConfig,
+    drain::write::{self, Write},
+};
+
+use crate::{
+    durability::{burst, every_201_kept, issue_until},
+    helpers::{Options, RedisServer, TestApp, WorkersProcess},
+};
+
+/// The nodes of a cluster of a test's own; the first three start as primaries.
+pub struct Cluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl Cluster {
+    /// Starts three primaries with `replicas` replicas each, joins them and waits until every
+    /// node sees the cluster whole and every replica has synced.
+    pub async fn start(replicas: usize) -> Self {
+        let mut nodes = Vec::new();
+        for _ in 0..3 * (1 + replicas) {
+            nodes.push(
+                RedisServer::start(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "1000",
+                    // Full syncs start at once (the default waits 5 s for more replicas).
+                    "--repl-diskless-sync-delay",
+                    "0",
+                ])
+                .await,
+            );
+        }
+        let created = std::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .output()
+            .expect("redis-cli is installed (scripts/services)");
+        assert!(
+            created.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let cluster = Self { nodes };
+        let since = Instant::now();
+        for node in &cluster.nodes {
+            loop {
+                let info: String = node.cmd("CLUSTER", vec!["INFO".into()]).await;
+                let replication: String = node.cmd("INFO", vec!["replication".into()]).await;
+                let synced = replication.contains("role:slave")
+                    && replication.contains("master_link_status:up")
+                    || replication.contains("role:master")
+                        && replication.matches("state=online").count() == replicas;
+                if info.contains("cluster_state:ok") && synced {
+                    break;
+                }
+                assert!(
+                    since.elapsed() < Duration::from_secs(30),
+                    "the cluster never settled"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        cluster
+    }
+
+    /// fred's URL of the cluster: three of its nodes to start from.
+    pub fn url(&self) -> String {
+        format!(
+            "redis-cluster://127.0.0.1:{}?node=127.0.0.1:{}&node=127.0.0.1:{}",
+            self.nodes[0].port, self.nodes[1].port, self.nodes[2].port
+        )
+    }
+
+    /// The node that serves `key`'s slot as primary, as node `asked` (one that answers) sees
+    /// it: the master not marked failed whose slot ranges hold the slot.
+    pub async fn primary_of(&self, key: &str, asked: usize) -> &RedisServer {
+        self.serving(key, asked)
+            .await
+            .unwrap_or_else(|| panic!("no live primary serves {key}"))
+    }
+
+    /// [`Cluster::primary_of`], or `None` while the slot's primary is suspected or failed and
+    /// not yet replaced.
+    async fn serving(&self, key: &str, asked: usize) -> Option<&RedisServer> {
+        let slot = fred::util::redis_keyslot(key.as_bytes());
+        let nodes: String = self.nodes[asked].cmd("CLUSTER", vec!["NODES".into()]).await;
+        let port = nodes.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2)?;
+            if !flags.contains("master") || flags.contains("fail") {
+                return None;
+            }
+            let serves = fields[8..].iter().any(|range| {
+                let (from, to) = range.split_once('-').unwrap_or((range, range));
+                matches!((from.parse::<u16>(), to.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
+            });
+            let addr = fields[1].split('@').next()?;
+            serves.then(|| addr.rsplit(':').next()?.parse::<u16>().ok())?
+        })?;
+        Some(self.node(port))
+    }
+
+    /// A replica of the primary on `primary`, as node `asked` sees it.
+    async fn replica_of(&self, primary: u16, asked: usize) -> &RedisServer {
+        let nodes: String = self.nodes[asked].cmd("CLUSTER", vec!["NODES".into()]).await;
+        let port_of = |fields: &[&str]| {
+            fields[1]
+                .split('@')
+                .next()?
+                .rsplit(':')
+                .next()?
+                .parse::<u16>()
+                .ok()
+        };
+        let lines: Vec<Vec<&str>> = nodes.lines().map(|l| l.split_whitespace().collect()).collect();
+        let id = lines
+            .iter()
+            .find(|f| port_of(f) == Some(primary))
+            .map(|f| f[0])
+            .expect("the primary is listed");
+        let port = lines
+            .iter()
+            .find(|f| f[2].contains("slave") && f[3] == id)
+            .and_then(|f| port_of(f))
+            .expect("the primary has a replica");
+        self.node(port)
+    }
+
+    fn node(&self, port: u16) -> &RedisServer {
+        self.nodes
+            .iter()
+            .find(|n| n.port == port)
+            .expect("a node of this cluster")
+    }
+
+    fn index(&self, port: u16) -> usize {
+        self.nodes.iter().position(|n| n.port == port).unwrap()
+    }
+
+    /// Another node than `port`'s, to ask while that one is down or hung.
+    fn witness(&self, port: u16) -> usize {
+        (self.index(port) + 1) % self.nodes.len()
+    }
+
+    /// When node `asked` first names another primary than `old` for `key` (polled from `t0`).
+    async fn switched(&self, key: &str, old: u16, asked: usize, t0: Instant) -> Duration {
+        loop {
+            if self.serving(key, asked).await.is_some_and(|n| n.port != old) {
+                return t0.elapsed();
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the cluster never failed over"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// An api on `cluster` in replica mode (one replica, 200 ms).
+fn replica_mode(cluster: &Cluster) -> Options {
+    Options {
+        redis_url: Some(cluster.url()),
+        durability: Durability {
+            aof: false,
+            replicas: 1,
+            wait: Duration::from_millis(200),
+        },
+        ..Options::default()
+    }
+}
+
+/// No ticket id answered to two users.
+fn no_ticket_twice(answers: &[&crate::durability::Answer]) {
+    let mut seen = HashSet::new();
+    for a in answers {
+        let ticket = a.ticket.clone().expect("a 201 names its ticket");
+        assert!(seen.insert(ticket.clone()), "ticket {ticket} answered twice");
+    }
+}
+
+/// WAIT goes to the server that ran the script, over the connection that ran it: with the
+/// replica of one event's primary hung, that event answers 503 and its drain commits nothing,
+/// while an event on another primary (whose replica is fine) goes on. A WAIT sent to whichever
+/// node the client picks would count another primary's replica and answer 201.
+#[tokio::test]
+async fn replica_mode_confirms_on_the_primary_that_ran_the_script() {
+    let cluster = Cluster::start(1).await;
+    let app = TestApp::spawn_with(Options {
+        drain: false,
+        ..replica_mode(&cluster)
+    })
+    .await;
+    let hung = app.keys.ticket_event("hung-replica").holders;
+    let primary = cluster.primary_of(&hung, 0).await.port;
+    // An event on another primary: names are tried until one lands elsewhere.
+    let mut other = String::new();
+    for i in 0.. {
+        other = format!("elsewhere-{i}");
+        let holders = app.keys.ticket_event(&other).holders;
+        if cluster.primary_of(&holders, 0).await.port != primary {
+            break;
+        }
+    }
+    app.create_event("hung-replica", 100, None).await;
+    app.create_event(&other, 100, None).await;
+    for user in 1..=5 {
+        assert_eq!(app.issue("hung-replica", user).await.status(), 201);
+    }
+
+    let replica = cluster.replica_of(primary, 0).await;
+    replica.stop();
+    let r = app.issue("hung-replica", 6).await;
+    let refused = r.status();
+    let elsewhere = app.issue(&other, 6).await.status();
+    // The drain of the five confirms on the same primary: it holds their commit.
+    app.start_drain(DrainConfig {
+        confirm: engine::confirm::Confirm::of(&app.core.durability),
+        ..DrainConfig::default()
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let committed = app.ticket_rows("hung-replica").await;
+    replica.resume();
+
+    assert_eq!(refused, 503, "the event's replica acknowledged nothing");
+    assert_eq!(elsewhere, 201, "the other primary's replica is fine");
+    assert_eq!(committed, 0, "nothing committed that its replica did not hold");
+    assert_eq!(app.wait_rows("hung-replica", 6, Duration::from_secs(20)).await, 6);
+}
+
+#[tokio::test]
+async fn a_killed_cluster_primary_is_followed_to_its_replica_and_no_201_is_lost() {
+    let mut cluster = Cluster::start(1).await;
+    let app = TestApp::spawn_with(replica_mode(&cluster)).await;
+    app.create_event("killed", 1_000_000, None).await;
+    let holders = app.keys.ticket_event("killed").holders;
+    let old = cluster.primary_of(&holders, 0).await.port;
+    let asked = cluster.witness(old);
+
+    // A burst of fresh users; the event's primary is SIGKILLed 2 s in. Once its replica has
+    // taken over, the old node starts again from its nodes.conf and rejoins as the new
+    // primary's replica: with one replica per primary, nothing is confirmed until then.
+    let t0 = Instant::now();
+    let faults = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let index = cluster.index(old);
+        cluster.nodes[index].kill();
+        let killed = t0.elapsed();
+        let switched = cluster.switched(&holders, old, asked, t0).await;
+        cluster.nodes[index].restart().await;
+        (killed, switched)
+    };
+    let (answers, (killed, switched)) =
+        tokio::join!(burst(&app, "killed", t0, Duration::from_secs(12)), faults);
+
+    let primary = cluster.primary_of(&holders, asked).await;
+    assert_ne!(primary.port, old, "the replica serves the slot now");
+    let ok = every_201_kept(&app, "killed", primary, &answers).await;
+    no_ticket_twice(&ok);
+    let back = ok
+        .iter()
+        .filter(|a| a.asked > killed)
+        .map(|a| a.asked + a.took)
+        .min()
+        .expect("issues resume on the promoted replica");
+    let slowest_refusal = answers
+        .iter()
+        .filter(|a| a.status == 503)
+        .map(|a| a.took)
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "killed cluster primary: switch {:?} after the kill, issuing again {:?} after it; \
+         {} × 201, {} × 503, slowest 503 {slowest_refusal:?}",
+        switched - killed,
+        back - killed,
+        ok.len(),
+        answers.len() - ok.len()
+    );
+    assert!(
+        slowest_refusal < Duration::from_secs(5),
+        "requests in the gap are refused fast, not held: a 503 took {slowest_refusal:?}"
+    );
+    let check = WorkersProcess::run_once(&app.core, &["check"]);
+    assert!(
+        check.status.success(),
+        "workers check: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+#[tokio::test]
+async fn a_hung_cluster_primary_is_left_for_its_promoted_replica_and_no_201_is_lost() {
+    // Two replicas per primary: while the hung node is down, its promoted replica still has
+    // one to confirm writes to (with one, replica mode refuses everything until it is back).
+    let cluster = Cluster::start(2).await;
+    let app = TestApp::spawn_with(replica_mode(&cluster)).await;
+    app.create_event("hung", 1_000_000, None).await;
+    let holders = app.keys.ticket_event("hung").holders;
+    let old = cluster.primary_of(&holders, 0).await.port;
+    let asked = cluster.witness(old);
+
+    // The event's primary hangs 2 s in (SIGSTOP: its sockets stay open, so no error and no
+    // MOVED reaches the client) and resumes 10 s later, rejoining as a replica.
+    let t0 = Instant::now();
+    let faults = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let hung = cluster.node(old);
+        hung.stop();
+        let stopped = t0.elapsed();
+        let switched = cluster.switched(&holders, old, asked, t0).await;
+        tokio::time::sleep(Duration::from_secs(10).saturating_sub(t0.elapsed() - stopped)).await;
+        hung.resume();
+        (stopped, switched)
+    };
+    let (answers, (stopped, switched)) =
+        tokio::join!(burst(&app, "hung", t0, Duration::from_secs(16)), faults);
+
+    let primary = cluster.primary_of(&holders, asked).await;
+    let ok = every_201_kept(&app, "hung", primary, &answers).await;
+    no_ticket_twice(&ok);
+    let first_after = ok
+        .iter()
+        .map(|a| a.asked + a.took)
+        .filter(|at| *at > switched)
+        .min()
+        .expect("issues resume on the promoted replica");
+    eprintln!(
+        "hung cluster primary: stopped at {stopped:?}, promotion at {switched:?} (+{:?}), first 201 \
+         after it +{:?}; {} × 201, {} × 503",
+        switched - stopped,
+        first_after - switched,
+        ok.len(),
+        answers.len() - ok.len()
+    );
+    // The client leaves the hung node while it still hangs (one that waits for MOVED or a
+    // broken connection stays on it until it resumes, 10 s after the stop).
+    assert!(
+        first_after < stopped + Duration::from_secs(9),
+        "issuing resumed {:?} after the promotion, only once the old primary was back",
+        first_after - switched
+    );
+}
+
+#[tokio::test]
+async fn a_drain_batch_read_before_a_failover_cannot_commit_behind_the_rebuild() {
+    let cluster = Cluster::start(1).await;
+    let app = TestApp::spawn_with(Options {
+        redis_url: Some(cluster.url()),
+        drain: false,
+        ..Options::default()
+    })
+    .await;
+    app.create_event("fenced", 100, None).await;
+    let keys = app.keys.ticket_event("fenced");
+    for user in 1..=10 {
+        assert_eq!(app.issue("fenced", user).await.status(), 201);
+    }
+    // A drain consumer reads the batch from this history and is held before its commit.
+    let client = app.redis.next();
+    stream::ensure_group(client, &keys.stream).await.unwrap();
+    let held: Vec<stream::IssueRecord> = stream::read_new(client, &keys.stream, "held", 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|e| e.records.unwrap())
+        .collect();
+    assert_eq!(held.len(), 10);
+
+    // The event's primary fails over to its replica (memory mode: the replica may lack the
+    // last writes). The promoted node has another replication id, so the next request finds
+    // the copy's epoch stale and rebuilds it from Postgres under a new fence.
+    let old = cluster.primary_of(&keys.holders, 0).await.port;
+    let asked = cluster.witness(old);
+    let t0 = Instant::now();
+    let index = cluster.index(old);
+    let mut cluster = cluster;
+    cluster.nodes[index].kill();
+    cluster.switched(&keys.holders, old, asked, t0).await;
+    let r = issue_until(&app, "fenced", 11, Duration::from_secs(15), |s| s != 503).await;
+    assert_eq!(r.status(), 201);
+
+    // The held batch belongs to the replaced history and is dropped.
+    let written = write::commit(&app.db, &held, Write::Fresh).await.unwrap();
+    assert_eq!(
+        written,
+        write::Written { kept: 0, fenced: 10 },
+        "the held batch was dropped"
+    );
+
+    // Every user then holds exactly what Redis answers them now, and Postgres ends with it.
+    let mut answered: HashMap<i64, String> = HashMap::new();
+    for user in 1..=11 {
+        let r = app.issue("fenced", user).await;
+        assert!(
+            matches!(r.status().as_u16(), 200 | 201),
+            "user {user}: {}",
+            r.status()
+        );
+        let ticket = r.json::<Value>().await.unwrap()["ticketId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        answered.insert(user, ticket);
+    }
+    app.start_drain(DrainConfig::default());
+    assert_eq!(app.wait_rows("fenced", 11, Duration::from_secs(20)).await, 11);
+    for (user, ticket) in &answered {
+        let row: String = sqlx::query_scalar(
+            "SELECT ticket_id::text FROM tickets WHERE event_key = 'fenced' AND user_id = $1",
+        )
+        .bind(user)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        assert_eq!(&row, ticket, "user {user}: Postgres holds what Redis answered");
+    }
+    let distinct: HashSet<&String> = answered.values().collect();
+    assert_eq!(distinct.len(), 11, "no ticket twice");
+}
