@@ -597,6 +597,11 @@ pub struct ApiProcess {
 
 impl ApiProcess {
     pub async fn start(core: &CoreConfig) -> Self {
+        Self::start_with(core, &[]).await
+    }
+
+    /// [`ApiProcess::start`] with these variables set on top (`RATE_LIMIT_USER_BURST`, …).
+    pub async fn start_with(core: &CoreConfig, vars: &[(&str, &str)]) -> Self {
         let port = free_port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_api"))
             .env("API_ADDR", format!("127.0.0.1:{port}"))
@@ -608,6 +613,7 @@ impl ApiProcess {
             .env("RATE_LIMIT_USER_PER_SEC", "1000")
             .env("RATE_LIMIT_USER_BURST", "1000")
             .env("RUST_LOG", "warn")
+            .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn api");
@@ -635,6 +641,79 @@ impl Drop for ApiProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// nginx with the project's configuration (`ops/nginx/nginx.conf`) on a free port, in front
+/// of these upstreams (`host:port`), from a directory of its own. Stopped when dropped.
+pub struct Nginx {
+    pub base: String,
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Nginx {
+    pub async fn start(upstreams: &[String]) -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("nginx-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        let conf =
+            include_str!("../../../ops/nginx/nginx.conf").replace("listen 8080", &format!("listen {port}"));
+        assert!(
+            conf.contains(&format!("listen {port}")),
+            "the config listens on 8080"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let servers: String = upstreams
+            .iter()
+            .map(|u| format!("server {u} max_fails=1 fail_timeout=2s;\n"))
+            .collect();
+        std::fs::write(dir.join("upstreams.conf"), servers).unwrap();
+        // Debian puts it in /usr/sbin, which a user's PATH may lack.
+        let bin = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|b| std::path::Path::new(b).exists())
+            .unwrap_or("nginx");
+        let child = std::process::Command::new(bin)
+            .args([
+                "-p",
+                dir.to_str().unwrap(),
+                "-c",
+                dir.join("nginx.conf").to_str().unwrap(),
+            ])
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("nginx is installed (scripts/services)");
+        let nginx = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+            dir,
+        };
+        let http = Client::new();
+        for _ in 0..200 {
+            if http
+                .get(format!("{}/health", nginx.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return nginx;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("nginx never answered");
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its workers too (a SIGKILL would leave them behind).
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -29,6 +29,7 @@ mod outbox;
 mod partial_loss;
 mod points;
 mod private_pg;
+mod processes;
 mod products;
 mod secrets;
 mod tickets;
