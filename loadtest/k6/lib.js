@@ -6,7 +6,17 @@ import encoding from 'k6/encoding';
 import { SharedArray } from 'k6/data';
 import { Rate } from 'k6/metrics';
 
-export const BASE = __ENV.BASE_URL || 'http://127.0.0.1:8080';
+// BASE_URL is one api, one load balancer in front of several, or a comma-separated list of api
+// processes: each virtual user then sends everything to one of them (by its number), so the
+// users spread evenly and each user's requests reach one process, as nginx's hash does
+// (ops/nginx). Setup calls go to the first.
+const BASES = (__ENV.BASE_URL || 'http://127.0.0.1:8080').split(',').map((b) => b.trim()).filter((b) => b);
+export const BASE = BASES[0];
+
+// The api this virtual user talks to.
+export function base() {
+  return BASES[(typeof __VU === 'number' ? __VU : 0) % BASES.length];
+}
 const SECRET = __ENV.JWT_SECRET;
 if (!SECRET) {
   throw new Error('set JWT_SECRET (-e JWT_SECRET=...) to the api\'s secret');
@@ -36,7 +46,7 @@ export function params(tok, name) {
 }
 
 export function post(path, tok, body, name) {
-  return http.post(`${BASE}${path}`, body === undefined ? null : JSON.stringify(body), params(tok, name));
+  return http.post(`${base()}${path}`, body === undefined ? null : JSON.stringify(body), params(tok, name));
 }
 
 // An admin call in setup: fails the run when it does not answer `status`.
