@@ -602,9 +602,24 @@ impl ApiProcess {
 
     /// [`ApiProcess::start`] with these variables set on top (`RATE_LIMIT_USER_BURST`, …).
     pub async fn start_with(core: &CoreConfig, vars: &[(&str, &str)]) -> Self {
+        Self::start_at(core, None, "127.0.0.1", vars).await
+    }
+
+    /// [`ApiProcess::start_with`] inside network namespace `netns` (a test host), listening on
+    /// every address there and reached at `host`.
+    pub async fn start_at(core: &CoreConfig, netns: Option<&str>, host: &str, vars: &[(&str, &str)]) -> Self {
         let port = free_port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_api"))
-            .env("API_ADDR", format!("127.0.0.1:{port}"))
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = std::process::Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_api")]);
+                c
+            }
+            None => std::process::Command::new(env!("CARGO_BIN_EXE_api")),
+        };
+        let listen = if netns.is_some() { "0.0.0.0" } else { host };
+        let child = command
+            .env("API_ADDR", format!("{listen}:{port}"))
             .env("DATABASE_URL", &core.database_url)
             .env("REDIS_URL", &core.redis_url)
             .env("KEY_PREFIX", &core.key_prefix)
@@ -618,7 +633,7 @@ impl ApiProcess {
             .spawn()
             .expect("spawn api");
         let p = Self {
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("http://{host}:{port}"),
             child,
         };
         let http = Client::new();
@@ -721,6 +736,10 @@ impl Drop for Nginx {
 /// faults a shared Redis must not suffer (killed, stopped, reconfigured). Killed when dropped.
 pub struct RedisServer {
     pub port: u16,
+    /// The address it listens on: loopback, or a test host's (see [`RedisServer::start_at`]).
+    pub host: String,
+    /// The network namespace it runs in, if not this one.
+    netns: Option<String>,
     child: std::process::Child,
     dir: std::path::PathBuf,
     args: Vec<String>,
@@ -730,13 +749,22 @@ impl RedisServer {
     /// Starts one with these extra arguments (`--appendonly yes`, `--replicaof …`) and waits
     /// until it answers.
     pub async fn start(args: &[&str]) -> Self {
+        Self::start_at("127.0.0.1", None, args).await
+    }
+
+    /// [`RedisServer::start`] listening on `host`, inside network namespace `netns` if given
+    /// (a test host of its own; `host` must be reachable from here).
+    pub async fn start_at(host: &str, netns: Option<&str>, args: &[&str]) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("redis-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let child = Self::spawn(port, &dir, &args);
+        let netns = netns.map(str::to_owned);
+        let child = Self::spawn(&netns, host, port, &dir, &args);
         let server = Self {
             port,
+            host: host.to_owned(),
+            netns,
             child,
             dir,
             args,
@@ -745,9 +773,23 @@ impl RedisServer {
         server
     }
 
-    fn spawn(port: u16, dir: &std::path::Path, args: &[String]) -> std::process::Child {
-        std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+    fn spawn(
+        netns: &Option<String>,
+        host: &str,
+        port: u16,
+        dir: &std::path::Path,
+        args: &[String],
+    ) -> std::process::Child {
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = std::process::Command::new("ip");
+                c.args(["netns", "exec", ns, "redis-server"]);
+                c
+            }
+            None => std::process::Command::new("redis-server"),
+        };
+        command
+            .args(["--port", &port.to_string(), "--bind", host, "--save", ""])
             .args(["--dir", dir.to_str().unwrap(), "--appendonly", "no"])
             .args(args)
             .stdout(Stdio::null())
@@ -775,14 +817,14 @@ impl RedisServer {
     /// [`RedisServer::restart`] with these arguments added from now on (`--replicaof …`).
     pub async fn restart_with(&mut self, args: &[&str]) {
         self.args.extend(args.iter().map(|a| a.to_string()));
-        self.child = Self::spawn(self.port, &self.dir, &self.args);
+        self.child = Self::spawn(&self.netns, &self.host, self.port, &self.dir, &self.args);
         self.wait_answering().await;
     }
 
     async fn wait_answering(&self) {
         let port = self.port;
         for _ in 0..200 {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            if let Ok(mut s) = std::net::TcpStream::connect((self.host.as_str(), port)) {
                 use std::io::{Read, Write};
                 let mut buf = [0u8; 7];
                 if s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
@@ -796,7 +838,7 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{}:{}", self.host, self.port)
     }
 
     /// A client of its own.
@@ -878,6 +920,8 @@ impl RedisServer {
             .expect("redis-server is installed");
         let server = Self {
             port,
+            host: "127.0.0.1".into(),
+            netns: None,
             child,
             dir,
             args: Vec::new(),

@@ -27,6 +27,7 @@ mod orders;
 mod outage;
 mod outbox;
 mod partial_loss;
+mod partition;
 mod points;
 mod private_pg;
 mod processes;

@@ -12,6 +12,8 @@ pub struct PrivatePostgres {
     dir: PathBuf,
     bin: PathBuf,
     pub port: u16,
+    /// The address it listens on (loopback unless started with [`PrivatePostgres::start_on`]).
+    pub host: String,
 }
 
 fn bin_dir() -> PathBuf {
@@ -48,6 +50,11 @@ fn nix_is_root() -> bool {
 impl PrivatePostgres {
     /// Creates and starts a server with trust authentication.
     pub fn start() -> Self {
+        Self::start_on("127.0.0.1")
+    }
+
+    /// [`PrivatePostgres::start`] listening on `host` (an address of this machine).
+    pub fn start_on(host: &str) -> Self {
         let bin = bin_dir();
         let dir = std::env::temp_dir().join(format!("pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -83,7 +90,19 @@ impl PrivatePostgres {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let pg = Self { dir, bin, port };
+        if host != "127.0.0.1" {
+            // Trust from every address (test hosts in network namespaces).
+            let hba = data.join("pg_hba.conf");
+            let mut rules = std::fs::read_to_string(&hba).unwrap();
+            rules.push_str("host all all 0.0.0.0/0 trust\n");
+            std::fs::write(&hba, rules).unwrap();
+        }
+        let pg = Self {
+            dir,
+            bin,
+            port,
+            host: host.to_owned(),
+        };
         pg.run();
         pg
     }
@@ -95,8 +114,9 @@ impl PrivatePostgres {
     /// Starts the (stopped) server and waits until it accepts connections.
     pub fn run(&self) {
         let opts = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off",
+            "-p {} -c listen_addresses={} -c unix_socket_directories={} -c fsync=off",
             self.port,
+            self.host,
             self.dir.display()
         );
         let log = self.dir.join("log").to_string_lossy().into_owned();
@@ -128,7 +148,7 @@ impl PrivatePostgres {
 
     /// The URL of its `postgres` database.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        format!("postgres://postgres@{}:{}/postgres", self.host, self.port)
     }
 
     /// Waits until it answers again.
