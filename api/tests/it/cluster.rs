@@ -436,3 +436,43 @@ async fn a_drain_batch_read_before_a_failover_cannot_commit_behind_the_rebuild()
     let distinct: HashSet<&String> = answered.values().collect();
     assert_eq!(distinct.len(), 11, "no ticket twice");
 }
+
+#[tokio::test]
+async fn a_cluster_without_quorum_answers_fast_503s_never_a_hang_or_a_500() {
+    let mut cluster = Cluster::start(0).await;
+    let app = TestApp::spawn_with(Options {
+        redis_url: Some(cluster.url()),
+        ..Options::default()
+    })
+    .await;
+    app.create_event("quorum", 1_000, None).await;
+    assert_eq!(app.issue("quorum", 1).await.status(), 201);
+
+    // Two of the three primaries die: the third sees no majority and refuses every slot
+    // (CLUSTERDOWN) once the node timeout has passed; the dead ones' slots are not served at all.
+    cluster.nodes[1].kill();
+    cluster.nodes[2].kill();
+    let t0 = Instant::now();
+    let answers = burst(&app, "quorum", t0, Duration::from_secs(6)).await;
+    let late: Vec<_> = answers
+        .iter()
+        .filter(|a| a.asked > Duration::from_secs(3))
+        .collect();
+    let statuses: HashSet<u16> = late.iter().map(|a| a.status).collect();
+    let slowest = answers.iter().map(|a| a.took).max().unwrap_or_default();
+    eprintln!(
+        "no quorum: {} answers, statuses after 3 s {statuses:?}, slowest {slowest:?}",
+        answers.len()
+    );
+    assert!(!late.is_empty());
+    assert_eq!(
+        statuses,
+        HashSet::from([503]),
+        "only 503 once the cluster is down"
+    );
+    assert!(
+        answers.iter().all(|a| a.status == 201 || a.status == 503),
+        "never a 500"
+    );
+    assert!(slowest < Duration::from_secs(5), "a request took {slowest:?}");
+}
