@@ -151,6 +151,9 @@ async fn partition_run(durability: Durability, mode: &str) -> Outcome {
         "--protected-mode",
         "no",
     ];
+    if durability.aof {
+        node_args.extend(["--appendonly", "yes", "--appendfsync", "always"]);
+    }
     if durability.replicas > 0 {
         // The server-side guard: a primary whose replica has not acknowledged for 2 s refuses
         // writes, so one cut off from its replica stops issuing on its own.
@@ -388,14 +391,35 @@ async fn a_partition_in_memory_mode_answers_no_position_twice() {
 }
 
 #[tokio::test]
-async fn a_partition_in_replica_mode_loses_no_answer_and_answers_no_position_twice() {
+async fn a_partition_in_aof_mode_answers_no_position_twice() {
     let durability = Durability {
-        aof: false,
+        aof: true,
+        ..Durability::default()
+    };
+    let outcome = partition_run(durability, "aof").await;
+    assert!(outcome.answered > 0);
+    assert_eq!(outcome.twice, 0, "a coupon position answered to two users");
+}
+
+/// Replica modes, with `min-replicas-to-write` on the nodes.
+async fn replica_mode(aof: bool, mode: &str) {
+    let durability = Durability {
+        aof,
         replicas: 1,
         wait: Duration::from_millis(200),
     };
-    let outcome = partition_run(durability, "replica").await;
+    let outcome = partition_run(durability, mode).await;
     assert!(outcome.answered > 0);
     assert_eq!(outcome.twice, 0, "a coupon position answered to two users");
     assert_eq!(outcome.lost, 0, "an answered 201 was lost");
+}
+
+#[tokio::test]
+async fn a_partition_in_replica_mode_loses_no_answer_and_answers_no_position_twice() {
+    replica_mode(false, "replica").await;
+}
+
+#[tokio::test]
+async fn a_partition_in_aof_replica_mode_loses_no_answer_and_answers_no_position_twice() {
+    replica_mode(true, "aof+replica").await;
 }
