@@ -85,6 +85,7 @@ async fn check(args: &[String]) -> Result<(), BoxError> {
     }
     let core = issuance_core::config::CoreConfig::from_env()?;
     let db = connect::postgres(&core).await?;
+    require_schema(&db).await?;
     if let Some(file) = save {
         let baseline = workers::check::baseline(&db).await?;
         std::fs::write(&file, serde_json::to_vec(&baseline)?)?;
@@ -117,6 +118,15 @@ async fn check(args: &[String]) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The one-shot commands read the schema and never migrate: on a database without it they say
+/// so, instead of failing on the first missing table.
+async fn require_schema(db: &sqlx::PgPool) -> Result<(), BoxError> {
+    if store::settings::schema_present(db).await? {
+        return Ok(());
+    }
+    Err("the database at DATABASE_URL has no schema yet: run `api migrate` (or start the api or the workers once)".into())
+}
+
 async fn reconcile(args: &[String]) -> Result<(), BoxError> {
     let repair = match args {
         [] => false,
@@ -125,6 +135,7 @@ async fn reconcile(args: &[String]) -> Result<(), BoxError> {
     };
     let core = issuance_core::config::CoreConfig::from_env()?;
     let db = connect::postgres(&core).await?;
+    require_schema(&db).await?;
     let redis = connect::redis(&core).await?;
     let codes = issuance_core::code_generator::CodeGenerator::new(&core.code_secret);
     let engine = Engine::new(redis, db, Keys::new(&core.key_prefix), EngineOptions::new(codes));

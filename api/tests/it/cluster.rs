@@ -476,3 +476,44 @@ async fn a_cluster_without_quorum_answers_fast_503s_never_a_hang_or_a_500() {
     );
     assert!(slowest < Duration::from_secs(5), "a request took {slowest:?}");
 }
+
+#[tokio::test]
+async fn a_cluster_with_a_password_is_used_through_its_url_and_a_wrong_one_is_refused() {
+    let cluster = Cluster::start(0).await;
+    for node in &cluster.nodes {
+        let _: String = node
+            .cmd(
+                "CONFIG",
+                vec!["SET".into(), "requirepass".into(), "s3cret-pw".into()],
+            )
+            .await;
+    }
+    let url = |password: &str| {
+        cluster
+            .url()
+            .replacen("redis-cluster://", &format!("redis-cluster://:{password}@"), 1)
+    };
+    let app = TestApp::spawn_with(Options {
+        redis_url: Some(url("s3cret-pw")),
+        ..Options::default()
+    })
+    .await;
+    app.create_event("guarded", 10, None).await;
+    assert_eq!(app.issue("guarded", 1).await.status(), 201);
+    assert_eq!(app.issue("guarded", 1).await.status(), 200);
+    assert_eq!(app.wait_rows("guarded", 1, Duration::from_secs(10)).await, 1);
+    let check = WorkersProcess::run_once(&app.core, &["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    let mut wrong = app.core.clone();
+    wrong.redis_url = url("not-it");
+    let refused = issuance_core::connect::redis(&wrong)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(refused.to_string().contains("WRONGPASS"), "{refused}");
+}

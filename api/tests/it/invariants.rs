@@ -213,3 +213,27 @@ async fn reconcile_names_each_holder_redis_and_postgres_disagree_on_and_repairs_
         String::from_utf8_lossy(&after.stdout)
     );
 }
+
+#[tokio::test]
+async fn check_and_reconcile_on_a_database_without_schema_say_so() {
+    let mut core = TestApp::fresh_core(&crate::helpers::Options::default()).await;
+    core.database_url = core.database_url.replace("/test_", "/test_bare_");
+    let name = core.database_url.rsplit('/').next().unwrap().to_owned();
+    let admin = sqlx::PgPool::connect(&core.database_url.replace(&name, "postgres"))
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    for command in [&["check"][..], &["reconcile"][..]] {
+        let out = crate::helpers::WorkersProcess::run_once(&core, command);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command:?} passed on an empty database");
+        assert!(said.contains("has no schema yet"), "{command:?}: {said}");
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}

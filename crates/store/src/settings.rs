@@ -56,3 +56,13 @@ pub async fn pin_code_secret(
     }
     .into())
 }
+
+/// Whether the database has the schema the migrations make (a fresh database that neither the
+/// api nor the workers have started on has none).
+pub async fn schema_present(db: impl PgExecutor<'_>) -> Result<bool, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT to_regclass('ticket_events') IS NOT NULL")
+            .fetch_one(db)
+            .await?,
+    )
+}
