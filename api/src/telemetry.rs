@@ -58,7 +58,7 @@ pub async fn track(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or("unmatched", |p| intern(p.as_str()));
     let response = next.run(req).await;
-    let status = intern(response.status().as_str());
+    let status = status_label(response.status());
     static DURATIONS: Handles<(Label, Label), metrics::Histogram> = Handles::new();
     static REQUESTS: Handles<(Label, Label, Label), metrics::Counter> = Handles::new();
     DURATIONS
@@ -77,8 +77,10 @@ pub async fn track(req: Request, next: Next) -> Response {
 
 /// Metric handles by their labels, each resolved once: recording through a handle is an atomic
 /// operation, where the macros build the key and look it up in the registry at every call.
-/// Keyed by where the `&'static` labels are, so a lookup hashes a few words.
-struct Handles<K, H>(LazyLock<RwLock<HashMap<K, H>>>);
+/// Keyed by where the `&'static` labels are, so a lookup hashes a few words — with foldhash:
+/// the keys are our own labels' addresses, never a client's input, so SipHash's resistance to
+/// chosen keys buys nothing here, and it cost a `/health` request about a thousand instructions.
+struct Handles<K, H>(LazyLock<RwLock<HashMap<K, H, foldhash::fast::RandomState>>>);
 
 impl<K: Eq + std::hash::Hash, H: Clone> Handles<K, H> {
     const fn new() -> Self {
@@ -120,9 +122,18 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// `label` as a `&'static str`, leaked the first time it is seen. Only for bounded sets.
+/// A status code as a `&'static str` label, made once per code: a table lookup, no hashing.
+fn status_label(status: axum::http::StatusCode) -> &'static str {
+    static LABELS: [OnceLock<&'static str>; 900] = [const { OnceLock::new() }; 900];
+    // StatusCode holds 100..=999 only.
+    LABELS[usize::from(status.as_u16()) - 100].get_or_init(|| Box::leak(status.as_str().into()))
+}
+
+/// `label` as a `&'static str`, leaked the first time it is seen. Only for bounded sets (the
+/// router's templates), so foldhash, as for [`Handles`].
 fn intern(label: &str) -> &'static str {
-    static INTERNED: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(RwLock::default);
+    static INTERNED: LazyLock<RwLock<HashSet<&'static str, foldhash::fast::RandomState>>> =
+        LazyLock::new(RwLock::default);
     if let Some(found) = INTERNED.read().unwrap_or_else(|e| e.into_inner()).get(label) {
         return found;
     }
