@@ -27,29 +27,35 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts three primaries with `replicas` replicas each, joins them and waits until every
-    /// node sees the cluster whole and every replica has synced.
+    /// Every node's arguments: cluster mode, a 1 s node timeout, and full syncs at once (the
+    /// default waits 5 s for more replicas).
+    pub const NODE_ARGS: [&'static str; 8] = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "1000",
+        "--repl-diskless-sync-delay",
+        "0",
+    ];
+
+    /// Starts three primaries with `replicas` replicas each on loopback, joins them and waits
+    /// until every node sees the cluster whole and every replica has synced.
     pub async fn start(replicas: usize) -> Self {
         let mut nodes = Vec::new();
         for _ in 0..3 * (1 + replicas) {
-            nodes.push(
-                RedisServer::start(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "1000",
-                    // Full syncs start at once (the default waits 5 s for more replicas).
-                    "--repl-diskless-sync-delay",
-                    "0",
-                ])
-                .await,
-            );
+            nodes.push(RedisServer::start(&Self::NODE_ARGS).await);
         }
+        Self::form(nodes, replicas).await
+    }
+
+    /// Joins nodes started with [`Cluster::NODE_ARGS`] (the first three become primaries, with
+    /// `replicas` replicas each) and waits as [`Cluster::start`] does.
+    pub async fn form(nodes: Vec<RedisServer>, replicas: usize) -> Self {
         let created = std::process::Command::new("redis-cli")
             .args(["--cluster", "create"])
-            .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
+            .args(nodes.iter().map(|n| format!("{}:{}", n.host, n.port)))
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli is installed (scripts/services)");
@@ -59,8 +65,14 @@ impl Cluster {
             String::from_utf8_lossy(&created.stdout)
         );
         let cluster = Self { nodes };
+        cluster.settled(replicas).await;
+        cluster
+    }
+
+    /// Waits until every node sees the cluster whole and every replica has synced.
+    pub async fn settled(&self, replicas: usize) {
         let since = Instant::now();
-        for node in &cluster.nodes {
+        for node in &self.nodes {
             loop {
                 let info: String = node.cmd("CLUSTER", vec!["INFO".into()]).await;
                 let replication: String = node.cmd("INFO", vec!["replication".into()]).await;
@@ -78,7 +90,6 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        cluster
     }
 
     /// fred's URL of the cluster: three of its nodes to start from.
@@ -99,7 +110,7 @@ impl Cluster {
 
     /// [`Cluster::primary_of`], or `None` while the slot's primary is suspected or failed and
     /// not yet replaced.
-    async fn serving(&self, key: &str, asked: usize) -> Option<&RedisServer> {
+    pub async fn serving(&self, key: &str, asked: usize) -> Option<&RedisServer> {
         let slot = fred::util::redis_keyslot(key.as_bytes());
         let nodes: String = self.nodes[asked].cmd("CLUSTER", vec!["NODES".into()]).await;
         let port = nodes.lines().find_map(|line| {

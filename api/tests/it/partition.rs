@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use workers::config::DrainConfig;
 
 use crate::{
+    cluster::Cluster,
     helpers::{ApiProcess, JWT_SECRET, Options, RedisServer, TestApp, random_secret},
     private_pg::PrivatePostgres,
 };
@@ -102,25 +103,6 @@ impl Drop for TestHost {
     }
 }
 
-/// The primary of `key`'s slot as `asked` sees it (a master not marked failed), by port.
-async fn primary_port(asked: &RedisServer, key: &str) -> Option<u16> {
-    let slot = fred::util::redis_keyslot(key.as_bytes());
-    let nodes: String = asked.cmd("CLUSTER", vec!["NODES".into()]).await;
-    nodes.lines().find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if !f.get(2)?.contains("master") || f[2].contains("fail") {
-            return None;
-        }
-        let serves = f[8..].iter().any(|r| {
-            let (a, b) = r.split_once('-').unwrap_or((r, r));
-            matches!((a.parse::<u16>(), b.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
-        });
-        serves
-            .then(|| f[1].split('@').next()?.rsplit(':').next()?.parse().ok())
-            .flatten()
-    })
-}
-
 /// One answer: which api, the user, the status, the position a 201 named.
 struct Answer {
     cut_side: bool,
@@ -139,18 +121,8 @@ struct Outcome {
 
 async fn partition_run(durability: Durability, mode: &str) -> Outcome {
     let host = TestHost::create();
-    let mut node_args = vec![
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes.conf",
-        "--cluster-node-timeout",
-        "1000",
-        "--repl-diskless-sync-delay",
-        "0",
-        "--protected-mode",
-        "no",
-    ];
+    let mut node_args = Cluster::NODE_ARGS.to_vec();
+    node_args.extend(["--protected-mode", "no"]);
     if durability.aof {
         node_args.extend(["--appendonly", "yes", "--appendfsync", "always"]);
     }
@@ -164,40 +136,26 @@ async fn partition_run(durability: Durability, mode: &str) -> Outcome {
     for _ in 0..5 {
         nodes.push(RedisServer::start_at(&host.here, None, &node_args).await);
     }
-    let created = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(nodes.iter().map(|n| format!("{}:{}", n.host, n.port)))
-        .args(["--cluster-replicas", "1", "--cluster-yes"])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stdout)
-    );
-    let since = Instant::now();
-    'settle: loop {
-        assert!(
-            since.elapsed() < Duration::from_secs(30),
-            "the cluster never settled"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        for n in &nodes {
-            let info: String = n.cmd("CLUSTER", vec!["INFO".into()]).await;
-            let repl: String = n.cmd("INFO", vec!["replication".into()]).await;
-            let synced = repl.contains("master_link_status:up") || repl.contains("state=online");
-            if !info.contains("cluster_state:ok") || !synced {
-                continue 'settle;
-            }
+    let cluster = Cluster::form(nodes, 1).await;
+    let role: String = cluster.nodes[0].cmd("INFO", vec!["replication".into()]).await;
+    if role.contains("role:slave") {
+        // The cut-off host must hold a primary: node 0 takes over from its own.
+        let _: String = cluster.nodes[0].cmd("CLUSTER", vec!["FAILOVER".into()]).await;
+        let since = Instant::now();
+        while !cluster.nodes[0]
+            .cmd::<String>("INFO", vec!["replication".into()])
+            .await
+            .contains("role:master")
+        {
+            assert!(
+                since.elapsed() < Duration::from_secs(30),
+                "node 0 never took over"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let role: String = nodes[0].cmd("INFO", vec!["replication".into()]).await;
-        if role.contains("role:slave") {
-            // The cut-off host must hold a primary: take over from its own one.
-            let _: String = nodes[0].cmd("CLUSTER", vec!["FAILOVER".into()]).await;
-            continue 'settle;
-        }
-        break;
+        cluster.settled(1).await;
     }
+    let nodes = &cluster.nodes;
 
     let pg = PrivatePostgres::start_on(&host.here);
     pg.wait_up().await;
@@ -256,7 +214,8 @@ async fn partition_run(durability: Durability, mode: &str) -> Outcome {
             },
         )
         .await;
-        if primary_port(&nodes[1], &app.keys.coupon_batch(id).holders).await == Some(nodes[0].port) {
+        let primary = cluster.serving(&app.keys.coupon_batch(id).holders, 1).await;
+        if primary.is_some_and(|p| p.port == nodes[0].port) {
             batch = id;
             break;
         }
@@ -322,8 +281,7 @@ async fn partition_run(durability: Durability, mode: &str) -> Outcome {
     let since = Instant::now();
     let held = loop {
         let mut settled = None;
-        if let Some(port) = primary_port(&nodes[1], &holders).await {
-            let primary = nodes.iter().find(|n| n.port == port).unwrap();
+        if let Some(primary) = cluster.serving(&holders, 1).await {
             let lag = engine::stream::total_lag(engine.redis(), engine.keys()).await;
             if lag.is_ok_and(|l| l.entries == 0) {
                 settled = Some(primary.cmd::<i64>("HLEN", vec![holders.clone()]).await);
