@@ -59,7 +59,7 @@ impl Confirm {
             ..Options::default()
         };
         let acked: i64 = client.with_options(&once).wait(self.replicas, timeout_ms).await?;
-        let acked = if Connection::of(client, &since.1) == *since {
+        let acked = if Connection::at_slot(client, since.1) == *since {
             acked
         } else {
             0
@@ -76,16 +76,19 @@ impl Confirm {
 
 /// The connection a client writes a key on now: the server that holds the key (the only one,
 /// off a cluster) and the server's `CLIENT ID` for the connection (fred reads the id whenever
-/// it connects), with the key it was taken for. `None` when the client knows no such server.
+/// it connects), with the key's hash slot. `None` when the client knows no such server.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Connection(Option<(Server, i64)>, String);
+pub struct Connection(Option<(Server, i64)>, u16);
 
 impl Connection {
     /// `client`'s connection now to the server that holds `key`.
     pub fn of(client: &Client, key: &str) -> Self {
+        Self::at_slot(client, fred::util::redis_keyslot(key.as_bytes()))
+    }
+
+    fn at_slot(client: &Client, slot: u16) -> Self {
         let ids = client.connection_ids();
         let server = if client.is_clustered() {
-            let slot = fred::util::redis_keyslot(key.as_bytes());
             client
                 .cached_cluster_state()
                 .and_then(|routing| routing.get_server(slot).cloned())
@@ -93,6 +96,6 @@ impl Connection {
             ids.keys().next().cloned()
         };
         let connection = server.and_then(|server| ids.get(&server).map(|id| (server, *id)));
-        Self(connection, key.to_owned())
+        Self(connection, slot)
     }
 }

@@ -134,14 +134,17 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
             args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
         }
     }
-    let connection = Connection::of(client, &group.keys.stream);
+    // Replica mode only: the connection the `WAIT` must find unchanged.
+    let confirm = group
+        .confirm
+        .map(|confirm| (confirm, Connection::of(client, &group.keys.stream)));
     let reply: Value = Lua::Issue.call(client, keys, args).await?;
     let verdicts = decode(reply, group.requests.len())?;
-    if let Some(confirm) = group.confirm
+    if let Some((confirm, connection)) = &confirm
         && verdicts
             .iter()
             .any(|v| matches!(v, Verdict::Issued { .. } | Verdict::Held { .. }))
-        && let Err(e) = confirm.wait(client, &connection).await
+        && let Err(e) = confirm.wait(client, connection).await
     {
         metrics::counter!("issuer_issue_unconfirmed_total").increment(1);
         return Err(e);
