@@ -17,7 +17,9 @@ use workers::{
 };
 
 use crate::{
-    durability::{burst, every_201_kept, issue_until},
+    durability::{
+        burst, every_201_kept, first_answered_after, first_asked_after, issue_until, slowest_refusal,
+    },
     helpers::{Options, RedisServer, TestApp, WorkersProcess},
 };
 
@@ -286,18 +288,8 @@ async fn a_killed_cluster_primary_is_followed_to_its_replica_and_no_201_is_lost(
     assert_ne!(primary.port, old, "the replica serves the slot now");
     let ok = every_201_kept(&app, "killed", primary, &answers).await;
     no_ticket_twice(&ok);
-    let back = ok
-        .iter()
-        .filter(|a| a.asked > killed)
-        .map(|a| a.asked + a.took)
-        .min()
-        .expect("issues resume on the promoted replica");
-    let slowest_refusal = answers
-        .iter()
-        .filter(|a| a.status == 503)
-        .map(|a| a.took)
-        .max()
-        .unwrap_or_default();
+    let back = first_asked_after(&ok, killed);
+    let slowest_refusal = slowest_refusal(&answers);
     eprintln!(
         "killed cluster primary: switch {:?} after the kill, issuing again {:?} after it; \
          {} × 201, {} × 503, slowest 503 {slowest_refusal:?}",
@@ -348,12 +340,7 @@ async fn a_hung_cluster_primary_is_left_for_its_promoted_replica_and_no_201_is_l
     let primary = cluster.primary_of(&holders, asked).await;
     let ok = every_201_kept(&app, "hung", primary, &answers).await;
     no_ticket_twice(&ok);
-    let first_after = ok
-        .iter()
-        .map(|a| a.asked + a.took)
-        .filter(|at| *at > switched)
-        .min()
-        .expect("issues resume on the promoted replica");
+    let first_after = first_answered_after(&ok, switched);
     eprintln!(
         "hung cluster primary: stopped at {stopped:?}, promotion at {switched:?} (+{:?}), first 201 \
          after it +{:?}; {} × 201, {} × 503",

@@ -293,6 +293,41 @@ pub(crate) struct Answer {
     pub took: Duration,
 }
 
+impl Answer {
+    /// When the answer arrived, from the burst's start.
+    fn answered(&self) -> Duration {
+        self.asked + self.took
+    }
+}
+
+/// When the first of these 201s that arrived after `t` arrived: issuing resumed.
+pub(crate) fn first_answered_after(ok: &[&Answer], t: Duration) -> Duration {
+    ok.iter()
+        .map(|a| a.answered())
+        .filter(|at| *at > t)
+        .min()
+        .expect("issues resume on the promoted replica")
+}
+
+/// When the first of these 201s asked after `t` arrived: issuing was back for new requests.
+pub(crate) fn first_asked_after(ok: &[&Answer], t: Duration) -> Duration {
+    ok.iter()
+        .filter(|a| a.asked > t)
+        .map(|a| a.answered())
+        .min()
+        .expect("issues resume on the promoted replica")
+}
+
+/// The longest a 503 of the burst took.
+pub(crate) fn slowest_refusal(answers: &[Answer]) -> Duration {
+    answers
+        .iter()
+        .filter(|a| a.status == 503)
+        .map(|a| a.took)
+        .max()
+        .unwrap_or_default()
+}
+
 /// Fresh users asking `key` for a ticket, 16 at a time, for `length` from `t0`.
 pub(crate) async fn burst(app: &TestApp, key: &str, t0: Instant, length: Duration) -> Vec<Answer> {
     use futures::StreamExt;
@@ -380,12 +415,7 @@ async fn a_hung_primary_is_left_for_the_promoted_replica_and_no_201_is_lost() {
         tokio::join!(burst(&app, "hung", t0, Duration::from_secs(16)), faults);
 
     let ok = every_201_kept(&app, "hung", layout.current_primary().await, &answers).await;
-    let first_after = ok
-        .iter()
-        .map(|a| a.asked + a.took)
-        .filter(|at| *at > switched)
-        .min()
-        .expect("issues resume on the promoted replica");
+    let first_after = first_answered_after(&ok, switched);
     eprintln!(
         "hung primary: stopped at {stopped:?}, switch at {switched:?} (+{:?}), first 201 after it +{:?}; \
          {} × 201, {} × 503",
@@ -430,18 +460,8 @@ async fn a_killed_primary_is_followed_to_the_promoted_replica_and_no_201_is_lost
         tokio::join!(burst(&app, "killed", t0, Duration::from_secs(12)), faults);
 
     let ok = every_201_kept(&app, "killed", layout.current_primary().await, &answers).await;
-    let back = ok
-        .iter()
-        .filter(|a| a.asked > killed)
-        .map(|a| a.asked + a.took)
-        .min()
-        .expect("issues resume on the promoted replica");
-    let slowest_refusal = answers
-        .iter()
-        .filter(|a| a.status == 503)
-        .map(|a| a.took)
-        .max()
-        .unwrap_or_default();
+    let back = first_asked_after(&ok, killed);
+    let slowest_refusal = slowest_refusal(&answers);
     eprintln!(
         "killed primary: switch {:?} after the kill, issuing again {:?} after it; {} × 201, \
          {} × 503, slowest 503 {slowest_refusal:?}",
