@@ -29,13 +29,19 @@
 -- ARGV[6..] per request: the user id; in 'given' mode the candidate issue id (used only if
 --          this request issues); with ARGV[5] = '1' the clock override in epoch ms
 --
--- Returns {total, ceiling (-1: none)}, then per request in order four values {status, issue id,
--- issued at ms, issued count}. Check order (SPEC §2): meta present -> user already holds one
--- (HELD, even when sold out since) -> active -> period -> total -> daily limit -> reservation.
--- Statuses:
---   ISSUED, HELD, INACTIVE, NOT_IN_PERIOD, SOLD_OUT, DAILY_LIMIT, NO_META (the caller rebuilds
---   meta and retries), RESERVE (the caller reserves more in Postgres and retries). The Rust
---   decoder's Verdict and the api's Denial use the same words.
+-- Returns {total, ceiling (-1: none), now ms, issued before the call, statuses, held...}:
+-- `statuses` has one letter per request, in order; `held` is the holder entry
+-- "<issue id>|<issued at ms>" of each HELD request, in order. Everything else about an answer
+-- the caller knows already, so it is not sent back (a reply of four values per request cost
+-- a fifth of the call): the n-th ISSUED of the call (from 0) leaves `issued before + n + 1`
+-- issued, its id is the request's candidate ('given') or `issued before + n` ('position'), and
+-- it was issued at its clock override or else at `now`; a RESERVE saw the issued count of the
+-- ISSUED before it. Check order (SPEC §2): meta present -> user already holds one (HELD, even
+-- when sold out since) -> active -> period -> total -> daily limit -> reservation. Statuses:
+--   I = ISSUED, H = HELD, A = INACTIVE, P = NOT_IN_PERIOD, S = SOLD_OUT, D = DAILY_LIMIT,
+--   N = NO_META (the caller rebuilds meta and retries), R = RESERVE (the caller reserves more
+--   in Postgres and retries). The Rust decoder's Verdict and the api's Denial use the same
+--   words.
 --
 -- Reservations (a lost answer is never answered again): meta's `ceiling` is what Postgres has
 -- reserved for this copy of the scope (`scope_reservations.reserved`): the script never issues
@@ -67,15 +73,10 @@
 -- key, and the rebuild merges Postgres back in before any decision.
 
 local stride = 1 + (ARGV[3] == 'given' and 1 or 0) + (ARGV[5] == '1' and 1 or 0)
-local out = {0, -1}
+local out = {0, -1, 0, 0, ''}
 
 local function no_meta()
-  for _ = 6, #ARGV, stride do
-    out[#out + 1] = 'NO_META'
-    out[#out + 1] = ''
-    out[#out + 1] = 0
-    out[#out + 1] = 0
-  end
+  out[5] = string.rep('N', (#ARGV - 5) / stride)
   return out
 end
 
@@ -111,7 +112,7 @@ if counted then
     return no_meta()
   end
 end
-out[1], out[2] = total, ceiling
+out[1], out[2], out[3] = total, ceiling, redis_now
 
 local users = {}
 for i = 6, #ARGV, stride do
@@ -123,6 +124,8 @@ local by_position, with_clock = ARGV[3] == 'position', ARGV[5] == '1'
 local rewrite_held = ARGV[4] == '1'
 -- Issues so far: the high-water mark when meta keeps it, else the size of holders.
 local issued = counted or redis.call('HLEN', KEYS[2])
+out[4] = issued
+local statuses = {} -- one letter per request
 local fresh = {}    -- user -> holder entry issued by this call
 local writes = {}   -- HSET arguments for holders
 local records = {}  -- stream lines
@@ -131,12 +134,6 @@ local days = {}     -- KST days issued on, in order
 local before = {}   -- KST day -> what it had before this call
 local last_day
 
-local function answer(status, id, at)
-  out[#out + 1] = status
-  out[#out + 1] = id
-  out[#out + 1] = at
-  out[#out + 1] = issued
-end
 
 for j, user in ipairs(users) do
   local i = 6 + (j - 1) * stride
@@ -146,10 +143,10 @@ for j, user in ipairs(users) do
       writes[#writes + 1] = user
       writes[#writes + 1] = entry
     end
-    local sep = string.find(entry, '|', 1, true)
-    answer('HELD', string.sub(entry, 1, sep - 1), tonumber(string.sub(entry, sep + 1)))
+    statuses[j] = 'H'
+    out[#out + 1] = entry
   elseif not active then
-    answer('INACTIVE', '', 0)
+    statuses[j] = 'A'
   else
     local now, now_text = redis_now, redis_now_text
     if with_clock and ARGV[i + stride - 1] ~= '' then
@@ -157,9 +154,9 @@ for j, user in ipairs(users) do
       now = tonumber(now_text)
     end
     if now < start_ms or now > end_ms then
-      answer('NOT_IN_PERIOD', '', 0)
+      statuses[j] = 'P'
     elseif issued >= total then
-      answer('SOLD_OUT', '', 0)
+      statuses[j] = 'S'
     else
       -- The day counter is kept even without a daily limit: it answers todayIssuedCount.
       local day = math.floor((now + 32400000) / 86400000)
@@ -167,9 +164,9 @@ for j, user in ipairs(users) do
         today[day] = tonumber(redis.call('GET', KEYS[3] .. day) or '0')
       end
       if daily > 0 and today[day] >= daily then
-        answer('DAILY_LIMIT', '', 0)
+        statuses[j] = 'D'
       elseif ceiling >= 0 and issued >= ceiling then
-        answer('RESERVE', '', 0)
+        statuses[j] = 'R'
       else
         local id = by_position and string.format('%d', issued) or ARGV[i + 1]
         local value = id .. '|' .. now_text
@@ -184,7 +181,7 @@ for j, user in ipairs(users) do
         today[day] = today[day] + 1
         issued = issued + 1
         last_day = day
-        answer('ISSUED', id, now)
+        statuses[j] = 'I'
       end
     end
   end
@@ -210,4 +207,5 @@ if #records > 0 then
   redis.call('XADD', KEYS[4], '*', 'rs', table.concat(records, '\n'))
   redis.call('HSET', KEYS[1], 'issued', issued, 'day', last_day, 'today', today[last_day])
 end
+out[5] = table.concat(statuses)
 return out

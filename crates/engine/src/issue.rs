@@ -116,30 +116,33 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
         group.keys.day_prefix.as_str(),
         group.keys.stream.as_str(),
     ];
-    let given = group.ids == IdMode::Given;
-    let clock = group.requests.iter().any(|r| r.clock_ms.is_some());
-    let stride = 1 + usize::from(given) + usize::from(clock);
-    let mut args = Vec::with_capacity(5 + stride * group.requests.len());
-    args.push(group.kind.to_owned());
-    args.push(group.scope.to_owned());
-    args.push(group.ids.as_arg().to_owned());
-    args.push(if group.confirm.is_some() { "1" } else { "" }.to_owned());
-    args.push(if clock { "1" } else { "" }.to_owned());
-    for r in group.requests {
-        args.push(r.user.to_string());
-        if given {
-            args.push(r.candidate.clone());
+    let args = || {
+        let given = group.ids == IdMode::Given;
+        let clock = group.requests.iter().any(|r| r.clock_ms.is_some());
+        let stride = 1 + usize::from(given) + usize::from(clock);
+        let mut args = Vec::with_capacity(5 + stride * group.requests.len());
+        args.push(group.kind.to_owned());
+        args.push(group.scope.to_owned());
+        args.push(group.ids.as_arg().to_owned());
+        args.push(if group.confirm.is_some() { "1" } else { "" }.to_owned());
+        args.push(if clock { "1" } else { "" }.to_owned());
+        for r in group.requests {
+            args.push(r.user.to_string());
+            if given {
+                args.push(r.candidate.clone());
+            }
+            if clock {
+                args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
+            }
         }
-        if clock {
-            args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
-        }
-    }
+        args
+    };
     // Replica mode only: the connection the `WAIT` must find unchanged.
     let confirm = group
         .confirm
         .map(|confirm| (confirm, Connection::of(client, &group.keys.stream)));
-    let reply: Value = Lua::Issue.call(client, keys, args).await?;
-    let verdicts = decode(reply, group.requests.len())?;
+    let reply: Value = Lua::Issue.call_with(client, keys, args).await?;
+    let verdicts = decode(reply, group.requests, group.ids)?;
     if let Some((confirm, connection)) = &confirm
         && verdicts
             .iter()
@@ -152,149 +155,196 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
     Ok(verdicts)
 }
 
-/// Values per request in the script's reply, after the two it starts with.
-const FIELDS: usize = 4;
+/// Values the script's reply starts with, before the entries of the held requests.
+const HEAD: usize = 5;
 
-/// Turns the script's `{total, ceiling}` and `{status, id, at, issued}` per request into
-/// [`Verdict`]s.
-fn decode(reply: Value, requests: usize) -> Result<Vec<Verdict>, Error> {
+/// Turns the script's `{total, ceiling, now, issued before, statuses, held…}` into one
+/// [`Verdict`] per request of `requests` (see `issue.lua`'s header: what the caller knows
+/// already is not sent back).
+fn decode(reply: Value, requests: &[IssueRequest], ids: IdMode) -> Result<Vec<Verdict>, Error> {
     let bad = |detail: String| Error::protocol("issue.lua", detail);
     let parts = reply.into_array();
-    if parts.len() != 2 + requests * FIELDS {
-        return Err(bad(format!("{} values for {requests} requests", parts.len())));
-    }
-    let total = parts[0]
-        .as_i64()
-        .ok_or_else(|| bad("total is not a number".into()))?;
-    let ceiling = parts[1]
-        .as_i64()
-        .ok_or_else(|| bad("ceiling is not a number".into()))?;
-    let ceiling = Some(ceiling).filter(|c| *c >= 0);
-    parts[2..]
-        .chunks_exact(FIELDS)
-        .map(|answer| decode_one(answer, total, ceiling))
-        .collect()
-}
-
-fn decode_one(parts: &[Value], total: i64, ceiling: Option<i64>) -> Result<Verdict, Error> {
-    let bad = |detail: String| Error::protocol("issue.lua", detail);
-    let [status, id, at, issued] = parts else {
-        return Err(bad(format!("{} fields, expected {FIELDS}", parts.len())));
+    let [total, ceiling, now, before, statuses] = parts.get(..HEAD).unwrap_or_default() else {
+        return Err(bad(format!("{} values, expected at least {HEAD}", parts.len())));
     };
-    let status = status.as_str().ok_or_else(|| bad("status is not text".into()))?;
-    let id = || id.as_string().ok_or_else(|| bad("id is not text".into()));
     let int = |v: &Value, name: &str| v.as_i64().ok_or_else(|| bad(format!("{name} is not a number")));
-    Ok(match &*status {
-        "ISSUED" => Verdict::Issued {
-            id: id()?,
-            at_ms: int(at, "at")?,
-            issued: int(issued, "issued")?,
-            total,
-            ceiling,
-        },
-        "HELD" => Verdict::Held {
-            id: id()?,
-            at_ms: int(at, "at")?,
-        },
-        "INACTIVE" => Verdict::Inactive,
-        "NOT_IN_PERIOD" => Verdict::NotInPeriod,
-        "SOLD_OUT" => Verdict::SoldOut,
-        "DAILY_LIMIT" => Verdict::DailyLimit,
-        "NO_META" => Verdict::NoMeta,
-        "RESERVE" => Verdict::Reserve {
-            issued: int(issued, "issued")?,
-        },
-        other => return Err(bad(format!("unknown status {other:?}"))),
-    })
+    let (total, now, mut issued) = (int(total, "total")?, int(now, "now")?, int(before, "issued")?);
+    let ceiling = Some(int(ceiling, "ceiling")?).filter(|c| *c >= 0);
+    let statuses = statuses
+        .as_bytes()
+        .ok_or_else(|| bad("statuses are not text".into()))?;
+    if statuses.len() != requests.len() {
+        return Err(bad(format!(
+            "{} statuses for {} requests",
+            statuses.len(),
+            requests.len()
+        )));
+    }
+    let mut held = parts[HEAD..].iter();
+    let verdicts = requests
+        .iter()
+        .zip(statuses)
+        .map(|(request, status)| {
+            Ok(match status {
+                b'I' => {
+                    let id = match ids {
+                        IdMode::Given => request.candidate.clone(),
+                        IdMode::Position => issued.to_string(),
+                    };
+                    issued += 1;
+                    Verdict::Issued {
+                        id,
+                        at_ms: request.clock_ms.unwrap_or(now),
+                        issued,
+                        total,
+                        ceiling,
+                    }
+                }
+                b'H' => {
+                    let entry = held
+                        .next()
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| bad("a held request without its entry".into()))?;
+                    let (id, at) = entry
+                        .split_once('|')
+                        .and_then(|(id, at)| Some((id, at.parse().ok()?)))
+                        .ok_or_else(|| bad(format!("holder entry {entry:?}")))?;
+                    Verdict::Held {
+                        id: id.to_owned(),
+                        at_ms: at,
+                    }
+                }
+                b'A' => Verdict::Inactive,
+                b'P' => Verdict::NotInPeriod,
+                b'S' => Verdict::SoldOut,
+                b'D' => Verdict::DailyLimit,
+                b'N' => Verdict::NoMeta,
+                b'R' => Verdict::Reserve { issued },
+                other => return Err(bad(format!("unknown status {:?}", char::from(*other)))),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    if held.next().is_some() {
+        return Err(bad("more holder entries than held requests".into()));
+    }
+    Ok(verdicts)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A reply of `total` and `ceiling` and one answer.
-    fn reply(total: i64, ceiling: i64, answer: [Value; 4]) -> Value {
-        let mut parts = vec![total.into(), ceiling.into()];
-        parts.extend(answer);
-        Value::Array(parts)
+    fn request(user: i64, candidate: &str) -> IssueRequest {
+        IssueRequest {
+            user,
+            candidate: candidate.into(),
+            clock_ms: None,
+        }
     }
 
-    fn decode_single(v: Value) -> Result<Verdict, Error> {
-        decode(v, 1).map(|mut v| v.remove(0))
+    /// A reply of `total`, `ceiling`, now = 5, `before` and `statuses`, then `held`.
+    fn reply(total: i64, ceiling: i64, before: i64, statuses: &str, held: &[&str]) -> Value {
+        let mut parts = vec![
+            total.into(),
+            ceiling.into(),
+            5.into(),
+            before.into(),
+            statuses.into(),
+        ];
+        parts.extend(held.iter().map(|h| Value::from(*h)));
+        Value::Array(parts)
     }
 
     #[test]
     fn decodes_every_status() {
-        let ok = reply(10, 8, ["ISSUED".into(), "t1".into(), 5.into(), 3.into()]);
+        let one = [request(1, "t1")];
         assert_eq!(
-            decode_single(ok).unwrap(),
-            Verdict::Issued {
+            decode(reply(10, 8, 2, "I", &[]), &one, IdMode::Given).unwrap(),
+            vec![Verdict::Issued {
                 id: "t1".into(),
                 at_ms: 5,
                 issued: 3,
                 total: 10,
                 ceiling: Some(8),
-            }
+            }]
         );
-        let legacy = reply(10, -1, ["ISSUED".into(), "t1".into(), 5.into(), 3.into()]);
-        assert!(matches!(
-            decode_single(legacy).unwrap(),
-            Verdict::Issued { ceiling: None, .. }
-        ));
-        let reserve = reply(10, 8, ["RESERVE".into(), "".into(), 0.into(), 8.into()]);
-        assert_eq!(decode_single(reserve).unwrap(), Verdict::Reserve { issued: 8 });
-        let held = reply(10, 8, ["HELD".into(), "t0".into(), 4.into(), 3.into()]);
+        let legacy = decode(reply(10, -1, 2, "I", &[]), &one, IdMode::Given).unwrap();
+        assert!(matches!(legacy[0], Verdict::Issued { ceiling: None, .. }));
         assert_eq!(
-            decode_single(held).unwrap(),
-            Verdict::Held {
+            decode(reply(10, 8, 8, "R", &[]), &one, IdMode::Given).unwrap(),
+            vec![Verdict::Reserve { issued: 8 }]
+        );
+        assert_eq!(
+            decode(reply(10, 8, 3, "H", &["t0|4"]), &one, IdMode::Given).unwrap(),
+            vec![Verdict::Held {
                 id: "t0".into(),
                 at_ms: 4
-            }
+            }]
         );
         for (s, v) in [
-            ("INACTIVE", Verdict::Inactive),
-            ("NOT_IN_PERIOD", Verdict::NotInPeriod),
-            ("SOLD_OUT", Verdict::SoldOut),
-            ("DAILY_LIMIT", Verdict::DailyLimit),
-            ("NO_META", Verdict::NoMeta),
+            ("A", Verdict::Inactive),
+            ("P", Verdict::NotInPeriod),
+            ("S", Verdict::SoldOut),
+            ("D", Verdict::DailyLimit),
+            ("N", Verdict::NoMeta),
         ] {
-            let r = reply(0, -1, [s.into(), "".into(), 0.into(), 0.into()]);
-            assert_eq!(decode_single(r).unwrap(), v);
+            assert_eq!(
+                decode(reply(0, -1, 0, s, &[]), &one, IdMode::Given).unwrap(),
+                vec![v]
+            );
         }
     }
 
     #[test]
+    fn numbers_positions_and_counts_from_the_issued_before() {
+        let three = [request(1, ""), request(2, ""), request(3, "")];
+        let verdicts = decode(reply(10, -1, 4, "IRI", &[]), &three, IdMode::Position).unwrap();
+        assert!(matches!(&verdicts[0], Verdict::Issued { id, issued: 5, .. } if id == "4"));
+        assert_eq!(verdicts[1], Verdict::Reserve { issued: 5 });
+        assert!(matches!(&verdicts[2], Verdict::Issued { id, issued: 6, .. } if id == "5"));
+    }
+
+    #[test]
+    fn a_clock_override_is_the_issue_time() {
+        let mut one = [request(1, "t1")];
+        one[0].clock_ms = Some(42);
+        let verdicts = decode(reply(10, -1, 0, "I", &[]), &one, IdMode::Given).unwrap();
+        assert!(matches!(verdicts[0], Verdict::Issued { at_ms: 42, .. }));
+    }
+
+    #[test]
     fn refuses_unknown_shapes() {
-        assert!(decode_single(Value::Array(vec!["ISSUED".into()])).is_err());
-        let unknown = reply(0, 0, ["MAYBE".into(), "".into(), 0.into(), 0.into()]);
-        assert!(decode_single(unknown).is_err());
-        let no_total = Value::Array(vec![
-            "x".into(),
-            (-1).into(),
-            "SOLD_OUT".into(),
-            "".into(),
-            0.into(),
-            0.into(),
-        ]);
-        assert!(decode_single(no_total).is_err());
+        let one = [request(1, "t1")];
+        assert!(decode(Value::Array(vec!["I".into()]), &one, IdMode::Given).is_err());
+        assert!(
+            decode(reply(0, 0, 0, "M", &[]), &one, IdMode::Given).is_err(),
+            "unknown status"
+        );
+        assert!(
+            decode(reply(0, 0, 0, "II", &[]), &one, IdMode::Given).is_err(),
+            "two for one"
+        );
+        assert!(
+            decode(reply(0, 0, 0, "H", &[]), &one, IdMode::Given).is_err(),
+            "no entry"
+        );
+        assert!(
+            decode(reply(0, 0, 0, "H", &["t0"]), &one, IdMode::Given).is_err(),
+            "no time"
+        );
+        assert!(
+            decode(reply(0, 0, 0, "S", &["t0|1"]), &one, IdMode::Given).is_err(),
+            "extra entry"
+        );
+        let no_total = Value::Array(vec!["x".into(), (-1).into(), 5.into(), 0.into(), "S".into()]);
+        assert!(decode(no_total, &one, IdMode::Given).is_err());
     }
 
     #[test]
     fn decodes_a_group_in_order() {
-        let two = Value::Array(vec![
-            1.into(),
-            1.into(),
-            "SOLD_OUT".into(),
-            "".into(),
-            0.into(),
-            1.into(),
-            "HELD".into(),
-            "t0".into(),
-            4.into(),
-            1.into(),
-        ]);
+        let two = [request(1, "t1"), request(2, "t2")];
         assert_eq!(
-            decode(two, 2).unwrap(),
+            decode(reply(1, 1, 1, "SH", &["t0|4"]), &two, IdMode::Given).unwrap(),
             vec![
                 Verdict::SoldOut,
                 Verdict::Held {
@@ -303,7 +353,5 @@ mod tests {
                 }
             ]
         );
-        let short = reply(10, 10, ["ISSUED".into(), "t1".into(), 5.into(), 3.into()]);
-        assert!(decode(short, 2).is_err(), "one answer for two requests");
     }
 }

@@ -116,12 +116,28 @@ impl Lua {
         R: FromValue,
         K: Into<MultipleKeys> + Clone + Send,
     {
-        match client.evalsha(self.sha(), keys.clone(), args.clone()).await {
+        self.call_with(client, keys, || args.clone()).await
+    }
+
+    /// [`Lua::call`] with arguments made by `args`: once, and a second time only after a
+    /// NOSCRIPT, so the hot path's arguments (two per request of a group) are not copied for a
+    /// retry that almost never happens.
+    pub async fn call_with<R, K>(
+        self,
+        client: &Client,
+        keys: K,
+        args: impl Fn() -> Vec<String>,
+    ) -> Result<R, Error>
+    where
+        R: FromValue,
+        K: Into<MultipleKeys> + Clone + Send,
+    {
+        match client.evalsha(self.sha(), keys.clone(), args()).await {
             Err(e) if e.details().starts_with("NOSCRIPT") => {
                 metrics::counter!("issuer_script_reloads_total", "script" => self.name()).increment(1);
                 tracing::info!(script = self.name(), "script missing in Redis, loading it again");
                 client.script_load_cluster::<String, _>(self.source()).await?;
-                Ok(client.evalsha(self.sha(), keys, args).await?)
+                Ok(client.evalsha(self.sha(), keys, args()).await?)
             }
             other => Ok(other?),
         }
