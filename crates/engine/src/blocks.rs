@@ -39,6 +39,7 @@ pub struct Reservations {
 }
 
 /// One scope's block size and the last time this process reserved for it.
+#[derive(Debug)]
 pub(crate) struct Blocks {
     pub(crate) size: AtomicI64,
     pub(crate) last: tokio::sync::Mutex<Option<Instant>>,

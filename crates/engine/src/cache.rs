@@ -33,9 +33,16 @@ use std::{
 use moka::sync::Cache;
 
 use crate::{
+    blocks::Blocks,
     keys::ScopeKeys,
     scope::{Rules, Scope},
 };
+
+/// A map by scope key on the hot path, hashed with foldhash rather than SipHash (a few hundred
+/// instructions a lookup less): the keys are those of scopes that exist (their number is bounded
+/// by Postgres rows), so a client can look up any key it likes but cannot insert the colliding
+/// keys that SipHash's resistance is for.
+pub(crate) type FastMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
 /// How long "no such scope" is remembered: short, so a scope created on another process is
 /// found soon, and a flood of unknown keys costs a bounded number of queries per key.
@@ -55,6 +62,9 @@ pub struct Cached<T> {
     pub rules: Rules,
     /// Its keys.
     pub keys: ScopeKeys,
+    /// Its reservation blocks in this process, looked up on the first issue of this copy: the
+    /// lookup (a moka read) cost an issue about a thousand instructions.
+    pub(crate) blocks: OnceLock<Arc<Blocks>>,
 }
 
 struct Slot<T> {
@@ -85,7 +95,7 @@ pub enum Lookup<T> {
 pub struct RulesCache<T> {
     ttl: Duration,
     stale_max: Duration,
-    found: RwLock<HashMap<String, Slot<T>>>,
+    found: RwLock<FastMap<Slot<T>>>,
     last_sweep: std::sync::Mutex<Instant>,
     missing: Cache<String, Instant>,
     /// One load per key at a time.
@@ -180,7 +190,7 @@ impl<T: Send + Sync + 'static> RulesCache<T> {
 
     /// Drops scopes not reloaded within the stale limit (nobody asked for them), at most once a
     /// minute.
-    fn sweep(&self, found: &mut HashMap<String, Slot<T>>) {
+    fn sweep(&self, found: &mut FastMap<Slot<T>>) {
         let mut last = self.last_sweep.lock().unwrap_or_else(|e| e.into_inner());
         if last.elapsed() < Duration::from_secs(60) {
             return;
@@ -238,7 +248,7 @@ const SOLD_OUT_MAX: usize = 10_000;
 /// Scopes this process has seen sold out (bounded; idle entries dropped when a new one comes).
 #[derive(Default)]
 pub struct SoldOutBook {
-    scopes: RwLock<HashMap<String, Arc<SoldOut>>>,
+    scopes: RwLock<FastMap<Arc<SoldOut>>>,
 }
 
 /// Seconds on a monotonic clock of this process (for idle times stored in atomics).
@@ -291,6 +301,7 @@ mod tests {
         Arc::new(Cached {
             detail: (),
             keys: scope.keys(&crate::keys::Keys::new("")),
+            blocks: OnceLock::new(),
             scope,
             rules: Rules {
                 version: 1,

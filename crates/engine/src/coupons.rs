@@ -180,6 +180,7 @@ impl Engine {
                         scope: Scope::Coupon(batch_id),
                         rules: Rules::from(&batch),
                         keys: self.keys().coupon_batch(batch_id),
+                        blocks: Default::default(),
                         detail: batch,
                     }))
             },

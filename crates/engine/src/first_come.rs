@@ -132,7 +132,7 @@ impl Engine {
                     if issued >= total {
                         self.mark_sold_out(cached);
                     } else if let Some(ceiling) = ceiling {
-                        self.reserve_ahead(&cached.scope, &cached.keys, *total, *issued, *ceiling);
+                        self.reserve_ahead(cached, *total, *issued, *ceiling);
                     }
                 }
                 Verdict::SoldOut => self.mark_sold_out(cached),

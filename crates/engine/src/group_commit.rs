@@ -15,16 +15,14 @@
 //! per scope ever asked about); it still serves whoever holds its queue, and ends when they are
 //! gone. The next request for the scope starts a new one.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, RwLock},
-};
+use std::sync::{Arc, RwLock};
 
 use fred::clients::Pool;
 use issuance_core::error::Error;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::{
+    cache::FastMap,
     confirm::Confirm,
     issue::{self, IssueGroup, IssueRequest, Verdict},
     keys::ScopeKeys,
@@ -36,7 +34,7 @@ pub const MAX_GROUP: usize = 256;
 /// A scope's committer with no request this long leaves the registry.
 pub const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
-type Queues = RwLock<HashMap<String, mpsc::UnboundedSender<Job>>>;
+type Queues = RwLock<FastMap<mpsc::UnboundedSender<Job>>>;
 
 /// Takes `name` out of the registry if its entry is still `queue` (a newer committer may have
 /// replaced it).

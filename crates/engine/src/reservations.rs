@@ -19,14 +19,17 @@
 //! `RESERVE_AHEAD_MS=0` reserves the whole quantity at once: no reservation after the first,
 //! and no protection of lost answers (for measuring what the reservations cost).
 
-use std::{sync::atomic::Ordering, time::Instant};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Instant,
+};
 
 use fred::interfaces::HashesInterface;
 use issuance_core::error::Error;
 use store::scope_reservations::{self, Reservation};
 
 pub use crate::blocks::ReserveOptions;
-use crate::{blocks::Blocks, engine::Engine, keys::ScopeKeys, scope::Scope, script::Lua};
+use crate::{blocks::Blocks, cache::Cached, engine::Engine, keys::ScopeKeys, scope::Scope, script::Lua};
 
 impl Engine {
     /// The reservation of a scope being created. Nothing is reserved before the first request,
@@ -57,24 +60,20 @@ impl Engine {
 
     /// Starts reserving in the background once less than half a block is left past `issued`;
     /// nothing when this process is reserving for the scope already.
-    pub(crate) fn reserve_ahead(
-        &self,
-        scope: &Scope,
-        keys: &ScopeKeys,
-        total: i64,
-        issued: i64,
-        ceiling: i64,
-    ) {
+    pub(crate) fn reserve_ahead<T>(&self, cached: &Cached<T>, total: i64, issued: i64, ceiling: i64) {
         if ceiling >= total {
             return;
         }
-        let blocks = self.inner.reservations.blocks(&keys.meta);
+        let blocks = cached
+            .blocks
+            .get_or_init(|| self.inner.reservations.blocks(&cached.keys.meta));
         if ceiling - issued > blocks.size.load(Ordering::Relaxed) / 2
             || blocks.ahead.swap(true, Ordering::AcqRel)
         {
             return;
         }
-        let (engine, scope, keys) = (self.clone(), scope.clone(), keys.clone());
+        let blocks = Arc::clone(blocks);
+        let (engine, scope, keys) = (self.clone(), cached.scope.clone(), cached.keys.clone());
         tokio::spawn(async move {
             let extended = engine.reserve_past(&scope, &keys, total, ceiling, &blocks);
             if let Err(e) = extended.await {

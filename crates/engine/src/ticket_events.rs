@@ -123,6 +123,7 @@ impl Engine {
                     scope: Scope::Ticket(key.clone()),
                     rules: Rules::from(&event),
                     keys: self.keys().ticket_event(&event.event_key),
+                    blocks: Default::default(),
                     detail: event,
                 }))
         })
