@@ -35,6 +35,11 @@ where
         if has_escaped_nul(&bytes) {
             return Err(nul_rejection());
         }
+        // Parsed once without the path tracking of axum's `Json` (a thousand instructions of an
+        // issue request); only a body that fails is parsed again by it, for its message.
+        if let Ok(value) = serde_json::from_slice::<T>(&bytes) {
+            return Ok(AppJson(value));
+        }
         let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(AppJson(value))
     }
