@@ -3,17 +3,27 @@
 //! The limits are per process: with N api replicas the global figure is N times the setting.
 //! The per-user limit is keyed by the user the ticket is for, which is what a duplicate storm
 //! repeats. Checked after the body is parsed, so malformed requests do not use up quota.
+//!
+//! The per-user map hashes with foldhash, not SipHash: its keys are the users of valid tokens
+//! (a user may act only for themself), so no client can choose colliding keys to insert.
 
 use std::{num::NonZeroU32, time::Duration};
 
 use governor::{
     DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter,
     clock::{Clock, DefaultClock},
+    middleware::NoOpMiddleware,
 };
+
+type UserLimiter = DefaultKeyedRateLimiter<
+    i64,
+    NoOpMiddleware<<DefaultClock as Clock>::Instant>,
+    foldhash::fast::RandomState,
+>;
 
 /// Both limiters.
 pub struct RateLimits {
-    per_user: Option<DefaultKeyedRateLimiter<i64>>,
+    per_user: Option<UserLimiter>,
     global: Option<DefaultDirectRateLimiter>,
     clock: DefaultClock,
 }
@@ -23,7 +33,10 @@ impl RateLimits {
     pub fn new(user_rate: u32, user_burst: u32, global_rate: u32) -> Self {
         let per_user = NonZeroU32::new(user_rate).map(|rate| {
             let burst = NonZeroU32::new(user_burst.max(user_rate)).unwrap_or(rate);
-            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+            RateLimiter::dashmap_with_hasher(
+                Quota::per_second(rate).allow_burst(burst),
+                foldhash::fast::RandomState::default(),
+            )
         });
         let global = NonZeroU32::new(global_rate).map(|rate| RateLimiter::direct(Quota::per_second(rate)));
         Self {
