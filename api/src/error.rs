@@ -447,21 +447,16 @@ impl IntoResponse for ApiError {
             }
             _ => None,
         };
-        if let Some(cause) = &cause {
-            let path = REQUEST_URI
-                .try_with(|uri| uri.path().to_owned())
-                .unwrap_or_default();
-            tracing::error!(path, code, cause, "request failed");
-        }
+        let body = |path: &str| {
+            if let Some(cause) = &cause {
+                tracing::error!(path, code, cause, "request failed");
+            }
+            write_body(status, code, &message, path, details.as_ref())
+        };
         let body = REQUEST_URI
-            .try_with(|uri| write_body(status, code, &message, uri.path(), details.as_ref()))
-            .unwrap_or_else(|_| write_body(status, code, &message, "", details.as_ref()));
-        let mut response = (
-            status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-            body,
-        )
-            .into_response();
+            .try_with(|uri| body(uri.path()))
+            .unwrap_or_else(|_| body(""));
+        let mut response = json_response(status, body);
         // Every 503 is temporary by definition: tell clients when to come back.
         let retry_after = match self {
             ApiError::RateLimited(secs) => Some(secs.max(1)),
@@ -509,6 +504,16 @@ fn write_body(
     }
     out.push('}');
     out
+}
+
+/// A response of JSON written by hand (error bodies, the ticket answer).
+pub fn json_response(status: StatusCode, json: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response()
 }
 
 /// `text` as a JSON string. Most texts here (codes, the Korean messages, paths) hold nothing to
@@ -585,10 +590,11 @@ pub struct ErrorBody<'a> {
 /// Runs every request with its URI at hand for [`ApiError::into_response`] (see the module doc),
 /// and gives the router's own `405` (which no handler made) the error body.
 pub async fn error_body(req: Request, next: Next) -> Response {
-    let uri = req.uri().clone();
-    let response = REQUEST_URI.scope(uri.clone(), next.run(req)).await;
+    let mut scoped = std::pin::pin!(REQUEST_URI.scope(req.uri().clone(), next.run(req)));
+    let response = scoped.as_mut().await;
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && !response.headers().contains_key(header::CONTENT_TYPE)
+        && let Some(uri) = scoped.as_mut().take_value()
     {
         return REQUEST_URI.sync_scope(uri, || ApiError::MethodNotAllowed.into_response());
     }

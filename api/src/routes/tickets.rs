@@ -1,17 +1,13 @@
 //! Tickets: `POST /events/{eventKey}/tickets` (the hot path) and `GET /users/{userId}/tickets`.
 
-use axum::{
-    Json,
-    extract::State,
-    http::{HeaderName, HeaderValue, StatusCode, header},
-};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use engine::tickets::{Issued, Ticket};
 use issuance_core::{clock, error::ScopeKind, ids::UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    error::{ApiError, ErrorBody, push_json_str},
+    error::{ApiError, ErrorBody, json_response, push_json_str},
     extract::{AppJson, AppPath, AuthUser},
     routes::events::path_key,
     state::AppState,
@@ -66,7 +62,7 @@ pub async fn issue(
     auth: AuthUser,
     AppPath(key): AppPath<String>,
     AppJson(body): AppJson<IssueTicket>,
-) -> Result<(StatusCode, [(HeaderName, HeaderValue); 1], String), ApiError> {
+) -> Result<Response, ApiError> {
     let user = UserId::new(body.user_id)?;
     auth.act_for(user.get())?;
     if let Err(wait) = st.limits.check(user.get()) {
@@ -81,11 +77,7 @@ pub async fn issue(
     } else {
         StatusCode::OK
     };
-    Ok((
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        ticket_json(&issued.ticket),
-    ))
+    Ok(json_response(status, ticket_json(&issued.ticket)))
 }
 
 /// A [`TicketView`] as JSON, written directly: the answer of every issue request, where serde
