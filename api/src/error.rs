@@ -2,8 +2,8 @@
 //!
 //! [`ApiError::parts`] is the whole table: status, stable `code`, message. Handlers return the
 //! error; [`ApiError::into_response`] writes the SPEC §1 body `{timestamp, status, statusCode,
-//! error, code, message, path}` and logs 5xx with their cause. The request path comes from the
-//! [`error_body`] middleware, which runs every request inside a task-local holding its URI
+//! error, code, message, path}` and logs 5xx with their cause. The request path comes from
+//! [`crate::guard::GuardLayer`], which runs every request inside a task-local holding its URI
 //! (carrying the parts to the middleware in the response extensions instead cost a sold-out
 //! answer a map, a box and a second response, a sixth of its instructions). The client never
 //! sees Redis or SQL text.
@@ -11,17 +11,14 @@
 use std::borrow::Cow;
 
 use axum::{
-    extract::{
-        Request,
-        rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection},
-    },
+    extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection},
     http::{HeaderValue, StatusCode, Uri, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use chrono::{SubsecRound, Utc};
 use issuance_core::error::{Denial, ScopeKind};
 use serde::Serialize;
+use tokio::task::futures::TaskLocalFuture;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +64,7 @@ pub enum ApiError {
 }
 
 tokio::task_local! {
-    /// The URI of the request being answered (set by [`error_body`]).
+    /// The URI of the request being answered (set by [`crate::guard::GuardLayer`]).
     static REQUEST_URI: Uri;
 }
 
@@ -587,18 +584,14 @@ pub struct ErrorBody<'a> {
     details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// Runs every request with its URI at hand for [`ApiError::into_response`] (see the module doc),
-/// and gives the router's own `405` (which no handler made) the error body.
-pub async fn error_body(req: Request, next: Next) -> Response {
-    let mut scoped = std::pin::pin!(REQUEST_URI.scope(req.uri().clone(), next.run(req)));
-    let response = scoped.as_mut().await;
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED
-        && !response.headers().contains_key(header::CONTENT_TYPE)
-        && let Some(uri) = scoped.as_mut().take_value()
-    {
-        return REQUEST_URI.sync_scope(uri, || ApiError::MethodNotAllowed.into_response());
-    }
-    response
+/// `future`, run with `uri` at hand for [`ApiError::into_response`] (see the module doc).
+pub(crate) fn with_uri<F: std::future::Future>(uri: Uri, future: F) -> TaskLocalFuture<Uri, F> {
+    REQUEST_URI.scope(uri, future)
+}
+
+/// `error`'s answer to the request for `uri`, made outside [`with_uri`].
+pub(crate) fn answer_for(uri: Uri, error: ApiError) -> Response {
+    REQUEST_URI.sync_scope(uri, || error.into_response())
 }
 
 /// The fallback of unknown routes.

@@ -1,14 +1,24 @@
 //! Per-request bounds (see [`crate::server`] for the per-connection ones).
 //!
-//! [`guard`] runs first on every request: it takes one of [`Guard::max_in_flight`] slots or
-//! answers `503 SERVICE_UNAVAILABLE` with `Retry-After: 1` at once, gives the body a deadline
-//! (a body still arriving then fails to read, and the extractor answers `408 REQUEST_TIMEOUT`),
-//! and gives the whole answer a deadline (`503` when it passes; dropping the handler's future
-//! cancels its Redis and Postgres calls and returns their connections to the pools). `/health`,
-//! `/ready` and `/metrics` skip the slot, so a load balancer and Prometheus still see an
-//! overloaded process.
+//! [`GuardLayer`] is the front of every request. It
+//! * runs the request with its URI at hand for [`ApiError::into_response`] (a task-local: see
+//!   [`crate::error`]), and gives the router's own `405` (which no handler made) the error body;
+//! * takes one of [`Guard::new`]'s `max_in_flight` slots or answers `503 SERVICE_UNAVAILABLE`
+//!   with `Retry-After: 1` at once (`/health`, `/ready` and `/metrics` skip the slot, so a load
+//!   balancer and Prometheus still see an overloaded process);
+//! * gives the body a deadline (a body still arriving then fails to read, and the extractor
+//!   answers `408 REQUEST_TIMEOUT`), and the whole answer one (`503` when it passes; dropping
+//!   the handler's future cancels its Redis and Postgres calls and returns their connections to
+//!   the pools).
+//!
+//! It is a hand-written service rather than `axum::middleware::from_fn`s: those clone the inner
+//! service and box two futures per request each, and two of them cost every request (`/health`
+//! too) more than all the bounds they carried. The deadline's timer is made only when the
+//! answer is not ready at once, so `/health` registers none.
 
 use std::{
+    convert::Infallible,
+    future::Future,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -18,16 +28,18 @@ use std::{
 use axum::{
     body::{Body, Bytes},
     extract::{Request, State},
+    http::{StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use http_body::{Frame, SizeHint};
 use tokio::{
-    sync::Semaphore,
+    sync::{OwnedSemaphorePermit, Semaphore},
+    task::futures::TaskLocalFuture,
     time::{Instant, Sleep},
 };
 
-use crate::error::{ApiError, BodyTimedOut};
+use crate::error::{self, ApiError, BodyTimedOut};
 
 /// The shared per-request bounds.
 #[derive(Clone)]
@@ -46,29 +58,133 @@ impl Guard {
             request_timeout,
         }
     }
+
+    /// The layer that applies these bounds (see the module doc).
+    pub fn layer(&self) -> GuardLayer {
+        GuardLayer(self.clone())
+    }
 }
 
-/// The middleware (see the module doc).
-pub async fn guard(State(guard): State<Guard>, req: Request, next: Next) -> Response {
-    let exempt = matches!(req.uri().path(), "/health" | "/ready" | "/metrics");
-    let _slot = if exempt {
-        None
-    } else {
-        match Arc::clone(&guard.slots).try_acquire_owned() {
-            Ok(slot) => Some(slot),
-            Err(_) => {
-                metrics::counter!("issuer_http_requests_shed_total").increment(1);
-                return ApiError::Overloaded.into_response();
-            }
+/// The front of every request (see the module doc).
+#[derive(Clone)]
+pub struct GuardLayer(Guard);
+
+impl<S> tower_layer::Layer<S> for GuardLayer {
+    type Service = Guarded<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guarded {
+            inner,
+            guard: self.0.clone(),
         }
-    };
-    let body_deadline = Instant::now() + guard.body_timeout;
-    let req = req.map(|body| Body::new(DeadlineBody::new(body, body_deadline)));
-    match tokio::time::timeout(guard.request_timeout, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => {
-            metrics::counter!("issuer_http_requests_timed_out_total").increment(1);
-            ApiError::Timeout.into_response()
+    }
+}
+
+/// A service behind [`GuardLayer`].
+#[derive(Clone)]
+pub struct Guarded<S> {
+    inner: S,
+    guard: Guard,
+}
+
+impl<S> tower_service::Service<Request> for Guarded<S>
+where
+    S: tower_service::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = GuardedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let uri = req.uri().clone();
+        let exempt = matches!(uri.path(), "/health" | "/ready" | "/metrics");
+        let slot = if exempt {
+            None
+        } else {
+            match Arc::clone(&self.guard.slots).try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => {
+                    metrics::counter!("issuer_http_requests_shed_total").increment(1);
+                    return GuardedFuture::Answered {
+                        response: Some(error::answer_for(uri, ApiError::Overloaded)),
+                    };
+                }
+            }
+        };
+        let now = Instant::now();
+        let body_deadline = now + self.guard.body_timeout;
+        let req = req.map(|body| Body::new(DeadlineBody::new(body, body_deadline)));
+        GuardedFuture::Running {
+            inner: error::with_uri(uri, self.inner.call(req)),
+            timer: None,
+            deadline: now + self.guard.request_timeout,
+            _slot: slot,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of a [`Guarded`] service.
+    #[project = GuardedProj]
+    pub enum GuardedFuture<F> {
+        /// Answered before the inner service was called (no slot free).
+        Answered { response: Option<Response> },
+        /// The inner service's answer, under the deadline.
+        Running {
+            #[pin]
+            inner: TaskLocalFuture<Uri, F>,
+            #[pin]
+            timer: Option<Sleep>,
+            deadline: Instant,
+            _slot: Option<OwnedSemaphorePermit>,
+        },
+    }
+}
+
+impl<F> Future for GuardedFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GuardedProj::Answered { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("a guarded future is not polled after it answered"))),
+            GuardedProj::Running {
+                mut inner,
+                mut timer,
+                deadline,
+                ..
+            } => {
+                if let Poll::Ready(Ok(response)) = inner.as_mut().poll(cx) {
+                    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                        && !response.headers().contains_key(header::CONTENT_TYPE)
+                        && let Some(uri) = inner.take_value()
+                    {
+                        return Poll::Ready(Ok(error::answer_for(uri, ApiError::MethodNotAllowed)));
+                    }
+                    return Poll::Ready(Ok(response));
+                }
+                if timer.is_none() {
+                    timer.set(Some(tokio::time::sleep_until(*deadline)));
+                }
+                let expired = timer.as_pin_mut().is_some_and(|timer| timer.poll(cx).is_ready());
+                if !expired {
+                    return Poll::Pending;
+                }
+                metrics::counter!("issuer_http_requests_timed_out_total").increment(1);
+                let response = match inner.take_value() {
+                    Some(uri) => error::answer_for(uri, ApiError::Timeout),
+                    None => ApiError::Timeout.into_response(),
+                };
+                Poll::Ready(Ok(response))
+            }
         }
     }
 }

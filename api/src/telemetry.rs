@@ -7,13 +7,15 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    future::Future,
+    pin::Pin,
     sync::{LazyLock, OnceLock, RwLock},
+    task::{Context, Poll},
     time::Instant,
 };
 
 use axum::{
     extract::{MatchedPath, Request},
-    middleware::Next,
     response::Response,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -45,20 +47,85 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
-/// Counts every routed request by route template and status, and times it.
+/// Counts every routed request by route template and status, and times it (a route layer:
+/// it sees the template the router matched).
 ///
 /// The labels are `&'static str`s, so recording them allocates nothing: the method is one of
 /// the standard ones (or `other`), and route templates and statuses are interned once each —
 /// both are bounded sets (the router's templates, three-digit codes), whatever clients send.
-pub async fn track(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| intern(p.as_str()));
-    let response = next.run(req).await;
-    let status = status_label(response.status());
+/// A hand-written service, as [`crate::guard::GuardLayer`] and for the same reason.
+#[derive(Clone, Copy)]
+pub struct TrackLayer;
+
+impl<S> tower_layer::Layer<S> for TrackLayer {
+    type Service = Tracked<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Tracked(inner)
+    }
+}
+
+/// A route behind [`TrackLayer`].
+#[derive(Clone)]
+pub struct Tracked<S>(S);
+
+impl<S> tower_service::Service<Request> for Tracked<S>
+where
+    S: tower_service::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = TrackedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
+        let method = method_label(req.method());
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", |p| intern(p.as_str()));
+        TrackedFuture {
+            inner: self.0.call(req),
+            started,
+            method,
+            route,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of a [`Tracked`] route, counted when it is ready.
+    pub struct TrackedFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        method: &'static str,
+        route: &'static str,
+    }
+}
+
+impl<F, E> Future for TrackedFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answer = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &answer {
+            record(this.method, this.route, response.status(), *this.started);
+        }
+        Poll::Ready(answer)
+    }
+}
+
+fn record(method: &'static str, route: &'static str, status: axum::http::StatusCode, started: Instant) {
+    let status = status_label(status);
     static DURATIONS: Handles<(Label, Label), metrics::Histogram> = Handles::new();
     static REQUESTS: Handles<(Label, Label, Label), metrics::Counter> = Handles::new();
     DURATIONS
@@ -72,7 +139,6 @@ pub async fn track(req: Request, next: Next) -> Response {
             metrics::counter!("http_requests_total", "method" => method, "route" => route, "status" => status)
         })
         .increment(1);
-    response
 }
 
 /// Metric handles by their labels, each resolved once: recording through a handle is an atomic

@@ -45,7 +45,7 @@ use utoipa_axum::{
 };
 
 use crate::{
-    error::{error_body, route_not_found},
+    error::route_not_found,
     extract::require_admin,
     guard,
     openapi::{self, Alias, ApiDoc},
@@ -96,10 +96,9 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::docs())
         .merge(crate::web::router())
         .layer(Extension(Arc::new(openapi::finish(doc, &ALIASES))))
-        .route_layer(middleware::from_fn(telemetry::track))
+        .route_layer(telemetry::TrackLayer)
         .fallback(route_not_found)
-        .layer(middleware::from_fn_with_state(state.guard.clone(), guard::guard))
-        .layer(middleware::from_fn(error_body))
+        .layer(state.guard.layer())
         .with_state(state)
 }
 
