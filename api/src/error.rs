@@ -403,6 +403,11 @@ fn refused(r: issuance_core::error::Refusal) -> (StatusCode, &'static str, Cow<'
             "INVALID_IMAGE_URL",
             "이 이벤트를 위해 생성된 이미지의 URL이 아닙니다.",
         ),
+        R::QuantityBelowIssued => (
+            StatusCode::CONFLICT,
+            "QUANTITY_BELOW_ISSUED",
+            "이미 발급된 수량보다 적게 줄일 수 없습니다.",
+        ),
     };
     (status, code, Cow::Borrowed(message))
 }

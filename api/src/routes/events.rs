@@ -5,7 +5,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use engine::tickets::LiveEvent;
 use issuance_core::{clock, ids::EventKey};
 use serde::{Deserialize, Serialize};
-use store::ticket_events::NewTicketEvent;
+use store::ticket_events::{EventChange, NewTicketEvent};
 use utoipa::ToSchema;
 
 use crate::params::instant;
@@ -33,12 +33,17 @@ pub struct CreateEvent {
     end_at: String,
 }
 
-/// `PATCH /events/{eventKey}` body.
+/// `PATCH /events/{eventKey}` body: either field or both; an absent one stays as it is.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"active": false}))]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateEvent {
-    active: bool,
+    /// Switch issuing on or off.
+    active: Option<bool>,
+    /// The new quantity, live: up, or down to what was issued already and no further
+    /// (`QUANTITY_BELOW_ISSUED`); never below the event's `dailyLimit`.
+    #[schema(minimum = 1, maximum = 10000000)]
+    total_quantity: Option<i64>,
 }
 
 /// An event with its live figures. Instants in UTC with `Z`, as the golden-ticket seed writes them.
@@ -137,13 +142,15 @@ pub async fn show(
     Ok(Json(status.into()))
 }
 
-/// Switches an event on or off (admin).
+/// Switches an event on or off, or changes its quantity while it runs (admin).
 #[utoipa::path(
     patch, path = "/events/{eventKey}", tag = "tickets", request_body = UpdateEvent,
     params(("eventKey" = String, Path, description = "The event's key")),
     responses(
         (status = 200, description = "The event", body = EventView),
+        (status = 400, description = "`INVALID_REQUEST`: no field, or a quantity out of range or below the daily limit", body = ErrorBody),
         (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`QUANTITY_BELOW_ISSUED`: more were issued already; nothing changed", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -152,6 +159,8 @@ pub async fn update(
     AppPath(key): AppPath<String>,
     AppJson(body): AppJson<UpdateEvent>,
 ) -> Result<Json<EventView>, ApiError> {
-    let status = st.engine.set_active(&path_key(&key)?, body.active).await?;
+    let key = path_key(&key)?;
+    let change = EventChange::new(body.active, body.total_quantity)?;
+    let status = st.engine.change_event(&key, change).await?;
     Ok(Json(status.into()))
 }

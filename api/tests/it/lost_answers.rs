@@ -287,7 +287,10 @@ async fn the_script_never_issues_past_the_reserved_ceiling() {
     );
     assert_eq!(
         verdicts[2],
-        Verdict::Reserve { issued: 2 },
+        Verdict::Reserve {
+            issued: 2,
+            total: 100
+        },
         "98 left, none reserved"
     );
     let _: i64 = app

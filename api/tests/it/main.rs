@@ -32,5 +32,6 @@ mod points;
 mod private_pg;
 mod processes;
 mod products;
+mod quantity;
 mod secrets;
 mod tickets;

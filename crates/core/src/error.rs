@@ -318,6 +318,8 @@ pub enum Refusal {
     ImageNotGenerated,
     /// Another request is distributing this campaign right now.
     PublishInProgress,
+    /// A scope's quantity cannot go below what it has issued.
+    QuantityBelowIssued,
 }
 
 /// The issuance core's result.

@@ -13,8 +13,9 @@
 //! * [`KeyedLocks`]: one async lock per key, forgotten when idle, so work on one scope (a load,
 //!   a rebuild) runs once at a time without making other scopes wait.
 //! * [`SoldOutBook`]: scopes this process has seen sold out, with the sorted ids of their
-//!   holders once loaded. A sell-out is final (the quantity never changes, holders never leave),
-//!   so the flood after it is answered here: a holder still goes to Redis for their ticket,
+//!   holders once loaded. A sell-out lasts until the rules change (holders never leave; a raised
+//!   quantity, seen in rules fresh within the TTL, ends it), so the flood after it is
+//!   answered here: a holder still goes to Redis for their ticket,
 //!   everyone else gets the refusal the check order gives (inactive, not in period, sold out).
 //!   Scopes larger than the configured bound keep asking Redis, to bound memory; entries nobody
 //!   asked about for [`SOLD_OUT_IDLE`] are dropped.
@@ -223,6 +224,9 @@ impl<T: Send + Sync + 'static> RulesCache<T> {
 /// The sold-out memory of one scope.
 #[derive(Debug, Default)]
 pub struct SoldOut {
+    /// The version of the rules it sold out under: any later change of the rules (a raised
+    /// quantity among them) ends this memory, and the next answer from Redis decides again.
+    version: i64,
     /// Sorted user ids of every holder, once loaded.
     holders: OnceLock<Vec<i64>>,
     /// When it was last asked about ([`now_secs`]).
@@ -230,6 +234,11 @@ pub struct SoldOut {
 }
 
 impl SoldOut {
+    /// Whether the sell-out still holds under rules of `version` (not changed since).
+    pub fn holds_at(&self, version: i64) -> bool {
+        version <= self.version
+    }
+
     /// Whether `user` is known to hold nothing: `None` until the holders are loaded.
     pub fn is_outsider(&self, user: i64) -> Option<bool> {
         self.holders.get().map(|h| h.binary_search(&user).is_err())
@@ -270,7 +279,7 @@ impl SoldOutBook {
     /// caller loads the holders). Scopes idle for [`SOLD_OUT_IDLE`] are dropped first; when
     /// [`SOLD_OUT_MAX`] are still remembered, the new one is not (its requests keep asking
     /// Redis).
-    pub fn mark(&self, key: &str) -> Option<Arc<SoldOut>> {
+    pub fn mark(&self, key: &str, version: i64) -> Option<Arc<SoldOut>> {
         if self.get(key).is_some() {
             return None;
         }
@@ -284,11 +293,17 @@ impl SoldOutBook {
             return None;
         }
         let entry = Arc::new(SoldOut {
+            version,
             used: AtomicU64::new(now),
             ..SoldOut::default()
         });
         scopes.insert(key.to_owned(), Arc::clone(&entry));
         Some(entry)
+    }
+
+    /// Forgets a sell-out (its rules changed).
+    pub fn forget(&self, key: &str) {
+        self.scopes.write().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 }
 
@@ -348,8 +363,8 @@ mod tests {
     #[test]
     fn sold_out_knows_outsiders_only_after_loading() {
         let book = SoldOutBook::default();
-        let entry = book.mark("e").expect("first mark creates");
-        assert!(book.mark("e").is_none(), "second mark does not");
+        let entry = book.mark("e", 1).expect("first mark creates");
+        assert!(book.mark("e", 1).is_none(), "second mark does not");
         assert_eq!(entry.is_outsider(7), None);
         entry.set_holders(vec![9, 3, 7]);
         assert_eq!(entry.is_outsider(7), Some(false));

@@ -141,9 +141,11 @@ impl Engine {
                     Box::pin(self.rebuild(&cached.scope, &cached.rules, &cached.keys)).await?;
                     continue;
                 }
-                Verdict::Reserve { issued } => {
+                Verdict::Reserve { issued, total } => {
+                    // The copy's quantity, not the cached rules': a raise made through another
+                    // process reaches the copy before this process's cache.
                     reserves += 1;
-                    Box::pin(self.reserve(&cached.scope, &cached.keys, cached.rules.total, *issued)).await?;
+                    Box::pin(self.reserve(&cached.scope, &cached.keys, *total, *issued)).await?;
                     continue;
                 }
                 _ => {}
@@ -158,6 +160,11 @@ impl Engine {
     /// order (active, then period, then quantity), without asking Redis.
     fn local_refusal<T>(&self, cached: &Cached<T>, user: i64, clock_ms: Option<i64>) -> Option<Verdict> {
         let sold_out = self.inner.sold_out.get(&cached.keys.stream)?;
+        if !sold_out.holds_at(cached.rules.version) {
+            // The rules changed since (a raised quantity among them): Redis decides again.
+            self.inner.sold_out.forget(&cached.keys.stream);
+            return None;
+        }
         if !sold_out.is_outsider(user)? {
             return None;
         }
@@ -177,7 +184,11 @@ impl Engine {
         if cached.rules.total > self.inner.options.sold_out_holders_max as i64 {
             return;
         }
-        let Some(entry) = self.inner.sold_out.mark(&cached.keys.stream) else {
+        let Some(entry) = self
+            .inner
+            .sold_out
+            .mark(&cached.keys.stream, cached.rules.version)
+        else {
             return;
         };
         let client = self.redis().next().clone();

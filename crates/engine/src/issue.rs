@@ -48,6 +48,8 @@ pub enum Verdict {
     Reserve {
         /// Issued count.
         issued: i64,
+        /// The copy's quantity.
+        total: i64,
     },
 }
 
@@ -219,7 +221,7 @@ fn decode(reply: Value, requests: &[IssueRequest], ids: IdMode) -> Result<Vec<Ve
                 b'S' => Verdict::SoldOut,
                 b'D' => Verdict::DailyLimit,
                 b'N' => Verdict::NoMeta,
-                b'R' => Verdict::Reserve { issued },
+                b'R' => Verdict::Reserve { issued, total },
                 other => return Err(bad(format!("unknown status {:?}", char::from(*other)))),
             })
         })
@@ -272,7 +274,7 @@ mod tests {
         assert!(matches!(legacy[0], Verdict::Issued { ceiling: None, .. }));
         assert_eq!(
             decode(reply(10, 8, 8, "R", &[]), &one, IdMode::Given).unwrap(),
-            vec![Verdict::Reserve { issued: 8 }]
+            vec![Verdict::Reserve { issued: 8, total: 10 }]
         );
         assert_eq!(
             decode(reply(10, 8, 3, "H", &["t0|4"]), &one, IdMode::Given).unwrap(),
@@ -300,7 +302,7 @@ mod tests {
         let three = [request(1, ""), request(2, ""), request(3, "")];
         let verdicts = decode(reply(10, -1, 4, "IRI", &[]), &three, IdMode::Position).unwrap();
         assert!(matches!(&verdicts[0], Verdict::Issued { id, issued: 5, .. } if id == "4"));
-        assert_eq!(verdicts[1], Verdict::Reserve { issued: 5 });
+        assert_eq!(verdicts[1], Verdict::Reserve { issued: 5, total: 10 });
         assert!(matches!(&verdicts[2], Verdict::Issued { id, issued: 6, .. } if id == "5"));
     }
 

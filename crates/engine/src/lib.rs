@@ -22,7 +22,8 @@
 //!   sold-out memory), then [`group_commit`], which shares one `issue.lua` call ([`issue`], its
 //!   one decoder) among the requests arriving together.
 //! * [`meta`]: the Redis copy of a scope's rules, and its rebuild from Postgres and the stream;
-//!   [`reconcile`] compares a scope's holders in Redis and Postgres and repairs the copy.
+//!   [`reconcile`] compares a scope's holders in Redis and Postgres and repairs the copy;
+//!   [`quantity`] changes a scope's quantity while it issues, never below what it issued.
 //! * [`durability`]: whether Redis keeps what the configured durability needs; [`confirm`]: the
 //!   replica confirmation (`WAIT`) of replica mode.
 //! * [`script`], [`keys`], [`stream`]: the script registry (one script per `lua/` file), key
@@ -39,6 +40,7 @@ pub mod group_commit;
 pub mod issue;
 pub mod keys;
 pub mod meta;
+pub mod quantity;
 pub mod reconcile;
 pub mod reservations;
 pub mod scope;

@@ -161,6 +161,10 @@ impl Engine {
         if self.copy_is_sound(keys).await? {
             return Ok(()); // rebuilt by another process while this one waited
         }
+        // The rules as Postgres holds them now: the caller's may be a cached copy from before a
+        // change (a lowered quantity), and changes take this lock before they commit.
+        let current = self.current_rules(&mut *tx, scope).await?;
+        let rules = current.as_ref().unwrap_or(rules);
         let redis = self.redis().next();
         let whole: i64 = Lua::CopyWhole
             .call(
@@ -232,6 +236,22 @@ impl Engine {
         tx.commit().await?;
         stream::register(self.redis(), self.keys(), &keys.stream).await?;
         Ok(())
+    }
+
+    /// The scope's rules as Postgres holds them; `None` when it no longer exists.
+    pub(crate) async fn current_rules(
+        &self,
+        db: impl sqlx::PgExecutor<'_>,
+        scope: &Scope,
+    ) -> Result<Option<Rules>, Error> {
+        Ok(match scope {
+            Scope::Ticket(key) => store::ticket_events::find(db, key.as_str())
+                .await?
+                .map(|e| Rules::from(&e)),
+            Scope::Coupon(id) => store::coupon_batches::find_batch(db, *id)
+                .await?
+                .map(|b| Rules::from(&b)),
+        })
     }
 
     /// Whether the scope's copy is there and not marked broken.

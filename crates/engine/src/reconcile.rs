@@ -15,12 +15,7 @@ use fred::interfaces::HashesInterface;
 use futures::TryStreamExt;
 use issuance_core::{error::Error, ids::EventKey};
 
-use crate::{
-    engine::Engine,
-    scope::{Rules, Scope},
-    script::Lua,
-    stream,
-};
+use crate::{engine::Engine, scope::Scope, script::Lua, stream};
 
 /// Users listed per kind of difference, at most (the counts are always complete).
 pub const SAMPLE: usize = 10;
@@ -149,15 +144,7 @@ impl Engine {
     /// on it meanwhile) and rebuilds it, which also queues the records of holders Postgres
     /// lacks again. Reads the scope's rules from Postgres; `Ok(false)` when it no longer exists.
     pub async fn repair(&self, scope: &Scope) -> Result<bool, Error> {
-        let rules = match scope {
-            Scope::Ticket(key) => store::ticket_events::find(self.db(), key.as_str())
-                .await?
-                .map(|e| Rules::from(&e)),
-            Scope::Coupon(id) => store::coupon_batches::find_batch(self.db(), *id)
-                .await?
-                .map(|b| Rules::from(&b)),
-        };
-        let Some(rules) = rules else {
+        let Some(rules) = self.current_rules(self.db(), scope).await? else {
             return Ok(false);
         };
         let keys = scope.keys(self.keys());

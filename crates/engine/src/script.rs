@@ -40,9 +40,11 @@ pub enum Lua {
     CopyWhole,
     /// `mark_broken.lua`: mark a scope's copy broken, if there is one.
     MarkBroken,
+    /// `set_total.lua`: lower a scope's quantity, never below what it issued.
+    SetTotal,
 }
 
-const ALL: [Lua; 11] = [
+const ALL: [Lua; 12] = [
     Lua::Issue,
     Lua::LoadMeta,
     Lua::RestoreHolders,
@@ -54,6 +56,7 @@ const ALL: [Lua; 11] = [
     Lua::RaiseCeiling,
     Lua::CopyWhole,
     Lua::MarkBroken,
+    Lua::SetTotal,
 ];
 
 /// SHA1 of each script, computed once.
@@ -75,6 +78,7 @@ impl Lua {
             Lua::RaiseCeiling => "raise_ceiling",
             Lua::CopyWhole => "copy_whole",
             Lua::MarkBroken => "mark_broken",
+            Lua::SetTotal => "set_total",
         }
     }
 
@@ -91,6 +95,7 @@ impl Lua {
             Lua::RaiseCeiling => include_str!("../../../lua/raise_ceiling.lua"),
             Lua::CopyWhole => include_str!("../../../lua/copy_whole.lua"),
             Lua::MarkBroken => include_str!("../../../lua/mark_broken.lua"),
+            Lua::SetTotal => include_str!("../../../lua/set_total.lua"),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use issuance_core::{error::Error, ids::EventKey};
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 
 const COLUMNS: &str =
     "event_key, name, total_quantity, daily_limit, start_at, end_at, is_active, version, created_at";
@@ -49,20 +49,65 @@ pub async fn list_running(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> Result
     .await?)
 }
 
-/// Switches an event on or off and bumps its version; `None` when there is no such event.
-pub async fn set_active(
+/// The event with this key, locked until the transaction ends (a change of its quantity).
+pub async fn lock(tx: &mut PgConnection, key: &str) -> Result<Option<TicketEvent>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM ticket_events WHERE event_key = $1 FOR UPDATE"
+    )))
+    .bind(key)
+    .fetch_optional(tx)
+    .await?)
+}
+
+/// Changes what `change` names (the rest stays) and bumps the version; `None` when there is
+/// no such event.
+pub async fn update(
     db: impl PgExecutor<'_>,
     key: &str,
-    active: bool,
+    change: &EventChange,
 ) -> Result<Option<TicketEvent>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE ticket_events SET is_active = $2, version = version + 1, updated_at = now()
+        "UPDATE ticket_events
+         SET is_active = coalesce($2, is_active), total_quantity = coalesce($3, total_quantity),
+             version = version + 1, updated_at = now()
          WHERE event_key = $1 RETURNING {COLUMNS}"
     )))
     .bind(key)
-    .bind(active)
+    .bind(change.active)
+    .bind(change.total_quantity)
     .fetch_optional(db)
     .await?)
+}
+
+/// A change of an event: each field `None` stays as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventChange {
+    /// Switch on or off.
+    pub active: Option<bool>,
+    /// The new quantity (1..=[`NewTicketEvent::MAX_QUANTITY`], not below the daily limit).
+    pub total_quantity: Option<i32>,
+}
+
+impl EventChange {
+    /// Checks the fields on their own (the daily limit is the event's, checked against the row)
+    /// and that something changes.
+    pub fn new(active: Option<bool>, total_quantity: Option<i64>) -> Result<Self, Error> {
+        if active.is_none() && total_quantity.is_none() {
+            return Err(Error::Invalid("give active, totalQuantity or both".into()));
+        }
+        if let Some(total) = total_quantity
+            && !(1..=NewTicketEvent::MAX_QUANTITY).contains(&total)
+        {
+            return Err(Error::Invalid(
+                "totalQuantity must be between 1 and 10000000".into(),
+            ));
+        }
+        Ok(Self {
+            active,
+            // Fits in i32: checked against MAX_QUANTITY above.
+            total_quantity: total_quantity.map(|t| t as i32),
+        })
+    }
 }
 
 /// A golden-ticket event as Postgres holds it.

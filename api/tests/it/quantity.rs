@@ -1,0 +1,298 @@
+//! `PATCH /events/{eventKey}` with `totalQuantity`: an event's quantity changed while it issues,
+//! up, or down to what it issued and no further.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
+
+use futures::{StreamExt, stream};
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestApp, assert_error};
+
+async fn set_total(app: &TestApp, key: &str, total: i64) -> reqwest::Response {
+    app.patch(
+        &format!("/events/{key}"),
+        &app.admin(),
+        &json!({ "totalQuantity": total }),
+    )
+    .await
+}
+
+async fn figures(app: &TestApp, key: &str) -> (i64, i64) {
+    let body: Value = app
+        .get(&format!("/events/{key}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    (
+        body["totalQuantity"].as_i64().unwrap(),
+        body["remainingQuantity"].as_i64().unwrap(),
+    )
+}
+
+/// Long enough for the sold-out memory to load the holders in the background.
+const HOLDERS_LOADED: Duration = Duration::from_millis(300);
+/// Past the rules cache's TTL (1 s).
+const CACHE_TTL: Duration = Duration::from_millis(1_200);
+
+#[tokio::test]
+async fn lowering_below_what_was_issued_is_409_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.create_event("lower", 5, None).await;
+    for user in 1..=3 {
+        assert_eq!(app.issue("lower", user).await.status(), 201);
+    }
+    let refused = assert_error(
+        set_total(&app, "lower", 2).await,
+        409,
+        "QUANTITY_BELOW_ISSUED",
+        "/events/lower",
+    )
+    .await;
+    assert!(refused["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert_eq!(figures(&app, "lower").await, (5, 2), "nothing changed");
+    assert_eq!(
+        app.issue("lower", 4).await.status(),
+        201,
+        "the old quantity still issues"
+    );
+
+    // Down to exactly what was issued: sold out at once.
+    let r = set_total(&app, "lower", 4).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["totalQuantity"].as_i64(), body["remainingQuantity"].as_i64()),
+        (Some(4), Some(0))
+    );
+    assert_error(
+        app.issue("lower", 5).await,
+        409,
+        "SOLD_OUT",
+        "/events/lower/tickets",
+    )
+    .await;
+    assert_eq!(
+        app.issue("lower", 1).await.status(),
+        200,
+        "a holder keeps their ticket"
+    );
+}
+
+#[tokio::test]
+async fn a_quantity_change_checks_its_input() {
+    let app = TestApp::spawn().await;
+    app.create_event("checked", 10, Some(4)).await;
+    for (body, why) in [
+        (json!({}), "no field"),
+        (json!({ "totalQuantity": 0 }), "zero"),
+        (
+            json!({ "totalQuantity": 10_000_001 }),
+            "above the largest quantity",
+        ),
+        (json!({ "totalQuantity": "5" }), "not a number"),
+        (json!({ "totalQuantity": 3 }), "below the daily limit"),
+        (json!({ "totalQuantity": 5, "name": "x" }), "an unknown field"),
+    ] {
+        let r = app.patch("/events/checked", &app.admin(), &body).await;
+        assert_eq!(r.status(), 400, "{why}");
+        assert_error(r, 400, "INVALID_REQUEST", "/events/checked").await;
+    }
+    assert_eq!(figures(&app, "checked").await, (10, 10), "nothing changed");
+    let r = app
+        .patch("/events/checked", &app.user(1), &json!({ "totalQuantity": 20 }))
+        .await;
+    assert_error(r, 403, "FORBIDDEN", "/events/checked").await;
+    assert_error(
+        set_total(&app, "missing", 20).await,
+        404,
+        "EVENT_NOT_FOUND",
+        "/events/missing",
+    )
+    .await;
+
+    // Both fields at once.
+    let r = app
+        .patch(
+            "/events/checked",
+            &app.admin(),
+            &json!({ "totalQuantity": 4, "active": false }),
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["totalQuantity"].as_i64(), body["isActive"].as_bool()),
+        (Some(4), Some(false))
+    );
+}
+
+#[tokio::test]
+async fn raising_the_quantity_ends_a_sell_out_in_every_process() {
+    let app = TestApp::spawn().await;
+    // A second api process on the same stores, with caches and sold-out memory of its own.
+    let other = TestApp::spawn_on(
+        app.core.clone(),
+        Options {
+            drain: false,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.create_event("raise", 2, None).await;
+    assert_eq!(app.issue("raise", 1).await.status(), 201);
+    assert_eq!(other.issue("raise", 2).await.status(), 201);
+    for process in [&app, &other] {
+        assert_error(
+            process.issue("raise", 3).await,
+            409,
+            "SOLD_OUT",
+            "/events/raise/tickets",
+        )
+        .await;
+    }
+    tokio::time::sleep(HOLDERS_LOADED).await;
+
+    let r = set_total(&app, "raise", 4).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(figures(&app, "raise").await, (4, 2));
+    assert_eq!(
+        app.issue("raise", 3).await.status(),
+        201,
+        "the process that changed it"
+    );
+    // The other process learns of the change within its rules cache's TTL; its sold-out memory
+    // (holders loaded, so it would answer from memory) must not outlive the old rules.
+    tokio::time::sleep(CACHE_TTL).await;
+    assert_eq!(figures(&other, "raise").await, (4, 1));
+    assert_eq!(other.issue("raise", 4).await.status(), 201, "another process");
+    for process in [&app, &other] {
+        assert_error(
+            process.issue("raise", 5).await,
+            409,
+            "SOLD_OUT",
+            "/events/raise/tickets",
+        )
+        .await;
+    }
+    assert_eq!(app.wait_rows("raise", 4, Duration::from_secs(10)).await, 4);
+}
+
+#[tokio::test]
+async fn lowering_under_a_burst_never_issues_past_the_new_quantity() {
+    let app = TestApp::spawn().await;
+    let users: i64 = 2_000;
+    app.create_event("burst-lower", users, None).await;
+    let issued = Arc::new(AtomicI64::new(0));
+    let burst = {
+        let (app_base, issued) = (app.base.clone(), Arc::clone(&issued));
+        let http = app.http.clone();
+        let tokens: Vec<String> = (1..=users).map(|u| app.user(u)).collect();
+        tokio::spawn(async move {
+            stream::iter((1..=users).zip(tokens))
+                .map(|(user, token)| {
+                    let (http, base, issued) = (http.clone(), app_base.clone(), Arc::clone(&issued));
+                    async move {
+                        let r = http
+                            .post(format!("{base}/events/burst-lower/tickets"))
+                            .bearer_auth(token)
+                            .json(&json!({ "userId": user }))
+                            .send()
+                            .await
+                            .unwrap();
+                        let status = r.status().as_u16();
+                        if status == 201 {
+                            issued.fetch_add(1, Ordering::Relaxed);
+                        }
+                        status
+                    }
+                })
+                .buffer_unordered(32)
+                .collect::<Vec<u16>>()
+                .await
+        })
+    };
+    // Lower it while the burst runs, to a little above what has been answered so far (the
+    // answers in flight may take the count past it: then 409, and a higher try).
+    while issued.load(Ordering::Relaxed) < 50 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut lowered = None;
+    for _ in 0..20 {
+        let target = issued.load(Ordering::Relaxed) + 100;
+        let r = set_total(&app, "burst-lower", target).await;
+        match r.status().as_u16() {
+            200 => {
+                lowered = Some(target);
+                break;
+            }
+            409 => continue,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let statuses = burst.await.unwrap();
+    let lowered = lowered.expect("a lowering was taken while the burst ran");
+    let created = statuses.iter().filter(|s| **s == 201).count() as i64;
+    let sold_out = statuses.iter().filter(|s| **s == 409).count() as i64;
+    assert_eq!(
+        created + sold_out,
+        users,
+        "every answer is an issue or sold out: {statuses:?}"
+    );
+    assert_eq!(
+        created, lowered,
+        "issued up to the new quantity exactly, never past it"
+    );
+    assert_eq!(figures(&app, "burst-lower").await, (lowered, 0));
+    assert_eq!(
+        app.wait_rows("burst-lower", created, Duration::from_secs(20))
+            .await,
+        created
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        app.ticket_rows("burst-lower").await,
+        created,
+        "nothing more reached Postgres"
+    );
+}
+
+#[tokio::test]
+async fn a_copy_rebuilt_from_stale_rules_keeps_the_lowered_quantity() {
+    let app = TestApp::spawn().await;
+    let other = TestApp::spawn_on(
+        app.core.clone(),
+        Options {
+            drain: false,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.create_event("stale", 10, None).await;
+    for user in 1..=3 {
+        assert_eq!(other.issue("stale", user).await.status(), 201);
+    }
+    // The other process holds the rules with the old quantity in its cache for up to a second;
+    // lower it through this one, then lose the Redis copy's rules.
+    assert_eq!(set_total(&app, "stale", 4).await.status(), 200);
+    let meta = app.keys.ticket_event("stale").meta;
+    let _: i64 = app.redis_cmd("DEL", vec![meta]).await;
+    // The other process rebuilds the copy with its cached rules at hand: the rebuild must take
+    // the quantity from Postgres, not from them.
+    let mut created = 0;
+    for user in 10..20 {
+        match other.issue("stale", user).await.status().as_u16() {
+            201 => created += 1,
+            409 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(created, 1, "one left under the lowered quantity of 4");
+    tokio::time::sleep(CACHE_TTL).await;
+    assert_eq!(figures(&other, "stale").await, (4, 0));
+}
