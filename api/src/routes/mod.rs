@@ -154,7 +154,12 @@ fn admin(upload_limit: usize) -> OpenApiRouter<AppState> {
             inventories::delete
         ))
         .routes(routes!(batches::create, batches::list))
-        .routes(routes!(batches::show, batches::update, batches::delete))
+        .routes(routes!(
+            batches::show,
+            batches::update,
+            batches::set_issue_count,
+            batches::delete
+        ))
         .routes(routes!(jobs::generate))
         .routes(routes!(jobs::upload).layer(DefaultBodyLimit::max(upload_limit)))
         .routes(routes!(codes::list))

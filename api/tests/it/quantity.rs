@@ -296,3 +296,158 @@ async fn a_copy_rebuilt_from_stale_rules_keeps_the_lowered_quantity() {
     tokio::time::sleep(CACHE_TTL).await;
     assert_eq!(figures(&other, "stale").await, (4, 0));
 }
+
+/// An inventory of `inventory` codes and a READY batch of `count` of them, claimed as
+/// `issue_type`; returns the batch id.
+async fn batch_in(app: &TestApp, inventory: i64, count: i64, issue_type: &str) -> i64 {
+    let name = format!("event-{}", uuid::Uuid::new_v4().simple());
+    let event = app
+        .admin_post(
+            "/api/v1/admin/events",
+            &json!({"eventName": name, "fromAt": "2026-01-01T00:00:00", "untilAt": "2099-01-01T00:00:00"}),
+            201,
+        )
+        .await;
+    let inventory = app
+        .admin_post(
+            "/api/v1/admin/coupon-inventories",
+            &json!({"eventId": event["eventId"], "inventoryName": "A", "totalCount": inventory,
+                    "usableFromAt": "2026-01-01T00:00:00", "usableUntilAt": "2099-06-01T00:00:00"}),
+            201,
+        )
+        .await;
+    let batch = app
+        .admin_post(
+            "/api/v1/admin/coupon-batches",
+            &json!({"inventoryId": inventory["inventoryId"], "batchName": "1회차", "issueCount": count,
+                    "issueType": issue_type, "batchStatus": "READY",
+                    "validFromAt": "2026-01-01T00:00:00", "validUntilAt": "2099-01-01T00:00:00"}),
+            201,
+        )
+        .await;
+    batch["batchId"].as_i64().unwrap()
+}
+
+async fn set_issue_count(app: &TestApp, batch: i64, count: i64) -> reqwest::Response {
+    app.patch(
+        &format!("/api/v1/admin/coupon-batches/{batch}"),
+        &app.admin(),
+        &json!({ "issueCount": count }),
+    )
+    .await
+}
+
+async fn claim(app: &TestApp, batch: i64, user: i64) -> reqwest::Response {
+    app.post(
+        &format!("/api/v1/coupons/{batch}/issue"),
+        &app.user(user),
+        &json!({ "userId": user }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_self_batchs_quantity_changes_live_within_its_inventory() {
+    let app = TestApp::spawn().await;
+    let batch = batch_in(&app, 10, 3, "SELF").await;
+    let path = format!("/api/v1/admin/coupon-batches/{batch}");
+    let claim_path = format!("/api/v1/coupons/{batch}/issue");
+    for user in 1..=3 {
+        assert_eq!(claim(&app, batch, user).await.status(), 201);
+    }
+    assert_error(claim(&app, batch, 4).await, 409, "COUPON_SOLD_OUT", &claim_path).await;
+    tokio::time::sleep(HOLDERS_LOADED).await;
+
+    assert_error(
+        set_issue_count(&app, batch, 2).await,
+        409,
+        "QUANTITY_BELOW_ISSUED",
+        &path,
+    )
+    .await;
+    assert_error(
+        set_issue_count(&app, batch, 11).await,
+        400,
+        "MAX_COUPON_LIMIT_EXCEEDED",
+        &path,
+    )
+    .await;
+    assert_error(
+        set_issue_count(&app, batch, 0).await,
+        400,
+        "INVALID_REQUEST",
+        &path,
+    )
+    .await;
+    let r = app.patch(&path, &app.user(1), &json!({ "issueCount": 5 })).await;
+    assert_error(r, 403, "FORBIDDEN", &path).await;
+    let missing = "/api/v1/admin/coupon-batches/999999";
+    let r = app
+        .patch(missing, &app.admin(), &json!({ "issueCount": 5 }))
+        .await;
+    assert_error(r, 404, "COUPON_BATCH_NOT_FOUND", missing).await;
+
+    let r = set_issue_count(&app, batch, 5).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["issueCount"].as_i64(), body["issuedCount"].as_i64()),
+        (Some(5), Some(3))
+    );
+    // The sell-out is over, and the next coupon takes the next position.
+    let r = claim(&app, batch, 4).await;
+    assert_eq!(r.status(), 201);
+    let coupon: Value = r.json().await.unwrap();
+    assert_eq!(coupon["couponIssueId"].as_i64(), Some(batch * 10_000_000 + 3));
+
+    // Down to what was issued: sold out at once.
+    assert_eq!(set_issue_count(&app, batch, 4).await.status(), 200);
+    assert_error(claim(&app, batch, 5).await, 409, "COUPON_SOLD_OUT", &claim_path).await;
+    let body: Value = app.get(&path, Some(&app.admin())).await.json().await.unwrap();
+    assert_eq!(
+        (body["issueCount"].as_i64(), body["issuedCount"].as_i64()),
+        (Some(4), Some(4))
+    );
+
+    // A MAPPED batch's quantity is its codes: not changed here.
+    let mapped = batch_in(&app, 10, 3, "MAPPED").await;
+    let mapped_path = format!("/api/v1/admin/coupon-batches/{mapped}");
+    assert_error(
+        set_issue_count(&app, mapped, 5).await,
+        400,
+        "CANNOT_MODIFY_COUPON_BATCH",
+        &mapped_path,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_lowering_postgres_does_not_commit_is_put_back_in_redis() {
+    let app = TestApp::spawn().await;
+    app.create_event("put-back", 10, None).await;
+    for user in 1..=2 {
+        assert_eq!(app.issue("put-back", user).await.status(), 201);
+    }
+    // Postgres refuses the row's write after Redis has taken the lowering.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_quantity() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'refused for the test'; END $$;
+         CREATE TRIGGER refuse_quantity BEFORE UPDATE ON ticket_events
+         FOR EACH ROW WHEN (NEW.total_quantity = 5) EXECUTE FUNCTION refuse_quantity();",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let r = set_total(&app, "put-back", 5).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    let meta = app.keys.ticket_event("put-back").meta;
+    let total: i64 = app.redis_cmd("HGET", vec![meta, "total".into()]).await;
+    assert_eq!(total, 10, "the Redis copy is back at the quantity Postgres kept");
+    assert_eq!(figures(&app, "put-back").await, (10, 8));
+    let created = stream::iter(3..=12)
+        .then(|user| app.issue("put-back", user))
+        .filter(|r| std::future::ready(r.status() == 201))
+        .count()
+        .await;
+    assert_eq!(created, 8, "the old quantity issues to its end");
+}

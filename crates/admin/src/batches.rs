@@ -4,15 +4,16 @@
 //! The batches of one inventory never allocate more than its `totalCount`; batch numbers count up
 //! per inventory. Both are decided under the inventory's row lock, so concurrent creations are
 //! numbered and checked one at a time. A batch changes only while PENDING and before any job
-//! touched it.
+//! touched it, except for the quantity of a SELF batch, which changes live ([`set_issue_count`]).
 
 use chrono::{DateTime, Utc};
-use engine::Engine;
+use engine::{Engine, quantity::RowChange, scope::Scope};
 use issuance_core::{
-    enums::BatchStatus,
+    enums::{BatchStatus, IssueType},
     error::{Error, Missing, Refusal},
     paging::{Page, Sort},
 };
+use sqlx::PgConnection;
 use store::coupon_batches::{BatchFields, BatchFilter, BatchRow};
 
 /// Most codes one batch may hold.
@@ -108,6 +109,69 @@ pub async fn update(engine: &Engine, actor: &str, id: i64, f: BatchFields) -> Re
     tx.commit().await?;
     engine.refresh_coupon_batches(&[id]).await;
     Ok(Batch { row, issued_count: 0 })
+}
+
+/// Changes the quantity of a SELF batch, PENDING or READY, while it issues: up within its
+/// inventory, or down to what it issued and no further (see `engine::quantity`).
+pub async fn set_issue_count(
+    engine: &Engine,
+    actor: &str,
+    id: i64,
+    issue_count: i64,
+) -> Result<Batch, Error> {
+    if !(1..=MAX_ISSUE_COUNT).contains(&issue_count) {
+        return Err(Error::Invalid("issueCount must be between 1 and 10000000".into()));
+    }
+    let change = QuantityChange {
+        id,
+        actor,
+        // Fits in i32: checked against MAX_ISSUE_COUNT above.
+        issue_count: issue_count as i32,
+    };
+    let (_, row) = engine
+        .change_scope(&Scope::Coupon(id), Some(issue_count), change)
+        .await?;
+    engine.refresh_coupon_batches(&[id]).await;
+    with_issued(engine, vec![row]).await.map(|mut v| v.remove(0))
+}
+
+/// A change of a batch's quantity (see [`RowChange`]).
+struct QuantityChange<'a> {
+    id: i64,
+    actor: &'a str,
+    issue_count: i32,
+}
+
+impl RowChange for QuantityChange<'_> {
+    type Row = BatchRow;
+
+    async fn lock(&mut self, tx: &mut PgConnection) -> Result<i64, Error> {
+        let current = store::coupon_batches::lock(&mut *tx, self.id)
+            .await?
+            .ok_or(Error::NotFound(Missing::CouponBatch))?;
+        // A MAPPED batch's quantity is the codes a job made for it; a DISABLED one issues no more.
+        if current.issue_type != IssueType::SelfIssued
+            || current.batch_status == BatchStatus::Disabled
+            || store::coupon_jobs::has_live_job(&mut *tx, self.id).await?
+        {
+            return Err(Error::Refused(Refusal::CannotModifyBatch));
+        }
+        if current.daily_limit.is_some_and(|daily| daily > self.issue_count) {
+            return Err(Error::Invalid("dailyLimit must be 1 to issueCount".into()));
+        }
+        let total = store::coupon_inventories::lock_total(&mut *tx, current.inventory_id)
+            .await?
+            .ok_or(Error::NotFound(Missing::CouponInventory))?;
+        let others = store::coupon_batches::allocated(&mut *tx, current.inventory_id, Some(self.id)).await?;
+        if others + i64::from(self.issue_count) > i64::from(total) {
+            return Err(Error::Refused(Refusal::MaxCouponLimitExceeded));
+        }
+        Ok(i64::from(current.issue_count))
+    }
+
+    async fn write(&mut self, tx: &mut PgConnection) -> Result<BatchRow, Error> {
+        store::coupon_batches::set_issue_count(tx, self.id, self.actor, self.issue_count).await
+    }
 }
 
 /// Soft-deletes a PENDING batch that no job has touched; returns when.

@@ -149,6 +149,8 @@ impl Engine {
     pub async fn refresh_coupon_batches(&self, batch_ids: &[i64]) {
         for id in batch_ids {
             self.inner.coupons.invalidate(&id.to_string());
+            // A raised quantity ends a sell-out (other processes see the new version).
+            self.inner.sold_out.forget(&self.keys().coupon_batch(*id).stream);
             let refreshed = async {
                 if let Some(batch) = store::coupon_batches::find_batch(self.db(), *id).await? {
                     // Only updates an existing copy: a missing one is rebuilt on next use. The

@@ -9,17 +9,36 @@
 //! back (or, should that fail too, stays lower than Postgres: the safe side, until the next
 //! change or rebuild writes the row again).
 //!
-//! The caller holds the scope's `scope_reservations` row (as a rebuild does, see
+//! [`Engine::change_scope`] holds the scope's `scope_reservations` row (as a rebuild does, see
 //! [`crate::meta`]) from before the check until the commit, so no rebuild writes the old
-//! quantity in between; a rebuild reads the rules from Postgres under that lock.
+//! quantity in between; a rebuild reads the rules from Postgres under that lock. Each scope
+//! kind supplies its row's two steps ([`RowChange`]): golden-ticket events
+//! ([`crate::ticket_events`]) and first-come coupon batches (the admin's).
 
 use issuance_core::error::{Error, Refusal};
+use sqlx::PgConnection;
 
-use crate::{engine::Engine, keys::ScopeKeys, script::Lua};
+use crate::{engine::Engine, keys::ScopeKeys, scope::Scope, script::Lua};
+
+/// Attempts of a change whose copy had to be rebuilt first.
+const ATTEMPTS: usize = 3;
+
+/// The two Postgres steps of a change of a scope's row, each in the change's transaction.
+pub trait RowChange {
+    /// The row as the caller reads it back.
+    type Row;
+
+    /// Locks the scope's row, checks the change against it (a refusal ends the change, nothing
+    /// written) and returns the quantity it has now.
+    fn lock(&mut self, tx: &mut PgConnection) -> impl Future<Output = Result<i64, Error>> + Send;
+
+    /// Writes the change; the row after it.
+    fn write(&mut self, tx: &mut PgConnection) -> impl Future<Output = Result<Self::Row, Error>> + Send;
+}
 
 /// What `set_total.lua` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Lowered {
+enum Lowered {
     /// The copy now issues up to the new quantity.
     Done,
     /// The copy is missing or damaged: rebuild it and ask again.
@@ -27,9 +46,64 @@ pub(crate) enum Lowered {
 }
 
 impl Engine {
+    /// Changes a scope's row in Postgres, its quantity to `total` among the rest when given:
+    /// a lowering is checked and written in Redis first (see the module doc); a raise, like any
+    /// other change, is only committed here, and the caller copies the row into Redis after.
+    /// Returns the quantity before and the row after.
+    pub async fn change_scope<C: RowChange + Send>(
+        &self,
+        scope: &Scope,
+        total: Option<i64>,
+        mut change: C,
+    ) -> Result<(i64, C::Row), Error> {
+        let keys = scope.keys(self.keys());
+        for _ in 0..ATTEMPTS {
+            let mut tx = self.db().begin().await?;
+            // Rebuilds of the scope take this row too: none writes the old rules meanwhile.
+            store::scope_reservations::lock(&mut tx, scope.kind().as_str(), &scope.id()).await?;
+            let before = change.lock(&mut tx).await?;
+            let lowered = match total {
+                Some(total) if total < before => match self.lower_total(&keys, total).await? {
+                    Lowered::Done => true,
+                    Lowered::NoCopy => {
+                        // Rebuild the copy outside this transaction, whose lock the rebuild
+                        // takes, and decide again.
+                        drop(tx);
+                        self.rebuild_copy(scope).await?;
+                        continue;
+                    }
+                },
+                _ => false,
+            };
+            let committed = async {
+                let after = change.write(&mut tx).await?;
+                tx.commit().await?;
+                Ok::<_, Error>(after)
+            };
+            return match committed.await {
+                Ok(after) => Ok((before, after)),
+                Err(e) => {
+                    if lowered {
+                        self.put_back_total(&keys, before).await;
+                    }
+                    Err(e)
+                }
+            };
+        }
+        Err(Error::RedisUnsettled)
+    }
+
+    /// Rebuilds the scope's copy when it is missing or broken, from the rules in Postgres.
+    async fn rebuild_copy(&self, scope: &Scope) -> Result<(), Error> {
+        if let Some(rules) = self.current_rules(self.db(), scope).await? {
+            self.scope_counts(scope, &rules, None).await?;
+        }
+        Ok(())
+    }
+
     /// Lowers the copy's quantity to `total`, unless more than that was issued already
     /// ([`Refusal::QuantityBelowIssued`]).
-    pub(crate) async fn lower_total(&self, keys: &ScopeKeys, total: i64) -> Result<Lowered, Error> {
+    async fn lower_total(&self, keys: &ScopeKeys, total: i64) -> Result<Lowered, Error> {
         let (written, issued): (i64, i64) = Lua::SetTotal
             .call(
                 self.redis().next(),
@@ -48,7 +122,7 @@ impl Engine {
     }
 
     /// Puts the copy's quantity back to `total` after a lowering Postgres did not commit.
-    pub(crate) async fn put_back_total(&self, keys: &ScopeKeys, total: i64) {
+    async fn put_back_total(&self, keys: &ScopeKeys, total: i64) {
         if let Err(e) = self.lower_total(keys, total).await {
             tracing::warn!(
                 meta = %keys.meta, total, error = %e,

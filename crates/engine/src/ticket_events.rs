@@ -8,6 +8,7 @@ use issuance_core::{
     error::{Error, Missing},
     ids::EventKey,
 };
+use sqlx::PgConnection;
 use store::ticket_events::{EventChange, NewTicketEvent, TicketEvent};
 
 use crate::{
@@ -15,7 +16,7 @@ use crate::{
     engine::Engine,
     first_come,
     keys::ScopeKeys,
-    quantity::Lowered,
+    quantity::RowChange,
     scope::{Rules, Scope},
     stream,
     tickets::LiveEvent,
@@ -91,84 +92,20 @@ impl Engine {
     /// [`crate::quantity`]): never below what the event issued.
     pub async fn change_event(&self, key: &EventKey, change: EventChange) -> Result<LiveEvent, Error> {
         let scope = Scope::Ticket(key.clone());
-        let keys = self.keys().ticket_event(key.as_str());
-        for _ in 0..3 {
-            if let Some((before, event)) = self.try_change_event(&scope, &keys, key, change).await? {
-                return self.event_changed(&keys, &before, event).await;
-            }
-            // The copy is missing or damaged: rebuild it (outside the change's transaction,
-            // whose lock the rebuild takes) and decide again.
-            let current = store::ticket_events::find(self.db(), key.as_str())
-                .await?
-                .ok_or(Error::NotFound(Missing::TicketEvent))?;
-            self.scope_counts(&scope, &Rules::from(&current), None).await?;
-        }
-        Err(Error::RedisUnsettled)
-    }
-
-    /// One attempt of [`Engine::change_event`]: the row before and after, or `None` when the
-    /// Redis copy must be rebuilt first.
-    async fn try_change_event(
-        &self,
-        scope: &Scope,
-        keys: &ScopeKeys,
-        key: &EventKey,
-        change: EventChange,
-    ) -> Result<Option<(TicketEvent, TicketEvent)>, Error> {
-        let mut tx = self.db().begin().await?;
-        // Rebuilds of the scope take this row too: none writes the old rules meanwhile.
-        store::scope_reservations::lock(&mut tx, scope.kind().as_str(), &scope.id()).await?;
-        let before = store::ticket_events::lock(&mut tx, key.as_str())
-            .await?
-            .ok_or(Error::NotFound(Missing::TicketEvent))?;
-        let lowered = match change.total_quantity {
-            Some(total) if before.daily_limit.is_some_and(|daily| daily > total) => {
-                return Err(Error::Invalid(
-                    "totalQuantity must not be below the event's dailyLimit".into(),
-                ));
-            }
-            Some(total) if total < before.total_quantity => {
-                match self.lower_total(keys, i64::from(total)).await? {
-                    Lowered::NoCopy => return Ok(None),
-                    Lowered::Done => true,
-                }
-            }
-            _ => false,
-        };
-        let committed = async {
-            let after = store::ticket_events::update(&mut *tx, key.as_str(), &change)
-                .await?
-                .ok_or(Error::NotFound(Missing::TicketEvent))?;
-            tx.commit().await?;
-            Ok::<_, Error>(after)
-        };
-        match committed.await {
-            Ok(after) => Ok(Some((before, after))),
-            Err(e) => {
-                if lowered {
-                    self.put_back_total(keys, i64::from(before.total_quantity)).await;
-                }
-                Err(e)
-            }
-        }
+        let total = change.total_quantity.map(i64::from);
+        let (_, event) = self.change_scope(&scope, total, EventRow { key, change }).await?;
+        self.event_changed(&scope.keys(self.keys()), event).await
     }
 
     /// Copies a committed change into Redis and forgets what this process remembered of the
-    /// event (a raised quantity ends a sell-out).
-    async fn event_changed(
-        &self,
-        keys: &ScopeKeys,
-        before: &TicketEvent,
-        event: TicketEvent,
-    ) -> Result<LiveEvent, Error> {
+    /// event (a raised quantity ends a sell-out; other processes see the new version).
+    async fn event_changed(&self, keys: &ScopeKeys, event: TicketEvent) -> Result<LiveEvent, Error> {
         // Only updates an existing copy: a missing one is rebuilt, holders first, on next use.
         // The stream is registered again, in case it was retired.
         if self.load_meta(&Rules::from(&event), keys, None).await? {
             stream::register(self.redis(), self.keys(), &keys.stream).await?;
         }
-        if event.total_quantity > before.total_quantity {
-            self.inner.sold_out.forget(&keys.stream);
-        }
+        self.inner.sold_out.forget(&keys.stream);
         self.inner.events.invalidate(&event.event_key);
         *self.inner.running.lock().await = None;
         self.with_counts(event, None).await
@@ -202,5 +139,35 @@ impl Engine {
                 }))
         })
         .await
+    }
+}
+
+/// A change of an event's row (see [`RowChange`]).
+struct EventRow<'a> {
+    key: &'a EventKey,
+    change: EventChange,
+}
+
+impl RowChange for EventRow<'_> {
+    type Row = TicketEvent;
+
+    async fn lock(&mut self, tx: &mut PgConnection) -> Result<i64, Error> {
+        let event = store::ticket_events::lock(tx, self.key.as_str())
+            .await?
+            .ok_or(Error::NotFound(Missing::TicketEvent))?;
+        if let Some(total) = self.change.total_quantity
+            && event.daily_limit.is_some_and(|daily| daily > total)
+        {
+            return Err(Error::Invalid(
+                "totalQuantity must not be below the event's dailyLimit".into(),
+            ));
+        }
+        Ok(i64::from(event.total_quantity))
+    }
+
+    async fn write(&mut self, tx: &mut PgConnection) -> Result<TicketEvent, Error> {
+        store::ticket_events::update(tx, self.key.as_str(), &self.change)
+            .await?
+            .ok_or(Error::NotFound(Missing::TicketEvent))
     }
 }

@@ -88,6 +88,25 @@ pub async fn update(
     .await?)
 }
 
+/// Sets a batch's quantity (its other fields stay).
+pub async fn set_issue_count(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    actor: &str,
+    issue_count: i32,
+) -> Result<BatchRow, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE coupon_batches SET issue_count = $2, updated_by = $3, updated_at = now(),
+                version = version + 1
+         WHERE batch_id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(issue_count)
+    .bind(actor)
+    .fetch_one(db)
+    .await?)
+}
+
 /// Marks the batch deleted; returns when.
 pub async fn soft_delete(db: impl PgExecutor<'_>, id: i64, actor: &str) -> Result<DateTime<Utc>, Error> {
     Ok(sqlx::query_scalar(

@@ -196,6 +196,38 @@ pub async fn update(
     Ok(Json(updated.into()))
 }
 
+/// `PATCH /coupon-batches/{id}` body: the quantity of a SELF batch, live.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"issueCount": 1500}))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QuantityBody {
+    /// Up within the inventory's `totalCount`, or down to what was issued already and no
+    /// further; never below the batch's `dailyLimit`.
+    #[schema(minimum = 1, maximum = 10000000)]
+    issue_count: i64,
+}
+
+/// `PATCH /coupon-batches/{id}`: changes a SELF batch's quantity while it issues (PENDING or
+/// READY).
+#[utoipa::path(
+    patch, path = "/api/v1/admin/coupon-batches/{batchId}", tag = "admin", request_body = QuantityBody, params(("batchId" = i64, Path, minimum = 1, description = "The batch")),
+    responses(
+        (status = 200, description = "OK", body = BatchView),
+        (status = 400, description = "`INVALID_REQUEST` (out of range, below the daily limit); `CANNOT_MODIFY_COUPON_BATCH` (MAPPED, DISABLED, or a job running); `MAX_COUPON_LIMIT_EXCEEDED`", body = ErrorBody),
+        (status = 404, description = "`COUPON_BATCH_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`QUANTITY_BELOW_ISSUED`: more were issued already; nothing changed", body = ErrorBody),
+    )
+)]
+pub async fn set_issue_count(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+    AppJson(body): AppJson<QuantityBody>,
+) -> Result<Json<BatchView>, ApiError> {
+    let changed = batches::set_issue_count(&st.engine, &admin.actor(), id, body.issue_count).await?;
+    Ok(Json(changed.into()))
+}
+
 /// `DELETE /coupon-batches/{id}` (soft; same rule).
 #[utoipa::path(
     delete, path = "/api/v1/admin/coupon-batches/{batchId}", tag = "admin", params(("batchId" = i64, Path, minimum = 1, description = "The batch")),
