@@ -207,6 +207,8 @@ fn not_found(m: issuance_core::error::Missing) -> (StatusCode, &'static str, Cow
         M::Campaign => ("CAMPAIGN_NOT_FOUND", "이벤트를 찾을 수 없습니다."),
         M::CampaignJob => ("JOB_NOT_FOUND", "작업을 찾을 수 없습니다."),
         M::Image => ("IMAGE_NOT_FOUND", "이미지를 찾을 수 없습니다."),
+        M::Queue => ("QUEUE_NOT_FOUND", "대기열이 없는 이벤트입니다."),
+        M::QueuePlace => ("QUEUE_PLACE_NOT_FOUND", "대기열에 참여하지 않은 사용자입니다."),
     };
     (StatusCode::NOT_FOUND, code, Cow::Borrowed(message))
 }
@@ -247,6 +249,16 @@ fn denied(kind: ScopeKind, denial: Denial) -> (StatusCode, &'static str, Cow<'st
             StatusCode::CONFLICT,
             "COUPON_ALREADY_ISSUED",
             "이미 발급받은 쿠폰입니다.",
+        ),
+        (_, D::AdmissionRequired) => (
+            StatusCode::FORBIDDEN,
+            "ADMISSION_REQUIRED",
+            "대기열을 통과한 입장권이 필요합니다.",
+        ),
+        (_, D::AdmissionInvalid) => (
+            StatusCode::FORBIDDEN,
+            "ADMISSION_INVALID",
+            "유효하지 않거나 만료된 입장권입니다.",
         ),
         // A ticket's holder gets the ticket back (200); this row is never answered.
         (K::Ticket, D::Held(_)) => (StatusCode::CONFLICT, "ALREADY_ISSUED", "이미 발급받았습니다."),
@@ -402,6 +414,17 @@ fn refused(r: issuance_core::error::Refusal) -> (StatusCode, &'static str, Cow<'
             StatusCode::BAD_REQUEST,
             "INVALID_IMAGE_URL",
             "이 이벤트를 위해 생성된 이미지의 URL이 아닙니다.",
+        ),
+        R::QueueNotOpen => (
+            StatusCode::BAD_REQUEST,
+            "QUEUE_NOT_OPEN",
+            "대기열이 아직 열리지 않았습니다.",
+        ),
+        R::QueueClosed => (StatusCode::CONFLICT, "QUEUE_CLOSED", "대기열이 닫혔습니다."),
+        R::SeedNotRevealed => (
+            StatusCode::FORBIDDEN,
+            "SEED_NOT_REVEALED",
+            "대기열 순서의 시드는 시작 시각 이후에 공개됩니다.",
         ),
         R::QuantityBelowIssued => (
             StatusCode::CONFLICT,

@@ -144,6 +144,23 @@ fn bearer(value: &str) -> Option<&str> {
 /// The caller of a valid bearer token; `401 UNAUTHORIZED` otherwise.
 pub struct AuthUser(pub Caller);
 
+/// The waiting room's pass (`X-Admission-Pass`), when the request carries one; copied only then.
+pub struct AdmissionPass(pub Option<String>);
+
+impl<S: Sync> FromRequestParts<S> for AdmissionPass {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(AdmissionPass(
+            parts
+                .headers
+                .get(issuance_core::admission::PASS_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ))
+    }
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 

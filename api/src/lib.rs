@@ -65,6 +65,7 @@ pub async fn run(
             event_cache_ttl: cfg.event_cache_ttl,
             sold_out_holders_max: cfg.sold_out_holders_max,
             issue_calls_in_flight: cfg.issue_calls_in_flight,
+            admission: codes.admission_keys(),
             codes,
             order_ttl: cfg.order_ttl,
             rules_stale_max: cfg.rules_stale_max,

@@ -9,6 +9,7 @@ use store::ticket_events::{EventChange, NewTicketEvent};
 use utoipa::ToSchema;
 
 use crate::params::instant;
+use crate::routes::queue::{AdmissionBody, AdmissionView};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath},
@@ -31,6 +32,8 @@ pub struct CreateEvent {
     daily_limit: Option<i64>,
     start_at: String,
     end_at: String,
+    /// A waiting room in front of the issue endpoint; none: issuing is open to everyone.
+    admission: Option<AdmissionBody>,
 }
 
 /// `PATCH /events/{eventKey}` body: either field or both; an absent one stays as it is.
@@ -44,6 +47,8 @@ pub struct UpdateEvent {
     /// (`QUANTITY_BELOW_ISSUED`); never below the event's `dailyLimit`.
     #[schema(minimum = 1, maximum = 10000000)]
     total_quantity: Option<i64>,
+    /// The waiting room's settings, live (each absent field stays).
+    admission: Option<AdmissionBody>,
 }
 
 /// An event with its live figures. Instants in UTC with `Z`, as the golden-ticket seed writes them.
@@ -63,6 +68,8 @@ pub struct EventView {
     is_active: bool,
     #[schema(format = DateTime)]
     created_at: String,
+    /// The waiting room.
+    admission: AdmissionView,
 }
 
 impl From<LiveEvent> for EventView {
@@ -70,6 +77,7 @@ impl From<LiveEvent> for EventView {
         let remaining_quantity = s.remaining();
         let e = s.event;
         Self {
+            admission: AdmissionView::from(&e),
             event_key: e.event_key,
             name: e.name,
             total_quantity: e.total_quantity,
@@ -111,6 +119,10 @@ pub async fn create(
         instant("startAt", &body.start_at)?,
         instant("endAt", &body.end_at)?,
     )?;
+    let new = match body.admission {
+        Some(admission) => new.with_admission(admission.fields()?)?,
+        None => new,
+    };
     let created = st.engine.create_event(new).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
@@ -142,13 +154,14 @@ pub async fn show(
     Ok(Json(status.into()))
 }
 
-/// Switches an event on or off, or changes its quantity while it runs (admin).
+/// Switches an event on or off, changes its quantity while it runs, or its waiting room's
+/// settings (admin).
 #[utoipa::path(
     patch, path = "/events/{eventKey}", tag = "tickets", request_body = UpdateEvent,
     params(("eventKey" = String, Path, description = "The event's key")),
     responses(
         (status = 200, description = "The event", body = EventView),
-        (status = 400, description = "`INVALID_REQUEST`: no field, or a quantity out of range or below the daily limit", body = ErrorBody),
+        (status = 400, description = "`INVALID_REQUEST`: no field, a quantity out of range or below the daily limit, or a waiting room switched on without its settings", body = ErrorBody),
         (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`QUANTITY_BELOW_ISSUED`: more were issued already; nothing changed", body = ErrorBody),
     )
@@ -160,7 +173,8 @@ pub async fn update(
     AppJson(body): AppJson<UpdateEvent>,
 ) -> Result<Json<EventView>, ApiError> {
     let key = path_key(&key)?;
-    let change = EventChange::new(body.active, body.total_quantity)?;
+    let admission = body.admission.map(AdmissionBody::fields).transpose()?;
+    let change = EventChange::new(body.active, body.total_quantity, admission.unwrap_or_default())?;
     let status = st.engine.change_event(&key, change).await?;
     Ok(Json(status.into()))
 }

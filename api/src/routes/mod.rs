@@ -5,6 +5,8 @@
 //! | `POST /events`, `GET /events` | [`events::create`], [`events::list`] |
 //! | `GET /events/{eventKey}`, `PATCH /events/{eventKey}` | [`events::show`], [`events::update`] |
 //! | `POST /events/{eventKey}/tickets` | [`tickets::issue`] |
+//! | `POST /events/{eventKey}/queue`, `GET /events/{eventKey}/queue/{userId}`, `GET /events/{eventKey}/queue/seed` | [`queue::join`], [`queue::place`], [`queue::seed`] |
+//! | `POST /events/{eventKey}/queue/pause`, `…/resume`, `…/close` | [`queue::pause`], [`queue::resume`], [`queue::close`] |
 //! | `GET /users/{userId}/tickets` | [`tickets::list_for_user`] |
 //! | `POST /api/v1/coupons/{couponId}/issue` | [`coupons::issue`] |
 //! | `GET /api/v1/users/{userId}/coupons`, `GET /api/v1/coupons?userId=` | [`coupons::list_for_user`], [`coupons::list_by_query`] |
@@ -33,6 +35,7 @@ pub mod ops;
 pub mod orders;
 pub mod points;
 pub mod products;
+pub mod queue;
 pub mod tickets;
 
 use std::sync::Arc;
@@ -77,6 +80,12 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(events::show))
         .routes(routes!(events::update).layer(db()))
         .routes(routes!(tickets::issue))
+        .routes(routes!(queue::join))
+        .routes(routes!(queue::place))
+        .routes(routes!(queue::seed))
+        .routes(routes!(queue::pause).layer(db()))
+        .routes(routes!(queue::resume).layer(db()))
+        .routes(routes!(queue::close).layer(db()))
         .routes(routes!(tickets::list_for_user).layer(db()))
         .routes(routes!(coupons::issue))
         .routes(routes!(ops::health))

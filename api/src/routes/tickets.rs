@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::{
     error::{ApiError, ErrorBody, json_response, push_json_str},
-    extract::{AppJson, AppPath, AuthUser},
+    extract::{AdmissionPass, AppJson, AppPath, AuthUser},
     routes::events::path_key,
     state::AppState,
     telemetry::{count_issue, issue_outcome},
@@ -48,10 +48,14 @@ pub struct UserTicketView {
 /// Issues a ticket: 201 with a new one, 200 with the one the user already holds.
 #[utoipa::path(
     post, path = "/events/{eventKey}/tickets", tag = "tickets", request_body = IssueTicket,
-    params(("eventKey" = String, Path, description = "The event's key")),
+    params(
+        ("eventKey" = String, Path, description = "The event's key"),
+        ("X-Admission-Pass" = Option<String>, Header, description = "The pass the event's waiting room gave this user, when the room is on"),
+    ),
     responses(
         (status = 201, description = "A new ticket", body = TicketView),
         (status = 200, description = "The ticket the user already holds", body = TicketView),
+        (status = 403, description = "`ADMISSION_REQUIRED`, `ADMISSION_INVALID`: the event's waiting room is on and the request has no valid pass of this user's (`X-Admission-Pass`)", body = ErrorBody),
         (status = 404, description = "`EVENT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`SOLD_OUT`, `DAILY_LIMIT_REACHED`", body = ErrorBody),
         (status = 429, description = "`RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
@@ -60,6 +64,7 @@ pub struct UserTicketView {
 pub async fn issue(
     State(st): State<AppState>,
     auth: AuthUser,
+    AdmissionPass(pass): AdmissionPass,
     AppPath(key): AppPath<String>,
     AppJson(body): AppJson<IssueTicket>,
 ) -> Result<Response, ApiError> {
@@ -69,7 +74,10 @@ pub async fn issue(
         count_issue(ScopeKind::Ticket, "rate_limited");
         return Err(ApiError::RateLimited(wait));
     }
-    let result = st.engine.issue_ticket(&path_key(&key)?, user).await;
+    let result = st
+        .engine
+        .issue_ticket_with_pass(&path_key(&key)?, user, pass.as_deref())
+        .await;
     count_issue(ScopeKind::Ticket, issue_outcome(&result, |i: &Issued| i.fresh));
     let issued = result?;
     let status = if issued.fresh {

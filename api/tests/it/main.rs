@@ -5,6 +5,7 @@
 //! to point elsewhere than the local defaults.
 
 mod admin;
+mod admission;
 mod batch;
 mod best_products;
 mod burst;

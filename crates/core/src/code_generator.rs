@@ -86,6 +86,12 @@ impl CodeGenerator {
         }
     }
 
+    /// The waiting room's keys (passes, shuffle seeds), derived from the same secret under
+    /// domains of their own.
+    pub fn admission_keys(&self) -> crate::admission::AdmissionKeys {
+        crate::admission::AdmissionKeys::derived(self.k0, self.k1)
+    }
+
     /// Names the secret without revealing it; a job records it so that a worker with another
     /// secret never continues it.
     pub fn fingerprint(&self) -> &str {

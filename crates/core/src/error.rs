@@ -200,6 +200,10 @@ pub enum Denial {
     SoldOut,
     /// Today's (KST) quota has been issued.
     DailyLimit,
+    /// The scope's waiting room is on and the request carries no pass.
+    AdmissionRequired,
+    /// The pass is forged, expired, or another user's or scope's.
+    AdmissionInvalid,
     /// The user holds one already and may not get it again as new: the held issue's id.
     Held(i64),
 }
@@ -214,6 +218,8 @@ impl Denial {
             Denial::SoldOut => "sold_out",
             Denial::DailyLimit => "daily_limit",
             Denial::Held(_) => "duplicate",
+            Denial::AdmissionRequired => "admission_required",
+            Denial::AdmissionInvalid => "admission_invalid",
         }
     }
 }
@@ -253,6 +259,10 @@ pub enum Missing {
     CampaignJob,
     /// A banner image.
     Image,
+    /// A scope without a waiting room.
+    Queue,
+    /// A user who has not joined the waiting room.
+    QueuePlace,
 }
 
 /// A rule that refused a request (admin lifecycles and limits, coupons, points).
@@ -320,6 +330,12 @@ pub enum Refusal {
     PublishInProgress,
     /// A scope's quantity cannot go below what it has issued.
     QuantityBelowIssued,
+    /// The waiting room's pre-queue has not opened yet.
+    QueueNotOpen,
+    /// The waiting room is closed to new joins.
+    QueueClosed,
+    /// The shuffle's seed is revealed only once the start has passed.
+    SeedNotRevealed,
 }
 
 /// The issuance core's result.

@@ -5,6 +5,7 @@
 //!
 //! Everything above depends on this crate; it depends on none of them.
 
+pub mod admission;
 pub mod clock;
 pub mod code_generator;
 pub mod config;

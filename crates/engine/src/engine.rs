@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use fred::clients::Pool;
-use issuance_core::{code_generator::CodeGenerator, config::Durability};
+use issuance_core::{admission::AdmissionKeys, code_generator::CodeGenerator, config::Durability};
 use sqlx::PgPool;
 use store::{coupon_batches::CouponBatch, ticket_events::TicketEvent};
 
@@ -26,6 +26,8 @@ pub struct EngineOptions {
     pub issue_calls_in_flight: usize,
     /// The coupon codes (the same secret as the workers' generation jobs).
     pub codes: CodeGenerator,
+    /// The waiting room's pass and seed keys (from the same secret, see [`crate::admission`]).
+    pub admission: AdmissionKeys,
     /// How long an order waits for its payment.
     pub order_ttl: Duration,
     /// How long a scope's rules are served from this process's last copy while Postgres cannot
@@ -46,6 +48,7 @@ impl EngineOptions {
             event_cache_ttl: Duration::from_secs(1),
             sold_out_holders_max: 1_000_000,
             issue_calls_in_flight: 1,
+            admission: codes.admission_keys(),
             codes,
             order_ttl: Duration::from_secs(300),
             rules_stale_max: Duration::from_secs(3_600),

@@ -9,6 +9,9 @@
 //! | `<p>{<scope>}:day:<n>` | string | issued on KST day `n` (days since 1970-01-01 KST); expires a day after |
 //! | `<p>{<scope>}:stream` | stream | issue records (`r = kind\|scope\|user\|id\|at`), trimmed once persisted (group `drain`) |
 //! | `<p>{<scope>}:drained` | string | the drain consumer that last committed the scope's records (replica mode): the write before each commit that `WAIT` then counts, on the stream's own server; expires after a minute |
+//! | `<p>{<scope>}:room` | hash | the waiting room's counts: `n` joined, `npre` joined before the start, `adm` admitted, `at` the outflow's clock (ms) |
+//! | `<p>{<scope>}:queue` | hash | user id → join index (0, 1, 2 …); the order is computed from it, never written |
+//! | `<p>{<scope>}:passes` | hash | user id → when the pass given to that admitted user expires (ms) |
 //! | `<p>issuance:streams` | set | every issuance stream, for the drain to find |
 //! | `<p>drain:alive:<consumer>` | string | a drain consumer's liveness, renewed while it runs |
 //! | `<p>admin:dashboard` | string | the admin dashboard, cached for a few seconds (`:lock` while one computes it) |
@@ -42,6 +45,17 @@ pub struct ScopeKeys {
     pub day_prefix: String,
     /// The issuance stream.
     pub stream: String,
+}
+
+/// The keys of a scope's waiting room (see `lua/room.lua`); they share the scope's hash tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomKeys {
+    /// Counts: joined, joined before the start, admitted, and the outflow's clock.
+    pub room: String,
+    /// User id -> join index.
+    pub queue: String,
+    /// User id -> when the user's pass expires.
+    pub passes: String,
 }
 
 impl Keys {
@@ -96,6 +110,16 @@ impl Keys {
         stream
             .strip_suffix(":stream")
             .map(|base| format!("{base}:drained"))
+    }
+
+    /// The waiting room of a golden-ticket event.
+    pub fn ticket_room(&self, event_key: &str) -> RoomKeys {
+        let base = format!("{}{{gt:{event_key}}}", self.prefix);
+        RoomKeys {
+            room: format!("{base}:room"),
+            queue: format!("{base}:queue"),
+            passes: format!("{base}:passes"),
+        }
     }
 
     fn scope(&self, kind: &str, id: &str) -> ScopeKeys {

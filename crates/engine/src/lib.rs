@@ -29,6 +29,7 @@
 //! * [`script`], [`keys`], [`stream`]: the script registry (one script per `lua/` file), key
 //!   naming, and the issuance stream the drain reads (with its lag).
 
+pub mod admission;
 pub mod blocks;
 pub mod cache;
 pub mod confirm;

@@ -42,9 +42,11 @@ pub enum Lua {
     MarkBroken,
     /// `set_total.lua`: lower a scope's quantity, never below what it issued.
     SetTotal,
+    /// `room.lua`: a scope's waiting room (join, place, pass).
+    Room,
 }
 
-const ALL: [Lua; 12] = [
+const ALL: [Lua; 13] = [
     Lua::Issue,
     Lua::LoadMeta,
     Lua::RestoreHolders,
@@ -57,6 +59,7 @@ const ALL: [Lua; 12] = [
     Lua::CopyWhole,
     Lua::MarkBroken,
     Lua::SetTotal,
+    Lua::Room,
 ];
 
 /// SHA1 of each script, computed once.
@@ -79,6 +82,7 @@ impl Lua {
             Lua::CopyWhole => "copy_whole",
             Lua::MarkBroken => "mark_broken",
             Lua::SetTotal => "set_total",
+            Lua::Room => "room",
         }
     }
 
@@ -96,6 +100,7 @@ impl Lua {
             Lua::CopyWhole => include_str!("../../../lua/copy_whole.lua"),
             Lua::MarkBroken => include_str!("../../../lua/mark_broken.lua"),
             Lua::SetTotal => include_str!("../../../lua/set_total.lua"),
+            Lua::Room => include_str!("../../../lua/room.lua"),
         }
     }
 

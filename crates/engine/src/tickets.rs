@@ -15,7 +15,19 @@ use crate::{engine::Engine, issue::Verdict};
 impl Engine {
     /// Issues `user` a ticket of `key`, or returns the one they hold.
     pub async fn issue_ticket(&self, key: &EventKey, user: UserId) -> Result<Issued, Error> {
-        self.issue_ticket_at(key, user, None).await
+        self.issue_ticket_with_pass(key, user, None).await
+    }
+
+    /// [`Engine::issue_ticket`] with the admission pass the request carried: an event whose
+    /// waiting room is on issues only to a user with a valid pass of their own (see
+    /// [`crate::admission`]); a holder gets their ticket back, pass or not.
+    pub async fn issue_ticket_with_pass(
+        &self,
+        key: &EventKey,
+        user: UserId,
+        pass: Option<&str>,
+    ) -> Result<Issued, Error> {
+        self.issue_ticket_inner(key, user, None, pass).await
     }
 
     /// [`Engine::issue_ticket`] with the clock overridden (epoch ms), for tests that cross a
@@ -25,6 +37,16 @@ impl Engine {
         key: &EventKey,
         user: UserId,
         clock_ms: Option<i64>,
+    ) -> Result<Issued, Error> {
+        self.issue_ticket_inner(key, user, clock_ms, None).await
+    }
+
+    async fn issue_ticket_inner(
+        &self,
+        key: &EventKey,
+        user: UserId,
+        clock_ms: Option<i64>,
+        pass: Option<&str>,
     ) -> Result<Issued, Error> {
         let cached = self
             .cached_event(key)
@@ -40,6 +62,15 @@ impl Engine {
                 issued_at: clock::from_ms(at_ms),
             })
         };
+        if let Err(refused) = self.admit(&cached.detail, user.get(), pass) {
+            return match Box::pin(self.held_entry(key, user.get())).await? {
+                Some((id, at_ms)) => Ok(Issued {
+                    ticket: ticket(&id, at_ms)?,
+                    fresh: false,
+                }),
+                None => Err(Error::Denied(ScopeKind::Ticket, refused)),
+            };
+        }
         let candidate = Uuid::now_v7().to_string();
         match self.decide(&cached, user.get(), candidate, clock_ms).await? {
             Verdict::Issued { id, at_ms, .. } => Ok(Issued {

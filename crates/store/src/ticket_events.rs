@@ -1,17 +1,22 @@
 //! `ticket_events`: golden-ticket events, the source of truth for their rules.
 
 use chrono::{DateTime, Utc};
-use issuance_core::{error::Error, ids::EventKey};
+use issuance_core::{
+    admission::{Gate, GateState, MAX_ADMIT_PER_SECOND, MAX_PASS_TTL_SECONDS},
+    error::Error,
+    ids::EventKey,
+};
 use sqlx::{PgConnection, PgExecutor};
 
-const COLUMNS: &str =
-    "event_key, name, total_quantity, daily_limit, start_at, end_at, is_active, version, created_at";
+const COLUMNS: &str = "event_key, name, total_quantity, daily_limit, start_at, end_at, is_active, version, \
+    created_at, admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds, admission_state";
 
 /// Inserts a new event; `DuplicateEvent` when the key is taken.
 pub async fn insert(db: impl PgExecutor<'_>, e: &NewTicketEvent) -> Result<TicketEvent, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO ticket_events (event_key, name, total_quantity, daily_limit, start_at, end_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+        "INSERT INTO ticket_events (event_key, name, total_quantity, daily_limit, start_at, end_at,
+                                    admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
     )))
     .bind(e.event_key.as_str())
     .bind(&e.name)
@@ -19,6 +24,10 @@ pub async fn insert(db: impl PgExecutor<'_>, e: &NewTicketEvent) -> Result<Ticke
     .bind(e.daily_limit)
     .bind(e.start_at)
     .bind(e.end_at)
+    .bind(e.admission.enabled.unwrap_or(false))
+    .bind(e.admission.prequeue_opens_at)
+    .bind(e.admission.admit_per_second)
+    .bind(e.admission.pass_ttl_seconds)
     .fetch_one(db)
     .await
     .map_err(|err| match crate::constraint(&err) {
@@ -66,17 +75,39 @@ pub async fn update(
     key: &str,
     change: &EventChange,
 ) -> Result<Option<TicketEvent>, Error> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE ticket_events
          SET is_active = coalesce($2, is_active), total_quantity = coalesce($3, total_quantity),
+             admission_enabled = coalesce($4, admission_enabled),
+             prequeue_opens_at = coalesce($5, prequeue_opens_at),
+             admit_per_second = coalesce($6, admit_per_second),
+             pass_ttl_seconds = coalesce($7, pass_ttl_seconds),
+             admission_state = coalesce($8, admission_state),
              version = version + 1, updated_at = now()
          WHERE event_key = $1 RETURNING {COLUMNS}"
     )))
     .bind(key)
     .bind(change.active)
     .bind(change.total_quantity)
+    .bind(change.admission.enabled)
+    .bind(change.admission.prequeue_opens_at)
+    .bind(change.admission.admit_per_second)
+    .bind(change.admission.pass_ttl_seconds)
+    .bind(change.admission_state.map(GateState::as_str))
     .fetch_optional(db)
-    .await?)
+    .await
+    .map_err(admission_refused)
+}
+
+/// A database error of the room's settings as the input error it is: switched on without all
+/// of its settings.
+fn admission_refused(err: sqlx::Error) -> Error {
+    match crate::constraint(&err) {
+        Some("ticket_events_admission_set") => Error::Invalid(
+            "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled".into(),
+        ),
+        _ => err.into(),
+    }
 }
 
 /// A change of an event: each field `None` stays as it is.
@@ -86,14 +117,69 @@ pub struct EventChange {
     pub active: Option<bool>,
     /// The new quantity (1..=[`NewTicketEvent::MAX_QUANTITY`], not below the daily limit).
     pub total_quantity: Option<i32>,
+    /// The waiting room's settings.
+    pub admission: AdmissionFields,
+    /// The waiting room's live control.
+    pub admission_state: Option<GateState>,
+}
+
+/// The waiting room's settings as an admin gives them; each `None` stays as it is (or, on
+/// creation, unset). Switching the room on needs all of them set, given now or before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdmissionFields {
+    /// On or off.
+    pub enabled: Option<bool>,
+    /// From when users may join.
+    pub prequeue_opens_at: Option<DateTime<Utc>>,
+    /// 1..=1,000,000.
+    pub admit_per_second: Option<i32>,
+    /// 1..=86,400.
+    pub pass_ttl_seconds: Option<i32>,
+}
+
+impl AdmissionFields {
+    /// Checks each given field on its own.
+    pub fn new(
+        enabled: Option<bool>,
+        prequeue_opens_at: Option<DateTime<Utc>>,
+        admit_per_second: Option<i64>,
+        pass_ttl_seconds: Option<i64>,
+    ) -> Result<Self, Error> {
+        if admit_per_second.is_some_and(|r| !(1..=MAX_ADMIT_PER_SECOND).contains(&r)) {
+            return Err(Error::Invalid(
+                "admitPerSecond must be between 1 and 1000000".into(),
+            ));
+        }
+        if pass_ttl_seconds.is_some_and(|t| !(1..=MAX_PASS_TTL_SECONDS).contains(&t)) {
+            return Err(Error::Invalid(
+                "passTtlSeconds must be between 1 and 86400".into(),
+            ));
+        }
+        // Both fit in i32: checked above.
+        Ok(Self {
+            enabled,
+            prequeue_opens_at,
+            admit_per_second: admit_per_second.map(|r| r as i32),
+            pass_ttl_seconds: pass_ttl_seconds.map(|t| t as i32),
+        })
+    }
+
+    /// Whether nothing is given.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl EventChange {
     /// Checks the fields on their own (the daily limit is the event's, checked against the row)
     /// and that something changes.
-    pub fn new(active: Option<bool>, total_quantity: Option<i64>) -> Result<Self, Error> {
-        if active.is_none() && total_quantity.is_none() {
-            return Err(Error::Invalid("give active, totalQuantity or both".into()));
+    pub fn new(
+        active: Option<bool>,
+        total_quantity: Option<i64>,
+        admission: AdmissionFields,
+    ) -> Result<Self, Error> {
+        if active.is_none() && total_quantity.is_none() && admission.is_empty() {
+            return Err(Error::Invalid("give active, totalQuantity or admission".into()));
         }
         if let Some(total) = total_quantity
             && !(1..=NewTicketEvent::MAX_QUANTITY).contains(&total)
@@ -106,6 +192,8 @@ impl EventChange {
             active,
             // Fits in i32: checked against MAX_QUANTITY above.
             total_quantity: total_quantity.map(|t| t as i32),
+            admission,
+            admission_state: None,
         })
     }
 }
@@ -131,9 +219,32 @@ pub struct TicketEvent {
     pub version: i64,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// Whether its waiting room is on.
+    pub admission_enabled: bool,
+    /// The room's pre-queue opening.
+    pub prequeue_opens_at: Option<DateTime<Utc>>,
+    /// The room's admissions per second.
+    pub admit_per_second: Option<i32>,
+    /// How long a pass lasts.
+    pub pass_ttl_seconds: Option<i32>,
+    /// The room's live control (`RUNNING`, `PAUSED`, `CLOSED`).
+    pub admission_state: String,
 }
 
 impl TicketEvent {
+    /// The waiting room, when it is on.
+    pub fn gate(&self) -> Option<Gate> {
+        if !self.admission_enabled {
+            return None;
+        }
+        Some(Gate {
+            prequeue_opens_at: self.prequeue_opens_at?,
+            admit_per_second: self.admit_per_second?,
+            pass_ttl_seconds: self.pass_ttl_seconds?,
+            state: GateState::parse(&self.admission_state),
+        })
+    }
+
     /// Whether `now` falls inside the window.
     pub fn in_period(&self, now: DateTime<Utc>) -> bool {
         self.start_at <= now && now <= self.end_at
@@ -155,9 +266,30 @@ pub struct NewTicketEvent {
     pub start_at: DateTime<Utc>,
     /// Window end, after the start.
     pub end_at: DateTime<Utc>,
+    /// The waiting room's settings (none: no room).
+    pub admission: AdmissionFields,
 }
 
 impl NewTicketEvent {
+    /// With a waiting room: when switched on, every setting given, its pre-queue opening at or
+    /// before the start.
+    pub fn with_admission(mut self, admission: AdmissionFields) -> Result<Self, Error> {
+        if admission.enabled == Some(true)
+            && (admission.prequeue_opens_at.is_none()
+                || admission.admit_per_second.is_none()
+                || admission.pass_ttl_seconds.is_none())
+        {
+            return Err(Error::Invalid(
+                "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled".into(),
+            ));
+        }
+        if admission.prequeue_opens_at.is_some_and(|at| at > self.start_at) {
+            return Err(Error::Invalid("prequeueOpensAt must not be after startAt".into()));
+        }
+        self.admission = admission;
+        Ok(self)
+    }
+
     /// Largest quantity one event may have.
     pub const MAX_QUANTITY: i64 = 10_000_000;
 
@@ -197,6 +329,7 @@ impl NewTicketEvent {
             daily_limit: daily_limit.map(|d| d as i32),
             start_at,
             end_at,
+            admission: AdmissionFields::default(),
         })
     }
 }

@@ -1,0 +1,277 @@
+//! An event's waiting room: `POST /events/{eventKey}/queue`, `GET /events/{eventKey}/queue/{userId}`,
+//! `GET /events/{eventKey}/queue/seed`, and the admin's `POST …/queue/pause|resume|close`. The
+//! settings travel with the event (`admission` on `POST`/`PATCH /events`).
+
+use axum::{Json, extract::State};
+use engine::admission::{Place, SEED_ALGORITHM, SeedReveal};
+use issuance_core::{admission::GateState, clock, error::ScopeKind, ids::UserId};
+use serde::{Deserialize, Serialize};
+use store::ticket_events::{AdmissionFields, TicketEvent};
+use utoipa::ToSchema;
+
+use crate::{
+    error::{ApiError, ErrorBody},
+    extract::{Admin, AppJson, AppPath, AuthUser},
+    params::instant,
+    routes::events::{EventView, path_key},
+    state::AppState,
+    telemetry::count_issue,
+};
+
+/// The waiting room's settings on `POST /events` and `PATCH /events/{eventKey}`: each field
+/// absent stays as it is (on creation: unset). Switching it on needs all three settings.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"enabled": true, "prequeueOpensAt": "2026-06-21T08:30:00Z", "admitPerSecond": 200, "passTtlSeconds": 120}))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdmissionBody {
+    enabled: Option<bool>,
+    /// From when users may join, at or before the event's start; those who join before the
+    /// start are shuffled at the start.
+    prequeue_opens_at: Option<String>,
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    admit_per_second: Option<i64>,
+    /// How long a pass lasts once given.
+    #[schema(minimum = 1, maximum = 86_400)]
+    pass_ttl_seconds: Option<i64>,
+}
+
+impl AdmissionBody {
+    /// The checked fields.
+    pub fn fields(self) -> Result<AdmissionFields, ApiError> {
+        let opens = self
+            .prequeue_opens_at
+            .map(|at| instant("prequeueOpensAt", &at))
+            .transpose()?;
+        Ok(AdmissionFields::new(
+            self.enabled,
+            opens,
+            self.admit_per_second,
+            self.pass_ttl_seconds,
+        )?)
+    }
+}
+
+/// The waiting room of an event, as its view shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionView {
+    enabled: bool,
+    #[schema(format = DateTime)]
+    prequeue_opens_at: Option<String>,
+    admit_per_second: Option<i32>,
+    pass_ttl_seconds: Option<i32>,
+    /// `RUNNING`, `PAUSED` or `CLOSED`.
+    state: String,
+}
+
+impl From<&TicketEvent> for AdmissionView {
+    fn from(e: &TicketEvent) -> Self {
+        Self {
+            enabled: e.admission_enabled,
+            prequeue_opens_at: e.prequeue_opens_at.map(clock::format_utc),
+            admit_per_second: e.admit_per_second,
+            pass_ttl_seconds: e.pass_ttl_seconds,
+            state: e.admission_state.clone(),
+        }
+    }
+}
+
+/// `POST /events/{eventKey}/queue` body.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"userId": 7}))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JoinBody {
+    #[schema(minimum = 1)]
+    user_id: i64,
+}
+
+/// A user's place in the room.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaceView {
+    /// `PREQUEUE`, `WAITING`, `ADMITTED`, `SOLD_OUT` or `CLOSED`.
+    state: &'static str,
+    /// People ahead: while waiting; 0 once admitted; null before the draw at the start and
+    /// once it is over.
+    position: Option<i64>,
+    /// Admitted so far.
+    admitted: i64,
+    /// Joined so far.
+    joined: i64,
+    /// The wait at the room's rate; null when not waiting or while paused.
+    eta_seconds: Option<i64>,
+    /// When to ask again (jittered; longer far from the front).
+    poll_after_ms: i64,
+    /// The pass, for `X-Admission-Pass` on the issue request, while admitted and valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pass: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pass_expires_at: Option<String>,
+}
+
+impl From<Place> for PlaceView {
+    fn from(p: Place) -> Self {
+        Self {
+            state: p.state.as_str(),
+            position: p.position,
+            admitted: p.admitted,
+            joined: p.joined,
+            eta_seconds: p.eta_seconds,
+            poll_after_ms: p.poll_after_ms,
+            pass: p.pass,
+            pass_expires_at: p.pass_expires_at.map(clock::format_utc),
+        }
+    }
+}
+
+/// The shuffle's seed, revealed after the start.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedView {
+    /// 32 hex digits.
+    seed: String,
+    /// Joined before the start: the shuffled ones.
+    prequeue_size: i64,
+    /// How to recompute the order from the seed.
+    algorithm: &'static str,
+}
+
+impl From<SeedReveal> for SeedView {
+    fn from(s: SeedReveal) -> Self {
+        Self {
+            seed: s.seed,
+            prequeue_size: s.prequeue_size,
+            algorithm: SEED_ALGORITHM,
+        }
+    }
+}
+
+/// The user checks of a join or a poll: the user themself or an admin, within the rate limit.
+fn user_checks(st: &AppState, auth: &AuthUser, user: i64) -> Result<UserId, ApiError> {
+    let user = UserId::new(user)?;
+    auth.act_for(user.get())?;
+    if let Err(wait) = st.limits.check(user.get()) {
+        count_issue(ScopeKind::Ticket, "rate_limited");
+        return Err(ApiError::RateLimited(wait));
+    }
+    Ok(user)
+}
+
+/// Joins the event's waiting room; joining again answers the same place.
+#[utoipa::path(
+    post, path = "/events/{eventKey}/queue", tag = "tickets", request_body = JoinBody,
+    params(("eventKey" = String, Path, description = "The event's key")),
+    responses(
+        (status = 200, description = "The user's place", body = PlaceView),
+        (status = 400, description = "`QUEUE_NOT_OPEN`: before `prequeueOpensAt`", body = ErrorBody),
+        (status = 404, description = "`EVENT_NOT_FOUND`, `QUEUE_NOT_FOUND` (no waiting room)", body = ErrorBody),
+        (status = 409, description = "`QUEUE_CLOSED`", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
+pub async fn join(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath(key): AppPath<String>,
+    AppJson(body): AppJson<JoinBody>,
+) -> Result<Json<PlaceView>, ApiError> {
+    let user = user_checks(&st, &auth, body.user_id)?;
+    Ok(Json(st.engine.join_queue(&path_key(&key)?, user).await?.into()))
+}
+
+/// A user's place in the event's waiting room (and their pass, once admitted).
+#[utoipa::path(
+    get, path = "/events/{eventKey}/queue/{userId}", tag = "tickets",
+    params(
+        ("eventKey" = String, Path, description = "The event's key"),
+        ("userId" = i64, Path, minimum = 1, description = "The user"),
+    ),
+    responses(
+        (status = 200, description = "The user's place", body = PlaceView),
+        (status = 404, description = "`EVENT_NOT_FOUND`, `QUEUE_NOT_FOUND`, `QUEUE_PLACE_NOT_FOUND` (not joined)", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
+pub async fn place(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath((key, user)): AppPath<(String, i64)>,
+) -> Result<Json<PlaceView>, ApiError> {
+    let user = user_checks(&st, &auth, user)?;
+    Ok(Json(st.engine.queue_place(&path_key(&key)?, user).await?.into()))
+}
+
+/// The seed of the pre-queue's shuffle and how to recompute the order (anyone, after the start).
+#[utoipa::path(
+    get, path = "/events/{eventKey}/queue/seed", tag = "tickets", security(()),
+    params(("eventKey" = String, Path, description = "The event's key")),
+    responses(
+        (status = 200, description = "The seed", body = SeedView),
+        (status = 403, description = "`SEED_NOT_REVEALED`: before the event's start", body = ErrorBody),
+        (status = 404, description = "`EVENT_NOT_FOUND`, `QUEUE_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn seed(
+    State(st): State<AppState>,
+    AppPath(key): AppPath<String>,
+) -> Result<Json<SeedView>, ApiError> {
+    Ok(Json(st.engine.queue_seed(&path_key(&key)?).await?.into()))
+}
+
+async fn control(st: &AppState, key: &str, state: GateState) -> Result<Json<EventView>, ApiError> {
+    Ok(Json(
+        st.engine.set_gate_state(&path_key(key)?, state).await?.into(),
+    ))
+}
+
+/// Stops admitting (admin); joins and polls go on.
+#[utoipa::path(
+    post, path = "/events/{eventKey}/queue/pause", tag = "tickets",
+    params(("eventKey" = String, Path, description = "The event's key")),
+    responses(
+        (status = 200, description = "The event", body = EventView),
+        (status = 404, description = "`EVENT_NOT_FOUND`, `QUEUE_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn pause(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(key): AppPath<String>,
+) -> Result<Json<EventView>, ApiError> {
+    control(&st, &key, GateState::Paused).await
+}
+
+/// Admits again at the room's rate, from now (admin).
+#[utoipa::path(
+    post, path = "/events/{eventKey}/queue/resume", tag = "tickets",
+    params(("eventKey" = String, Path, description = "The event's key")),
+    responses(
+        (status = 200, description = "The event", body = EventView),
+        (status = 404, description = "`EVENT_NOT_FOUND`, `QUEUE_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn resume(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(key): AppPath<String>,
+) -> Result<Json<EventView>, ApiError> {
+    control(&st, &key, GateState::Running).await
+}
+
+/// Stops admitting and takes no new joins (admin); passes given stay valid.
+#[utoipa::path(
+    post, path = "/events/{eventKey}/queue/close", tag = "tickets",
+    params(("eventKey" = String, Path, description = "The event's key")),
+    responses(
+        (status = 200, description = "The event", body = EventView),
+        (status = 404, description = "`EVENT_NOT_FOUND`, `QUEUE_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn close(
+    State(st): State<AppState>,
+    _admin: Admin,
+    AppPath(key): AppPath<String>,
+) -> Result<Json<EventView>, ApiError> {
+    control(&st, &key, GateState::Closed).await
+}
