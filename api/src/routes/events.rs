@@ -9,7 +9,7 @@ use store::ticket_events::{EventChange, NewTicketEvent};
 use utoipa::ToSchema;
 
 use crate::params::instant;
-use crate::routes::queue::{AdmissionBody, AdmissionView};
+use crate::routes::admission::{AdmissionBody, AdmissionView};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath},

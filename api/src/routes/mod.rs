@@ -27,6 +27,7 @@
 //! are in [`crate::params`].
 
 pub mod admin;
+pub mod admission;
 pub mod best_products;
 pub mod campaigns;
 pub mod coupons;

@@ -1,80 +1,21 @@
 //! An event's waiting room: `POST /events/{eventKey}/queue`, `GET /events/{eventKey}/queue/{userId}`,
 //! `GET /events/{eventKey}/queue/seed`, and the admin's `POST …/queue/pause|resume|close`. The
-//! settings travel with the event (`admission` on `POST`/`PATCH /events`).
+//! settings travel with the event (`admission` on `POST`/`PATCH /events`, see
+//! [`crate::routes::admission`]).
 
 use axum::{Json, extract::State};
 use engine::admission::{Place, SEED_ALGORITHM, SeedReveal};
 use issuance_core::{admission::GateState, clock, error::ScopeKind, ids::UserId};
 use serde::{Deserialize, Serialize};
-use store::ticket_events::{AdmissionFields, TicketEvent};
 use utoipa::ToSchema;
 
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AuthUser},
-    params::instant,
     routes::events::{EventView, path_key},
     state::AppState,
     telemetry::count_issue,
 };
-
-/// The waiting room's settings on `POST /events` and `PATCH /events/{eventKey}`: each field
-/// absent stays as it is (on creation: unset). Switching it on needs all three settings.
-#[derive(Deserialize, ToSchema)]
-#[schema(example = json!({"enabled": true, "prequeueOpensAt": "2026-06-21T08:30:00Z", "admitPerSecond": 200, "passTtlSeconds": 120}))]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AdmissionBody {
-    enabled: Option<bool>,
-    /// From when users may join, at or before the event's start; those who join before the
-    /// start are shuffled at the start.
-    prequeue_opens_at: Option<String>,
-    #[schema(minimum = 1, maximum = 1_000_000)]
-    admit_per_second: Option<i64>,
-    /// How long a pass lasts once given.
-    #[schema(minimum = 1, maximum = 86_400)]
-    pass_ttl_seconds: Option<i64>,
-}
-
-impl AdmissionBody {
-    /// The checked fields.
-    pub fn fields(self) -> Result<AdmissionFields, ApiError> {
-        let opens = self
-            .prequeue_opens_at
-            .map(|at| instant("prequeueOpensAt", &at))
-            .transpose()?;
-        Ok(AdmissionFields::new(
-            self.enabled,
-            opens,
-            self.admit_per_second,
-            self.pass_ttl_seconds,
-        )?)
-    }
-}
-
-/// The waiting room of an event, as its view shows it.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AdmissionView {
-    enabled: bool,
-    #[schema(format = DateTime)]
-    prequeue_opens_at: Option<String>,
-    admit_per_second: Option<i32>,
-    pass_ttl_seconds: Option<i32>,
-    /// `RUNNING`, `PAUSED` or `CLOSED`.
-    state: String,
-}
-
-impl From<&TicketEvent> for AdmissionView {
-    fn from(e: &TicketEvent) -> Self {
-        Self {
-            enabled: e.admission_enabled,
-            prequeue_opens_at: e.prequeue_opens_at.map(clock::format_utc),
-            admit_per_second: e.admit_per_second,
-            pass_ttl_seconds: e.pass_ttl_seconds,
-            state: e.admission_state.clone(),
-        }
-    }
-}
 
 /// `POST /events/{eventKey}/queue` body.
 #[derive(Deserialize, ToSchema)]
