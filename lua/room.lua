@@ -4,7 +4,8 @@
 --                                              set at the first call at or after it), adm
 --                                              (admitted so far), at (ms up to which the outflow
 --                                              has been counted)
--- KEYS[2]  queue hash    <p>{<scope>}:queue    user id -> join index (0, 1, 2 ...)
+-- KEYS[2]  queue hash    <p>{<scope>}:queue    user id -> "<join index>:<s joined after the
+--                                              pre-queue opened>" (the wait histogram's start)
 -- KEYS[3]  passes hash   <p>{<scope>}:passes   user id -> when the user's pass expires (ms)
 -- KEYS[4]  meta hash     <p>{<scope>}:meta     total, issued (sold out when issued >= total)
 -- KEYS[5]  holders hash  <p>{<scope>}:holders  whether the user holds an issue
@@ -26,7 +27,8 @@
 -- who joins again goes to the back.
 --
 -- Returns {status, index, npre (-1 before the start), n, adm, now ms, pass expiry (0 none),
--- holds (1/0), sold out (1/0)}; status is 'OK', 'NOT_OPEN', 'CLOSED' or 'NONE' (not joined).
+-- holds (1/0), sold out (1/0), joined at ms, joined now (1/0), a pass expired unused was given
+-- up (1/0)}; status is 'OK', 'NOT_OPEN', 'CLOSED' or 'NONE' (not joined).
 -- 'grant' returns the pass expiry (the existing one, or now + lifetime).
 
 local mode, user = ARGV[1], ARGV[2]
@@ -65,7 +67,15 @@ if npre then
   end
 end
 
-local index = tonumber(redis.call('HGET', KEYS[2], user))
+local opens_s = math.floor(opens / 1000)
+local entry = redis.call('HGET', KEYS[2], user)
+local index, joined_at
+if entry then
+  local i, after = string.match(entry, '^(%d+):(%d+)$')
+  index = tonumber(i or entry)
+  joined_at = (opens_s + tonumber(after or '0')) * 1000
+end
+local fresh, forfeit = 0, 0
 local expiry = tonumber(redis.call('HGET', KEYS[3], user)) or 0
 local holds = redis.call('HEXISTS', KEYS[5], user)
 if mode == 'join' then
@@ -75,7 +85,7 @@ if mode == 'join' then
   -- A pass that expired unused gives the place up: joining again goes to the back.
   if index and expiry > 0 and expiry <= now and holds == 0 then
     redis.call('HDEL', KEYS[3], user)
-    index, expiry = nil, 0
+    index, expiry, forfeit = nil, 0, 1
   end
   if not index then
     if state == 'C' then
@@ -83,10 +93,11 @@ if mode == 'join' then
     end
     index = n
     n = n + 1
-    redis.call('HSET', KEYS[2], user, index)
+    joined_at, fresh = now, 1
+    redis.call('HSET', KEYS[2], user, index .. ':' .. math.max(0, math.floor(now / 1000) - opens_s))
     redis.call('HSET', KEYS[1], 'n', n)
   end
 elseif not index then
   return {'NONE', -1, npre or -1, n, adm, now, 0, holds, sold and 1 or 0}
 end
-return {'OK', index, npre or -1, n, adm, now, expiry, holds, sold and 1 or 0}
+return {'OK', index, npre or -1, n, adm, now, expiry, holds, sold and 1 or 0, joined_at, fresh, forfeit}

@@ -1,7 +1,8 @@
-//! The waiting room's settings as the event routes take and show them (`admission` on
-//! `POST`/`PATCH /events` and in the event's view); the room's own routes are in
-//! [`crate::routes::queue`].
+//! The waiting room's settings as the event and coupon batch routes take and show them
+//! (`admission` on `POST`/`PATCH /events`, on a batch's `POST`/`PATCH`, and in their views); the
+//! room's own routes are in [`crate::routes::queue`].
 
+use chrono::{DateTime, Utc};
 use issuance_core::clock;
 use serde::{Deserialize, Serialize};
 use store::ticket_events::{AdmissionFields, TicketEvent};
@@ -9,15 +10,16 @@ use utoipa::ToSchema;
 
 use crate::{error::ApiError, params::instant};
 
-/// The waiting room's settings on `POST /events` and `PATCH /events/{eventKey}`: each field
-/// absent stays as it is (on creation: unset). Switching it on needs all three settings.
+/// The waiting room's settings on `POST /events`, `PATCH /events/{eventKey}` and a SELF coupon
+/// batch's `POST`/`PATCH`: each field absent stays as it is (on creation: unset). Switching it
+/// on needs all three settings.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"enabled": true, "prequeueOpensAt": "2026-06-21T08:30:00Z", "admitPerSecond": 200, "passTtlSeconds": 120}))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AdmissionBody {
     enabled: Option<bool>,
-    /// From when users may join, at or before the event's start; those who join before the
-    /// start are shuffled at the start.
+    /// From when users may join, at or before the start (an event's `startAt`, a batch's
+    /// `validFromAt`); those who join before the start are shuffled at the start.
     prequeue_opens_at: Option<String>,
     #[schema(minimum = 1, maximum = 1_000_000)]
     admit_per_second: Option<i64>,
@@ -55,14 +57,33 @@ pub struct AdmissionView {
     state: String,
 }
 
+impl AdmissionView {
+    /// From a row's admission columns.
+    pub fn new(
+        enabled: bool,
+        prequeue_opens_at: Option<DateTime<Utc>>,
+        admit_per_second: Option<i32>,
+        pass_ttl_seconds: Option<i32>,
+        state: &str,
+    ) -> Self {
+        Self {
+            enabled,
+            prequeue_opens_at: prequeue_opens_at.map(clock::format_utc),
+            admit_per_second,
+            pass_ttl_seconds,
+            state: state.to_owned(),
+        }
+    }
+}
+
 impl From<&TicketEvent> for AdmissionView {
     fn from(e: &TicketEvent) -> Self {
-        Self {
-            enabled: e.admission_enabled,
-            prequeue_opens_at: e.prequeue_opens_at.map(clock::format_utc),
-            admit_per_second: e.admit_per_second,
-            pass_ttl_seconds: e.pass_ttl_seconds,
-            state: e.admission_state.clone(),
-        }
+        Self::new(
+            e.admission_enabled,
+            e.prequeue_opens_at,
+            e.admit_per_second,
+            e.pass_ttl_seconds,
+            &e.admission_state,
+        )
     }
 }

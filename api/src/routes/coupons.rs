@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::params::kst;
 use crate::{
     error::{ApiError, ErrorBody},
-    extract::{AppJson, AppPath, AppQuery, AuthUser},
+    extract::{AdmissionPass, AppJson, AppPath, AppQuery, AuthUser},
     state::AppState,
     telemetry::{count_issue, issue_outcome},
 };
@@ -59,17 +59,22 @@ impl From<IssuedCoupon> for IssuedView {
 /// Issues a coupon of a SELF batch: 201, or 409 COUPON_ALREADY_ISSUED with the held one's id.
 #[utoipa::path(
     post, path = "/api/v1/coupons/{couponId}/issue", tag = "coupons", request_body = IssueBody,
-    params(("couponId" = i64, Path, minimum = 1, description = "The coupon (a SELF batch's id)")),
+    params(
+        ("couponId" = i64, Path, minimum = 1, description = "The coupon (a SELF batch's id)"),
+        ("X-Admission-Pass" = Option<String>, Header, description = "The pass the batch's waiting room gave this user, when the room is on"),
+    ),
     responses(
         (status = 201, description = "Issued", body = IssuedView),
         (status = 404, description = "`COUPON_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`COUPON_SOLD_OUT`, `DAILY_LIMIT_REACHED`, `COUPON_ALREADY_ISSUED` (with `couponIssueId`)", body = ErrorBody),
+        (status = 403, description = "`ADMISSION_REQUIRED`, `ADMISSION_INVALID`: the batch's waiting room is on and the request has no valid pass of this user's (`X-Admission-Pass`)", body = ErrorBody),
         (status = 429, description = "`RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
     )
 )]
 pub async fn issue(
     State(st): State<AppState>,
     auth: AuthUser,
+    AdmissionPass(pass): AdmissionPass,
     AppPath(coupon_id): AppPath<i64>,
     AppJson(body): AppJson<IssueBody>,
 ) -> Result<(StatusCode, Json<IssuedView>), ApiError> {
@@ -84,7 +89,10 @@ pub async fn issue(
         count_issue(ScopeKind::Coupon, "rate_limited");
         return Err(ApiError::RateLimited(wait));
     }
-    let result = st.engine.issue_coupon(coupon_id, user).await;
+    let result = st
+        .engine
+        .issue_coupon_with_pass(coupon_id, user, pass.as_deref())
+        .await;
     count_issue(ScopeKind::Coupon, issue_outcome(&result, |_| true));
     Ok((StatusCode::CREATED, Json(result?.into())))
 }

@@ -9,6 +9,7 @@
 //! | `POST /events/{eventKey}/queue/pause`, `…/resume`, `…/close` | [`queue::pause`], [`queue::resume`], [`queue::close`] |
 //! | `GET /users/{userId}/tickets` | [`tickets::list_for_user`] |
 //! | `POST /api/v1/coupons/{couponId}/issue` | [`coupons::issue`] |
+//! | `POST /api/v1/coupons/{couponId}/queue`, `GET …/queue/{userId}`, `GET …/queue/seed`, `POST …/queue/pause`, `…/resume`, `…/close` | [`queue::coupon_join`], [`queue::coupon_place`], [`queue::coupon_seed`], [`queue::coupon_pause`], [`queue::coupon_resume`], [`queue::coupon_close`] |
 //! | `GET /api/v1/users/{userId}/coupons`, `GET /api/v1/coupons?userId=` | [`coupons::list_for_user`], [`coupons::list_by_query`] |
 //! | `POST /api/v1/points/{userId}`, `POST /api/v1/wallets/{userId}/charge` | [`points::charge`] |
 //! | `GET /api/v1/points/{userId}`, `GET /api/v1/wallets/{userId}` | [`points::balance`] |
@@ -87,6 +88,12 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(queue::pause).layer(db()))
         .routes(routes!(queue::resume).layer(db()))
         .routes(routes!(queue::close).layer(db()))
+        .routes(routes!(queue::coupon_join))
+        .routes(routes!(queue::coupon_place))
+        .routes(routes!(queue::coupon_seed))
+        .routes(routes!(queue::coupon_pause).layer(db()))
+        .routes(routes!(queue::coupon_resume).layer(db()))
+        .routes(routes!(queue::coupon_close).layer(db()))
         .routes(routes!(tickets::list_for_user).layer(db()))
         .routes(routes!(coupons::issue))
         .routes(routes!(ops::health))

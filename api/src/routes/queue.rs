@@ -1,10 +1,14 @@
-//! An event's waiting room: `POST /events/{eventKey}/queue`, `GET /events/{eventKey}/queue/{userId}`,
-//! `GET /events/{eventKey}/queue/seed`, and the admin's `POST …/queue/pause|resume|close`. The
+//! The waiting room of an event (`/events/{eventKey}/queue…`) and of a SELF coupon batch
+//! (`/api/v1/coupons/{couponId}/queue…`): join, place, the seed, and the admin's
+//! `POST …/queue/pause|resume|close`. The
 //! settings travel with the event (`admission` on `POST`/`PATCH /events`, see
 //! [`crate::routes::admission`]).
 
 use axum::{Json, extract::State};
-use engine::admission::{Place, SEED_ALGORITHM, SeedReveal};
+use engine::{
+    admission::{Place, SEED_ALGORITHM, SeedReveal},
+    scope::Scope,
+};
 use issuance_core::{admission::GateState, clock, error::ScopeKind, ids::UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,7 +16,10 @@ use utoipa::ToSchema;
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AuthUser},
-    routes::events::{EventView, path_key},
+    routes::{
+        admin::batches::BatchView,
+        events::{EventView, path_key},
+    },
     state::AppState,
     telemetry::count_issue,
 };
@@ -89,11 +96,11 @@ impl From<SeedReveal> for SeedView {
 }
 
 /// The user checks of a join or a poll: the user themself or an admin, within the rate limit.
-fn user_checks(st: &AppState, auth: &AuthUser, user: i64) -> Result<UserId, ApiError> {
+fn user_checks(st: &AppState, auth: &AuthUser, user: i64, kind: ScopeKind) -> Result<UserId, ApiError> {
     let user = UserId::new(user)?;
     auth.act_for(user.get())?;
     if let Err(wait) = st.limits.check(user.get()) {
-        count_issue(ScopeKind::Ticket, "rate_limited");
+        count_issue(kind, "rate_limited");
         return Err(ApiError::RateLimited(wait));
     }
     Ok(user)
@@ -117,8 +124,9 @@ pub async fn join(
     AppPath(key): AppPath<String>,
     AppJson(body): AppJson<JoinBody>,
 ) -> Result<Json<PlaceView>, ApiError> {
-    let user = user_checks(&st, &auth, body.user_id)?;
-    Ok(Json(st.engine.join_queue(&path_key(&key)?, user).await?.into()))
+    let user = user_checks(&st, &auth, body.user_id, ScopeKind::Ticket)?;
+    let scope = Scope::Ticket(path_key(&key)?);
+    Ok(Json(st.engine.join_queue(&scope, user).await?.into()))
 }
 
 /// A user's place in the event's waiting room (and their pass, once admitted).
@@ -139,8 +147,9 @@ pub async fn place(
     auth: AuthUser,
     AppPath((key, user)): AppPath<(String, i64)>,
 ) -> Result<Json<PlaceView>, ApiError> {
-    let user = user_checks(&st, &auth, user)?;
-    Ok(Json(st.engine.queue_place(&path_key(&key)?, user).await?.into()))
+    let user = user_checks(&st, &auth, user, ScopeKind::Ticket)?;
+    let scope = Scope::Ticket(path_key(&key)?);
+    Ok(Json(st.engine.queue_place(&scope, user).await?.into()))
 }
 
 /// The seed of the pre-queue's shuffle and how to recompute the order (anyone, after the start).
@@ -157,13 +166,21 @@ pub async fn seed(
     State(st): State<AppState>,
     AppPath(key): AppPath<String>,
 ) -> Result<Json<SeedView>, ApiError> {
-    Ok(Json(st.engine.queue_seed(&path_key(&key)?).await?.into()))
+    let scope = Scope::Ticket(path_key(&key)?);
+    Ok(Json(st.engine.queue_seed(&scope).await?.into()))
 }
 
-async fn control(st: &AppState, key: &str, state: GateState) -> Result<Json<EventView>, ApiError> {
-    Ok(Json(
-        st.engine.set_gate_state(&path_key(key)?, state).await?.into(),
-    ))
+async fn control(
+    st: &AppState,
+    admin: &Admin,
+    key: &str,
+    state: GateState,
+) -> Result<Json<EventView>, ApiError> {
+    let key = path_key(key)?;
+    st.engine
+        .set_gate_state(&Scope::Ticket(key.clone()), state, &admin.actor())
+        .await?;
+    Ok(Json(st.engine.event_status(&key).await?.into()))
 }
 
 /// Stops admitting (admin); joins and polls go on.
@@ -177,10 +194,10 @@ async fn control(st: &AppState, key: &str, state: GateState) -> Result<Json<Even
 )]
 pub async fn pause(
     State(st): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     AppPath(key): AppPath<String>,
 ) -> Result<Json<EventView>, ApiError> {
-    control(&st, &key, GateState::Paused).await
+    control(&st, &admin, &key, GateState::Paused).await
 }
 
 /// Admits again at the room's rate, from now (admin).
@@ -194,10 +211,10 @@ pub async fn pause(
 )]
 pub async fn resume(
     State(st): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     AppPath(key): AppPath<String>,
 ) -> Result<Json<EventView>, ApiError> {
-    control(&st, &key, GateState::Running).await
+    control(&st, &admin, &key, GateState::Running).await
 }
 
 /// Stops admitting and takes no new joins (admin); passes given stay valid.
@@ -211,8 +228,142 @@ pub async fn resume(
 )]
 pub async fn close(
     State(st): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     AppPath(key): AppPath<String>,
 ) -> Result<Json<EventView>, ApiError> {
-    control(&st, &key, GateState::Closed).await
+    control(&st, &admin, &key, GateState::Closed).await
+}
+
+/// A coupon path id: a positive number, else no such coupon.
+fn coupon_scope(id: i64) -> Result<Scope, ApiError> {
+    if id <= 0 {
+        return Err(issuance_core::Error::NotFound(issuance_core::error::Missing::Coupon).into());
+    }
+    Ok(Scope::Coupon(id))
+}
+
+/// Joins a SELF coupon batch's waiting room; joining again answers the same place.
+#[utoipa::path(
+    post, path = "/api/v1/coupons/{couponId}/queue", tag = "coupons", request_body = JoinBody,
+    params(("couponId" = i64, Path, minimum = 1, description = "The coupon (a SELF batch's id)")),
+    responses(
+        (status = 200, description = "The user's place", body = PlaceView),
+        (status = 400, description = "`QUEUE_NOT_OPEN`: before `prequeueOpensAt`", body = ErrorBody),
+        (status = 404, description = "`COUPON_NOT_FOUND`, `QUEUE_NOT_FOUND` (no waiting room)", body = ErrorBody),
+        (status = 409, description = "`QUEUE_CLOSED`", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
+pub async fn coupon_join(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath(id): AppPath<i64>,
+    AppJson(body): AppJson<JoinBody>,
+) -> Result<Json<PlaceView>, ApiError> {
+    let user = user_checks(&st, &auth, body.user_id, ScopeKind::Coupon)?;
+    Ok(Json(st.engine.join_queue(&coupon_scope(id)?, user).await?.into()))
+}
+
+/// A user's place in a coupon batch's waiting room (and their pass, once admitted).
+#[utoipa::path(
+    get, path = "/api/v1/coupons/{couponId}/queue/{userId}", tag = "coupons",
+    params(
+        ("couponId" = i64, Path, minimum = 1, description = "The coupon (a SELF batch's id)"),
+        ("userId" = i64, Path, minimum = 1, description = "The user"),
+    ),
+    responses(
+        (status = 200, description = "The user's place", body = PlaceView),
+        (status = 404, description = "`COUPON_NOT_FOUND`, `QUEUE_NOT_FOUND`, `QUEUE_PLACE_NOT_FOUND` (not joined)", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
+pub async fn coupon_place(
+    State(st): State<AppState>,
+    auth: AuthUser,
+    AppPath((id, user)): AppPath<(i64, i64)>,
+) -> Result<Json<PlaceView>, ApiError> {
+    let user = user_checks(&st, &auth, user, ScopeKind::Coupon)?;
+    Ok(Json(
+        st.engine.queue_place(&coupon_scope(id)?, user).await?.into(),
+    ))
+}
+
+/// The seed of a coupon batch's pre-queue shuffle (anyone, after its `validFromAt`).
+#[utoipa::path(
+    get, path = "/api/v1/coupons/{couponId}/queue/seed", tag = "coupons", security(()),
+    params(("couponId" = i64, Path, minimum = 1, description = "The coupon (a SELF batch's id)")),
+    responses(
+        (status = 200, description = "The seed", body = SeedView),
+        (status = 403, description = "`SEED_NOT_REVEALED`: before the batch's `validFromAt`", body = ErrorBody),
+        (status = 404, description = "`COUPON_NOT_FOUND`, `QUEUE_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn coupon_seed(
+    State(st): State<AppState>,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<SeedView>, ApiError> {
+    Ok(Json(st.engine.queue_seed(&coupon_scope(id)?).await?.into()))
+}
+
+async fn coupon_control(
+    st: &AppState,
+    admin: &Admin,
+    id: i64,
+    state: GateState,
+) -> Result<Json<BatchView>, ApiError> {
+    st.engine
+        .set_gate_state(&coupon_scope(id)?, state, &admin.actor())
+        .await?;
+    Ok(Json(admin::batches::find(&st.engine, id).await?.into()))
+}
+
+/// Stops admitting to a coupon batch (admin); joins and polls go on.
+#[utoipa::path(
+    post, path = "/api/v1/coupons/{couponId}/queue/pause", tag = "coupons",
+    params(("couponId" = i64, Path, minimum = 1, description = "The coupon (a SELF batch's id)")),
+    responses(
+        (status = 200, description = "The batch", body = BatchView),
+        (status = 404, description = "`COUPON_NOT_FOUND`, `QUEUE_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn coupon_pause(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<BatchView>, ApiError> {
+    coupon_control(&st, &admin, id, GateState::Paused).await
+}
+
+/// Admits to a coupon batch again at its room's rate, from now (admin).
+#[utoipa::path(
+    post, path = "/api/v1/coupons/{couponId}/queue/resume", tag = "coupons",
+    params(("couponId" = i64, Path, minimum = 1, description = "The coupon (a SELF batch's id)")),
+    responses(
+        (status = 200, description = "The batch", body = BatchView),
+        (status = 404, description = "`COUPON_NOT_FOUND`, `QUEUE_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn coupon_resume(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<BatchView>, ApiError> {
+    coupon_control(&st, &admin, id, GateState::Running).await
+}
+
+/// Stops admitting to a coupon batch and takes no new joins (admin).
+#[utoipa::path(
+    post, path = "/api/v1/coupons/{couponId}/queue/close", tag = "coupons",
+    params(("couponId" = i64, Path, minimum = 1, description = "The coupon (a SELF batch's id)")),
+    responses(
+        (status = 200, description = "The batch", body = BatchView),
+        (status = 404, description = "`COUPON_NOT_FOUND`, `QUEUE_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn coupon_close(
+    State(st): State<AppState>,
+    admin: Admin,
+    AppPath(id): AppPath<i64>,
+) -> Result<Json<BatchView>, ApiError> {
+    coupon_control(&st, &admin, id, GateState::Closed).await
 }

@@ -416,3 +416,113 @@ async fn a_loss_of_the_rooms_keys_never_issues_past_the_quantity_or_twice() {
     assert_eq!(created, 3, "never more than the quantity");
     assert_eq!(app.wait_rows(key, 3, Duration::from_secs(10)).await, 3);
 }
+
+#[tokio::test]
+async fn a_self_coupon_batch_has_the_same_room() {
+    let app = TestApp::spawn().await;
+    let now = Utc::now();
+    let at = |d: chrono::Duration| (now + d).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let start = now + chrono::Duration::milliseconds(1_500);
+    let event = app
+        .admin_post(
+            "/api/v1/admin/events",
+            &json!({"eventName": format!("room-{}", uuid::Uuid::new_v4().simple()),
+                    "fromAt": "2026-01-01T00:00:00", "untilAt": "2099-01-01T00:00:00"}),
+            201,
+        )
+        .await;
+    let inventory = app
+        .admin_post(
+            "/api/v1/admin/coupon-inventories",
+            &json!({"eventId": event["eventId"], "inventoryName": "A", "totalCount": 10,
+                    "usableFromAt": "2026-01-01T00:00:00", "usableUntilAt": "2099-06-01T00:00:00"}),
+            201,
+        )
+        .await;
+    let batch_body = |issue_type: &str| {
+        json!({"inventoryId": inventory["inventoryId"], "batchName": "1회차", "issueCount": 5,
+               "issueType": issue_type, "batchStatus": "READY",
+               "validFromAt": start.to_rfc3339_opts(SecondsFormat::Millis, true),
+               "validUntilAt": at(chrono::Duration::days(1)),
+               "admission": {"enabled": true, "prequeueOpensAt": at(chrono::Duration::seconds(-1)),
+                             "admitPerSecond": 1000, "passTtlSeconds": 60}})
+    };
+    let r = app
+        .post(
+            "/api/v1/admin/coupon-batches",
+            &app.admin(),
+            &batch_body("MAPPED"),
+        )
+        .await;
+    assert_error(r, 400, "INVALID_REQUEST", "/api/v1/admin/coupon-batches").await;
+    let batch = app
+        .admin_post("/api/v1/admin/coupon-batches", &batch_body("SELF"), 201)
+        .await;
+    assert_eq!(batch["admission"]["enabled"], true);
+    let id = batch["batchId"].as_i64().unwrap();
+    let queue = format!("/api/v1/coupons/{id}/queue");
+    let issue = format!("/api/v1/coupons/{id}/issue");
+    let claim = |user: i64, pass: Option<String>| {
+        let mut req = app
+            .http
+            .post(app.url(&issue))
+            .bearer_auth(app.user(user))
+            .json(&json!({ "userId": user }));
+        if let Some(pass) = pass {
+            req = req.header(PASS, pass);
+        }
+        req.send()
+    };
+    for user in 1..=3 {
+        let r = app
+            .post(&queue, &app.user(user), &json!({ "userId": user }))
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap()["state"], "PREQUEUE");
+    }
+    assert_error(claim(1, None).await.unwrap(), 403, "ADMISSION_REQUIRED", &issue).await;
+
+    sleep_past(start, Duration::from_millis(300)).await;
+    let p: Value = app
+        .get(&format!("{queue}/1"), Some(&app.user(1)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["state"], "ADMITTED", "{p}");
+    let pass = p["pass"].as_str().unwrap().to_owned();
+    let r = claim(2, Some(pass.clone())).await.unwrap();
+    assert_error(r, 403, "ADMISSION_INVALID", &issue).await;
+    assert_eq!(claim(1, Some(pass)).await.unwrap().status(), 201);
+    // A holder is answered as a holder, pass or not.
+    assert_error(
+        claim(1, None).await.unwrap(),
+        409,
+        "COUPON_ALREADY_ISSUED",
+        &issue,
+    )
+    .await;
+    let seed: Value = app
+        .get(&format!("{queue}/seed"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seed["prequeueSize"], 3);
+
+    // Live controls and settings.
+    let r = app.post_empty(&format!("{queue}/pause"), &app.admin()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["admission"]["state"], "PAUSED");
+    let r = app.post_empty(&format!("{queue}/pause"), &app.user(1)).await;
+    assert_error(r, 403, "FORBIDDEN", &format!("{queue}/pause")).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/admin/coupon-batches/{id}"),
+            &app.admin(),
+            &json!({"admission": {"admitPerSecond": 7}}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["admission"]["admitPerSecond"], 7);
+}

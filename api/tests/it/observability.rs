@@ -226,6 +226,44 @@ async fn every_metric_of_the_dashboard_and_alerts_is_exported() {
     // A first-come coupon issued.
     let (_, open) = coupons::batch(&app, coupons::Setup::default()).await;
     assert_eq!(coupons::issue(&app, open, 3).await.status(), 201);
+    // A waiting room: a join, a pass given, the pass used (one request a second per user here).
+    let now = chrono::Utc::now();
+    let at = |ms: i64| {
+        (now + chrono::Duration::milliseconds(ms)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let gated = json!({
+        "eventKey": "observed-room", "name": "room", "totalQuantity": 10,
+        "startAt": at(300), "endAt": at(86_400_000),
+        "admission": {"enabled": true, "prequeueOpensAt": at(-1_000), "admitPerSecond": 1000, "passTtlSeconds": 60},
+    });
+    assert_eq!(app.post("/events", &app.admin(), &gated).await.status(), 201);
+    let r = app
+        .post(
+            "/events/observed-room/queue",
+            &app.user(10),
+            &json!({"userId": 10}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let place: Value = app
+        .get("/events/observed-room/queue/10", Some(&app.user(10)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pass = place["pass"].as_str().expect("admitted").to_owned();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let r = app
+        .http
+        .post(app.url("/events/observed-room/tickets"))
+        .bearer_auth(app.user(10))
+        .header("x-admission-pass", pass)
+        .json(&json!({"userId": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
     // A coupon job.
     let batch = app.coupon_batch(100, 50, "SELF").await;
     let accepted = app

@@ -4,11 +4,13 @@
 //! The batches of one inventory never allocate more than its `totalCount`; batch numbers count up
 //! per inventory. Both are decided under the inventory's row lock, so concurrent creations are
 //! numbered and checked one at a time. A batch changes only while PENDING and before any job
-//! touched it, except for the quantity of a SELF batch, which changes live ([`set_issue_count`]).
+//! touched it, except for the quantity and the waiting room of a SELF batch, which change live
+//! ([`change`]).
 
 use chrono::{DateTime, Utc};
 use engine::{Engine, quantity::RowChange, scope::Scope};
 use issuance_core::{
+    admission::AdmissionFields,
     enums::{BatchStatus, IssueType},
     error::{Error, Missing, Refusal},
     paging::{Page, Sort},
@@ -67,6 +69,26 @@ fn check(f: &BatchFields) -> Result<(), Error> {
     if f.valid_from_at >= f.valid_until_at {
         return Err(Error::Refused(Refusal::BatchInvalidPeriod));
     }
+    if !f.admission.is_empty() && f.issue_type != IssueType::SelfIssued {
+        return Err(Error::Invalid("admission is for SELF batches only".into()));
+    }
+    if f.admission.enabled == Some(true)
+        && (f.admission.prequeue_opens_at.is_none()
+            || f.admission.admit_per_second.is_none()
+            || f.admission.pass_ttl_seconds.is_none())
+    {
+        return Err(Error::Invalid(
+            "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled".into(),
+        ));
+    }
+    if f.admission
+        .prequeue_opens_at
+        .is_some_and(|at| at > f.valid_from_at)
+    {
+        return Err(Error::Invalid(
+            "prequeueOpensAt must not be after validFromAt".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -111,38 +133,45 @@ pub async fn update(engine: &Engine, actor: &str, id: i64, f: BatchFields) -> Re
     Ok(Batch { row, issued_count: 0 })
 }
 
-/// Changes the quantity of a SELF batch, PENDING or READY, while it issues: up within its
-/// inventory, or down to what it issued and no further (see `engine::quantity`).
-pub async fn set_issue_count(
+/// Changes a SELF batch while it issues (PENDING or READY): its quantity, up within its
+/// inventory or down to what it issued and no further (see `engine::quantity`), and its waiting
+/// room's settings; either or both.
+pub async fn change(
     engine: &Engine,
     actor: &str,
     id: i64,
-    issue_count: i64,
+    issue_count: Option<i64>,
+    admission: AdmissionFields,
 ) -> Result<Batch, Error> {
-    if !(1..=MAX_ISSUE_COUNT).contains(&issue_count) {
+    if issue_count.is_none() && admission.is_empty() {
+        return Err(Error::Invalid("give issueCount, admission or both".into()));
+    }
+    if issue_count.is_some_and(|count| !(1..=MAX_ISSUE_COUNT).contains(&count)) {
         return Err(Error::Invalid("issueCount must be between 1 and 10000000".into()));
     }
-    let change = QuantityChange {
+    let change = BatchChange {
         id,
         actor,
         // Fits in i32: checked against MAX_ISSUE_COUNT above.
-        issue_count: issue_count as i32,
+        issue_count: issue_count.map(|count| count as i32),
+        admission,
     };
     let (_, row) = engine
-        .change_scope(&Scope::Coupon(id), Some(issue_count), change)
+        .change_scope(&Scope::Coupon(id), issue_count, change)
         .await?;
     engine.refresh_coupon_batches(&[id]).await;
     with_issued(engine, vec![row]).await.map(|mut v| v.remove(0))
 }
 
-/// A change of a batch's quantity (see [`RowChange`]).
-struct QuantityChange<'a> {
+/// A change of a batch while it issues (see [`RowChange`]).
+struct BatchChange<'a> {
     id: i64,
     actor: &'a str,
-    issue_count: i32,
+    issue_count: Option<i32>,
+    admission: AdmissionFields,
 }
 
-impl RowChange for QuantityChange<'_> {
+impl RowChange for BatchChange<'_> {
     type Row = BatchRow;
 
     async fn lock(&mut self, tx: &mut PgConnection) -> Result<i64, Error> {
@@ -156,21 +185,43 @@ impl RowChange for QuantityChange<'_> {
         {
             return Err(Error::Refused(Refusal::CannotModifyBatch));
         }
-        if current.daily_limit.is_some_and(|daily| daily > self.issue_count) {
-            return Err(Error::Invalid("dailyLimit must be 1 to issueCount".into()));
+        if self
+            .admission
+            .prequeue_opens_at
+            .is_some_and(|at| at > current.valid_from_at)
+        {
+            return Err(Error::Invalid(
+                "prequeueOpensAt must not be after validFromAt".into(),
+            ));
         }
-        let total = store::coupon_inventories::lock_total(&mut *tx, current.inventory_id)
-            .await?
-            .ok_or(Error::NotFound(Missing::CouponInventory))?;
-        let others = store::coupon_batches::allocated(&mut *tx, current.inventory_id, Some(self.id)).await?;
-        if others + i64::from(self.issue_count) > i64::from(total) {
-            return Err(Error::Refused(Refusal::MaxCouponLimitExceeded));
+        if let Some(count) = self.issue_count {
+            if current.daily_limit.is_some_and(|daily| daily > count) {
+                return Err(Error::Invalid("dailyLimit must be 1 to issueCount".into()));
+            }
+            let total = store::coupon_inventories::lock_total(&mut *tx, current.inventory_id)
+                .await?
+                .ok_or(Error::NotFound(Missing::CouponInventory))?;
+            let others =
+                store::coupon_batches::allocated(&mut *tx, current.inventory_id, Some(self.id)).await?;
+            if others + i64::from(count) > i64::from(total) {
+                return Err(Error::Refused(Refusal::MaxCouponLimitExceeded));
+            }
         }
         Ok(i64::from(current.issue_count))
     }
 
     async fn write(&mut self, tx: &mut PgConnection) -> Result<BatchRow, Error> {
-        store::coupon_batches::set_issue_count(tx, self.id, self.actor, self.issue_count).await
+        let mut row = None;
+        if let Some(count) = self.issue_count {
+            row = Some(store::coupon_batches::set_issue_count(&mut *tx, self.id, self.actor, count).await?);
+        }
+        if !self.admission.is_empty() || row.is_none() {
+            row = Some(
+                store::coupon_batches::set_admission(&mut *tx, self.id, self.actor, &self.admission, None)
+                    .await?,
+            );
+        }
+        Ok(row.expect("one of the two writes ran"))
     }
 }
 

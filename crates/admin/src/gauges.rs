@@ -1,10 +1,10 @@
 //! Gauges the admin side measures when Prometheus scrapes: issuance per running event and
-//! issuing batch (api), coupon jobs (workers).
+//! issuing batch and their waiting rooms (api), coupon jobs (workers).
 
 use std::time::Duration;
 
-use engine::Engine;
-use issuance_core::error::Error;
+use engine::{Engine, scope::Scope};
+use issuance_core::{error::Error, ids::EventKey};
 use sqlx::PgPool;
 
 /// Issued and remaining quantity of every golden-ticket event running now and every first-come
@@ -14,7 +14,12 @@ pub async fn record_issuance(engine: &Engine) -> Result<(), Error> {
     for e in engine.running_events().await? {
         let key = e.event.event_key.clone();
         metrics::gauge!("issuer_event_remaining", "event" => key.clone()).set(e.remaining() as f64);
-        metrics::gauge!("issuer_event_issued", "event" => key).set(e.issued as f64);
+        metrics::gauge!("issuer_event_issued", "event" => key.clone()).set(e.issued as f64);
+        if e.event.admission_enabled
+            && let Ok(scope_key) = EventKey::parse(&key)
+        {
+            record_room(engine, &Scope::Ticket(scope_key)).await?;
+        }
     }
     let batches = store::coupon_batches::issuing(engine.db()).await?;
     let ids: Vec<i64> = batches.iter().map(|(id, _)| *id).collect();
@@ -25,6 +30,18 @@ pub async fn record_issuance(engine: &Engine) -> Result<(), Error> {
         metrics::gauge!("issuer_coupon_issued", "batch" => label.clone()).set(issued as f64);
         metrics::gauge!("issuer_coupon_remaining", "batch" => label)
             .set((i64::from(total) - issued).max(0) as f64);
+        record_room(engine, &Scope::Coupon(batch)).await?;
+    }
+    Ok(())
+}
+
+/// Waiting and admitted in a scope's waiting room, once it has been used.
+async fn record_room(engine: &Engine, scope: &Scope) -> Result<(), Error> {
+    if let Some((joined, admitted)) = engine.room_counts(scope).await? {
+        let label = scope.tag();
+        metrics::gauge!("issuer_room_waiting", "scope" => label.clone())
+            .set((joined - admitted).max(0) as f64);
+        metrics::gauge!("issuer_room_admitted", "scope" => label).set(admitted as f64);
     }
     Ok(())
 }

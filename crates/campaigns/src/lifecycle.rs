@@ -512,6 +512,7 @@ impl Campaigns {
                         valid_until_at: until,
                         batch_status: Some(BatchStatus::Ready),
                         daily_limit: None,
+                        admission: Default::default(),
                     },
                     BatchStatus::Ready,
                 )

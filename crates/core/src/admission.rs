@@ -65,6 +65,74 @@ pub struct Gate {
     pub state: GateState,
 }
 
+impl Gate {
+    /// The room a row's admission columns describe, when it is on and complete.
+    pub fn from_columns(
+        enabled: bool,
+        prequeue_opens_at: Option<DateTime<Utc>>,
+        admit_per_second: Option<i32>,
+        pass_ttl_seconds: Option<i32>,
+        state: &str,
+    ) -> Option<Self> {
+        if !enabled {
+            return None;
+        }
+        Some(Self {
+            prequeue_opens_at: prequeue_opens_at?,
+            admit_per_second: admit_per_second?,
+            pass_ttl_seconds: pass_ttl_seconds?,
+            state: GateState::parse(state),
+        })
+    }
+}
+
+/// The waiting room's settings as an admin gives them; each `None` stays as it is (or, on
+/// creation, unset). Switching the room on needs all of them set, given now or before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdmissionFields {
+    /// On or off.
+    pub enabled: Option<bool>,
+    /// From when users may join.
+    pub prequeue_opens_at: Option<DateTime<Utc>>,
+    /// 1..=1,000,000.
+    pub admit_per_second: Option<i32>,
+    /// 1..=86,400.
+    pub pass_ttl_seconds: Option<i32>,
+}
+
+impl AdmissionFields {
+    /// Checks each given field on its own.
+    pub fn new(
+        enabled: Option<bool>,
+        prequeue_opens_at: Option<DateTime<Utc>>,
+        admit_per_second: Option<i64>,
+        pass_ttl_seconds: Option<i64>,
+    ) -> Result<Self, crate::error::Error> {
+        if admit_per_second.is_some_and(|r| !(1..=MAX_ADMIT_PER_SECOND).contains(&r)) {
+            return Err(crate::error::Error::Invalid(
+                "admitPerSecond must be between 1 and 1000000".into(),
+            ));
+        }
+        if pass_ttl_seconds.is_some_and(|t| !(1..=MAX_PASS_TTL_SECONDS).contains(&t)) {
+            return Err(crate::error::Error::Invalid(
+                "passTtlSeconds must be between 1 and 86400".into(),
+            ));
+        }
+        // Both fit in i32: checked above.
+        Ok(Self {
+            enabled,
+            prequeue_opens_at,
+            admit_per_second: admit_per_second.map(|r| r as i32),
+            pass_ttl_seconds: pass_ttl_seconds.map(|t| t as i32),
+        })
+    }
+
+    /// Whether nothing is given.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Largest admission rate.
 pub const MAX_ADMIT_PER_SECOND: i64 = 1_000_000;
 /// Longest pass.

@@ -29,6 +29,12 @@ pub const BATCH_SIZE_BUCKETS: [f64; 14] = [
     1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 20000.0,
 ];
 
+/// Waiting-room buckets (`issuer_room_wait_seconds`: from joining, or the start, to the pass):
+/// a second to two hours. A full name wins over the `_seconds` suffix.
+pub const ROOM_WAIT_BUCKETS: [f64; 12] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0,
+];
+
 /// How long an unset gauge stays in the exposition.
 pub const GAUGE_IDLE: Duration = Duration::from_secs(120);
 
@@ -37,6 +43,12 @@ pub fn exporter() -> PrometheusBuilder {
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_batch_size".into()), &BATCH_SIZE_BUCKETS))
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("issuer_room_wait_seconds".into()),
+                &ROOM_WAIT_BUCKETS,
+            )
+        })
         .expect("bucket lists are not empty")
         .idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE))
 }

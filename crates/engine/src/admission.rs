@@ -1,15 +1,17 @@
-//! The waiting room (admission gate) of a golden-ticket event.
+//! The waiting room (admission gate) of a scope: a golden-ticket event or a first-come coupon
+//! batch.
 //!
-//! Users join from the pre-queue opening on; everyone who joined before the event's start is
+//! Users join from the pre-queue opening on; everyone who joined before the scope's start (an
+//! event's `startAt`, a batch's `validFromAt`) is
 //! placed at the start in the order of a keyed shuffle ([`issuance_core::admission`]), later
 //! arrivals at the back in arrival order. The room admits `admitPerSecond` a second from the
 //! start on (`lua/room.lua` counts the outflow on every call); an admitted user gets a signed
 //! pass, which the issue endpoint checks in memory. Nothing per user is written but the join
 //! index and, once admitted, the pass's expiry.
 //!
-//! Settings and the live control (running, paused, closed) live in the event's row; every room
+//! Settings and the live control (running, paused, closed) live in the scope's row; every room
 //! call passes them from this process's rules cache, so a change takes effect everywhere within
-//! the cache's TTL. The room's keys share the event's hash tag.
+//! the cache's TTL. The room's keys share the scope's hash tag.
 //!
 //! **A Redis loss of the room's keys.** The counts and join indexes are gone: the room starts
 //! empty, everyone joins again (at the back, in arrival order, once the start has passed), and
@@ -22,14 +24,20 @@
 use chrono::{DateTime, Utc};
 use fred::{interfaces::HashesInterface, types::Value};
 use issuance_core::{
-    admission::{Gate, GateState, PassError},
+    admission::{AdmissionFields, Gate, GateState, PassError},
     clock,
+    enums::IssueType,
     error::{Denial, Error, Missing, Refusal},
-    ids::{EventKey, UserId},
+    ids::UserId,
 };
-use store::ticket_events::{EventChange, TicketEvent};
+use store::ticket_events::EventChange;
 
-use crate::{engine::Engine, script::Lua, tickets::LiveEvent};
+use crate::{
+    engine::Engine,
+    keys::{RoomKeys, ScopeKeys},
+    scope::Scope,
+    script::Lua,
+};
 
 /// Shortest and longest poll interval suggested.
 const POLL_MIN_MS: i64 = 1_000;
@@ -101,6 +109,28 @@ pub const SEED_ALGORITHM: &str = "The i-th user to join before the start (i from
      little-endian x, masked to h bits. E(x): split x into L = x >> h and R = x & (2^h - 1); for r = 0..5 set \
      (L, R) = (R, L xor F(r, R)); return (L << h) | R. P(i): x = E(i); while x >= prequeueSize, x = E(x).";
 
+/// A scope's room as this process knows it (its rules from the cache).
+struct Room {
+    gate: Gate,
+    start: DateTime<Utc>,
+    /// The name the seed and passes are bound to (`gt:<event key>`, `cb:<batch id>`).
+    tag: String,
+    keys: RoomKeys,
+    scope_keys: ScopeKeys,
+}
+
+impl Room {
+    fn keys(&self) -> Vec<String> {
+        vec![
+            self.keys.room.clone(),
+            self.keys.queue.clone(),
+            self.keys.passes.clone(),
+            self.scope_keys.meta.clone(),
+            self.scope_keys.holders.clone(),
+        ]
+    }
+}
+
 /// What a room call asks.
 #[derive(Clone, Copy)]
 enum Mode {
@@ -119,84 +149,122 @@ struct RoomReply {
     expiry_ms: i64,
     holds: bool,
     sold_out: bool,
+    /// When the user joined (0 when not joined).
+    joined_at_ms: i64,
+    /// This call joined the user.
+    fresh: bool,
+    /// This call gave up a pass that expired unused.
+    forfeit: bool,
 }
 
 impl Engine {
-    /// Joins `user` to the event's room (again: the same place); their place.
-    pub async fn join_queue(&self, key: &EventKey, user: UserId) -> Result<Place, Error> {
-        self.room(key, user, Mode::Join).await
+    /// Joins `user` to the scope's room (again: the same place); their place.
+    pub async fn join_queue(&self, scope: &Scope, user: UserId) -> Result<Place, Error> {
+        self.room(scope, user, Mode::Join).await
     }
 
-    /// `user`'s place in the event's room.
-    pub async fn queue_place(&self, key: &EventKey, user: UserId) -> Result<Place, Error> {
-        self.room(key, user, Mode::Place).await
+    /// `user`'s place in the scope's room.
+    pub async fn queue_place(&self, scope: &Scope, user: UserId) -> Result<Place, Error> {
+        self.room(scope, user, Mode::Place).await
     }
 
-    /// The seed of the event's shuffle, once the start has passed.
-    pub async fn queue_seed(&self, key: &EventKey) -> Result<SeedReveal, Error> {
-        let event = self.gated_event(key).await?;
-        if Utc::now() < event.start_at {
+    /// The seed of the scope's shuffle, once the start has passed.
+    pub async fn queue_seed(&self, scope: &Scope) -> Result<SeedReveal, Error> {
+        let room = self.room_of(scope).await?;
+        if Utc::now() < room.start {
             return Err(Error::Refused(Refusal::SeedNotRevealed));
         }
-        let gate = event.gate().ok_or(Error::NotFound(Missing::Queue))?;
         // One call counts the pre-queue, should nobody have called since the start.
-        let place = self
-            .room_call(key, &event, gate, UserId::new(1)?, Mode::Place)
-            .await?;
+        let reply = self.room_call(&room, UserId::new(1)?, Mode::Place).await?;
         Ok(SeedReveal {
-            seed: self.inner.options.admission.seed(&room_scope(key)).hex(),
-            prequeue_size: place.npre.max(0),
+            seed: self.inner.options.admission.seed(&room.tag).hex(),
+            prequeue_size: reply.npre.max(0),
         })
     }
 
-    /// Pauses, resumes or closes the event's room (admin); the event as it now is.
-    pub async fn set_gate_state(&self, key: &EventKey, state: GateState) -> Result<LiveEvent, Error> {
-        let event = self.gated_event(key).await?;
-        let gate = event.gate().ok_or(Error::NotFound(Missing::Queue))?;
+    /// Pauses, resumes or closes the scope's room (admin, as `actor`).
+    pub async fn set_gate_state(&self, scope: &Scope, state: GateState, actor: &str) -> Result<(), Error> {
+        let room = self.room_of(scope).await?;
         // Count the outflow up to now under the old state, so the new one starts from now (a
         // resume must not admit for the time it was paused).
-        self.room_call(key, &event, gate, UserId::new(1)?, Mode::Place)
-            .await?;
-        let change = EventChange {
-            admission_state: Some(state),
-            ..EventChange::default()
-        };
-        self.change_event(key, change).await
+        self.room_call(&room, UserId::new(1)?, Mode::Place).await?;
+        match scope {
+            Scope::Ticket(key) => {
+                let change = EventChange {
+                    admission_state: Some(state),
+                    ..EventChange::default()
+                };
+                self.change_event(key, change).await?;
+            }
+            Scope::Coupon(id) => {
+                store::coupon_batches::set_admission(
+                    self.db(),
+                    *id,
+                    actor,
+                    &AdmissionFields::default(),
+                    Some(state),
+                )
+                .await?;
+                self.refresh_coupon_batches(&[*id]).await;
+            }
+        }
+        Ok(())
     }
 
-    /// Whether `user` may issue on `event` with `pass` (an event without a room: always).
-    pub(crate) fn admit(&self, event: &TicketEvent, user: i64, pass: Option<&str>) -> Result<(), Denial> {
-        if event.gate().is_none() {
+    /// Whether `user` may issue on `scope`, whose room is `gate`, with `pass` (no room: always).
+    pub(crate) fn admit(
+        &self,
+        scope: &Scope,
+        gate: Option<Gate>,
+        user: i64,
+        pass: Option<&str>,
+    ) -> Result<(), Denial> {
+        if gate.is_none() {
             return Ok(());
         }
-        let scope = room_scope_str(&event.event_key);
         let now = Utc::now().timestamp_millis();
         self.inner
             .options
             .admission
-            .verify(&scope, user, pass, now)
+            .verify(&scope.tag(), user, pass, now)
             .map_err(|e| match e {
                 PassError::Missing => Denial::AdmissionRequired,
                 PassError::Invalid => Denial::AdmissionInvalid,
             })
     }
 
-    /// The event, which must have a room.
-    async fn gated_event(&self, key: &EventKey) -> Result<TicketEvent, Error> {
-        let cached = self
-            .cached_event(key)
-            .await?
-            .ok_or(Error::NotFound(Missing::TicketEvent))?;
-        if cached.detail.gate().is_none() {
-            return Err(Error::NotFound(Missing::Queue));
-        }
-        Ok(cached.detail.clone())
+    /// The scope's room; `QUEUE_NOT_FOUND` when it has none.
+    async fn room_of(&self, scope: &Scope) -> Result<Room, Error> {
+        let (gate, start) = match scope {
+            Scope::Ticket(key) => {
+                let cached = self
+                    .cached_event(key)
+                    .await?
+                    .ok_or(Error::NotFound(Missing::TicketEvent))?;
+                (cached.detail.gate(), cached.detail.start_at)
+            }
+            Scope::Coupon(id) => {
+                let cached = self
+                    .cached_coupon(*id)
+                    .await?
+                    .filter(|c| c.detail.issue_type == IssueType::SelfIssued)
+                    .ok_or(Error::NotFound(Missing::Coupon))?;
+                (cached.detail.gate(), cached.detail.valid_from_at)
+            }
+        };
+        let tag = scope.tag();
+        Ok(Room {
+            gate: gate.ok_or(Error::NotFound(Missing::Queue))?,
+            start,
+            keys: self.keys().room(&tag),
+            scope_keys: scope.keys(self.keys()),
+            tag,
+        })
     }
 
-    async fn room(&self, key: &EventKey, user: UserId, mode: Mode) -> Result<Place, Error> {
-        let event = self.gated_event(key).await?;
-        let gate = event.gate().ok_or(Error::NotFound(Missing::Queue))?;
-        let reply = self.room_call(key, &event, gate, user, mode).await?;
+    async fn room(&self, scope: &Scope, user: UserId, mode: Mode) -> Result<Place, Error> {
+        let room = self.room_of(scope).await?;
+        let reply = self.room_call(&room, user, mode).await?;
         match reply.status.as_str() {
             "OK" => {}
             "NOT_OPEN" => return Err(Error::Refused(Refusal::QueueNotOpen)),
@@ -204,19 +272,19 @@ impl Engine {
             "NONE" => return Err(Error::NotFound(Missing::QueuePlace)),
             other => return Err(Error::protocol("room.lua", format!("status {other:?}"))),
         }
-        self.place(key, gate, user, reply).await
+        let kind = kind_label(scope);
+        if reply.fresh {
+            metrics::counter!("issuer_room_joins_total", "kind" => kind).increment(1);
+        }
+        if reply.forfeit {
+            metrics::counter!("issuer_room_passes_total", "kind" => kind, "outcome" => "expired")
+                .increment(1);
+        }
+        self.place(&room, kind, user, reply).await
     }
 
-    async fn room_call(
-        &self,
-        key: &EventKey,
-        event: &TicketEvent,
-        gate: Gate,
-        user: UserId,
-        mode: Mode,
-    ) -> Result<RoomReply, Error> {
-        let room = self.keys().ticket_room(key.as_str());
-        let scope = self.keys().ticket_event(key.as_str());
+    async fn room_call(&self, room: &Room, user: UserId, mode: Mode) -> Result<RoomReply, Error> {
+        let gate = room.gate;
         let state = match gate.state {
             GateState::Running => "R",
             GateState::Paused => "P",
@@ -230,18 +298,12 @@ impl Engine {
             .to_owned(),
             user.get().to_string(),
             gate.prequeue_opens_at.timestamp_millis().to_string(),
-            event.start_at.timestamp_millis().to_string(),
+            room.start.timestamp_millis().to_string(),
             gate.admit_per_second.to_string(),
             state.to_owned(),
             String::new(),
         ];
-        let reply: Vec<Value> = Lua::Room
-            .call(
-                self.redis().next(),
-                vec![room.room, room.queue, room.passes, scope.meta, scope.holders],
-                args,
-            )
-            .await?;
+        let reply: Vec<Value> = Lua::Room.call(self.redis().next(), room.keys(), args).await?;
         let int = |i: usize| -> Result<i64, Error> {
             reply
                 .get(i)
@@ -261,18 +323,28 @@ impl Engine {
             expiry_ms: int(6)?,
             holds: int(7)? == 1,
             sold_out: int(8)? == 1,
+            joined_at_ms: int(9).unwrap_or(0),
+            fresh: int(10).unwrap_or(0) == 1,
+            forfeit: int(11).unwrap_or(0) == 1,
         })
     }
 
     /// Reads a reply as a place, giving an admitted user their pass.
-    async fn place(&self, key: &EventKey, gate: Gate, user: UserId, r: RoomReply) -> Result<Place, Error> {
+    async fn place(
+        &self,
+        room: &Room,
+        kind: &'static str,
+        user: UserId,
+        r: RoomReply,
+    ) -> Result<Place, Error> {
+        let gate = room.gate;
         let slot = (r.npre >= 0).then(|| {
             if r.index < r.npre {
                 let shuffle = self
                     .inner
                     .options
                     .admission
-                    .seed(&room_scope(key))
+                    .seed(&room.tag)
                     .shuffle(r.npre as u64);
                 shuffle.slot(r.index as u64) as i64
             } else {
@@ -295,14 +367,14 @@ impl Engine {
         };
         let mut expiry = r.expiry_ms;
         if state == PlaceState::Admitted && !r.holds && expiry == 0 {
-            expiry = self.grant(key, gate, user).await?;
+            expiry = self.grant(room, user).await?;
+            metrics::counter!("issuer_room_passes_total", "kind" => kind, "outcome" => "given").increment(1);
+            let waited_ms = r.now_ms - r.joined_at_ms.max(room.start.timestamp_millis());
+            metrics::histogram!("issuer_room_wait_seconds", "kind" => kind)
+                .record(waited_ms.max(0) as f64 / 1_000.0);
         }
-        let pass = (state == PlaceState::Admitted && expiry > r.now_ms).then(|| {
-            self.inner
-                .options
-                .admission
-                .sign(&room_scope(key), user.get(), expiry)
-        });
+        let pass = (state == PlaceState::Admitted && expiry > r.now_ms)
+            .then(|| self.inner.options.admission.sign(&room.tag, user.get(), expiry));
         let rate = i64::from(gate.admit_per_second);
         let position = match state {
             PlaceState::Waiting => slot.map(|s| s - r.admitted),
@@ -326,14 +398,12 @@ impl Engine {
     }
 
     /// Gives `user` a pass (the one given already, if any); when it expires.
-    async fn grant(&self, key: &EventKey, gate: Gate, user: UserId) -> Result<i64, Error> {
-        let room = self.keys().ticket_room(key.as_str());
-        let scope = self.keys().ticket_event(key.as_str());
-        let ttl_ms = i64::from(gate.pass_ttl_seconds) * 1_000;
+    async fn grant(&self, room: &Room, user: UserId) -> Result<i64, Error> {
+        let ttl_ms = i64::from(room.gate.pass_ttl_seconds) * 1_000;
         Lua::Room
             .call(
                 self.redis().next(),
-                vec![room.room, room.queue, room.passes, scope.meta, scope.holders],
+                room.keys(),
                 vec![
                     "grant".into(),
                     user.get().to_string(),
@@ -347,9 +417,24 @@ impl Engine {
             .await
     }
 
-    /// The ticket `user` holds of the event, if any (a holder is answered with it, pass or not).
-    pub(crate) async fn held_entry(&self, key: &EventKey, user: i64) -> Result<Option<(String, i64)>, Error> {
-        let holders = self.keys().ticket_event(key.as_str()).holders;
+    /// Joined and admitted so far in the scope's room, if it has been used (for the gauges).
+    pub async fn room_counts(&self, scope: &Scope) -> Result<Option<(i64, i64)>, Error> {
+        let room = self.keys().room(&scope.tag()).room;
+        let (joined, admitted): (Option<i64>, Option<i64>) =
+            self.redis().next().hmget(room, vec!["n", "adm"]).await?;
+        Ok(joined.map(|n| (n, admitted.unwrap_or(0))))
+    }
+
+    /// Counts an issue made with a pass (the room's outflow used).
+    pub(crate) fn pass_used(&self, scope: &Scope) {
+        metrics::counter!("issuer_room_passes_total", "kind" => kind_label(scope), "outcome" => "used")
+            .increment(1);
+    }
+
+    /// What `user` holds of the scope, if anything: `(issue id, issued at ms)` (a holder is
+    /// answered as a holder, pass or not).
+    pub(crate) async fn held_entry(&self, scope: &Scope, user: i64) -> Result<Option<(String, i64)>, Error> {
+        let holders = scope.keys(self.keys()).holders;
         let entry: Option<String> = self.redis().next().hget(holders, user).await?;
         Ok(entry.and_then(|e| {
             let (id, at) = e.split_once('|')?;
@@ -358,13 +443,12 @@ impl Engine {
     }
 }
 
-/// The name a room's seed and passes are bound to.
-fn room_scope(key: &EventKey) -> String {
-    room_scope_str(key.as_str())
-}
-
-fn room_scope_str(key: &str) -> String {
-    format!("gt:{key}")
+/// The `kind` label of the room's metrics.
+fn kind_label(scope: &Scope) -> &'static str {
+    match scope {
+        Scope::Ticket(_) => "ticket",
+        Scope::Coupon(_) => "coupon",
+    }
 }
 
 /// The suggested poll interval: about a quarter of the wait, within 1–30 s, with a jitter of

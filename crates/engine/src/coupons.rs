@@ -57,7 +57,7 @@ impl Engine {
     /// Issues `user` a coupon of SELF batch `batch_id` (the API's `couponId`). A user who holds
     /// one already is refused with [`Denial::Held`] and its id.
     pub async fn issue_coupon(&self, batch_id: i64, user: UserId) -> Result<IssuedCoupon, Error> {
-        self.issue_coupon_at(batch_id, user, None).await
+        self.issue_coupon_inner(batch_id, user, None, None).await
     }
 
     /// [`Engine::issue_coupon`] with the clock overridden (epoch ms), for tests.
@@ -66,6 +66,28 @@ impl Engine {
         batch_id: i64,
         user: UserId,
         clock_ms: Option<i64>,
+    ) -> Result<IssuedCoupon, Error> {
+        self.issue_coupon_inner(batch_id, user, clock_ms, None).await
+    }
+
+    /// [`Engine::issue_coupon`] with the admission pass the request carried: a batch whose
+    /// waiting room is on issues only to a user with a valid pass of their own (see
+    /// [`crate::admission`]); a holder is answered as a holder, pass or not.
+    pub async fn issue_coupon_with_pass(
+        &self,
+        batch_id: i64,
+        user: UserId,
+        pass: Option<&str>,
+    ) -> Result<IssuedCoupon, Error> {
+        self.issue_coupon_inner(batch_id, user, None, pass).await
+    }
+
+    async fn issue_coupon_inner(
+        &self,
+        batch_id: i64,
+        user: UserId,
+        clock_ms: Option<i64>,
+        pass: Option<&str>,
     ) -> Result<IssuedCoupon, Error> {
         let cached = self
             .cached_coupon(batch_id)
@@ -79,9 +101,20 @@ impl Engine {
                 .filter(|p| (0..batch.issue_count).contains(p))
                 .ok_or_else(|| Error::protocol("issue.lua", format!("coupon position {id:?}")))
         };
+        if let Err(refused) = self.admit(&cached.scope, batch.gate(), user.get(), pass) {
+            return Err(
+                match Box::pin(self.held_entry(&cached.scope, user.get())).await? {
+                    Some((id, _)) => denied(Denial::Held(issue_id(batch_id, position(&id)?))),
+                    None => denied(refused),
+                },
+            );
+        }
         let now = clock_ms.map_or_else(Utc::now, clock::from_ms);
         match self.decide(&cached, user.get(), String::new(), clock_ms).await? {
             Verdict::Issued { id, at_ms, .. } => {
+                if batch.admission_enabled {
+                    self.pass_used(&cached.scope);
+                }
                 let seq = position(&id)?;
                 Ok(IssuedCoupon {
                     coupon_issue_id: issue_id(batch_id, seq),
@@ -170,7 +203,10 @@ impl Engine {
     }
 
     /// The batch's rules, from this process's cache when fresh.
-    async fn cached_coupon(&self, batch_id: i64) -> Result<Option<Arc<Cached<CouponBatch>>>, Error> {
+    pub(crate) async fn cached_coupon(
+        &self,
+        batch_id: i64,
+    ) -> Result<Option<Arc<Cached<CouponBatch>>>, Error> {
         first_come::cached(
             &self.inner.coupons,
             &batch_id.to_string(),

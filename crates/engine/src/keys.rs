@@ -112,9 +112,9 @@ impl Keys {
             .map(|base| format!("{base}:drained"))
     }
 
-    /// The waiting room of a golden-ticket event.
-    pub fn ticket_room(&self, event_key: &str) -> RoomKeys {
-        let base = format!("{}{{gt:{event_key}}}", self.prefix);
+    /// The waiting room of the scope tagged `tag` (`gt:<event key>`, `cb:<batch id>`).
+    pub fn room(&self, tag: &str) -> RoomKeys {
+        let base = format!("{}{{{tag}}}", self.prefix);
         RoomKeys {
             room: format!("{base}:room"),
             queue: format!("{base}:queue"),

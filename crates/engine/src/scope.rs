@@ -55,6 +55,15 @@ impl Scope {
         }
     }
 
+    /// Its hash tag's name: `gt:<event key>`, `cb:<batch id>` (also what a waiting room's seed
+    /// and passes are bound to).
+    pub fn tag(&self) -> String {
+        match self {
+            Scope::Ticket(key) => format!("gt:{key}"),
+            Scope::Coupon(id) => format!("cb:{id}"),
+        }
+    }
+
     /// The kind its stream records carry.
     pub fn kind(&self) -> RecordKind {
         match self {

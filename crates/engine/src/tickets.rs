@@ -62,8 +62,8 @@ impl Engine {
                 issued_at: clock::from_ms(at_ms),
             })
         };
-        if let Err(refused) = self.admit(&cached.detail, user.get(), pass) {
-            return match Box::pin(self.held_entry(key, user.get())).await? {
+        if let Err(refused) = self.admit(&cached.scope, cached.detail.gate(), user.get(), pass) {
+            return match Box::pin(self.held_entry(&cached.scope, user.get())).await? {
                 Some((id, at_ms)) => Ok(Issued {
                     ticket: ticket(&id, at_ms)?,
                     fresh: false,
@@ -73,10 +73,15 @@ impl Engine {
         }
         let candidate = Uuid::now_v7().to_string();
         match self.decide(&cached, user.get(), candidate, clock_ms).await? {
-            Verdict::Issued { id, at_ms, .. } => Ok(Issued {
-                ticket: ticket(&id, at_ms)?,
-                fresh: true,
-            }),
+            Verdict::Issued { id, at_ms, .. } => {
+                if cached.detail.admission_enabled {
+                    self.pass_used(&cached.scope);
+                }
+                Ok(Issued {
+                    ticket: ticket(&id, at_ms)?,
+                    fresh: true,
+                })
+            }
             Verdict::Held { id, at_ms } => Ok(Issued {
                 ticket: ticket(&id, at_ms)?,
                 fresh: false,

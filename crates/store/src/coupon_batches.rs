@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use issuance_core::{
+    admission::{AdmissionFields, Gate, GateState},
     discount::{Discount, DiscountType},
     enums::{BatchStatus, InventoryStatus, IssueType},
     error::Error,
@@ -11,7 +12,8 @@ use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
 
 const COLUMNS: &str = "batch_id, inventory_id, batch_number, batch_name, issue_count, issue_type, \
                        daily_limit, valid_from_at, valid_until_at, batch_status, code_count, \
-                       created_by, updated_by, created_at, updated_at";
+                       created_by, updated_by, created_at, updated_at, admission_enabled, \
+                       prequeue_opens_at, admit_per_second, pass_ttl_seconds, admission_state";
 
 /// Inserts a batch with its number.
 pub async fn insert(
@@ -22,10 +24,11 @@ pub async fn insert(
     f: &BatchFields,
     status: BatchStatus,
 ) -> Result<BatchRow, Error> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO coupon_batches (inventory_id, batch_number, batch_name, issue_count, issue_type,
-             daily_limit, valid_from_at, valid_until_at, batch_status, created_by, updated_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING {COLUMNS}"
+             daily_limit, valid_from_at, valid_until_at, batch_status, created_by, updated_by,
+             admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
     )))
     .bind(inventory_id)
     .bind(number)
@@ -37,8 +40,53 @@ pub async fn insert(
     .bind(f.valid_until_at)
     .bind(status)
     .bind(actor)
+    .bind(f.admission.enabled.unwrap_or(false))
+    .bind(f.admission.prequeue_opens_at)
+    .bind(f.admission.admit_per_second)
+    .bind(f.admission.pass_ttl_seconds)
     .fetch_one(db)
-    .await?)
+    .await
+    .map_err(admission_refused)
+}
+
+/// A database error of the room's settings as the input error it is.
+fn admission_refused(err: sqlx::Error) -> Error {
+    match crate::constraint(&err) {
+        Some("coupon_batches_admission_set") => Error::Invalid(
+            "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled".into(),
+        ),
+        _ => err.into(),
+    }
+}
+
+/// Changes a batch's waiting room (each `None` stays) and its live control.
+pub async fn set_admission(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    actor: &str,
+    admission: &AdmissionFields,
+    state: Option<GateState>,
+) -> Result<BatchRow, Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE coupon_batches
+         SET admission_enabled = coalesce($3, admission_enabled),
+             prequeue_opens_at = coalesce($4, prequeue_opens_at),
+             admit_per_second = coalesce($5, admit_per_second),
+             pass_ttl_seconds = coalesce($6, pass_ttl_seconds),
+             admission_state = coalesce($7, admission_state),
+             updated_by = $2, updated_at = now(), version = version + 1
+         WHERE batch_id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(actor)
+    .bind(admission.enabled)
+    .bind(admission.prequeue_opens_at)
+    .bind(admission.admit_per_second)
+    .bind(admission.pass_ttl_seconds)
+    .bind(state.map(GateState::as_str))
+    .fetch_one(db)
+    .await
+    .map_err(admission_refused)
 }
 
 /// The live batch, locked for the rest of the transaction.
@@ -252,6 +300,16 @@ pub struct BatchRow {
     pub created_at: DateTime<Utc>,
     /// When it was changed last.
     pub updated_at: DateTime<Utc>,
+    /// Whether its waiting room is on.
+    pub admission_enabled: bool,
+    /// The room's pre-queue opening.
+    pub prequeue_opens_at: Option<DateTime<Utc>>,
+    /// The room's admissions per second.
+    pub admit_per_second: Option<i32>,
+    /// How long a pass lasts.
+    pub pass_ttl_seconds: Option<i32>,
+    /// The room's live control.
+    pub admission_state: String,
 }
 
 /// The fields an admin sets.
@@ -271,6 +329,8 @@ pub struct BatchFields {
     pub batch_status: Option<BatchStatus>,
     /// 1..=issueCount, or none.
     pub daily_limit: Option<i64>,
+    /// The waiting room (on creation; changed live through [`set_admission`]).
+    pub admission: AdmissionFields,
 }
 
 /// The list filters.
@@ -323,6 +383,16 @@ pub struct CouponBatch {
     pub discount_value: Option<i64>,
     /// Its PERCENT cap.
     pub max_discount: Option<i64>,
+    /// Whether its waiting room is on.
+    pub admission_enabled: bool,
+    /// The room's pre-queue opening.
+    pub prequeue_opens_at: Option<DateTime<Utc>>,
+    /// The room's admissions per second.
+    pub admit_per_second: Option<i32>,
+    /// How long a pass lasts.
+    pub pass_ttl_seconds: Option<i32>,
+    /// The room's live control.
+    pub admission_state: String,
 }
 
 /// A live batch with what issuing needs of its live inventory.
@@ -331,7 +401,9 @@ pub async fn find_batch(db: impl PgExecutor<'_>, batch_id: i64) -> Result<Option
         "SELECT b.batch_id, b.issue_type, b.batch_status, b.issue_count, b.daily_limit,
                 b.valid_from_at, b.valid_until_at, b.version + i.version AS version,
                 i.inventory_status, i.usable_from_at, i.usable_until_at,
-                i.discount_type, i.discount_value, i.max_discount
+                i.discount_type, i.discount_value, i.max_discount,
+                b.admission_enabled, b.prequeue_opens_at, b.admit_per_second, b.pass_ttl_seconds,
+                b.admission_state
          FROM coupon_batches b JOIN coupon_inventories i USING (inventory_id)
          WHERE b.batch_id = $1 AND b.deleted_at IS NULL AND i.deleted_at IS NULL",
     )
@@ -341,6 +413,17 @@ pub async fn find_batch(db: impl PgExecutor<'_>, batch_id: i64) -> Result<Option
 }
 
 impl CouponBatch {
+    /// The waiting room, when it is on.
+    pub fn gate(&self) -> Option<Gate> {
+        Gate::from_columns(
+            self.admission_enabled,
+            self.prequeue_opens_at,
+            self.admit_per_second,
+            self.pass_ttl_seconds,
+            &self.admission_state,
+        )
+    }
+
     /// The discount policy, if the inventory has one.
     pub fn discount(&self) -> Option<Discount> {
         Discount::from_columns(self.discount_type, self.discount_value, self.max_discount)

@@ -1,8 +1,9 @@
 //! `ticket_events`: golden-ticket events, the source of truth for their rules.
 
 use chrono::{DateTime, Utc};
+pub use issuance_core::admission::AdmissionFields;
 use issuance_core::{
-    admission::{Gate, GateState, MAX_ADMIT_PER_SECOND, MAX_PASS_TTL_SECONDS},
+    admission::{Gate, GateState},
     error::Error,
     ids::EventKey,
 };
@@ -123,53 +124,6 @@ pub struct EventChange {
     pub admission_state: Option<GateState>,
 }
 
-/// The waiting room's settings as an admin gives them; each `None` stays as it is (or, on
-/// creation, unset). Switching the room on needs all of them set, given now or before.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AdmissionFields {
-    /// On or off.
-    pub enabled: Option<bool>,
-    /// From when users may join.
-    pub prequeue_opens_at: Option<DateTime<Utc>>,
-    /// 1..=1,000,000.
-    pub admit_per_second: Option<i32>,
-    /// 1..=86,400.
-    pub pass_ttl_seconds: Option<i32>,
-}
-
-impl AdmissionFields {
-    /// Checks each given field on its own.
-    pub fn new(
-        enabled: Option<bool>,
-        prequeue_opens_at: Option<DateTime<Utc>>,
-        admit_per_second: Option<i64>,
-        pass_ttl_seconds: Option<i64>,
-    ) -> Result<Self, Error> {
-        if admit_per_second.is_some_and(|r| !(1..=MAX_ADMIT_PER_SECOND).contains(&r)) {
-            return Err(Error::Invalid(
-                "admitPerSecond must be between 1 and 1000000".into(),
-            ));
-        }
-        if pass_ttl_seconds.is_some_and(|t| !(1..=MAX_PASS_TTL_SECONDS).contains(&t)) {
-            return Err(Error::Invalid(
-                "passTtlSeconds must be between 1 and 86400".into(),
-            ));
-        }
-        // Both fit in i32: checked above.
-        Ok(Self {
-            enabled,
-            prequeue_opens_at,
-            admit_per_second: admit_per_second.map(|r| r as i32),
-            pass_ttl_seconds: pass_ttl_seconds.map(|t| t as i32),
-        })
-    }
-
-    /// Whether nothing is given.
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
 impl EventChange {
     /// Checks the fields on their own (the daily limit is the event's, checked against the row)
     /// and that something changes.
@@ -234,15 +188,13 @@ pub struct TicketEvent {
 impl TicketEvent {
     /// The waiting room, when it is on.
     pub fn gate(&self) -> Option<Gate> {
-        if !self.admission_enabled {
-            return None;
-        }
-        Some(Gate {
-            prequeue_opens_at: self.prequeue_opens_at?,
-            admit_per_second: self.admit_per_second?,
-            pass_ttl_seconds: self.pass_ttl_seconds?,
-            state: GateState::parse(&self.admission_state),
-        })
+        Gate::from_columns(
+            self.admission_enabled,
+            self.prequeue_opens_at,
+            self.admit_per_second,
+            self.pass_ttl_seconds,
+            &self.admission_state,
+        )
     }
 
     /// Whether `now` falls inside the window.

@@ -3,6 +3,7 @@
 use admin::batches::{self, Batch, DEFAULT_SORT, SORT_FIELDS};
 use axum::{Json, extract::State, http::StatusCode};
 use issuance_core::{
+    admission::AdmissionFields,
     enums::{BatchStatus, IssueType},
     paging::{Page, Sort},
 };
@@ -14,6 +15,7 @@ use crate::params::{instant, keyword, kst, paging, period};
 use crate::{
     error::{ApiError, ErrorBody},
     extract::{Admin, AppJson, AppPath, AppQuery},
+    routes::admission::{AdmissionBody, AdmissionView},
     state::AppState,
 };
 
@@ -33,12 +35,15 @@ pub struct CreateBody {
     batch_status: Option<BatchStatus>,
     #[serde(default)]
     daily_limit: Option<i64>,
+    /// A waiting room in front of the batch's issue endpoint (SELF batches).
+    #[serde(default)]
+    admission: Option<AdmissionBody>,
 }
 
 impl CreateBody {
     /// The inventory, and the fields an update can change too. (Written out rather than
     /// `#[serde(flatten)]`, which cannot refuse unknown fields.)
-    fn split(self) -> (i64, BatchBody) {
+    fn split(self) -> (i64, BatchBody, Option<AdmissionBody>) {
         let fields = BatchBody {
             batch_name: self.batch_name,
             issue_count: self.issue_count,
@@ -48,7 +53,7 @@ impl CreateBody {
             batch_status: self.batch_status,
             daily_limit: self.daily_limit,
         };
-        (self.inventory_id, fields)
+        (self.inventory_id, fields, self.admission)
     }
 }
 
@@ -78,6 +83,7 @@ impl BatchBody {
             issue_type: self.issue_type,
             batch_status: self.batch_status,
             daily_limit: self.daily_limit,
+            admission: AdmissionFields::default(),
         })
     }
 }
@@ -124,12 +130,21 @@ pub struct BatchView {
     updated_by: String,
     #[schema(format = DateTime)]
     updated_at: String,
+    /// The waiting room (SELF batches).
+    admission: AdmissionView,
 }
 
 impl From<Batch> for BatchView {
     fn from(b: Batch) -> Self {
         let r = b.row;
         Self {
+            admission: AdmissionView::new(
+                r.admission_enabled,
+                r.prequeue_opens_at,
+                r.admit_per_second,
+                r.pass_ttl_seconds,
+                &r.admission_state,
+            ),
             batch_id: r.batch_id,
             inventory_id: r.inventory_id,
             batch_name: r.batch_name,
@@ -173,8 +188,12 @@ pub async fn create(
     admin: Admin,
     AppJson(body): AppJson<CreateBody>,
 ) -> Result<(StatusCode, Json<BatchView>), ApiError> {
-    let (inventory_id, fields) = body.split();
-    let created = batches::create(&st.engine, &admin.actor(), inventory_id, fields.fields()?).await?;
+    let (inventory_id, fields, admission) = body.split();
+    let mut fields = fields.fields()?;
+    if let Some(admission) = admission {
+        fields.admission = admission.fields()?;
+    }
+    let created = batches::create(&st.engine, &admin.actor(), inventory_id, fields).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -196,7 +215,8 @@ pub async fn update(
     Ok(Json(updated.into()))
 }
 
-/// `PATCH /coupon-batches/{id}` body: the quantity of a SELF batch, live.
+/// `PATCH /coupon-batches/{id}` body: a SELF batch's quantity and waiting room, live; either
+/// or both.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"issueCount": 1500}))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -204,11 +224,13 @@ pub struct QuantityBody {
     /// Up within the inventory's `totalCount`, or down to what was issued already and no
     /// further; never below the batch's `dailyLimit`.
     #[schema(minimum = 1, maximum = 10000000)]
-    issue_count: i64,
+    issue_count: Option<i64>,
+    /// The waiting room's settings (each absent field stays).
+    admission: Option<AdmissionBody>,
 }
 
-/// `PATCH /coupon-batches/{id}`: changes a SELF batch's quantity while it issues (PENDING or
-/// READY).
+/// `PATCH /coupon-batches/{id}`: changes a SELF batch's quantity or waiting room while it
+/// issues (PENDING or READY).
 #[utoipa::path(
     patch, path = "/api/v1/admin/coupon-batches/{batchId}", tag = "admin", request_body = QuantityBody, params(("batchId" = i64, Path, minimum = 1, description = "The batch")),
     responses(
@@ -224,7 +246,15 @@ pub async fn set_issue_count(
     AppPath(id): AppPath<i64>,
     AppJson(body): AppJson<QuantityBody>,
 ) -> Result<Json<BatchView>, ApiError> {
-    let changed = batches::set_issue_count(&st.engine, &admin.actor(), id, body.issue_count).await?;
+    let admission = body.admission.map(AdmissionBody::fields).transpose()?;
+    let changed = batches::change(
+        &st.engine,
+        &admin.actor(),
+        id,
+        body.issue_count,
+        admission.unwrap_or_default(),
+    )
+    .await?;
     Ok(Json(changed.into()))
 }
 
