@@ -15,6 +15,8 @@ use crate::helpers::{TestApp, assert_error, fast_jobs};
 /// The rules of a test batch; the defaults make an open SELF batch with a 10 % discount.
 pub(crate) struct Setup {
     pub count: i64,
+    /// The inventory's `totalCount` (none: the batch's count).
+    pub inventory: Option<i64>,
     pub daily: Option<i64>,
     pub valid: (&'static str, &'static str),
     pub usable: (&'static str, &'static str),
@@ -27,6 +29,7 @@ impl Default for Setup {
     fn default() -> Self {
         Self {
             count: 100,
+            inventory: None,
             daily: None,
             valid: ("2026-01-01T00:00:00", "2099-01-01T00:00:00"),
             usable: ("2026-01-01T00:00:00", "2099-06-01T00:00:00"),
@@ -50,7 +53,7 @@ pub(crate) async fn batch(app: &TestApp, s: Setup) -> (i64, i64) {
     let inventory = app
         .admin_post(
             "/api/v1/admin/coupon-inventories",
-            &json!({"eventId": event["eventId"], "inventoryName": "A", "totalCount": s.count,
+            &json!({"eventId": event["eventId"], "inventoryName": "A", "totalCount": s.inventory.unwrap_or(s.count),
                     "usableFromAt": s.usable.0, "usableUntilAt": s.usable.1,
                     "inventoryStatus": s.inventory_status,
                     "discount": {"type": "PERCENT", "value": 10, "maxDiscount": 5000}}),

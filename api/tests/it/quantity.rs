@@ -12,7 +12,10 @@ use std::{
 use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, assert_error};
+use crate::{
+    coupons::{self, Setup},
+    helpers::{Options, TestApp, assert_error},
+};
 
 async fn set_total(app: &TestApp, key: &str, total: i64) -> reqwest::Response {
     app.patch(
@@ -297,37 +300,6 @@ async fn a_copy_rebuilt_from_stale_rules_keeps_the_lowered_quantity() {
     assert_eq!(figures(&other, "stale").await, (4, 0));
 }
 
-/// An inventory of `inventory` codes and a READY batch of `count` of them, claimed as
-/// `issue_type`; returns the batch id.
-async fn batch_in(app: &TestApp, inventory: i64, count: i64, issue_type: &str) -> i64 {
-    let name = format!("event-{}", uuid::Uuid::new_v4().simple());
-    let event = app
-        .admin_post(
-            "/api/v1/admin/events",
-            &json!({"eventName": name, "fromAt": "2026-01-01T00:00:00", "untilAt": "2099-01-01T00:00:00"}),
-            201,
-        )
-        .await;
-    let inventory = app
-        .admin_post(
-            "/api/v1/admin/coupon-inventories",
-            &json!({"eventId": event["eventId"], "inventoryName": "A", "totalCount": inventory,
-                    "usableFromAt": "2026-01-01T00:00:00", "usableUntilAt": "2099-06-01T00:00:00"}),
-            201,
-        )
-        .await;
-    let batch = app
-        .admin_post(
-            "/api/v1/admin/coupon-batches",
-            &json!({"inventoryId": inventory["inventoryId"], "batchName": "1회차", "issueCount": count,
-                    "issueType": issue_type, "batchStatus": "READY",
-                    "validFromAt": "2026-01-01T00:00:00", "validUntilAt": "2099-01-01T00:00:00"}),
-            201,
-        )
-        .await;
-    batch["batchId"].as_i64().unwrap()
-}
-
 async fn set_issue_count(app: &TestApp, batch: i64, count: i64) -> reqwest::Response {
     app.patch(
         &format!("/api/v1/admin/coupon-batches/{batch}"),
@@ -337,48 +309,37 @@ async fn set_issue_count(app: &TestApp, batch: i64, count: i64) -> reqwest::Resp
     .await
 }
 
-async fn claim(app: &TestApp, batch: i64, user: i64) -> reqwest::Response {
-    app.post(
-        &format!("/api/v1/coupons/{batch}/issue"),
-        &app.user(user),
-        &json!({ "userId": user }),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_self_batchs_quantity_changes_live_within_its_inventory() {
     let app = TestApp::spawn().await;
-    let batch = batch_in(&app, 10, 3, "SELF").await;
+    let setup = |issue_type| Setup {
+        count: 3,
+        inventory: Some(10),
+        issue_type,
+        ..Setup::default()
+    };
+    let (_, batch) = coupons::batch(&app, setup("SELF")).await;
     let path = format!("/api/v1/admin/coupon-batches/{batch}");
     let claim_path = format!("/api/v1/coupons/{batch}/issue");
     for user in 1..=3 {
-        assert_eq!(claim(&app, batch, user).await.status(), 201);
+        assert_eq!(coupons::issue(&app, batch, user).await.status(), 201);
     }
-    assert_error(claim(&app, batch, 4).await, 409, "COUPON_SOLD_OUT", &claim_path).await;
+    assert_error(
+        coupons::issue(&app, batch, 4).await,
+        409,
+        "COUPON_SOLD_OUT",
+        &claim_path,
+    )
+    .await;
     tokio::time::sleep(HOLDERS_LOADED).await;
 
-    assert_error(
-        set_issue_count(&app, batch, 2).await,
-        409,
-        "QUANTITY_BELOW_ISSUED",
-        &path,
-    )
-    .await;
-    assert_error(
-        set_issue_count(&app, batch, 11).await,
-        400,
-        "MAX_COUPON_LIMIT_EXCEEDED",
-        &path,
-    )
-    .await;
-    assert_error(
-        set_issue_count(&app, batch, 0).await,
-        400,
-        "INVALID_REQUEST",
-        &path,
-    )
-    .await;
+    for (count, status, code) in [
+        (2, 409, "QUANTITY_BELOW_ISSUED"),
+        (11, 400, "MAX_COUPON_LIMIT_EXCEEDED"),
+        (0, 400, "INVALID_REQUEST"),
+    ] {
+        assert_error(set_issue_count(&app, batch, count).await, status, code, &path).await;
+    }
     let r = app.patch(&path, &app.user(1), &json!({ "issueCount": 5 })).await;
     assert_error(r, 403, "FORBIDDEN", &path).await;
     let missing = "/api/v1/admin/coupon-batches/999999";
@@ -395,14 +356,20 @@ async fn a_self_batchs_quantity_changes_live_within_its_inventory() {
         (Some(5), Some(3))
     );
     // The sell-out is over, and the next coupon takes the next position.
-    let r = claim(&app, batch, 4).await;
+    let r = coupons::issue(&app, batch, 4).await;
     assert_eq!(r.status(), 201);
     let coupon: Value = r.json().await.unwrap();
     assert_eq!(coupon["couponIssueId"].as_i64(), Some(batch * 10_000_000 + 3));
 
     // Down to what was issued: sold out at once.
     assert_eq!(set_issue_count(&app, batch, 4).await.status(), 200);
-    assert_error(claim(&app, batch, 5).await, 409, "COUPON_SOLD_OUT", &claim_path).await;
+    assert_error(
+        coupons::issue(&app, batch, 5).await,
+        409,
+        "COUPON_SOLD_OUT",
+        &claim_path,
+    )
+    .await;
     let body: Value = app.get(&path, Some(&app.admin())).await.json().await.unwrap();
     assert_eq!(
         (body["issueCount"].as_i64(), body["issuedCount"].as_i64()),
@@ -410,7 +377,7 @@ async fn a_self_batchs_quantity_changes_live_within_its_inventory() {
     );
 
     // A MAPPED batch's quantity is its codes: not changed here.
-    let mapped = batch_in(&app, 10, 3, "MAPPED").await;
+    let (_, mapped) = coupons::batch(&app, setup("MAPPED")).await;
     let mapped_path = format!("/api/v1/admin/coupon-batches/{mapped}");
     assert_error(
         set_issue_count(&app, mapped, 5).await,

@@ -46,17 +46,7 @@ pub async fn insert(
     .bind(f.admission.pass_ttl_seconds)
     .fetch_one(db)
     .await
-    .map_err(admission_refused)
-}
-
-/// A database error of the room's settings as the input error it is.
-fn admission_refused(err: sqlx::Error) -> Error {
-    match crate::constraint(&err) {
-        Some("coupon_batches_admission_set") => Error::Invalid(
-            "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled".into(),
-        ),
-        _ => err.into(),
-    }
+    .map_err(crate::admission_refused)
 }
 
 /// Changes a batch's waiting room (each `None` stays) and its live control.
@@ -86,7 +76,7 @@ pub async fn set_admission(
     .bind(state.map(GateState::as_str))
     .fetch_one(db)
     .await
-    .map_err(admission_refused)
+    .map_err(crate::admission_refused)
 }
 
 /// The live batch, locked for the rest of the transaction.

@@ -62,6 +62,17 @@ pub fn is_unique_violation(err: &Error) -> bool {
         if e.as_database_error().is_some_and(|d| d.is_unique_violation()))
 }
 
+/// A database error of a waiting room's settings as the input error it is: a room switched on
+/// without all of its settings (`<table>_admission_set`).
+pub(crate) fn admission_refused(err: sqlx::Error) -> Error {
+    match constraint(&err) {
+        Some(c) if c.ends_with("_admission_set") => Error::Invalid(
+            "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled".into(),
+        ),
+        _ => err.into(),
+    }
+}
+
 /// The name of the constraint a database error broke, if any.
 pub(crate) fn constraint(err: &sqlx::Error) -> Option<&str> {
     err.as_database_error().and_then(|e| e.constraint())

@@ -97,18 +97,7 @@ pub async fn update(
     .bind(change.admission_state.map(GateState::as_str))
     .fetch_optional(db)
     .await
-    .map_err(admission_refused)
-}
-
-/// A database error of the room's settings as the input error it is: switched on without all
-/// of its settings.
-fn admission_refused(err: sqlx::Error) -> Error {
-    match crate::constraint(&err) {
-        Some("ticket_events_admission_set") => Error::Invalid(
-            "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled".into(),
-        ),
-        _ => err.into(),
-    }
+    .map_err(crate::admission_refused)
 }
 
 /// A change of an event: each field `None` stays as it is.
