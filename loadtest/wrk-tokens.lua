@@ -1,7 +1,8 @@
 -- wrk script: a fresh user per request, each with a bearer token of their own, read from
 -- TOKENS_FILE (one "token user-id" per line, minted beforehand). POSTs to ISSUE_PATH with the
 -- body {"userId":<id>}, or with no body when NO_BODY is set (a peer that takes the user from
--- the token). Prints the same RESULT line as wrk-issue.lua.
+-- the token); with METHOD=GET, GETs ISSUE_PATH with `{user}` replaced by the user's id (a
+-- waiting room's poll). Prints the same RESULT line as wrk-issue.lua.
 
 dofile("loadtest/wrk-result.lua")
 
@@ -22,6 +23,7 @@ function init(args)
   next_index = 0
   path = os.getenv("ISSUE_PATH")
   no_body = os.getenv("NO_BODY") ~= nil
+  get = os.getenv("METHOD") == "GET"
 end
 
 function request()
@@ -30,6 +32,9 @@ function request()
     ["Authorization"] = "Bearer " .. tokens[next_index],
     ["Content-Type"] = "application/json",
   }
+  if get then
+    return wrk.format("GET", (path:gsub("{user}", users[next_index])), headers)
+  end
   if no_body then
     return wrk.format("POST", path, headers, "")
   end
