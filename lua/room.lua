@@ -28,7 +28,7 @@
 --
 -- Returns {status, index, npre (-1 before the start), n, adm, now ms, pass expiry (0 none),
 -- holds (1/0), sold out (1/0), joined at ms, joined now (1/0), a pass expired unused was given
--- up (1/0)}; status is 'OK', 'NOT_OPEN', 'CLOSED' or 'NONE' (not joined).
+-- up (1/0), the outflow's clock `at` ms}; status is 'OK', 'NOT_OPEN', 'CLOSED' or 'NONE'.
 -- 'grant' returns the pass expiry (the existing one, or now + lifetime).
 
 local mode, user = ARGV[1], ARGV[2]
@@ -100,4 +100,5 @@ if mode == 'join' then
 elseif not index then
   return {'NONE', -1, npre or -1, n, adm, now, 0, holds, sold and 1 or 0}
 end
-return {'OK', index, npre or -1, n, adm, now, expiry, holds, sold and 1 or 0, joined_at, fresh, forfeit}
+return {'OK', index, npre or -1, n, adm, now, expiry, holds, sold and 1 or 0, joined_at, fresh, forfeit,
+        math.floor(at or start)}

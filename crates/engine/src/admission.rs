@@ -13,6 +13,15 @@
 //! call passes them from this process's rules cache, so a change takes effect everywhere within
 //! the cache's TTL. The room's keys share the scope's hash tag.
 //!
+//! **Polls from memory.** A poll is answered from this process's copy of the room's counts
+//! (at most [`crate::cache::SNAPSHOT_TTL`] old, the outflow since counted by the same rule as `room.lua`)
+//! and of the user's join index, once this process has seen both; otherwise, and for every
+//! join, pass and control, `room.lua` is called. The copy is never ahead of Redis: its joined
+//! count caps the admissions; once the scope sold out (as the copy or this process's sold-out
+//! memory knows) polls go to Redis, which knows who holds an issue; a sell-out this process did
+//! not see shows within the copy's age. A user whose index is not below the copy's joined count (the
+//! room's keys were lost) is asked about in Redis again.
+//!
 //! **A Redis loss of the room's keys.** The counts and join indexes are gone: the room starts
 //! empty, everyone joins again (at the back, in arrival order, once the start has passed), and
 //! the outflow counts from the loss. Passes already given stay valid until they expire (they
@@ -20,6 +29,8 @@
 //! quantity and one-per-user are `issue.lua`'s, so a loss can never issue more than the
 //! quantity nor twice to a user; at worst it admits again someone admitted before, whose second
 //! pass gets them the ticket they already hold.
+
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use fred::{interfaces::HashesInterface, types::Value};
@@ -33,6 +44,7 @@ use issuance_core::{
 use store::ticket_events::EventChange;
 
 use crate::{
+    cache::{Known, RoomSnapshot},
     engine::Engine,
     keys::{RoomKeys, ScopeKeys},
     scope::Scope,
@@ -155,6 +167,8 @@ struct RoomReply {
     fresh: bool,
     /// This call gave up a pass that expired unused.
     forfeit: bool,
+    /// The outflow's clock.
+    at_ms: i64,
 }
 
 impl Engine {
@@ -188,6 +202,7 @@ impl Engine {
         // Count the outflow up to now under the old state, so the new one starts from now (a
         // resume must not admit for the time it was paused).
         self.room_call(&room, UserId::new(1)?, Mode::Place).await?;
+        self.inner.rooms.rooms.invalidate(&room.tag);
         match scope {
             Scope::Ticket(key) => {
                 let change = EventChange {
@@ -264,14 +279,30 @@ impl Engine {
 
     async fn room(&self, scope: &Scope, user: UserId, mode: Mode) -> Result<Place, Error> {
         let room = self.room_of(scope).await?;
-        let reply = self.room_call(&room, user, mode).await?;
-        match reply.status.as_str() {
-            "OK" => {}
-            "NOT_OPEN" => return Err(Error::Refused(Refusal::QueueNotOpen)),
-            "CLOSED" => return Err(Error::Refused(Refusal::QueueClosed)),
-            "NONE" => return Err(Error::NotFound(Missing::QueuePlace)),
-            other => return Err(Error::protocol("room.lua", format!("status {other:?}"))),
-        }
+        let remembered = match mode {
+            Mode::Place => self.remembered(&room, user.get()),
+            Mode::Join => None,
+        };
+        let reply = match remembered {
+            Some(reply) => reply,
+            None => {
+                let reply = self.room_call(&room, user, mode).await?;
+                match reply.status.as_str() {
+                    "OK" => self.remember(&room, user.get(), &reply),
+                    "NOT_OPEN" => return Err(Error::Refused(Refusal::QueueNotOpen)),
+                    "CLOSED" => return Err(Error::Refused(Refusal::QueueClosed)),
+                    "NONE" => {
+                        self.inner
+                            .rooms
+                            .places
+                            .invalidate(&(room.tag.clone(), user.get()));
+                        return Err(Error::NotFound(Missing::QueuePlace));
+                    }
+                    other => return Err(Error::protocol("room.lua", format!("status {other:?}"))),
+                }
+                reply
+            }
+        };
         let kind = kind_label(scope);
         if reply.fresh {
             metrics::counter!("issuer_room_joins_total", "kind" => kind).increment(1);
@@ -281,6 +312,71 @@ impl Engine {
                 .increment(1);
         }
         self.place(&room, kind, user, reply).await
+    }
+
+    /// Keeps what a `room.lua` answer says of the room and of the user.
+    fn remember(&self, room: &Room, user: i64, r: &RoomReply) {
+        let memory = &self.inner.rooms;
+        memory.rooms.insert(
+            room.tag.clone(),
+            RoomSnapshot {
+                joined: r.joined,
+                npre: r.npre,
+                admitted: r.admitted,
+                at_ms: r.at_ms,
+                now_ms: r.now_ms,
+                taken: Instant::now(),
+                sold_out: r.sold_out,
+            },
+        );
+        memory.places.insert(
+            (room.tag.clone(), user),
+            Known {
+                index: r.index,
+                joined_at_ms: r.joined_at_ms,
+                expiry_ms: r.expiry_ms,
+                holds: r.holds,
+            },
+        );
+    }
+
+    /// A poll answered from this process's copy, when it has one fresh enough (see the module
+    /// doc): the outflow since the copy counted by `room.lua`'s rule.
+    fn remembered(&self, room: &Room, user: i64) -> Option<RoomReply> {
+        let memory = &self.inner.rooms;
+        let snap = memory.rooms.get(&room.tag)?;
+        let known = memory.places.get(&(room.tag.clone(), user))?;
+        let now_ms = snap.now_ms + snap.taken.elapsed().as_millis() as i64;
+        let start_ms = room.start.timestamp_millis();
+        if known.index >= snap.joined || (snap.npre < 0 && now_ms >= start_ms) {
+            return None;
+        }
+        // After a sell-out the answer depends on whether the user holds an issue, which only
+        // Redis knows (and the crowd then polls rarely).
+        if snap.sold_out || self.inner.sold_out.get(&room.scope_keys.stream).is_some() {
+            return None;
+        }
+        let mut admitted = snap.admitted;
+        if snap.npre >= 0 && room.gate.state == GateState::Running {
+            let at = snap.at_ms.max(start_ms);
+            let k = (now_ms - at).max(0) * i64::from(room.gate.admit_per_second) / 1_000;
+            admitted = snap.joined.min(admitted + k);
+        }
+        Some(RoomReply {
+            status: "OK".into(),
+            index: known.index,
+            npre: snap.npre,
+            joined: snap.joined,
+            admitted,
+            now_ms,
+            expiry_ms: known.expiry_ms,
+            holds: known.holds,
+            sold_out: false,
+            joined_at_ms: known.joined_at_ms,
+            fresh: false,
+            forfeit: false,
+            at_ms: snap.at_ms,
+        })
     }
 
     async fn room_call(&self, room: &Room, user: UserId, mode: Mode) -> Result<RoomReply, Error> {
@@ -326,6 +422,7 @@ impl Engine {
             joined_at_ms: int(9).unwrap_or(0),
             fresh: int(10).unwrap_or(0) == 1,
             forfeit: int(11).unwrap_or(0) == 1,
+            at_ms: int(12).unwrap_or(0),
         })
     }
 
@@ -368,6 +465,16 @@ impl Engine {
         let mut expiry = r.expiry_ms;
         if state == PlaceState::Admitted && !r.holds && expiry == 0 {
             expiry = self.grant(room, user).await?;
+            let key = (room.tag.clone(), user.get());
+            if let Some(known) = self.inner.rooms.places.get(&key) {
+                self.inner.rooms.places.insert(
+                    key,
+                    Known {
+                        expiry_ms: expiry,
+                        ..known
+                    },
+                );
+            }
             metrics::counter!("issuer_room_passes_total", "kind" => kind, "outcome" => "given").increment(1);
             let waited_ms = r.now_ms - r.joined_at_ms.max(room.start.timestamp_millis());
             metrics::histogram!("issuer_room_wait_seconds", "kind" => kind)

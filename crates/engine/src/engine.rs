@@ -9,7 +9,7 @@ use store::{coupon_batches::CouponBatch, ticket_events::TicketEvent};
 
 use crate::{
     blocks::{Reservations, ReserveOptions},
-    cache::{KeyedLocks, RulesCache, SoldOutBook},
+    cache::{KeyedLocks, RoomMemory, RulesCache, SoldOutBook},
     confirm::Confirm,
     group_commit::GroupCommit,
     keys::Keys,
@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     pub(crate) events: RulesCache<TicketEvent>,
     pub(crate) coupons: RulesCache<CouponBatch>,
     pub(crate) sold_out: SoldOutBook,
+    /// This process's copy of its waiting rooms' counts (see [`crate::admission`]).
+    pub(crate) rooms: RoomMemory,
     pub(crate) group_commit: GroupCommit,
     /// Cleared while Redis does not keep what the durability needs (see [`crate::durability`]).
     pub(crate) redis_fit: std::sync::atomic::AtomicBool,
@@ -105,6 +107,7 @@ impl Engine {
                     options.rules_cache_max,
                 ),
                 sold_out: SoldOutBook::default(),
+                rooms: Default::default(),
                 group_commit: GroupCommit::new(
                     options.issue_calls_in_flight,
                     Confirm::of(&options.durability),
