@@ -39,6 +39,19 @@ async fn figures(app: &TestApp, key: &str) -> (i64, i64) {
     )
 }
 
+/// A second api process on the same stores, with caches and sold-out memory of its own (the
+/// first one drains).
+async fn second_process(app: &TestApp) -> TestApp {
+    TestApp::spawn_on(
+        app.core.clone(),
+        Options {
+            drain: false,
+            ..Options::default()
+        },
+    )
+    .await
+}
+
 /// Long enough for the sold-out memory to load the holders in the background.
 const HOLDERS_LOADED: Duration = Duration::from_millis(300);
 /// Past the rules cache's TTL (1 s).
@@ -138,15 +151,7 @@ async fn a_quantity_change_checks_its_input() {
 #[tokio::test]
 async fn raising_the_quantity_ends_a_sell_out_in_every_process() {
     let app = TestApp::spawn().await;
-    // A second api process on the same stores, with caches and sold-out memory of its own.
-    let other = TestApp::spawn_on(
-        app.core.clone(),
-        Options {
-            drain: false,
-            ..Options::default()
-        },
-    )
-    .await;
+    let other = second_process(&app).await;
     app.create_event("raise", 2, None).await;
     assert_eq!(app.issue("raise", 1).await.status(), 201);
     assert_eq!(other.issue("raise", 2).await.status(), 201);
@@ -268,14 +273,7 @@ async fn lowering_under_a_burst_never_issues_past_the_new_quantity() {
 #[tokio::test]
 async fn a_copy_rebuilt_from_stale_rules_keeps_the_lowered_quantity() {
     let app = TestApp::spawn().await;
-    let other = TestApp::spawn_on(
-        app.core.clone(),
-        Options {
-            drain: false,
-            ..Options::default()
-        },
-    )
-    .await;
+    let other = second_process(&app).await;
     app.create_event("stale", 10, None).await;
     for user in 1..=3 {
         assert_eq!(other.issue("stale", user).await.status(), 201);

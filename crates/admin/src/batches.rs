@@ -72,24 +72,8 @@ fn check(f: &BatchFields) -> Result<(), Error> {
     if !f.admission.is_empty() && f.issue_type != IssueType::SelfIssued {
         return Err(Error::Invalid("admission is for SELF batches only".into()));
     }
-    if f.admission.enabled == Some(true)
-        && (f.admission.prequeue_opens_at.is_none()
-            || f.admission.admit_per_second.is_none()
-            || f.admission.pass_ttl_seconds.is_none())
-    {
-        return Err(Error::Invalid(
-            "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled".into(),
-        ));
-    }
-    if f.admission
-        .prequeue_opens_at
-        .is_some_and(|at| at > f.valid_from_at)
-    {
-        return Err(Error::Invalid(
-            "prequeueOpensAt must not be after validFromAt".into(),
-        ));
-    }
-    Ok(())
+    f.admission.check_complete()?;
+    f.admission.check_opening(f.valid_from_at, "validFromAt")
 }
 
 /// Creates a batch under a live inventory.
@@ -185,15 +169,8 @@ impl RowChange for BatchChange<'_> {
         {
             return Err(Error::Refused(Refusal::CannotModifyBatch));
         }
-        if self
-            .admission
-            .prequeue_opens_at
-            .is_some_and(|at| at > current.valid_from_at)
-        {
-            return Err(Error::Invalid(
-                "prequeueOpensAt must not be after validFromAt".into(),
-            ));
-        }
+        self.admission
+            .check_opening(current.valid_from_at, "validFromAt")?;
         if let Some(count) = self.issue_count {
             if current.daily_limit.is_some_and(|daily| daily > count) {
                 return Err(Error::Invalid("dailyLimit must be 1 to issueCount".into()));

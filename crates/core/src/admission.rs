@@ -127,6 +127,33 @@ impl AdmissionFields {
         })
     }
 
+    /// What a room switched on without all of its settings is told.
+    pub const INCOMPLETE: &'static str =
+        "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled";
+
+    /// On creation: switched on only with all of its settings.
+    pub fn check_complete(&self) -> Result<(), crate::error::Error> {
+        if self.enabled == Some(true)
+            && (self.prequeue_opens_at.is_none()
+                || self.admit_per_second.is_none()
+                || self.pass_ttl_seconds.is_none())
+        {
+            return Err(crate::error::Error::Invalid(Self::INCOMPLETE.into()));
+        }
+        Ok(())
+    }
+
+    /// The pre-queue, when given, opens at or before the scope's start (`start_name`, as the
+    /// API names it: an event's `startAt`, a batch's `validFromAt`).
+    pub fn check_opening(&self, start: DateTime<Utc>, start_name: &str) -> Result<(), crate::error::Error> {
+        if self.prequeue_opens_at.is_some_and(|at| at > start) {
+            return Err(crate::error::Error::Invalid(format!(
+                "prequeueOpensAt must not be after {start_name}"
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether nothing is given.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()

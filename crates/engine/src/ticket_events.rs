@@ -155,14 +155,7 @@ impl RowChange for EventRow<'_> {
         let event = store::ticket_events::lock(tx, self.key.as_str())
             .await?
             .ok_or(Error::NotFound(Missing::TicketEvent))?;
-        if self
-            .change
-            .admission
-            .prequeue_opens_at
-            .is_some_and(|at| at > event.start_at)
-        {
-            return Err(Error::Invalid("prequeueOpensAt must not be after startAt".into()));
-        }
+        self.change.admission.check_opening(event.start_at, "startAt")?;
         if let Some(total) = self.change.total_quantity
             && event.daily_limit.is_some_and(|daily| daily > total)
         {

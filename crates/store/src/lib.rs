@@ -66,9 +66,9 @@ pub fn is_unique_violation(err: &Error) -> bool {
 /// without all of its settings (`<table>_admission_set`).
 pub(crate) fn admission_refused(err: sqlx::Error) -> Error {
     match constraint(&err) {
-        Some(c) if c.ends_with("_admission_set") => Error::Invalid(
-            "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled".into(),
-        ),
+        Some(c) if c.ends_with("_admission_set") => {
+            Error::Invalid(issuance_core::admission::AdmissionFields::INCOMPLETE.into())
+        }
         _ => err.into(),
     }
 }

@@ -215,18 +215,8 @@ impl NewTicketEvent {
     /// With a waiting room: when switched on, every setting given, its pre-queue opening at or
     /// before the start.
     pub fn with_admission(mut self, admission: AdmissionFields) -> Result<Self, Error> {
-        if admission.enabled == Some(true)
-            && (admission.prequeue_opens_at.is_none()
-                || admission.admit_per_second.is_none()
-                || admission.pass_ttl_seconds.is_none())
-        {
-            return Err(Error::Invalid(
-                "admission needs prequeueOpensAt, admitPerSecond and passTtlSeconds to be enabled".into(),
-            ));
-        }
-        if admission.prequeue_opens_at.is_some_and(|at| at > self.start_at) {
-            return Err(Error::Invalid("prequeueOpensAt must not be after startAt".into()));
-        }
+        admission.check_complete()?;
+        admission.check_opening(self.start_at, "startAt")?;
         self.admission = admission;
         Ok(self)
     }
