@@ -2,10 +2,9 @@
 //! (`admission` on `POST`/`PATCH /events`, on a batch's `POST`/`PATCH`, and in their views); the
 //! room's own routes are in [`crate::routes::queue`].
 
-use chrono::{DateTime, Utc};
 use issuance_core::clock;
 use serde::{Deserialize, Serialize};
-use store::ticket_events::{AdmissionFields, TicketEvent};
+use store::ticket_events::{AdmissionColumns, AdmissionFields};
 use utoipa::ToSchema;
 
 use crate::{error::ApiError, params::instant};
@@ -23,9 +22,13 @@ pub struct AdmissionBody {
     prequeue_opens_at: Option<String>,
     #[schema(minimum = 1, maximum = 1_000_000)]
     admit_per_second: Option<i64>,
-    /// How long a pass lasts once given.
+    /// How long a pass lasts from the user's admission.
     #[schema(minimum = 1, maximum = 86_400)]
     pass_ttl_seconds: Option<i64>,
+    /// Most passes given and neither used nor expired: the outflow waits while this many are
+    /// out. 0 removes the cap.
+    #[schema(minimum = 0, maximum = 1_000_000)]
+    max_unused_passes: Option<i64>,
 }
 
 impl AdmissionBody {
@@ -40,11 +43,12 @@ impl AdmissionBody {
             opens,
             self.admit_per_second,
             self.pass_ttl_seconds,
+            self.max_unused_passes,
         )?)
     }
 }
 
-/// The waiting room of an event, as its view shows it.
+/// The waiting room of an event or batch, as its view shows it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdmissionView {
@@ -53,37 +57,21 @@ pub struct AdmissionView {
     prequeue_opens_at: Option<String>,
     admit_per_second: Option<i32>,
     pass_ttl_seconds: Option<i32>,
+    /// None (or 0): no cap.
+    max_unused_passes: Option<i32>,
     /// `RUNNING`, `PAUSED` or `CLOSED`.
     state: String,
 }
 
-impl AdmissionView {
-    /// From a row's admission columns.
-    pub fn new(
-        enabled: bool,
-        prequeue_opens_at: Option<DateTime<Utc>>,
-        admit_per_second: Option<i32>,
-        pass_ttl_seconds: Option<i32>,
-        state: &str,
-    ) -> Self {
+impl From<&AdmissionColumns> for AdmissionView {
+    fn from(a: &AdmissionColumns) -> Self {
         Self {
-            enabled,
-            prequeue_opens_at: prequeue_opens_at.map(clock::format_utc),
-            admit_per_second,
-            pass_ttl_seconds,
-            state: state.to_owned(),
+            enabled: a.admission_enabled,
+            prequeue_opens_at: a.prequeue_opens_at.map(clock::format_utc),
+            admit_per_second: a.admit_per_second,
+            pass_ttl_seconds: a.pass_ttl_seconds,
+            max_unused_passes: a.max_unused_passes,
+            state: a.admission_state.clone(),
         }
-    }
-}
-
-impl From<&TicketEvent> for AdmissionView {
-    fn from(e: &TicketEvent) -> Self {
-        Self::new(
-            e.admission_enabled,
-            e.prequeue_opens_at,
-            e.admit_per_second,
-            e.pass_ttl_seconds,
-            &e.admission_state,
-        )
     }
 }

@@ -77,7 +77,7 @@ impl From<LiveEvent> for EventView {
         let remaining_quantity = s.remaining();
         let e = s.event;
         Self {
-            admission: AdmissionView::from(&e),
+            admission: AdmissionView::from(&e.admission),
             event_key: e.event_key,
             name: e.name,
             total_quantity: e.total_quantity,

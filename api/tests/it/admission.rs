@@ -38,6 +38,17 @@ async fn gated_event(
     now + chrono::Duration::from_std(start_in).unwrap()
 }
 
+/// Who of `users` is admitted now, with their passes.
+async fn passes_of(app: &TestApp, key: &str, users: std::ops::RangeInclusive<i64>) -> Vec<(i64, String)> {
+    let mut admitted = Vec::new();
+    for user in users {
+        if let Some(pass) = place(app, key, user).await["pass"].as_str() {
+            admitted.push((user, pass.to_owned()));
+        }
+    }
+    admitted
+}
+
 async fn join(app: &TestApp, key: &str, user: i64) -> reqwest::Response {
     app.post(
         &format!("/events/{key}/queue"),
@@ -307,6 +318,90 @@ async fn a_sell_out_tells_everyone_waiting_at_their_next_poll() {
 }
 
 #[tokio::test]
+async fn unused_passes_are_capped_and_a_pass_used_or_expired_frees_its_slot() {
+    let app = TestApp::spawn().await;
+    let key = "room-cap";
+    // 1,000 a second would admit all 20 at once; the cap lets 3 through until passes are used
+    // or expire (2 s after their admission).
+    let start = gated_event(&app, key, 100, 1_000, Duration::from_millis(300)).await;
+    let r = app
+        .patch(
+            &format!("/events/{key}"),
+            &app.admin(),
+            &json!({"admission": {"maxUnusedPasses": 3, "passTtlSeconds": 2}}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["admission"]["maxUnusedPasses"], 3);
+    for user in 1..=20 {
+        assert_eq!(join(&app, key, user).await.status(), 200);
+    }
+    sleep_past(start, Duration::from_millis(300)).await;
+    let first = passes_of(&app, key, 1..=20).await;
+    assert_eq!(
+        first.len(),
+        3,
+        "the cap holds the outflow (fails without it): {first:?}"
+    );
+    assert_eq!(place(&app, key, 1).await["admitted"], 3);
+
+    // Two passes used: two more are let through (the copy of the counts is 100 ms old at most).
+    for (user, pass) in &first[..2] {
+        assert_eq!(issue_with(&app, key, *user, Some(pass)).await.status(), 201);
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let second = passes_of(&app, key, 1..=20).await;
+    let fresh: Vec<i64> = second
+        .iter()
+        .map(|(u, _)| *u)
+        .filter(|u| first.iter().all(|(f, _)| f != u))
+        .collect();
+    assert_eq!(fresh.len(), 2, "a used pass frees its slot: {second:?}");
+    assert_eq!(place(&app, key, 1).await["admitted"], 5);
+
+    // Nobody uses another: the three unused passes expire 2 s after their admission, and three
+    // more are let through, never more than three out at once.
+    sleep_past(start, Duration::from_millis(2_700)).await;
+    let admitted = place(&app, key, 1).await["admitted"].as_i64().unwrap();
+    assert!(
+        (6..=8).contains(&admitted),
+        "expired passes free their slots: {admitted}"
+    );
+    let out = passes_of(&app, key, 1..=20).await;
+    let now = Utc::now().timestamp_millis();
+    let live: Vec<_> = out
+        .iter()
+        .filter(|(user, pass)| {
+            !first[..2].iter().any(|(u, _)| u == user)
+                && pass.split_once('.').unwrap().0.parse::<i64>().unwrap() > now
+        })
+        .collect();
+    assert!(live.len() <= 3, "at most three unused passes: {live:?}");
+    assert!(!live.is_empty(), "new passes were given: {out:?}");
+    let (user, stale) = &first[2];
+    assert_error(
+        issue_with(&app, key, *user, Some(stale)).await,
+        403,
+        "ADMISSION_INVALID",
+        &format!("/events/{key}/tickets"),
+    )
+    .await;
+
+    // The cap lifted live: everyone is let through within the rules cache's second.
+    let r = app
+        .patch(
+            &format!("/events/{key}"),
+            &app.admin(),
+            &json!({"admission": {"maxUnusedPasses": 0}}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(place(&app, key, 1).await["admitted"], 20);
+}
+
+#[tokio::test]
 async fn the_room_checks_its_input_and_its_opening() {
     let app = TestApp::spawn().await;
     // Not open yet: the pre-queue opens in an hour.
@@ -342,7 +437,11 @@ async fn the_room_checks_its_input_and_its_opening() {
             json!({"enabled": true, "prequeueOpensAt": at(chrono::Duration::hours(5)), "admitPerSecond": 5, "passTtlSeconds": 60}),
             "after the start",
         ),
-        (json!({"enabled": true, "maxUnusedPasses": 5}), "an unknown field"),
+        (
+            json!({"enabled": true, "prequeueOpensAt": at(chrono::Duration::hours(1)), "admitPerSecond": 5, "passTtlSeconds": 60, "maxUnusedPasses": -1}),
+            "a negative cap",
+        ),
+        (json!({"enabled": true, "admitted": 5}), "an unknown field"),
     ] {
         let mut body = body.clone();
         body["eventKey"] = json!("room-bad");

@@ -15,7 +15,7 @@ pub async fn record_issuance(engine: &Engine) -> Result<(), Error> {
         let key = e.event.event_key.clone();
         metrics::gauge!("issuer_event_remaining", "event" => key.clone()).set(e.remaining() as f64);
         metrics::gauge!("issuer_event_issued", "event" => key.clone()).set(e.issued as f64);
-        if e.event.admission_enabled
+        if e.event.admission.admission_enabled
             && let Ok(scope_key) = EventKey::parse(&key)
         {
             record_room(engine, &Scope::Ticket(scope_key)).await?;

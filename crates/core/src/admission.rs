@@ -61,6 +61,8 @@ pub struct Gate {
     pub admit_per_second: i32,
     /// How long a pass lasts.
     pub pass_ttl_seconds: i32,
+    /// Most passes given and neither used nor expired; `None`: no cap.
+    pub max_unused_passes: Option<i32>,
     /// The live control.
     pub state: GateState,
 }
@@ -72,6 +74,7 @@ impl Gate {
         prequeue_opens_at: Option<DateTime<Utc>>,
         admit_per_second: Option<i32>,
         pass_ttl_seconds: Option<i32>,
+        max_unused_passes: Option<i32>,
         state: &str,
     ) -> Option<Self> {
         if !enabled {
@@ -81,6 +84,7 @@ impl Gate {
             prequeue_opens_at: prequeue_opens_at?,
             admit_per_second: admit_per_second?,
             pass_ttl_seconds: pass_ttl_seconds?,
+            max_unused_passes: max_unused_passes.filter(|&m| m > 0),
             state: GateState::parse(state),
         })
     }
@@ -98,6 +102,8 @@ pub struct AdmissionFields {
     pub admit_per_second: Option<i32>,
     /// 1..=86,400.
     pub pass_ttl_seconds: Option<i32>,
+    /// 0..=1,000,000; 0 is no cap.
+    pub max_unused_passes: Option<i32>,
 }
 
 impl AdmissionFields {
@@ -107,6 +113,7 @@ impl AdmissionFields {
         prequeue_opens_at: Option<DateTime<Utc>>,
         admit_per_second: Option<i64>,
         pass_ttl_seconds: Option<i64>,
+        max_unused_passes: Option<i64>,
     ) -> Result<Self, crate::error::Error> {
         if admit_per_second.is_some_and(|r| !(1..=MAX_ADMIT_PER_SECOND).contains(&r)) {
             return Err(crate::error::Error::Invalid(
@@ -118,12 +125,18 @@ impl AdmissionFields {
                 "passTtlSeconds must be between 1 and 86400".into(),
             ));
         }
-        // Both fit in i32: checked above.
+        if max_unused_passes.is_some_and(|m| !(0..=MAX_UNUSED_PASSES).contains(&m)) {
+            return Err(crate::error::Error::Invalid(
+                "maxUnusedPasses must be between 0 (no cap) and 1000000".into(),
+            ));
+        }
+        // All fit in i32: checked above.
         Ok(Self {
             enabled,
             prequeue_opens_at,
             admit_per_second: admit_per_second.map(|r| r as i32),
             pass_ttl_seconds: pass_ttl_seconds.map(|t| t as i32),
+            max_unused_passes: max_unused_passes.map(|m| m as i32),
         })
     }
 
@@ -164,6 +177,8 @@ impl AdmissionFields {
 pub const MAX_ADMIT_PER_SECOND: i64 = 1_000_000;
 /// Longest pass.
 pub const MAX_PASS_TTL_SECONDS: i64 = 86_400;
+/// Largest cap on unused passes.
+pub const MAX_UNUSED_PASSES: i64 = 1_000_000;
 
 /// Why a pass does not let its bearer through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,6 +273,11 @@ impl AdmissionKeys {
         }
         Ok(())
     }
+}
+
+/// When `pass` (as [`AdmissionKeys::sign`] makes it) expires, read without checking it.
+pub fn pass_expiry(pass: &str) -> Option<i64> {
+    pass.split_once('.')?.0.parse().ok()
 }
 
 /// The secret of one scope's shuffle.

@@ -33,9 +33,12 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use fred::{interfaces::HashesInterface, types::Value};
+use fred::{
+    interfaces::{HashesInterface, SortedSetsInterface},
+    types::Value,
+};
 use issuance_core::{
-    admission::{AdmissionFields, Gate, GateState, PassError},
+    admission::{self, AdmissionFields, Gate, GateState, PassError},
     clock,
     enums::IssueType,
     error::{Denial, Error, Missing, Refusal},
@@ -139,6 +142,8 @@ impl Room {
             self.keys.passes.clone(),
             self.scope_keys.meta.clone(),
             self.scope_keys.holders.clone(),
+            self.keys.steps.clone(),
+            self.keys.used.clone(),
         ]
     }
 }
@@ -169,6 +174,8 @@ struct RoomReply {
     forfeit: bool,
     /// The outflow's clock.
     at_ms: i64,
+    /// The cap's bound on `admitted` (-1: no cap).
+    limit: i64,
 }
 
 impl Engine {
@@ -327,6 +334,7 @@ impl Engine {
                 now_ms: r.now_ms,
                 taken: Instant::now(),
                 sold_out: r.sold_out,
+                limit: r.limit,
             },
         );
         memory.places.insert(
@@ -361,6 +369,10 @@ impl Engine {
             let at = snap.at_ms.max(start_ms);
             let k = (now_ms - at).max(0) * i64::from(room.gate.admit_per_second) / 1_000;
             admitted = snap.joined.min(admitted + k);
+            if snap.limit >= 0 {
+                // The bound only grows (passes expire, get used), so the copy's is never ahead.
+                admitted = admitted.min(snap.limit).max(snap.admitted);
+            }
         }
         Some(RoomReply {
             status: "OK".into(),
@@ -376,6 +388,7 @@ impl Engine {
             fresh: false,
             forfeit: false,
             at_ms: snap.at_ms,
+            limit: snap.limit,
         })
     }
 
@@ -397,7 +410,8 @@ impl Engine {
             room.start.timestamp_millis().to_string(),
             gate.admit_per_second.to_string(),
             state.to_owned(),
-            String::new(),
+            (i64::from(gate.pass_ttl_seconds) * 1_000).to_string(),
+            gate.max_unused_passes.unwrap_or(0).to_string(),
         ];
         let reply: Vec<Value> = Lua::Room.call(self.redis().next(), room.keys(), args).await?;
         let int = |i: usize| -> Result<i64, Error> {
@@ -423,6 +437,7 @@ impl Engine {
             fresh: int(10).unwrap_or(0) == 1,
             forfeit: int(11).unwrap_or(0) == 1,
             at_ms: int(12).unwrap_or(0),
+            limit: int(13).unwrap_or(-1),
         })
     }
 
@@ -464,7 +479,8 @@ impl Engine {
         };
         let mut expiry = r.expiry_ms;
         if state == PlaceState::Admitted && !r.holds && expiry == 0 {
-            expiry = self.grant(room, user).await?;
+            // Admitted means a slot, which is below `npre` or the join index itself.
+            expiry = self.grant(room, user, slot.unwrap_or(r.index)).await?;
             let key = (room.tag.clone(), user.get());
             if let Some(known) = self.inner.rooms.places.get(&key) {
                 self.inner.rooms.places.insert(
@@ -504,8 +520,9 @@ impl Engine {
         })
     }
 
-    /// Gives `user` a pass (the one given already, if any); when it expires.
-    async fn grant(&self, room: &Room, user: UserId) -> Result<i64, Error> {
+    /// Gives `user`, admitted at `slot`, a pass (the one given already, if any); when it
+    /// expires (its admission's time plus the lifetime).
+    async fn grant(&self, room: &Room, user: UserId, slot: i64) -> Result<i64, Error> {
         let ttl_ms = i64::from(room.gate.pass_ttl_seconds) * 1_000;
         Lua::Room
             .call(
@@ -519,6 +536,8 @@ impl Engine {
                     String::new(),
                     String::new(),
                     ttl_ms.to_string(),
+                    String::new(),
+                    slot.to_string(),
                 ],
             )
             .await
@@ -532,10 +551,27 @@ impl Engine {
         Ok(joined.map(|n| (n, admitted.unwrap_or(0))))
     }
 
-    /// Counts an issue made with a pass (the room's outflow used).
-    pub(crate) fn pass_used(&self, scope: &Scope) {
+    /// Counts an issue made with `pass` by `user`, and, when the room caps unused passes,
+    /// frees its slot: the pass goes into the room's used set until it expires. A failure there
+    /// only keeps the slot taken until the pass expires, so it is logged, not answered.
+    pub(crate) async fn pass_used(&self, scope: &Scope, gate: Option<Gate>, user: i64, pass: Option<&str>) {
         metrics::counter!("issuer_room_passes_total", "kind" => kind_label(scope), "outcome" => "used")
             .increment(1);
+        let (Some(gate), Some(expiry)) = (gate, pass.and_then(admission::pass_expiry)) else {
+            return;
+        };
+        if gate.max_unused_passes.is_none() {
+            return;
+        }
+        let used = self.keys().room(&scope.tag()).used;
+        let added: Result<i64, _> = self
+            .redis()
+            .next()
+            .zadd(used, None, None, false, false, (expiry as f64, user))
+            .await;
+        if let Err(e) = added {
+            tracing::warn!(error = %e, "a used pass was not recorded; its slot frees when it expires");
+        }
     }
 
     /// What `user` holds of the scope, if anything: `(issue id, issued at ms)` (a holder is

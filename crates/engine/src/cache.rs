@@ -345,6 +345,8 @@ pub(crate) struct RoomSnapshot {
     pub(crate) now_ms: i64,
     pub(crate) taken: Instant,
     pub(crate) sold_out: bool,
+    /// The cap's bound on the admitted count (-1: no cap).
+    pub(crate) limit: i64,
 }
 
 /// A user's place as one `room.lua` call saw it.

@@ -56,6 +56,10 @@ pub struct RoomKeys {
     pub queue: String,
     /// User id -> when the user's pass expires.
     pub passes: String,
+    /// The outflow's steps, until their passes expire.
+    pub steps: String,
+    /// Passes used, until they expire.
+    pub used: String,
 }
 
 impl Keys {
@@ -119,6 +123,8 @@ impl Keys {
             room: format!("{base}:room"),
             queue: format!("{base}:queue"),
             passes: format!("{base}:passes"),
+            steps: format!("{base}:steps"),
+            used: format!("{base}:used"),
         }
     }
 

@@ -74,8 +74,9 @@ impl Engine {
         let candidate = Uuid::now_v7().to_string();
         match self.decide(&cached, user.get(), candidate, clock_ms).await? {
             Verdict::Issued { id, at_ms, .. } => {
-                if cached.detail.admission_enabled {
-                    self.pass_used(&cached.scope);
+                if cached.detail.admission.admission_enabled {
+                    self.pass_used(&cached.scope, cached.detail.gate(), user.get(), pass)
+                        .await;
                 }
                 Ok(Issued {
                     ticket: ticket(&id, at_ms)?,

@@ -10,10 +10,13 @@ use issuance_core::{
 };
 use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
 
+pub use crate::admission::AdmissionColumns;
+
 const COLUMNS: &str = "batch_id, inventory_id, batch_number, batch_name, issue_count, issue_type, \
                        daily_limit, valid_from_at, valid_until_at, batch_status, code_count, \
                        created_by, updated_by, created_at, updated_at, admission_enabled, \
-                       prequeue_opens_at, admit_per_second, pass_ttl_seconds, admission_state";
+                       prequeue_opens_at, admit_per_second, pass_ttl_seconds, max_unused_passes, \
+                       admission_state";
 
 /// Inserts a batch with its number.
 pub async fn insert(
@@ -27,8 +30,9 @@ pub async fn insert(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO coupon_batches (inventory_id, batch_number, batch_name, issue_count, issue_type,
              daily_limit, valid_from_at, valid_until_at, batch_status, created_by, updated_by,
-             admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+             admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds,
+             max_unused_passes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15) RETURNING {COLUMNS}"
     )))
     .bind(inventory_id)
     .bind(number)
@@ -44,6 +48,7 @@ pub async fn insert(
     .bind(f.admission.prequeue_opens_at)
     .bind(f.admission.admit_per_second)
     .bind(f.admission.pass_ttl_seconds)
+    .bind(f.admission.max_unused_passes)
     .fetch_one(db)
     .await
     .map_err(crate::admission_refused)
@@ -64,6 +69,7 @@ pub async fn set_admission(
              admit_per_second = coalesce($5, admit_per_second),
              pass_ttl_seconds = coalesce($6, pass_ttl_seconds),
              admission_state = coalesce($7, admission_state),
+             max_unused_passes = coalesce($8, max_unused_passes),
              updated_by = $2, updated_at = now(), version = version + 1
          WHERE batch_id = $1 RETURNING {COLUMNS}"
     )))
@@ -74,6 +80,7 @@ pub async fn set_admission(
     .bind(admission.admit_per_second)
     .bind(admission.pass_ttl_seconds)
     .bind(state.map(GateState::as_str))
+    .bind(admission.max_unused_passes)
     .fetch_one(db)
     .await
     .map_err(crate::admission_refused)
@@ -290,16 +297,9 @@ pub struct BatchRow {
     pub created_at: DateTime<Utc>,
     /// When it was changed last.
     pub updated_at: DateTime<Utc>,
-    /// Whether its waiting room is on.
-    pub admission_enabled: bool,
-    /// The room's pre-queue opening.
-    pub prequeue_opens_at: Option<DateTime<Utc>>,
-    /// The room's admissions per second.
-    pub admit_per_second: Option<i32>,
-    /// How long a pass lasts.
-    pub pass_ttl_seconds: Option<i32>,
-    /// The room's live control.
-    pub admission_state: String,
+    /// Its waiting room.
+    #[sqlx(flatten)]
+    pub admission: AdmissionColumns,
 }
 
 /// The fields an admin sets.
@@ -373,16 +373,9 @@ pub struct CouponBatch {
     pub discount_value: Option<i64>,
     /// Its PERCENT cap.
     pub max_discount: Option<i64>,
-    /// Whether its waiting room is on.
-    pub admission_enabled: bool,
-    /// The room's pre-queue opening.
-    pub prequeue_opens_at: Option<DateTime<Utc>>,
-    /// The room's admissions per second.
-    pub admit_per_second: Option<i32>,
-    /// How long a pass lasts.
-    pub pass_ttl_seconds: Option<i32>,
-    /// The room's live control.
-    pub admission_state: String,
+    /// Its waiting room.
+    #[sqlx(flatten)]
+    pub admission: AdmissionColumns,
 }
 
 /// A live batch with what issuing needs of its live inventory.
@@ -393,7 +386,7 @@ pub async fn find_batch(db: impl PgExecutor<'_>, batch_id: i64) -> Result<Option
                 i.inventory_status, i.usable_from_at, i.usable_until_at,
                 i.discount_type, i.discount_value, i.max_discount,
                 b.admission_enabled, b.prequeue_opens_at, b.admit_per_second, b.pass_ttl_seconds,
-                b.admission_state
+                b.max_unused_passes, b.admission_state
          FROM coupon_batches b JOIN coupon_inventories i USING (inventory_id)
          WHERE b.batch_id = $1 AND b.deleted_at IS NULL AND i.deleted_at IS NULL",
     )
@@ -405,13 +398,7 @@ pub async fn find_batch(db: impl PgExecutor<'_>, batch_id: i64) -> Result<Option
 impl CouponBatch {
     /// The waiting room, when it is on.
     pub fn gate(&self) -> Option<Gate> {
-        Gate::from_columns(
-            self.admission_enabled,
-            self.prequeue_opens_at,
-            self.admit_per_second,
-            self.pass_ttl_seconds,
-            &self.admission_state,
-        )
+        self.admission.gate()
     }
 
     /// The discount policy, if the inventory has one.

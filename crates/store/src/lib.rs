@@ -7,6 +7,7 @@
 //! [`invariants`] (the consistency checks of `workers check`), [`copy`] (the binary COPY
 //! encoder the drain writes with) and [`settings`] (`deployment_settings`).
 
+pub mod admission;
 pub mod best_products;
 pub mod campaign_channels;
 pub mod campaign_images;

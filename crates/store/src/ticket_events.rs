@@ -9,15 +9,19 @@ use issuance_core::{
 };
 use sqlx::{PgConnection, PgExecutor};
 
+pub use crate::admission::AdmissionColumns;
+
 const COLUMNS: &str = "event_key, name, total_quantity, daily_limit, start_at, end_at, is_active, version, \
-    created_at, admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds, admission_state";
+    created_at, admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds, max_unused_passes, \
+    admission_state";
 
 /// Inserts a new event; `DuplicateEvent` when the key is taken.
 pub async fn insert(db: impl PgExecutor<'_>, e: &NewTicketEvent) -> Result<TicketEvent, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO ticket_events (event_key, name, total_quantity, daily_limit, start_at, end_at,
-                                    admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+                                    admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds,
+                                    max_unused_passes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
     )))
     .bind(e.event_key.as_str())
     .bind(&e.name)
@@ -29,6 +33,7 @@ pub async fn insert(db: impl PgExecutor<'_>, e: &NewTicketEvent) -> Result<Ticke
     .bind(e.admission.prequeue_opens_at)
     .bind(e.admission.admit_per_second)
     .bind(e.admission.pass_ttl_seconds)
+    .bind(e.admission.max_unused_passes)
     .fetch_one(db)
     .await
     .map_err(|err| match crate::constraint(&err) {
@@ -84,6 +89,7 @@ pub async fn update(
              admit_per_second = coalesce($6, admit_per_second),
              pass_ttl_seconds = coalesce($7, pass_ttl_seconds),
              admission_state = coalesce($8, admission_state),
+             max_unused_passes = coalesce($9, max_unused_passes),
              version = version + 1, updated_at = now()
          WHERE event_key = $1 RETURNING {COLUMNS}"
     )))
@@ -95,6 +101,7 @@ pub async fn update(
     .bind(change.admission.admit_per_second)
     .bind(change.admission.pass_ttl_seconds)
     .bind(change.admission_state.map(GateState::as_str))
+    .bind(change.admission.max_unused_passes)
     .fetch_optional(db)
     .await
     .map_err(crate::admission_refused)
@@ -162,28 +169,15 @@ pub struct TicketEvent {
     pub version: i64,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// Whether its waiting room is on.
-    pub admission_enabled: bool,
-    /// The room's pre-queue opening.
-    pub prequeue_opens_at: Option<DateTime<Utc>>,
-    /// The room's admissions per second.
-    pub admit_per_second: Option<i32>,
-    /// How long a pass lasts.
-    pub pass_ttl_seconds: Option<i32>,
-    /// The room's live control (`RUNNING`, `PAUSED`, `CLOSED`).
-    pub admission_state: String,
+    /// Its waiting room.
+    #[sqlx(flatten)]
+    pub admission: AdmissionColumns,
 }
 
 impl TicketEvent {
     /// The waiting room, when it is on.
     pub fn gate(&self) -> Option<Gate> {
-        Gate::from_columns(
-            self.admission_enabled,
-            self.prequeue_opens_at,
-            self.admit_per_second,
-            self.pass_ttl_seconds,
-            &self.admission_state,
-        )
+        self.admission.gate()
     }
 
     /// Whether `now` falls inside the window.

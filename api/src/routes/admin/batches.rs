@@ -138,13 +138,7 @@ impl From<Batch> for BatchView {
     fn from(b: Batch) -> Self {
         let r = b.row;
         Self {
-            admission: AdmissionView::new(
-                r.admission_enabled,
-                r.prequeue_opens_at,
-                r.admit_per_second,
-                r.pass_ttl_seconds,
-                &r.admission_state,
-            ),
+            admission: AdmissionView::from(&r.admission),
             batch_id: r.batch_id,
             inventory_id: r.inventory_id,
             batch_name: r.batch_name,
