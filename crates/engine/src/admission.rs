@@ -14,7 +14,7 @@
 //! the cache's TTL. The room's keys share the scope's hash tag.
 //!
 //! **Polls from memory.** A poll is answered from this process's copy of the room's counts
-//! (at most [`crate::cache::SNAPSHOT_TTL`] old, the outflow since counted by the same rule as `room.lua`)
+//! (at most [`crate::room_memory::SNAPSHOT_TTL`] old, the outflow since counted by the same rule as `room.lua`)
 //! and of the user's join index, once this process has seen both; otherwise, and for every
 //! join, pass and control, `room.lua` is called. The copy is never ahead of Redis: its joined
 //! count caps the admissions; once the scope sold out (as the copy or this process's sold-out
@@ -30,7 +30,7 @@
 //! quantity nor twice to a user; at worst it admits again someone admitted before, whose second
 //! pass gets them the ticket they already hold.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use chrono::{DateTime, Utc};
 use fred::{
@@ -47,9 +47,9 @@ use issuance_core::{
 use store::ticket_events::EventChange;
 
 use crate::{
-    cache::{Known, RoomSnapshot},
     engine::Engine,
-    keys::{RoomKeys, ScopeKeys},
+    keys::ScopeKeys,
+    room_memory::{Known, RoomLayout, RoomSnapshot, room_id},
     scope::Scope,
     script::Lua,
 };
@@ -124,27 +124,32 @@ pub const SEED_ALGORITHM: &str = "The i-th user to join before the start (i from
      little-endian x, masked to h bits. E(x): split x into L = x >> h and R = x & (2^h - 1); for r = 0..5 set \
      (L, R) = (R, L xor F(r, R)); return (L << h) | R. P(i): x = E(i); while x >= prequeueSize, x = E(x).";
 
-/// A scope's room as this process knows it (its rules from the cache).
+/// A scope's room as this process knows it (its rules and names from the cache).
 struct Room {
     gate: Gate,
     start: DateTime<Utc>,
-    /// The name the seed and passes are bound to (`gt:<event key>`, `cb:<batch id>`).
-    tag: String,
-    keys: RoomKeys,
-    scope_keys: ScopeKeys,
+    layout: Arc<RoomLayout>,
 }
 
-impl Room {
-    fn keys(&self) -> Vec<String> {
-        vec![
-            self.keys.room.clone(),
-            self.keys.queue.clone(),
-            self.keys.passes.clone(),
-            self.scope_keys.meta.clone(),
-            self.scope_keys.holders.clone(),
-            self.keys.steps.clone(),
-            self.keys.used.clone(),
-        ]
+impl RoomLayout {
+    fn new(engine: &Engine, scope: &Scope, scope_keys: &ScopeKeys) -> Self {
+        let tag = scope.tag();
+        let keys = engine.keys().room(&tag);
+        Self {
+            seed: engine.inner.options.admission.seed(&tag),
+            keys: vec![
+                keys.room,
+                keys.queue,
+                keys.passes,
+                scope_keys.meta.clone(),
+                scope_keys.holders.clone(),
+                keys.steps,
+                keys.used,
+            ],
+            stream: scope_keys.stream.clone(),
+            id: room_id(&tag),
+            tag: tag.into(),
+        }
     }
 }
 
@@ -198,7 +203,7 @@ impl Engine {
         // One call counts the pre-queue, should nobody have called since the start.
         let reply = self.room_call(&room, UserId::new(1)?, Mode::Place).await?;
         Ok(SeedReveal {
-            seed: self.inner.options.admission.seed(&room.tag).hex(),
+            seed: room.layout.seed.hex(),
             prequeue_size: reply.npre.max(0),
         })
     }
@@ -209,7 +214,7 @@ impl Engine {
         // Count the outflow up to now under the old state, so the new one starts from now (a
         // resume must not admit for the time it was paused).
         self.room_call(&room, UserId::new(1)?, Mode::Place).await?;
-        self.inner.rooms.rooms.invalidate(&room.tag);
+        self.inner.rooms.forget_snapshot(room.layout.id);
         match scope {
             Scope::Ticket(key) => {
                 let change = EventChange {
@@ -257,13 +262,16 @@ impl Engine {
 
     /// The scope's room; `QUEUE_NOT_FOUND` when it has none.
     async fn room_of(&self, scope: &Scope) -> Result<Room, Error> {
-        let (gate, start) = match scope {
+        let (gate, start, layout) = match scope {
             Scope::Ticket(key) => {
                 let cached = self
                     .cached_event(key)
                     .await?
                     .ok_or(Error::NotFound(Missing::TicketEvent))?;
-                (cached.detail.gate(), cached.detail.start_at)
+                let layout = cached
+                    .room
+                    .get_or_init(|| Arc::new(RoomLayout::new(self, scope, &cached.keys)));
+                (cached.detail.gate(), cached.detail.start_at, layout.clone())
             }
             Scope::Coupon(id) => {
                 let cached = self
@@ -271,16 +279,16 @@ impl Engine {
                     .await?
                     .filter(|c| c.detail.issue_type == IssueType::SelfIssued)
                     .ok_or(Error::NotFound(Missing::Coupon))?;
-                (cached.detail.gate(), cached.detail.valid_from_at)
+                let layout = cached
+                    .room
+                    .get_or_init(|| Arc::new(RoomLayout::new(self, scope, &cached.keys)));
+                (cached.detail.gate(), cached.detail.valid_from_at, layout.clone())
             }
         };
-        let tag = scope.tag();
         Ok(Room {
             gate: gate.ok_or(Error::NotFound(Missing::Queue))?,
             start,
-            keys: self.keys().room(&tag),
-            scope_keys: scope.keys(self.keys()),
-            tag,
+            layout,
         })
     }
 
@@ -299,10 +307,7 @@ impl Engine {
                     "NOT_OPEN" => return Err(Error::Refused(Refusal::QueueNotOpen)),
                     "CLOSED" => return Err(Error::Refused(Refusal::QueueClosed)),
                     "NONE" => {
-                        self.inner
-                            .rooms
-                            .places
-                            .invalidate(&(room.tag.clone(), user.get()));
+                        self.inner.rooms.forget_place(room.layout.id, user.get());
                         return Err(Error::NotFound(Missing::QueuePlace));
                     }
                     other => return Err(Error::protocol("room.lua", format!("status {other:?}"))),
@@ -324,8 +329,8 @@ impl Engine {
     /// Keeps what a `room.lua` answer says of the room and of the user.
     fn remember(&self, room: &Room, user: i64, r: &RoomReply) {
         let memory = &self.inner.rooms;
-        memory.rooms.insert(
-            room.tag.clone(),
+        memory.keep_snapshot(
+            room.layout.id,
             RoomSnapshot {
                 joined: r.joined,
                 npre: r.npre,
@@ -337,8 +342,9 @@ impl Engine {
                 limit: r.limit,
             },
         );
-        memory.places.insert(
-            (room.tag.clone(), user),
+        memory.keep_place(
+            room.layout.id,
+            user,
             Known {
                 index: r.index,
                 joined_at_ms: r.joined_at_ms,
@@ -352,8 +358,8 @@ impl Engine {
     /// doc): the outflow since the copy counted by `room.lua`'s rule.
     fn remembered(&self, room: &Room, user: i64) -> Option<RoomReply> {
         let memory = &self.inner.rooms;
-        let snap = memory.rooms.get(&room.tag)?;
-        let known = memory.places.get(&(room.tag.clone(), user))?;
+        let snap = memory.snapshot(room.layout.id)?;
+        let known = memory.place(room.layout.id, user)?;
         let now_ms = snap.now_ms + snap.taken.elapsed().as_millis() as i64;
         let start_ms = room.start.timestamp_millis();
         if known.index >= snap.joined || (snap.npre < 0 && now_ms >= start_ms) {
@@ -361,7 +367,7 @@ impl Engine {
         }
         // After a sell-out the answer depends on whether the user holds an issue, which only
         // Redis knows (and the crowd then polls rarely).
-        if snap.sold_out || self.inner.sold_out.get(&room.scope_keys.stream).is_some() {
+        if snap.sold_out || self.inner.sold_out.get(&room.layout.stream).is_some() {
             return None;
         }
         let mut admitted = snap.admitted;
@@ -413,7 +419,9 @@ impl Engine {
             (i64::from(gate.pass_ttl_seconds) * 1_000).to_string(),
             gate.max_unused_passes.unwrap_or(0).to_string(),
         ];
-        let reply: Vec<Value> = Lua::Room.call(self.redis().next(), room.keys(), args).await?;
+        let reply: Vec<Value> = Lua::Room
+            .call(self.redis().next(), room.layout.keys.clone(), args)
+            .await?;
         let int = |i: usize| -> Result<i64, Error> {
             reply
                 .get(i)
@@ -452,12 +460,7 @@ impl Engine {
         let gate = room.gate;
         let slot = (r.npre >= 0).then(|| {
             if r.index < r.npre {
-                let shuffle = self
-                    .inner
-                    .options
-                    .admission
-                    .seed(&room.tag)
-                    .shuffle(r.npre as u64);
+                let shuffle = room.layout.seed.shuffle(r.npre as u64);
                 shuffle.slot(r.index as u64) as i64
             } else {
                 r.index
@@ -481,23 +484,18 @@ impl Engine {
         if state == PlaceState::Admitted && !r.holds && expiry == 0 {
             // Admitted means a slot, which is below `npre` or the join index itself.
             expiry = self.grant(room, user, slot.unwrap_or(r.index)).await?;
-            let key = (room.tag.clone(), user.get());
-            if let Some(known) = self.inner.rooms.places.get(&key) {
-                self.inner.rooms.places.insert(
-                    key,
-                    Known {
-                        expiry_ms: expiry,
-                        ..known
-                    },
-                );
-            }
+            self.inner.rooms.keep_expiry(room.layout.id, user.get(), expiry);
             metrics::counter!("issuer_room_passes_total", "kind" => kind, "outcome" => "given").increment(1);
             let waited_ms = r.now_ms - r.joined_at_ms.max(room.start.timestamp_millis());
             metrics::histogram!("issuer_room_wait_seconds", "kind" => kind)
                 .record(waited_ms.max(0) as f64 / 1_000.0);
         }
-        let pass = (state == PlaceState::Admitted && expiry > r.now_ms)
-            .then(|| self.inner.options.admission.sign(&room.tag, user.get(), expiry));
+        let pass = (state == PlaceState::Admitted && expiry > r.now_ms).then(|| {
+            self.inner
+                .options
+                .admission
+                .sign(&room.layout.tag, user.get(), expiry)
+        });
         let rate = i64::from(gate.admit_per_second);
         let position = match state {
             PlaceState::Waiting => slot.map(|s| s - r.admitted),
@@ -527,7 +525,7 @@ impl Engine {
         Lua::Room
             .call(
                 self.redis().next(),
-                room.keys(),
+                room.layout.keys.clone(),
                 vec![
                     "grant".into(),
                     user.get().to_string(),

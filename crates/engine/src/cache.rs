@@ -20,10 +20,6 @@
 //!   Scopes larger than the configured bound keep asking Redis, to bound memory; entries nobody
 //!   asked about for [`SOLD_OUT_IDLE`] are dropped.
 //!
-//! * [`RoomMemory`]: the counts of the waiting rooms this process asked about, for
-//!   [`SNAPSHOT_TTL`], and its users' join indexes, so polls are answered without Redis (see
-//!   [`crate::admission`]).
-//!
 //! Nothing here is a source of truth: losing it (a restart) only costs a few queries.
 
 use std::{
@@ -70,6 +66,9 @@ pub struct Cached<T> {
     /// Its reservation blocks in this process, looked up on the first issue of this copy: the
     /// lookup (a moka read) cost an issue about a thousand instructions.
     pub(crate) blocks: OnceLock<Arc<Blocks>>,
+    /// Its waiting room's names, made on the room's first call with this copy (a poll made a
+    /// dozen key names before).
+    pub(crate) room: OnceLock<Arc<crate::room_memory::RoomLayout>>,
 }
 
 struct Slot<T> {
@@ -311,53 +310,6 @@ impl SoldOutBook {
     }
 }
 
-/// How long a poll may be answered from this process's copy of a room's counts.
-pub const SNAPSHOT_TTL: Duration = Duration::from_millis(100);
-
-/// This process's copy of its rooms' counts and of its users' places (see `crate::admission`).
-pub struct RoomMemory {
-    pub(crate) rooms: moka::sync::Cache<String, RoomSnapshot>,
-    pub(crate) places: moka::sync::Cache<(String, i64), Known>,
-}
-
-impl Default for RoomMemory {
-    fn default() -> Self {
-        Self {
-            rooms: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(SNAPSHOT_TTL)
-                .build(),
-            places: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_idle(Duration::from_secs(3_600))
-                .build(),
-        }
-    }
-}
-
-/// A room's counts as one `room.lua` call saw them.
-#[derive(Clone, Copy)]
-pub(crate) struct RoomSnapshot {
-    pub(crate) joined: i64,
-    pub(crate) npre: i64,
-    pub(crate) admitted: i64,
-    pub(crate) at_ms: i64,
-    pub(crate) now_ms: i64,
-    pub(crate) taken: Instant,
-    pub(crate) sold_out: bool,
-    /// The cap's bound on the admitted count (-1: no cap).
-    pub(crate) limit: i64,
-}
-
-/// A user's place as one `room.lua` call saw it.
-#[derive(Clone, Copy)]
-pub(crate) struct Known {
-    pub(crate) index: i64,
-    pub(crate) joined_at_ms: i64,
-    pub(crate) expiry_ms: i64,
-    pub(crate) holds: bool,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +320,7 @@ mod tests {
             detail: (),
             keys: scope.keys(&crate::keys::Keys::new("")),
             blocks: OnceLock::new(),
+            room: OnceLock::new(),
             scope,
             rules: Rules {
                 version: 1,

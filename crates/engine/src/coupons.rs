@@ -220,6 +220,7 @@ impl Engine {
                         rules: Rules::from(&batch),
                         keys: self.keys().coupon_batch(batch_id),
                         blocks: Default::default(),
+                        room: Default::default(),
                         detail: batch,
                     }))
             },

@@ -9,10 +9,11 @@ use store::{coupon_batches::CouponBatch, ticket_events::TicketEvent};
 
 use crate::{
     blocks::{Reservations, ReserveOptions},
-    cache::{KeyedLocks, RoomMemory, RulesCache, SoldOutBook},
+    cache::{KeyedLocks, RulesCache, SoldOutBook},
     confirm::Confirm,
     group_commit::GroupCommit,
     keys::Keys,
+    room_memory::RoomMemory,
 };
 
 /// Tuning of the per-process caches.

@@ -44,6 +44,7 @@ pub mod meta;
 pub mod quantity;
 pub mod reconcile;
 pub mod reservations;
+pub mod room_memory;
 pub mod scope;
 pub mod script;
 pub mod stream;

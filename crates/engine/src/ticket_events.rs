@@ -135,6 +135,7 @@ impl Engine {
                     rules: Rules::from(&event),
                     keys: self.keys().ticket_event(&event.event_key),
                     blocks: Default::default(),
+                    room: Default::default(),
                     detail: event,
                 }))
         })
