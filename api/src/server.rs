@@ -8,8 +8,12 @@
 //! * **Connections** are bounded by [`Limits::max_connections`]. One over the bound is answered a
 //!   canned `503 SERVICE_UNAVAILABLE` with `Retry-After: 1` and closed at once, written with a
 //!   single non-blocking write from the accept loop: refusing costs no task and no buffer.
-//! * **A request head** must arrive within [`Limits::header_read_timeout`] (hyper's timer), or
-//!   the connection is closed.
+//! * **A request head** must arrive within [`Limits::header_read_timeout`], counted from the
+//!   connection's start for the first request and from its first byte for the next ones on a
+//!   kept-alive connection, or the connection is closed. (hyper's own header timeout also runs
+//!   between requests, which made the keep-alive idle limit that timeout: a waiting room's client
+//!   polling every few seconds lost its connection at each poll, and a request sent as the
+//!   server closed it failed.)
 //! * **An idle connection** (no byte read or written) is closed after
 //!   [`Limits::keep_alive_idle`]; the same rule drops a client that stops reading its answer.
 //! * **Bodies and whole requests** are bounded by the middlewares in [`crate::guard`]: the
@@ -23,7 +27,10 @@ use std::{
     future::Future,
     io,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -45,7 +52,8 @@ use tokio::{
 /// The bounds of one api process (docs/security.md, Limits and timeouts).
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// `HTTP_HEADER_READ_TIMEOUT_MS`: a request head must arrive within this.
+    /// `HTTP_HEADER_READ_TIMEOUT_MS`: a request head must arrive within this, from the
+    /// connection's start or the head's first byte.
     pub header_read_timeout: Duration,
     /// `HTTP_BODY_TIMEOUT_MS`: a request body must arrive within this (`408`).
     pub body_timeout: Duration,
@@ -92,10 +100,8 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+    // The head timeout is IdleTimeout's, which does not run between requests.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
     let service = TowerToHyperService::new(app);
     tokio::pin!(shutdown);
@@ -119,10 +125,13 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let io = TokioIo::new(IdleTimeout::new(tcp, limits.keep_alive_idle));
-        let conn = builder
-            .serve_connection_with_upgrades(io, service.clone())
-            .into_owned();
+        let busy = Arc::new(AtomicBool::new(false));
+        let io = TokioIo::new(IdleTimeout::new(tcp, limits, Arc::clone(&busy)));
+        let served = Served {
+            inner: service.clone(),
+            busy,
+        };
+        let conn = builder.serve_connection_with_upgrades(io, served).into_owned();
         let conn = graceful.watch(conn);
         connections.spawn(async move {
             let _ = conn.await;
@@ -143,38 +152,111 @@ pub async fn serve(
     Ok(())
 }
 
-/// A TCP stream that fails with `TimedOut` once nothing was read or written for `idle`.
+/// A connection's service that marks the connection busy while a request it took is answered
+/// (its head is complete): the head timer of [`IdleTimeout`] stops then.
+#[derive(Clone)]
+struct Served<S> {
+    inner: S,
+    busy: Arc<AtomicBool>,
+}
+
+impl<S, R> hyper::service::Service<R> for Served<S>
+where
+    S: hyper::service::Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, req: R) -> Self::Future {
+        self.busy.store(true, Ordering::Relaxed);
+        self.inner.call(req)
+    }
+}
+
+/// A TCP stream that fails with `TimedOut` once nothing was read or written for `idle`, or
+/// once a request head has taken longer than `head` (from the connection's start, or from the
+/// first byte read after the last answer began, until the service took the request).
 ///
-/// Traffic only records the time (`last`); the timer is moved when it fires early, not on every
-/// read and write, so a busy connection costs no timer operations.
+/// Traffic only records the time (`last`); the timer is moved when it fires early or a head
+/// starts, not on every read and write, so a busy connection costs no timer operations.
 struct IdleTimeout {
     inner: TcpStream,
     idle: Duration,
     last: Instant,
+    head: Duration,
+    /// When the head being read must be complete (none between requests and while busy).
+    head_due: Option<Instant>,
+    /// The service took a request and has not begun answering it.
+    busy: Arc<AtomicBool>,
+    /// An HTTP/2 connection (its preface came first): it idles between streams with frames of
+    /// its own, so only the idle limit applies.
+    h2: bool,
+    /// Nothing has been read yet.
+    fresh: bool,
     deadline: Pin<Box<Sleep>>,
 }
 
 impl IdleTimeout {
-    fn new(inner: TcpStream, idle: Duration) -> Self {
+    fn new(inner: TcpStream, limits: &Limits, busy: Arc<AtomicBool>) -> Self {
+        let now = Instant::now();
+        let head_due = now + limits.header_read_timeout;
         Self {
             inner,
-            idle,
-            last: Instant::now(),
-            deadline: Box::pin(tokio::time::sleep(idle)),
+            idle: limits.keep_alive_idle,
+            last: now,
+            head: limits.header_read_timeout,
+            head_due: Some(head_due),
+            busy,
+            h2: false,
+            fresh: true,
+            deadline: Box::pin(tokio::time::sleep_until(
+                head_due.min(now + limits.keep_alive_idle),
+            )),
         }
     }
 
-    fn touch(&mut self) {
+    /// `bytes` were read: the first of a head starts its timer.
+    fn read_some(&mut self, bytes: &[u8]) {
         self.last = Instant::now();
+        if std::mem::take(&mut self.fresh) && bytes.starts_with(b"PRI * HTTP/2.0") {
+            self.h2 = true;
+        }
+        if self.h2 || self.busy.load(Ordering::Relaxed) {
+            self.head_due = None;
+        } else if self.head_due.is_none() {
+            let due = self.last + self.head;
+            self.head_due = Some(due);
+            if due < self.deadline.deadline() {
+                self.deadline.as_mut().reset(due);
+            }
+        }
     }
 
-    /// After an operation that is not ready: an error if the connection has been idle too long.
+    /// Bytes were written: an answer began, so the request is no longer waited on.
+    fn wrote_some(&mut self) {
+        self.last = Instant::now();
+        self.head_due = None;
+        self.busy.store(false, Ordering::Relaxed);
+    }
+
+    /// When the connection must be closed if nothing happens.
+    fn due(&self) -> Instant {
+        let idle = self.last + self.idle;
+        match self.head_due {
+            Some(head) if !self.busy.load(Ordering::Relaxed) => idle.min(head),
+            _ => idle,
+        }
+    }
+
+    /// After an operation that is not ready: an error if the connection has been idle, or a
+    /// head pending, too long.
     fn pending_or_expired<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         loop {
             match self.deadline.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(()) => {
-                    let due = self.last + self.idle;
+                    let due = self.due();
                     if Instant::now() >= due {
                         return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
                     }
@@ -196,7 +278,8 @@ impl AsyncRead for IdleTimeout {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 if buf.filled().len() > before {
-                    self.touch();
+                    let this = &mut *self;
+                    this.read_some(&buf.filled()[before..]);
                 }
                 Poll::Ready(result)
             }
@@ -209,7 +292,7 @@ impl AsyncWrite for IdleTimeout {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Ready(result) => {
-                self.touch();
+                self.wrote_some();
                 Poll::Ready(result)
             }
             Poll::Pending => self.pending_or_expired(cx),
@@ -223,7 +306,7 @@ impl AsyncWrite for IdleTimeout {
     ) -> Poll<io::Result<usize>> {
         match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
             Poll::Ready(result) => {
-                self.touch();
+                self.wrote_some();
                 Poll::Ready(result)
             }
             Poll::Pending => self.pending_or_expired(cx),

@@ -89,6 +89,61 @@ async fn half_a_request_head_is_disconnected() {
     .await;
 }
 
+/// A GET of /health on `tcp`; its status line.
+async fn health_on(tcp: &mut TcpStream) -> String {
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+        .await
+        .expect("an answer")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_outlives_the_head_timeout_but_not_a_slow_head() {
+    // The head timeout (1 s) runs from a head's first byte, not between requests: a client that
+    // polls every 1.6 s keeps its connection (it was closed at 1 s before), while the idle
+    // limit (5 s) still holds, and a head that starts and stalls is still cut at 1 s.
+    let app = app_with(api::server::Limits {
+        keep_alive_idle: Duration::from_secs(5),
+        ..limits()
+    })
+    .await;
+    let mut tcp = connect(&app).await;
+    assert_eq!(health_on(&mut tcp).await, "HTTP/1.1 200 OK");
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1_600)).await;
+        assert_eq!(health_on(&mut tcp).await, "HTTP/1.1 200 OK", "kept alive");
+    }
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert_closed_between(
+        &mut tcp,
+        Duration::from_millis(900),
+        Duration::from_millis(3_500),
+        "a stalled second head",
+    )
+    .await;
+
+    // A connection that sends nothing has its first head's time, not the idle limit.
+    let mut silent = connect(&app).await;
+    assert_closed_between(
+        &mut silent,
+        Duration::from_millis(900),
+        Duration::from_millis(3_500),
+        "a silent connection",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_trickling_body_is_cut_off_with_408() {
     let app = app_with(limits()).await;
