@@ -168,6 +168,12 @@ fn limits_from_env() -> Result<Limits, ConfigError> {
         max_connections: count("HTTP_MAX_CONNECTIONS", d.max_connections)?,
         max_in_flight: count("HTTP_MAX_IN_FLIGHT", d.max_in_flight)?,
         shutdown_grace: ms("HTTP_SHUTDOWN_GRACE_MS", d.shutdown_grace)?,
+        listen_backlog: u32::try_from(count("HTTP_LISTEN_BACKLOG", d.listen_backlog as usize)?).map_err(
+            |_| ConfigError {
+                name: "HTTP_LISTEN_BACKLOG",
+                reason: "must fit in 32 bits".into(),
+            },
+        )?,
     })
 }
 

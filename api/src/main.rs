@@ -31,7 +31,7 @@ async fn serve() -> Result<(), BoxError> {
     telemetry::init_tracing();
     let cfg = Config::from_env()?;
     tracing::info!(?cfg, "starting api");
-    let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
+    let listener = api::server::bind(cfg.addr, cfg.limits.listen_backlog)?;
     api::run(cfg, listener, issuance_core::shutdown::signal()).await
 }
 

@@ -20,6 +20,7 @@ fn limits() -> api::server::Limits {
         max_connections: 64,
         max_in_flight: 64,
         shutdown_grace: Duration::from_secs(1),
+        listen_backlog: 1_024,
     }
 }
 
