@@ -8,12 +8,13 @@
 //! * **Connections** are bounded by [`Limits::max_connections`]. One over the bound is answered a
 //!   canned `503 SERVICE_UNAVAILABLE` with `Retry-After: 1` and closed at once, written with a
 //!   single non-blocking write from the accept loop: refusing costs no task and no buffer.
-//! * **A request head** must arrive within [`Limits::header_read_timeout`], counted from the
-//!   connection's start for the first request and from its first byte for the next ones on a
-//!   kept-alive connection, or the connection is closed. (hyper's own header timeout also runs
-//!   between requests, which made the keep-alive idle limit that timeout: a waiting room's client
-//!   polling every few seconds lost its connection at each poll, and a request sent as the
-//!   server closed it failed.)
+//! * **A request head** must arrive within [`Limits::header_read_timeout`] of its first byte,
+//!   or the connection is closed. Until that byte the connection is idle, under the idle limit
+//!   below: clients open connections ahead of their requests (Go's pool when a dial races a
+//!   freed connection, browsers' preconnects), and hyper's own header timeout, which runs from
+//!   the connection's start and between requests, closed those and every kept-alive connection
+//!   after 5 s: a waiting room's client lost its connection at each poll, and a request sent
+//!   as the server closed it failed.
 //! * **An idle connection** (no byte read or written) is closed after
 //!   [`Limits::keep_alive_idle`]; the same rule drops a client that stops reading its answer.
 //! * **Bodies and whole requests** are bounded by the middlewares in [`crate::guard`]: the
@@ -52,8 +53,7 @@ use tokio::{
 /// The bounds of one api process (docs/security.md, Limits and timeouts).
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// `HTTP_HEADER_READ_TIMEOUT_MS`: a request head must arrive within this, from the
-    /// connection's start or the head's first byte.
+    /// `HTTP_HEADER_READ_TIMEOUT_MS`: a request head must arrive within this of its first byte.
     pub header_read_timeout: Duration,
     /// `HTTP_BODY_TIMEOUT_MS`: a request body must arrive within this (`408`).
     pub body_timeout: Duration,
@@ -193,8 +193,8 @@ where
 }
 
 /// A TCP stream that fails with `TimedOut` once nothing was read or written for `idle`, or
-/// once a request head has taken longer than `head` (from the connection's start, or from the
-/// first byte read after the last answer began, until the service took the request).
+/// once a request head has taken longer than `head` (from its first byte, read while no request
+/// was being answered, until the service took the request).
 ///
 /// Traffic only records the time (`last`); the timer is moved when it fires early or a head
 /// starts, not on every read and write, so a busy connection costs no timer operations.
@@ -217,20 +217,16 @@ struct IdleTimeout {
 
 impl IdleTimeout {
     fn new(inner: TcpStream, limits: &Limits, busy: Arc<AtomicBool>) -> Self {
-        let now = Instant::now();
-        let head_due = now + limits.header_read_timeout;
         Self {
             inner,
             idle: limits.keep_alive_idle,
-            last: now,
+            last: Instant::now(),
             head: limits.header_read_timeout,
-            head_due: Some(head_due),
+            head_due: None,
             busy,
             h2: false,
             fresh: true,
-            deadline: Box::pin(tokio::time::sleep_until(
-                head_due.min(now + limits.keep_alive_idle),
-            )),
+            deadline: Box::pin(tokio::time::sleep(limits.keep_alive_idle)),
         }
     }
 
