@@ -182,12 +182,7 @@ async fn idle_keep_alive_connections_are_closed() {
     })
     .await;
     let mut tcp = connect(&app).await;
-    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut first = [0u8; 12];
-    tcp.read_exact(&mut first).await.unwrap();
-    assert_eq!(&first, b"HTTP/1.1 200");
+    assert_eq!(health_on(&mut tcp).await, "HTTP/1.1 200 OK");
     assert_closed_between(
         &mut tcp,
         Duration::from_millis(1_500),
