@@ -3,6 +3,9 @@
 -- KEYS[1]  meta hash  <p>{<scope>}:meta
 -- ARGV[1]  the fence the reservation was made under (scope_reservations.fence)
 -- ARGV[2]  the new ceiling (scope_reservations.reserved)
+-- ARGV[3]  (a bucket's lease only) the lease generation `lgen` the caller read before it
+--          leased: when it has moved on since (lower_ceiling.lua took the lease back), the
+--          ceiling is left alone; a raise moves it on
 --
 -- The ceiling only rises, and only on the copy built under that fence: a copy rebuilt since (a
 -- new fence) took its ceiling from Postgres itself, and a missing copy is rebuilt before any
@@ -15,9 +18,13 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
 end
-local fence, ceiling, broken = unpack(redis.call('HMGET', KEYS[1], 'fence', 'ceiling', 'broken'))
+local fence, ceiling, broken, lgen =
+  unpack(redis.call('HMGET', KEYS[1], 'fence', 'ceiling', 'broken', 'lgen'))
 if broken then
   return -1
+end
+if ARGV[3] and (lgen or '0') ~= ARGV[3] then
+  return tonumber(ceiling)
 end
 if fence ~= ARGV[1] then
   redis.call('HSET', KEYS[1], 'broken', '1')
@@ -26,6 +33,9 @@ end
 local new = tonumber(ARGV[2])
 if tonumber(ceiling) < new then
   redis.call('HSET', KEYS[1], 'ceiling', new)
+  if ARGV[3] then
+    redis.call('HSET', KEYS[1], 'lgen', tonumber(ARGV[3]) + 1)
+  end
   return new
 end
 return tonumber(ceiling)

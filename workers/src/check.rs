@@ -14,13 +14,14 @@ use std::{
 
 use engine::{
     keys::{Keys, ScopeKeys},
+    scope::Scope,
     stream,
 };
 use fred::{
     clients::Pool,
     interfaces::{HashesInterface, KeysInterface},
 };
-use issuance_core::error::Error;
+use issuance_core::{error::Error, ids::EventKey};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use store::invariants::{self as q, Tally};
@@ -240,22 +241,36 @@ async fn redis_matches_postgres(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut scopes: Vec<(String, ScopeKeys, i64)> = Vec::new();
+    // An event spread over buckets is compared as one: the sum of its buckets' holders.
+    let sharded: BTreeMap<String, i16> = store::ticket_events::sharded(db).await?.into_iter().collect();
+    let mut scopes: Vec<(String, Vec<ScopeKeys>, i64)> = Vec::new();
     for (event, rows) in q::tickets_per_event(db).await? {
-        scopes.push((format!("event {event}"), keys.ticket_event(&event), rows));
+        let copies = match (sharded.get(&event), EventKey::parse(&event)) {
+            (Some(shards), Ok(key)) => Scope::buckets(&key, *shards as u16)
+                .iter()
+                .map(|bucket| bucket.keys(keys))
+                .collect(),
+            _ => vec![keys.ticket_event(&event)],
+        };
+        scopes.push((format!("event {event}"), copies, rows));
     }
     for (batch, rows) in q::coupons_per_batch(db).await? {
-        scopes.push((format!("batch {batch}"), keys.coupon_batch(batch), rows));
+        scopes.push((format!("batch {batch}"), vec![keys.coupon_batch(batch)], rows));
     }
     let (mut compared, mut unloaded, mut differ) = (0, 0, Vec::new());
-    for (label, k, rows) in scopes {
+    for (label, copies, rows) in scopes {
         let client = redis.next();
-        let loaded: i64 = client.exists(&k.meta).await?;
+        let (mut loaded, mut issued) = (0_i64, 0_i64);
+        for k in &copies {
+            let exists: i64 = client.exists(&k.meta).await?;
+            loaded += exists;
+            let held: i64 = client.hlen(&k.holders).await?;
+            issued += held;
+        }
         if loaded == 0 {
             unloaded += 1;
             continue;
         }
-        let issued: i64 = client.hlen(&k.holders).await?;
         compared += 1;
         if issued != rows {
             differ.push(format!("{label}: Redis {issued}, Postgres {rows}"));

@@ -56,6 +56,7 @@ fn label(scope: &Scope) -> String {
     match scope {
         Scope::Ticket(key) => format!("gt:{key}"),
         Scope::Coupon(id) => format!("cb:{id}"),
+        Scope::TicketBucket { .. } => format!("gt:{}", scope.id()),
     }
 }
 

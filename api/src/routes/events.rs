@@ -34,6 +34,12 @@ pub struct CreateEvent {
     end_at: String,
     /// A waiting room in front of the issue endpoint; none: issuing is open to everyone.
     admission: Option<AdmissionBody>,
+    /// Spread the event over this many buckets, each a Redis copy of its own (on its own
+    /// cluster master when there are enough), leasing quantity from one pool: one event's issue
+    /// rate is then no longer bounded by one Redis core. 1 (the default) keeps one copy. Set at
+    /// creation only; an event with a `dailyLimit` takes 1; its quantity can then only rise.
+    #[schema(minimum = 1, maximum = 16, default = 1)]
+    shards: Option<i64>,
 }
 
 /// `PATCH /events/{eventKey}` body: either field or both; an absent one stays as it is.
@@ -70,6 +76,8 @@ pub struct EventView {
     created_at: String,
     /// The waiting room.
     admission: AdmissionView,
+    /// The buckets the event is spread over (1: one copy).
+    shards: i16,
 }
 
 impl From<LiveEvent> for EventView {
@@ -78,6 +86,7 @@ impl From<LiveEvent> for EventView {
         let e = s.event;
         Self {
             admission: AdmissionView::from(&e.admission),
+            shards: e.shards,
             event_key: e.event_key,
             name: e.name,
             total_quantity: e.total_quantity,
@@ -123,6 +132,7 @@ pub async fn create(
         Some(admission) => new.with_admission(admission.fields()?)?,
         None => new,
     };
+    let new = new.with_shards(body.shards.unwrap_or(1))?;
     let created = st.engine.create_event(new).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }

@@ -12,8 +12,18 @@ use crate::helpers::{ApiProcess, TestApp};
 
 /// Fires `users` users at `bases` (round-robin), each sending two requests at once; returns
 /// every (user, status, body).
-async fn burst(app: &TestApp, bases: &[String], key: &str, users: i64) -> Vec<(i64, u16, Value)> {
-    let jobs = (1..=users).map(|user| {
+pub(crate) async fn burst(app: &TestApp, bases: &[String], key: &str, users: i64) -> Vec<(i64, u16, Value)> {
+    burst_of(app, bases, key, 1..=users).await
+}
+
+/// [`burst`] by the users `users`.
+pub(crate) async fn burst_of(
+    app: &TestApp,
+    bases: &[String],
+    key: &str,
+    users: std::ops::RangeInclusive<i64>,
+) -> Vec<(i64, u16, Value)> {
+    let jobs = users.map(|user| {
         let token = app.user(user);
         let http = app.http.clone();
         let bases = bases.to_vec();

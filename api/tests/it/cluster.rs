@@ -515,3 +515,95 @@ async fn a_cluster_with_a_password_is_used_through_its_url_and_a_wrong_one_is_re
         .unwrap_err();
     assert!(refused.to_string().contains("WRONGPASS"), "{refused}");
 }
+
+/// An event spread over 3 buckets lands one bucket on each primary, and the primary of one of
+/// them SIGKILLed mid-burst loses no answered issue (replica mode): every 201 is held by its
+/// bucket on that bucket's current primary and in Postgres once, and the pool never leased
+/// more than the buckets hold.
+#[tokio::test]
+async fn a_killed_primary_of_one_bucket_loses_no_201_of_a_spread_event() {
+    let mut cluster = Cluster::start(1).await;
+    let app = TestApp::spawn_with(replica_mode(&cluster)).await;
+    crate::shards::create(&app, "spread", 1_000_000, 3).await;
+    let event = issuance_core::ids::EventKey::parse("spread").unwrap();
+    let buckets: Vec<_> = engine::scope::Scope::buckets(&event, 3)
+        .iter()
+        .map(|b| b.keys(&app.keys))
+        .collect();
+    let mut primaries = HashSet::new();
+    for bucket in &buckets {
+        primaries.insert(cluster.primary_of(&bucket.holders, 0).await.port);
+    }
+    assert_eq!(primaries.len(), 3, "one bucket on each primary");
+    let old = cluster.primary_of(&buckets[1].holders, 0).await.port;
+    let asked = cluster.witness(old);
+
+    let t0 = Instant::now();
+    let faults = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let index = cluster.index(old);
+        cluster.nodes[index].kill();
+        cluster.switched(&buckets[1].holders, old, asked, t0).await;
+        cluster.nodes[index].restart().await;
+    };
+    let (answers, ()) = tokio::join!(burst(&app, "spread", t0, Duration::from_secs(10)), faults);
+
+    let others: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status != 201 && a.status != 503)
+        .map(|a| (a.user, a.status))
+        .take(3)
+        .collect();
+    assert!(others.is_empty(), "only 201 or 503: {others:?}");
+    let ok: Vec<&crate::durability::Answer> = answers.iter().filter(|a| a.status == 201).collect();
+    assert!(ok.len() > 100, "the burst issued ({} × 201)", ok.len());
+    no_ticket_twice(&ok);
+    let mut issued = 0;
+    for (index, bucket) in buckets.iter().enumerate() {
+        let primary = cluster.primary_of(&bucket.holders, asked).await;
+        for a in ok
+            .iter()
+            .filter(|a| usize::from(engine::scope::bucket_of(a.user, 3)) == index)
+        {
+            let held: Option<String> = primary
+                .cmd("HGET", vec![bucket.holders.clone(), a.user.to_string()])
+                .await;
+            let held = held.unwrap_or_else(|| panic!("user {} got 201 but holds nothing", a.user));
+            assert_eq!(held.split('|').next(), a.ticket.as_deref(), "user {}", a.user);
+        }
+        let n: i64 = primary.cmd("HLEN", vec![bucket.holders.clone()]).await;
+        issued += n;
+    }
+    assert_eq!(
+        app.wait_rows("spread", issued, Duration::from_secs(20)).await,
+        issued,
+        "Postgres holds what the buckets hold"
+    );
+    let answered: Vec<String> = ok.iter().filter_map(|a| a.ticket.clone()).collect();
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tickets WHERE event_key = 'spread' AND ticket_id::text = ANY($1)",
+    )
+    .bind(&answered)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(rows as usize, ok.len(), "every 201 in Postgres exactly once");
+    let (pool, leased): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT reserved FROM scope_reservations WHERE scope_kind = 'ticket' AND scope_id = 'spread'),
+                (SELECT sum(reserved)::bigint FROM scope_reservations WHERE scope_kind = 'ticket' AND scope_id LIKE 'spread#%')",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(Some(pool), leased, "the pool is what the buckets hold");
+    assert!(
+        pool >= issued,
+        "every issue was leased ({pool} leased, {issued} issued)"
+    );
+    let check = WorkersProcess::run_once(&app.core, &["check"]);
+    assert!(
+        check.status.success(),
+        "workers check: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}

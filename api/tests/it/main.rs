@@ -35,4 +35,5 @@ mod processes;
 mod products;
 mod quantity;
 mod secrets;
+mod shards;
 mod tickets;

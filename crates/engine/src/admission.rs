@@ -234,6 +234,8 @@ impl Engine {
                 .await?;
                 self.refresh_coupon_batches(&[*id]).await;
             }
+            // A bucket has no room of its own: its event's room admits to every bucket.
+            Scope::TicketBucket { .. } => return Err(Error::NotFound(Missing::Queue)),
         }
         Ok(())
     }
@@ -284,6 +286,7 @@ impl Engine {
                     .get_or_init(|| Arc::new(RoomLayout::new(self, scope, &cached.keys)));
                 (cached.detail.gate(), cached.detail.valid_from_at, layout.clone())
             }
+            Scope::TicketBucket { .. } => return Err(Error::NotFound(Missing::Queue)),
         };
         Ok(Room {
             gate: gate.ok_or(Error::NotFound(Missing::Queue))?,
@@ -587,7 +590,7 @@ impl Engine {
 /// The `kind` label of the room's metrics.
 fn kind_label(scope: &Scope) -> &'static str {
     match scope {
-        Scope::Ticket(_) => "ticket",
+        Scope::Ticket(_) | Scope::TicketBucket { .. } => "ticket",
         Scope::Coupon(_) => "coupon",
     }
 }

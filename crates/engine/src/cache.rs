@@ -69,6 +69,47 @@ pub struct Cached<T> {
     /// Its waiting room's names, made on the room's first call with this copy (a poll made a
     /// dozen key names before).
     pub(crate) room: OnceLock<Arc<crate::room_memory::RoomLayout>>,
+    /// The buckets of an event spread over several (see [`crate::leases`]), in bucket order;
+    /// empty when the scope is its own single copy.
+    pub parts: Vec<Part>,
+    /// When a lease last found nothing left anywhere (epoch ms; 0: never): for a second after,
+    /// the buckets' leases answer SOLD_OUT without asking Postgres (see [`crate::leases`]).
+    pub(crate) drained_at: std::sync::atomic::AtomicU64,
+}
+
+/// One bucket of a scope spread over several: its own copy in Redis.
+#[derive(Debug)]
+pub struct Part {
+    /// The bucket.
+    pub scope: Scope,
+    /// Its keys.
+    pub keys: ScopeKeys,
+}
+
+impl Part {
+    /// The parts of the buckets `scopes`, keyed under `keys`.
+    pub fn all(scopes: Vec<Scope>, keys: &crate::keys::Keys) -> Vec<Part> {
+        scopes
+            .into_iter()
+            .map(|scope| Part {
+                keys: scope.keys(keys),
+                scope,
+            })
+            .collect()
+    }
+}
+
+impl<T> Cached<T> {
+    /// The copy that decides `user`'s issue: the scope's own, or the user's bucket's, with its
+    /// index among [`Cached::parts`].
+    pub fn copy_for(&self, user: i64) -> (&Scope, &ScopeKeys, Option<usize>) {
+        if self.parts.is_empty() {
+            return (&self.scope, &self.keys, None);
+        }
+        let index = usize::from(crate::scope::bucket_of(user, self.parts.len() as u16));
+        let part = &self.parts[index];
+        (&part.scope, &part.keys, Some(index))
+    }
 }
 
 struct Slot<T> {
@@ -321,6 +362,8 @@ mod tests {
             keys: scope.keys(&crate::keys::Keys::new("")),
             blocks: OnceLock::new(),
             room: OnceLock::new(),
+            parts: Vec::new(),
+            drained_at: Default::default(),
             scope,
             rules: Rules {
                 version: 1,

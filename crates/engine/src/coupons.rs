@@ -221,6 +221,8 @@ impl Engine {
                         keys: self.keys().coupon_batch(batch_id),
                         blocks: Default::default(),
                         room: Default::default(),
+                        parts: Vec::new(),
+                        drained_at: Default::default(),
                         detail: batch,
                     }))
             },

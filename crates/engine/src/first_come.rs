@@ -17,6 +17,7 @@ use crate::{
     cache::{Cached, Lookup, RulesCache},
     engine::Engine,
     issue::{IssueRequest, Verdict},
+    leases::Leased,
 };
 
 /// Reservations one request waits for at the most before it answers 503 (a block doubles while
@@ -113,6 +114,8 @@ impl Engine {
             candidate,
             clock_ms,
         };
+        // The scope's own copy, or, for an event spread over buckets, the user's bucket.
+        let (scope, keys, bucket) = cached.copy_for(user);
         // Up to two rebuilds, and as many reservations as a burst outrunning them needs (each
         // one at least doubles the block).
         let (mut rebuilds, mut reserves) = (0, 0);
@@ -120,9 +123,12 @@ impl Engine {
             let verdict = self
                 .inner
                 .group_commit
-                .issue(self.redis(), &cached.keys, &cached.scope, request.clone())
+                .issue(self.redis(), keys, scope, request.clone())
                 .await?;
             match &verdict {
+                // A bucket's counts are its own, not the event's: it sells out only when the
+                // pool and every other bucket are empty (see `crate::leases`).
+                Verdict::Issued { .. } | Verdict::SoldOut if bucket.is_some() => {}
                 Verdict::Issued {
                     issued,
                     total,
@@ -138,14 +144,22 @@ impl Engine {
                 Verdict::SoldOut => self.mark_sold_out(cached),
                 Verdict::NoMeta => {
                     rebuilds += 1;
-                    Box::pin(self.rebuild(&cached.scope, &cached.rules, &cached.keys)).await?;
+                    Box::pin(self.rebuild(scope, &cached.rules, keys)).await?;
                     continue;
                 }
                 Verdict::Reserve { issued, total } => {
                     // The copy's quantity, not the cached rules': a raise made through another
                     // process reaches the copy before this process's cache.
                     reserves += 1;
-                    Box::pin(self.reserve(&cached.scope, &cached.keys, *total, *issued)).await?;
+                    if let Some(bucket) = bucket {
+                        if Box::pin(self.lease(cached, bucket, *total)).await? == Leased::SoldOut {
+                            // Nothing left in the pool nor in any bucket: the event is sold out.
+                            self.mark_sold_out(cached);
+                            return Ok(Verdict::SoldOut);
+                        }
+                    } else {
+                        Box::pin(self.reserve(scope, keys, *total, *issued)).await?;
+                    }
                     continue;
                 }
                 _ => {}
@@ -192,22 +206,29 @@ impl Engine {
             return;
         };
         let client = self.redis().next().clone();
-        let holders_key = cached.keys.holders.clone();
+        // The holders of every copy: the scope's own, or each bucket's.
+        let holders_keys: Vec<String> = if cached.parts.is_empty() {
+            vec![cached.keys.holders.clone()]
+        } else {
+            cached.parts.iter().map(|p| p.keys.holders.clone()).collect()
+        };
         let capacity = cached.rules.total as usize;
         tokio::spawn(async move {
             let mut holders = Vec::with_capacity(capacity);
-            let mut pages = std::pin::pin!(client.hscan(holders_key.as_str(), "*", Some(1_000)));
-            while let Some(page) = pages.next().await {
-                let mut page = match page {
-                    Ok(page) => page,
-                    Err(e) => {
-                        // The entry stays without holders: every request keeps asking Redis.
-                        tracing::warn!(error = %e, "could not load the holders of a sold-out scope");
-                        return;
+            for holders_key in holders_keys {
+                let mut pages = std::pin::pin!(client.hscan(holders_key.as_str(), "*", Some(1_000)));
+                while let Some(page) = pages.next().await {
+                    let mut page = match page {
+                        Ok(page) => page,
+                        Err(e) => {
+                            // The entry stays without holders: every request keeps asking Redis.
+                            tracing::warn!(error = %e, "could not load the holders of a sold-out scope");
+                            return;
+                        }
+                    };
+                    if let Some(map) = page.take_results() {
+                        holders.extend(map.inner().keys().filter_map(|k| k.as_str()?.parse::<i64>().ok()));
                     }
-                };
-                if let Some(map) = page.take_results() {
-                    holders.extend(map.inner().keys().filter_map(|k| k.as_str()?.parse::<i64>().ok()));
                 }
             }
             entry.set_holders(holders);

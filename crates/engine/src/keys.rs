@@ -129,7 +129,12 @@ impl Keys {
     }
 
     fn scope(&self, kind: &str, id: &str) -> ScopeKeys {
-        let base = format!("{}{{{kind}:{id}}}", self.prefix);
+        self.tagged(&format!("{kind}:{id}"))
+    }
+
+    /// The keys of the scope whose hash tag is `tag` (a bucket's, see [`crate::scope::Scope`]).
+    pub(crate) fn tagged(&self, tag: &str) -> ScopeKeys {
+        let base = format!("{}{{{tag}}}", self.prefix);
         ScopeKeys {
             meta: format!("{base}:meta"),
             holders: format!("{base}:holders"),

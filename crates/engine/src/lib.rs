@@ -40,6 +40,7 @@ pub mod first_come;
 pub mod group_commit;
 pub mod issue;
 pub mod keys;
+pub mod leases;
 pub mod meta;
 pub mod quantity;
 pub mod reconcile;

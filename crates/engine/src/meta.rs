@@ -245,9 +245,11 @@ impl Engine {
         scope: &Scope,
     ) -> Result<Option<Rules>, Error> {
         Ok(match scope {
-            Scope::Ticket(key) => store::ticket_events::find(db, key.as_str())
-                .await?
-                .map(|e| Rules::from(&e)),
+            Scope::Ticket(key) | Scope::TicketBucket { key, .. } => {
+                store::ticket_events::find(db, key.as_str())
+                    .await?
+                    .map(|e| Rules::from(&e))
+            }
             Scope::Coupon(id) => store::coupon_batches::find_batch(db, *id)
                 .await?
                 .map(|b| Rules::from(&b)),
@@ -321,10 +323,13 @@ impl Engine {
     }
 
     pub(crate) fn persisted_holders(&self, scope: &Scope) -> BoxStream<'_, Result<Holder, Error>> {
-        match scope {
-            Scope::Ticket(key) => store::tickets::stream_for_event(self.db(), key.to_string()).boxed(),
+        let rows = match scope {
+            Scope::Ticket(key) | Scope::TicketBucket { key, .. } => {
+                store::tickets::stream_for_event(self.db(), key.to_string()).boxed()
+            }
             Scope::Coupon(id) => store::coupon_issues::stream_for_batch(self.db(), *id).boxed(),
-        }
+        };
+        of_copy(rows, scope.clone())
     }
 
     async fn restore_holders(&self, keys: &ScopeKeys, pairs: Vec<String>) -> Result<(), Error> {
@@ -350,10 +355,25 @@ struct NewCopy {
 
 /// The scope's rows in Postgres, read on `conn` (the rebuild's locked transaction).
 fn holders_in<'c>(conn: &'c mut PgConnection, scope: &Scope) -> BoxStream<'c, Result<Holder, Error>> {
-    match scope {
-        Scope::Ticket(key) => store::tickets::stream_for_event(conn, key.to_string()).boxed(),
+    let rows = match scope {
+        Scope::Ticket(key) | Scope::TicketBucket { key, .. } => {
+            store::tickets::stream_for_event(conn, key.to_string()).boxed()
+        }
         Scope::Coupon(id) => store::coupon_issues::stream_for_batch(conn, *id).boxed(),
+    };
+    of_copy(rows, scope.clone())
+}
+
+/// The rows of `rows` whose users `scope`'s copy decides for (a bucket's, of its event's rows).
+fn of_copy<'c>(
+    rows: BoxStream<'c, Result<Holder, Error>>,
+    scope: Scope,
+) -> BoxStream<'c, Result<Holder, Error>> {
+    if !matches!(scope, Scope::TicketBucket { .. }) {
+        return rows;
     }
+    rows.try_filter(move |row| std::future::ready(scope.decides_for(row.user_id)))
+        .boxed()
 }
 
 /// Issues per KST day for today and yesterday, each user counted once (a record can be both in

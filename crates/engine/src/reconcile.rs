@@ -72,11 +72,20 @@ impl Differences {
 }
 
 impl Engine {
-    /// Every scope Postgres knows: each golden-ticket event and each first-come coupon batch.
+    /// Every scope Postgres knows: each golden-ticket event (or each bucket of one spread over
+    /// several) and each first-come coupon batch.
     pub async fn scopes(&self) -> Result<Vec<Scope>, Error> {
         let mut scopes = Vec::new();
+        let sharded: HashMap<String, i16> = store::ticket_events::sharded(self.db())
+            .await?
+            .into_iter()
+            .collect();
         for (event, _) in store::invariants::tickets_per_event(self.db()).await? {
-            scopes.push(Scope::Ticket(EventKey::parse(&event)?));
+            let key = EventKey::parse(&event)?;
+            match sharded.get(&event) {
+                Some(shards) => scopes.extend(Scope::buckets(&key, *shards as u16)),
+                None => scopes.push(Scope::Ticket(key)),
+            }
         }
         for (batch, _) in store::invariants::coupons_per_batch(self.db()).await? {
             scopes.push(Scope::Coupon(batch));

@@ -24,6 +24,17 @@ pub enum Scope {
     Ticket(EventKey),
     /// A first-come coupon batch, by id.
     Coupon(i64),
+    /// One bucket of a golden-ticket event spread over `shards` buckets (see
+    /// [`crate::leases`]): a Redis copy of its own, deciding for the users that map to it, under
+    /// a reservation of its own leased from the event's pool.
+    TicketBucket {
+        /// The event.
+        key: EventKey,
+        /// This bucket, `0..shards`.
+        bucket: u16,
+        /// The event's buckets.
+        shards: u16,
+    },
 }
 
 /// How the issues of a scope get their ids.
@@ -52,6 +63,7 @@ impl Scope {
         match self {
             Scope::Ticket(key) => keys.ticket_event(key.as_str()),
             Scope::Coupon(id) => keys.coupon_batch(*id),
+            Scope::TicketBucket { .. } => keys.tagged(&self.tag()),
         }
     }
 
@@ -61,13 +73,14 @@ impl Scope {
         match self {
             Scope::Ticket(key) => format!("gt:{key}"),
             Scope::Coupon(id) => format!("cb:{id}"),
+            Scope::TicketBucket { key, bucket, shards } => bucket_tag(key, *bucket, *shards),
         }
     }
 
     /// The kind its stream records carry.
     pub fn kind(&self) -> RecordKind {
         match self {
-            Scope::Ticket(_) => RecordKind::Ticket,
+            Scope::Ticket(_) | Scope::TicketBucket { .. } => RecordKind::Ticket,
             Scope::Coupon(_) => RecordKind::Coupon,
         }
     }
@@ -77,16 +90,92 @@ impl Scope {
         match self {
             Scope::Ticket(key) => key.to_string(),
             Scope::Coupon(id) => id.to_string(),
+            Scope::TicketBucket { key, bucket, .. } => format!("{key}{BUCKET_MARK}{bucket}"),
         }
     }
 
     /// How its issues are numbered.
     pub fn id_mode(&self) -> IdMode {
         match self {
-            Scope::Ticket(_) => IdMode::Given,
+            Scope::Ticket(_) | Scope::TicketBucket { .. } => IdMode::Given,
             Scope::Coupon(_) => IdMode::Position,
         }
     }
+
+    /// The buckets of a golden-ticket event spread over `shards` (none for one shard: the event
+    /// is its own copy, as it always was).
+    pub fn buckets(key: &EventKey, shards: u16) -> Vec<Scope> {
+        if shards <= 1 {
+            return Vec::new();
+        }
+        (0..shards)
+            .map(|bucket| Scope::TicketBucket {
+                key: key.clone(),
+                bucket,
+                shards,
+            })
+            .collect()
+    }
+
+    /// The event a bucket belongs to; the scope itself otherwise.
+    pub fn whole(&self) -> Scope {
+        match self {
+            Scope::TicketBucket { key, .. } => Scope::Ticket(key.clone()),
+            other => other.clone(),
+        }
+    }
+
+    /// Whether `user`'s issue is decided by this scope's copy: always, but for a bucket, only
+    /// for the users that map to it.
+    pub fn decides_for(&self, user: i64) -> bool {
+        match self {
+            Scope::TicketBucket { bucket, shards, .. } => bucket_of(user, *shards) == *bucket,
+            _ => true,
+        }
+    }
+}
+
+/// What joins an event key and a bucket number in a bucket's scope id (`<event key>#<bucket>`,
+/// as its records and its `scope_reservations` row name it); event keys never hold it.
+pub const BUCKET_MARK: char = '#';
+
+/// The event key of a record's scope id (the scope id itself unless it names a bucket).
+pub fn event_of_scope_id(scope_id: &str) -> &str {
+    scope_id
+        .split_once(BUCKET_MARK)
+        .map_or(scope_id, |(event, _)| event)
+}
+
+/// The bucket `user` maps to among `shards`: a fixed mix of the id (SplitMix64's finaliser),
+/// so that consecutive ids spread evenly, and never another for the same user.
+pub fn bucket_of(user: i64, shards: u16) -> u16 {
+    if shards <= 1 {
+        return 0;
+    }
+    let mut z = (user as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z % u64::from(shards)) as u16
+}
+
+/// Redis Cluster's slot count.
+const SLOTS: u32 = 16_384;
+
+/// The hash tag of bucket `bucket` of `shards`: `gt:<key>#<bucket>.<n>`, with the least `n`
+/// whose slot falls in the bucket's share of the slot range (`bucket × 16384 / shards` up to the
+/// next bucket's). A cluster whose masters split the slots evenly (as `redis-cli --cluster
+/// create` does) so places the buckets on as many different masters as it has, up to `shards`.
+fn bucket_tag(key: &EventKey, bucket: u16, shards: u16) -> String {
+    let (shards, bucket) = (u32::from(shards.max(1)), u32::from(bucket));
+    let (low, high) = (bucket * SLOTS / shards, (bucket + 1) * SLOTS / shards);
+    (0..)
+        .map(|n| format!("gt:{key}{BUCKET_MARK}{bucket}.{n}"))
+        .find(|tag| {
+            let slot = u32::from(fred::util::redis_keyslot(tag.as_bytes()));
+            (low..high).contains(&slot)
+        })
+        .expect("some suffix lands in every share of the slots")
 }
 
 /// What `issue.lua` enforces, as copied into the scope's meta hash.
@@ -140,5 +229,50 @@ impl From<&CouponBatch> for Rules {
                 && b.batch_status == BatchStatus::Ready
                 && b.inventory_status != InventoryStatus::End,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_keeps_their_bucket_and_buckets_fill_evenly() {
+        // Fixed for good: a user's bucket decides where their ticket is.
+        assert_eq!(bucket_of(1, 3), bucket_of(1, 3));
+        assert_eq!(bucket_of(42, 1), 0);
+        let mut counts = [0_u32; 8];
+        for user in 1..=80_000 {
+            counts[usize::from(bucket_of(user, 8))] += 1;
+        }
+        for n in counts {
+            assert!((9_000..11_000).contains(&n), "uneven buckets: {counts:?}");
+        }
+    }
+
+    #[test]
+    fn bucket_tags_fall_in_their_own_share_of_the_slots() {
+        let key = EventKey::parse("opening-2027").unwrap();
+        for shards in [2_u16, 3, 8, 16] {
+            let slots: Vec<u32> = Scope::buckets(&key, shards)
+                .iter()
+                .map(|b| u32::from(fred::util::redis_keyslot(b.tag().as_bytes())))
+                .collect();
+            for (bucket, slot) in slots.iter().enumerate() {
+                let share = *slot * u32::from(shards) / SLOTS;
+                assert_eq!(share as usize, bucket, "{shards} buckets: slots {slots:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bucket_names_its_event() {
+        let key = EventKey::parse("e1").unwrap();
+        let bucket = &Scope::buckets(&key, 3)[2];
+        assert_eq!(bucket.id(), "e1#2");
+        assert_eq!(event_of_scope_id(&bucket.id()), "e1");
+        assert_eq!(event_of_scope_id("e1"), "e1");
+        assert_eq!(bucket.whole(), Scope::Ticket(key));
+        assert!(Scope::buckets(&EventKey::parse("e1").unwrap(), 1).is_empty());
     }
 }

@@ -36,6 +36,8 @@ pub enum Lua {
     RetireStream,
     /// `raise_ceiling.lua`: let a scope's copy issue up to a new reservation.
     RaiseCeiling,
+    /// `lower_ceiling.lua`: take back what a bucket leased and has not issued.
+    LowerCeiling,
     /// `copy_whole.lua`: whether this server's history of a scope is known whole.
     CopyWhole,
     /// `mark_broken.lua`: mark a scope's copy broken, if there is one.
@@ -46,7 +48,7 @@ pub enum Lua {
     Room,
 }
 
-const ALL: [Lua; 13] = [
+const ALL: [Lua; 14] = [
     Lua::Issue,
     Lua::LoadMeta,
     Lua::RestoreHolders,
@@ -56,6 +58,7 @@ const ALL: [Lua; 13] = [
     Lua::ForgetConsumers,
     Lua::RetireStream,
     Lua::RaiseCeiling,
+    Lua::LowerCeiling,
     Lua::CopyWhole,
     Lua::MarkBroken,
     Lua::SetTotal,
@@ -79,6 +82,7 @@ impl Lua {
             Lua::ForgetConsumers => "forget_consumers",
             Lua::RetireStream => "retire_stream",
             Lua::RaiseCeiling => "raise_ceiling",
+            Lua::LowerCeiling => "lower_ceiling",
             Lua::CopyWhole => "copy_whole",
             Lua::MarkBroken => "mark_broken",
             Lua::SetTotal => "set_total",
@@ -97,6 +101,7 @@ impl Lua {
             Lua::ForgetConsumers => include_str!("../../../lua/forget_consumers.lua"),
             Lua::RetireStream => include_str!("../../../lua/retire_stream.lua"),
             Lua::RaiseCeiling => include_str!("../../../lua/raise_ceiling.lua"),
+            Lua::LowerCeiling => include_str!("../../../lua/lower_ceiling.lua"),
             Lua::CopyWhole => include_str!("../../../lua/copy_whole.lua"),
             Lua::MarkBroken => include_str!("../../../lua/mark_broken.lua"),
             Lua::SetTotal => include_str!("../../../lua/set_total.lua"),

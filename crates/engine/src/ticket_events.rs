@@ -12,7 +12,7 @@ use sqlx::PgConnection;
 use store::ticket_events::{EventChange, NewTicketEvent, TicketEvent};
 
 use crate::{
-    cache::Cached,
+    cache::{Cached, Part},
     engine::Engine,
     first_come,
     keys::ScopeKeys,
@@ -38,18 +38,19 @@ impl Engine {
     /// in a caller's transaction) into Redis, and registers its stream. Should Redis fail here,
     /// the first issue rebuilds the copy.
     pub async fn event_created(&self, event: &TicketEvent) {
-        let keys = self.keys().ticket_event(&event.event_key);
         let rules = Rules::from(event);
-        let copied = async {
-            let scope = Scope::Ticket(EventKey::parse(&event.event_key)?);
-            let reservation = self.open_reservation(&scope).await?;
-            self.load_meta(&rules, &keys, Some(reservation)).await
-        };
-        if let Err(e) = copied.await {
-            tracing::warn!(event = %event.event_key, error = %e, "event created, Redis copy deferred");
-        }
-        if let Err(e) = stream::register(self.redis(), self.keys(), &keys.stream).await {
-            tracing::warn!(event = %event.event_key, error = %e, "stream registration deferred");
+        for scope in self.copies_of(event) {
+            let keys = scope.keys(self.keys());
+            let copied = async {
+                let reservation = self.open_reservation(&scope).await?;
+                self.load_meta(&rules, &keys, Some(reservation)).await
+            };
+            if let Err(e) = copied.await {
+                tracing::warn!(event = %event.event_key, error = %e, "event created, Redis copy deferred");
+            }
+            if let Err(e) = stream::register(self.redis(), self.keys(), &keys.stream).await {
+                tracing::warn!(event = %event.event_key, error = %e, "stream registration deferred");
+            }
         }
         self.inner.events.invalidate(&event.event_key);
         *self.inner.running.lock().await = None;
@@ -97,13 +98,27 @@ impl Engine {
         self.event_changed(&scope.keys(self.keys()), event).await
     }
 
+    /// The Redis copies of `event`: the event itself, or each of its buckets.
+    fn copies_of(&self, event: &TicketEvent) -> Vec<Scope> {
+        let Ok(key) = EventKey::parse(&event.event_key) else {
+            return Vec::new();
+        };
+        match Scope::buckets(&key, event.shard_count()) {
+            buckets if buckets.is_empty() => vec![Scope::Ticket(key)],
+            buckets => buckets,
+        }
+    }
+
     /// Copies a committed change into Redis and forgets what this process remembered of the
     /// event (a raised quantity ends a sell-out; other processes see the new version).
     async fn event_changed(&self, keys: &ScopeKeys, event: TicketEvent) -> Result<LiveEvent, Error> {
         // Only updates an existing copy: a missing one is rebuilt, holders first, on next use.
         // The stream is registered again, in case it was retired.
-        if self.load_meta(&Rules::from(&event), keys, None).await? {
-            stream::register(self.redis(), self.keys(), &keys.stream).await?;
+        for scope in self.copies_of(&event) {
+            let copy = scope.keys(self.keys());
+            if self.load_meta(&Rules::from(&event), &copy, None).await? {
+                stream::register(self.redis(), self.keys(), &copy.stream).await?;
+            }
         }
         self.inner.sold_out.forget(&keys.stream);
         self.inner.events.invalidate(&event.event_key);
@@ -113,13 +128,16 @@ impl Engine {
 
     /// The live figures of `event` (today as of `clock_ms`, or Redis `TIME`).
     pub async fn with_counts(&self, event: TicketEvent, clock_ms: Option<i64>) -> Result<LiveEvent, Error> {
-        let scope = Scope::Ticket(EventKey::parse(&event.event_key)?);
-        let counts = self.scope_counts(&scope, &Rules::from(&event), clock_ms).await?;
-        Ok(LiveEvent {
-            event,
-            issued: counts.issued,
-            today: counts.today,
-        })
+        let rules = Rules::from(&event);
+        let (mut issued, mut today) = (0, 0);
+        // The buckets of a spread event in turn: each is read in one call, and their sum is the
+        // event's (a bucket can only have issued within what it leased from the pool).
+        for scope in self.copies_of(&event) {
+            let counts = self.scope_counts(&scope, &rules, clock_ms).await?;
+            issued += counts.issued;
+            today += counts.today;
+        }
+        Ok(LiveEvent { event, issued, today })
     }
 
     /// The event's rules, from this process's cache when fresh.
@@ -136,6 +154,8 @@ impl Engine {
                     keys: self.keys().ticket_event(&event.event_key),
                     blocks: Default::default(),
                     room: Default::default(),
+                    parts: Part::all(Scope::buckets(key, event.shard_count()), self.keys()),
+                    drained_at: Default::default(),
                     detail: event,
                 }))
         })
@@ -157,6 +177,18 @@ impl RowChange for EventRow<'_> {
             .await?
             .ok_or(Error::NotFound(Missing::TicketEvent))?;
         self.change.admission.check_opening(event.start_at, "startAt")?;
+        if event.shards > 1
+            && self
+                .change
+                .total_quantity
+                .is_some_and(|total| total < event.total_quantity)
+        {
+            // Its quantity is leased out to the buckets: a lowering would have to take leases
+            // back from every bucket at once.
+            return Err(Error::Invalid(
+                "the totalQuantity of an event spread over shards can only be raised".into(),
+            ));
+        }
         if let Some(total) = self.change.total_quantity
             && event.daily_limit.is_some_and(|daily| daily > total)
         {

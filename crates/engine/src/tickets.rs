@@ -63,7 +63,7 @@ impl Engine {
             })
         };
         if let Err(refused) = self.admit(&cached.scope, cached.detail.gate(), user.get(), pass) {
-            return match Box::pin(self.held_entry(&cached.scope, user.get())).await? {
+            return match Box::pin(self.held_entry(cached.copy_for(user.get()).0, user.get())).await? {
                 Some((id, at_ms)) => Ok(Issued {
                     ticket: ticket(&id, at_ms)?,
                     fresh: false,

@@ -110,3 +110,43 @@ pub async fn find(db: impl PgExecutor<'_>, kind: &str, scope: &str) -> Result<Op
     .fetch_optional(db)
     .await?)
 }
+
+/// Sets the scope's `reserved` (a bucket's lease, written under its event's pool row lock, see
+/// `engine::leases`). A plain UPDATE, like [`extend`]: it never waits for a drain commit.
+pub async fn set_reserved(
+    tx: &mut PgConnection,
+    kind: &str,
+    scope: &str,
+    reserved: i64,
+) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE scope_reservations SET reserved = $3, updated_at = now()
+         WHERE scope_kind = $1 AND scope_id = $2",
+    )
+    .bind(kind)
+    .bind(scope)
+    .bind(reserved)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// The scope's row, and whether it changed within the last `within_ms` ms (by the clock, not
+/// the transaction's start).
+pub async fn find_with_age(
+    tx: &mut PgConnection,
+    kind: &str,
+    scope: &str,
+    within_ms: i64,
+) -> Result<Option<(Reservation, bool)>, Error> {
+    let row: Option<(i64, i64, bool)> = sqlx::query_as(
+        "SELECT reserved, fence, updated_at > clock_timestamp() - make_interval(secs => $3::float8 / 1000)
+         FROM scope_reservations WHERE scope_kind = $1 AND scope_id = $2",
+    )
+    .bind(kind)
+    .bind(scope)
+    .bind(within_ms)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|(reserved, fence, recent)| (Reservation { reserved, fence }, recent)))
+}

@@ -13,15 +13,15 @@ pub use crate::admission::AdmissionColumns;
 
 const COLUMNS: &str = "event_key, name, total_quantity, daily_limit, start_at, end_at, is_active, version, \
     created_at, admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds, max_unused_passes, \
-    admission_state";
+    admission_state, shards";
 
 /// Inserts a new event; `DuplicateEvent` when the key is taken.
 pub async fn insert(db: impl PgExecutor<'_>, e: &NewTicketEvent) -> Result<TicketEvent, Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO ticket_events (event_key, name, total_quantity, daily_limit, start_at, end_at,
                                     admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds,
-                                    max_unused_passes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+                                    max_unused_passes, shards)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
     )))
     .bind(e.event_key.as_str())
     .bind(&e.name)
@@ -34,12 +34,22 @@ pub async fn insert(db: impl PgExecutor<'_>, e: &NewTicketEvent) -> Result<Ticke
     .bind(e.admission.admit_per_second)
     .bind(e.admission.pass_ttl_seconds)
     .bind(e.admission.max_unused_passes)
+    .bind(e.shards)
     .fetch_one(db)
     .await
     .map_err(|err| match crate::constraint(&err) {
         Some("ticket_events_pkey") => Error::DuplicateEvent,
         _ => err.into(),
     })
+}
+
+/// The events spread over more than one bucket, with their bucket counts.
+pub async fn sharded(db: impl PgExecutor<'_>) -> Result<Vec<(String, i16)>, Error> {
+    Ok(
+        sqlx::query_as("SELECT event_key, shards FROM ticket_events WHERE shards > 1 ORDER BY event_key")
+            .fetch_all(db)
+            .await?,
+    )
 }
 
 /// The event with this key.
@@ -172,9 +182,16 @@ pub struct TicketEvent {
     /// Its waiting room.
     #[sqlx(flatten)]
     pub admission: AdmissionColumns,
+    /// The buckets it is spread over (1: one copy).
+    pub shards: i16,
 }
 
 impl TicketEvent {
+    /// The buckets it is spread over, at least 1.
+    pub fn shard_count(&self) -> u16 {
+        self.shards.max(1) as u16
+    }
+
     /// The waiting room, when it is on.
     pub fn gate(&self) -> Option<Gate> {
         self.admission.gate()
@@ -203,6 +220,8 @@ pub struct NewTicketEvent {
     pub end_at: DateTime<Utc>,
     /// The waiting room's settings (none: no room).
     pub admission: AdmissionFields,
+    /// The buckets it is spread over, 1..=16.
+    pub shards: i16,
 }
 
 impl NewTicketEvent {
@@ -214,6 +233,27 @@ impl NewTicketEvent {
         self.admission = admission;
         Ok(self)
     }
+
+    /// Spread over `shards` buckets (1..=[`Self::MAX_SHARDS`]). A daily limit is not exact
+    /// across buckets yet, so an event with one keeps a single copy.
+    pub fn with_shards(mut self, shards: i64) -> Result<Self, Error> {
+        if !(1..=i64::from(Self::MAX_SHARDS)).contains(&shards) {
+            return Err(Error::Invalid(format!(
+                "shards must be between 1 and {}",
+                Self::MAX_SHARDS
+            )));
+        }
+        if shards > 1 && self.daily_limit.is_some() {
+            return Err(Error::Invalid(
+                "an event with a dailyLimit takes one shard".into(),
+            ));
+        }
+        self.shards = shards as i16;
+        Ok(self)
+    }
+
+    /// Most buckets one event may be spread over.
+    pub const MAX_SHARDS: i16 = 16;
 
     /// Largest quantity one event may have.
     pub const MAX_QUANTITY: i64 = 10_000_000;
@@ -255,6 +295,7 @@ impl NewTicketEvent {
             start_at,
             end_at,
             admission: AdmissionFields::default(),
+            shards: 1,
         })
     }
 }
@@ -277,5 +318,10 @@ mod tests {
         assert!(mk(10, Some(0), t0, t1).is_err());
         assert!(mk(10, None, t1, t0).is_err());
         assert!(mk(10, None, t0, t0).is_err());
+        assert_eq!(mk(10, None, t0, t1).unwrap().with_shards(16).unwrap().shards, 16);
+        assert!(mk(10, None, t0, t1).unwrap().with_shards(0).is_err());
+        assert!(mk(10, None, t0, t1).unwrap().with_shards(17).is_err());
+        assert!(mk(10, Some(5), t0, t1).unwrap().with_shards(2).is_err());
+        assert!(mk(10, Some(5), t0, t1).unwrap().with_shards(1).is_ok());
     }
 }

@@ -128,7 +128,7 @@ fn rows(records: &[&IssueRecord]) -> (Vec<NewTicket>, Vec<NewCouponIssue>) {
         match r.issue_id {
             IssueId::Uuid(ticket_id) => tickets.push(NewTicket {
                 ticket_id,
-                event_key: r.scope.clone(),
+                event_key: engine::scope::event_of_scope_id(&r.scope).to_owned(),
                 user_id: r.user_id,
                 issued_at,
             }),

@@ -1,0 +1,293 @@
+//! Events spread over buckets: exact under bursts with 1, 3 and 8 buckets, sold out completely
+//! while demand continues, and never over the quantity after a bucket's key is lost.
+
+use std::{collections::HashSet, time::Duration};
+
+use engine::{
+    keys::ScopeKeys,
+    scope::{Scope, bucket_of},
+};
+use issuance_core::ids::EventKey;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    burst::{burst, burst_of},
+    helpers::TestApp,
+};
+
+/// Creates an event of `total` over `shards` buckets; panics unless 201.
+pub(crate) async fn create(app: &TestApp, key: &str, total: i64, shards: i64) -> Value {
+    let body = json!({
+        "eventKey": key, "name": "spread", "totalQuantity": total, "shards": shards,
+        "startAt": "2020-01-01T00:00:00Z", "endAt": "2099-12-31T23:59:59Z",
+    });
+    let r = app.post("/events", &app.admin(), &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "create {key}");
+    r.json().await.unwrap()
+}
+
+/// The keys of every Redis copy of `key` (its buckets, or the event itself).
+fn copies(app: &TestApp, key: &str, shards: u16) -> Vec<ScopeKeys> {
+    let event = EventKey::parse(key).unwrap();
+    match Scope::buckets(&event, shards) {
+        buckets if buckets.is_empty() => vec![app.keys.ticket_event(key)],
+        buckets => buckets.iter().map(|b| b.keys(&app.keys)).collect(),
+    }
+}
+
+/// Holders in Redis over every copy.
+async fn holders(app: &TestApp, key: &str, shards: u16) -> i64 {
+    let mut sum = 0;
+    for copy in copies(app, key, shards) {
+        let n: i64 = app.redis_cmd("HLEN", vec![copy.holders]).await;
+        sum += n;
+    }
+    sum
+}
+
+/// What Postgres has reserved for the event's pool, and for its buckets together.
+async fn reservations(app: &TestApp, key: &str) -> (i64, i64) {
+    let pool: i64 = sqlx::query_scalar(
+        "SELECT reserved FROM scope_reservations WHERE scope_kind = 'ticket' AND scope_id = $1",
+    )
+    .bind(key)
+    .fetch_optional(&app.db)
+    .await
+    .unwrap()
+    .unwrap_or(0);
+    let buckets: Option<i64> = sqlx::query_scalar(
+        "SELECT sum(reserved)::bigint FROM scope_reservations WHERE scope_kind = 'ticket' AND scope_id LIKE $1 || '#%'",
+    )
+    .bind(key)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    (pool, buckets.unwrap_or(0))
+}
+
+#[tokio::test]
+async fn a_burst_on_1_3_and_8_buckets_gets_exactly_the_quantity() {
+    let app = TestApp::spawn().await;
+    for shards in [1_u16, 3, 8] {
+        let key = format!("spread-{shards}");
+        let created = create(&app, &key, 120, i64::from(shards)).await;
+        assert_eq!(created["shards"], shards);
+        let answers = burst(&app, std::slice::from_ref(&app.base), &key, 700).await;
+        let created = answers.iter().filter(|(_, s, _)| *s == 201).count();
+        assert_eq!(
+            created, 120,
+            "{shards} buckets: exactly the quantity answered 201"
+        );
+        let mut winners = HashSet::new();
+        for (user, status, body) in &answers {
+            match status {
+                201 | 200 => {
+                    winners.insert(*user);
+                }
+                409 => assert_eq!(body["code"], "SOLD_OUT", "{body}"),
+                other => panic!("{shards} buckets: user {user} answered {other}: {body}"),
+            }
+        }
+        assert_eq!(winners.len(), 120, "{shards} buckets: one ticket per winner");
+        // The same user asking again gets the same ticket back, from their bucket.
+        let (user, _, first) = answers.iter().find(|(_, s, _)| *s == 201).unwrap();
+        let again = app.issue(&key, *user).await;
+        assert_eq!(again.status(), StatusCode::OK);
+        assert_eq!(
+            again.json::<Value>().await.unwrap()["ticketId"],
+            first["ticketId"]
+        );
+
+        assert_eq!(holders(&app, &key, shards).await, 120, "{shards} buckets: Redis");
+        let rows = app.wait_rows(&key, 120, Duration::from_secs(10)).await;
+        assert_eq!(
+            rows, 120,
+            "{shards} buckets: Postgres holds exactly the issued tickets"
+        );
+        let users: i64 =
+            sqlx::query_scalar("SELECT count(DISTINCT user_id) FROM tickets WHERE event_key = $1")
+                .bind(&key)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        assert_eq!(users, 120, "{shards} buckets: no user twice in Postgres");
+        let status: Value = app
+            .get(&format!("/events/{key}"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["remainingQuantity"], 0, "{shards} buckets");
+        if shards > 1 {
+            let (pool, buckets) = reservations(&app, &key).await;
+            assert!(pool <= 120, "{shards} buckets: the pool leased {pool}");
+            assert_eq!(
+                pool, buckets,
+                "{shards} buckets: the pool is what the buckets hold"
+            );
+        }
+    }
+}
+
+/// The first user ids (from `from`) that fall in `bucket` of `shards`.
+fn users_of(bucket: u16, shards: u16, from: i64, n: usize) -> Vec<i64> {
+    (from..)
+        .filter(|u| bucket_of(*u, shards) == bucket)
+        .take(n)
+        .collect()
+}
+
+#[tokio::test]
+async fn demand_on_one_bucket_sells_the_whole_event() {
+    let app = TestApp::spawn().await;
+    create(&app, "hot-bucket", 30, 3).await;
+    // Every bucket leases a share: one user each.
+    for bucket in 0..3 {
+        let user = users_of(bucket, 3, 1, 1)[0];
+        assert_eq!(app.issue("hot-bucket", user).await.status(), StatusCode::CREATED);
+    }
+    let (pool, _) = reservations(&app, "hot-bucket").await;
+    assert!(
+        pool > 3,
+        "the buckets hold leases beyond their one issue ({pool})"
+    );
+    // Then only bucket 0's users ask, one at a time: the others' leases must come back to it,
+    // so the first SOLD_OUT comes only once all 30 are issued.
+    let mut issued = 3;
+    for user in users_of(0, 3, 1_000, 60) {
+        let r = app.issue("hot-bucket", user).await;
+        match r.status() {
+            StatusCode::CREATED => issued += 1,
+            StatusCode::CONFLICT => {
+                assert_eq!(issued, 30, "told sold out with {} left", 30 - issued);
+                break;
+            }
+            other => panic!("user {user}: {other}"),
+        }
+    }
+    assert_eq!(issued, 30, "the whole quantity was sold");
+    assert_eq!(holders(&app, "hot-bucket", 3).await, 30);
+    let (pool, buckets) = reservations(&app, "hot-bucket").await;
+    assert_eq!((pool, buckets), (30, 30));
+}
+
+#[tokio::test]
+async fn losing_any_key_of_a_bucket_never_takes_the_event_past_its_quantity() {
+    let app = TestApp::spawn().await;
+    for (n, suffix) in ["meta", "holders", "stream", "all"].iter().enumerate() {
+        let key = format!("lossy-{suffix}");
+        create(&app, &key, 60, 3).await;
+        let base = 10_000 * (n as i64 + 1);
+        // Half the crowd, then the loss of one bucket's key, then the rest (and the first half
+        // again).
+        let first: Vec<(i64, u16, Value)> = burst_from(&app, &key, base, 40).await;
+        // Persisted first: without persistence, a lost stream loses the answers not yet drained
+        // (replica mode is what keeps those, see the durability tests); this is about the count.
+        let answered = first.iter().filter(|(_, s, _)| *s == 201).count() as i64;
+        assert_eq!(
+            app.wait_rows(&key, answered, Duration::from_secs(10)).await,
+            answered
+        );
+        let bucket = &copies(&app, &key, 3)[1];
+        let lost = match *suffix {
+            "meta" => vec![bucket.meta.clone()],
+            "holders" => vec![bucket.holders.clone()],
+            "stream" => vec![bucket.stream.clone()],
+            _ => vec![bucket.meta.clone(), bucket.holders.clone(), bucket.stream.clone()],
+        };
+        let _: i64 = app.redis_cmd("DEL", lost).await;
+        let second = burst_from(&app, &key, base, 200).await;
+        let mut tickets = HashSet::new();
+        for (user, status, body) in first.iter().chain(&second) {
+            if *status == 201 || *status == 200 {
+                tickets.insert((*user, body["ticketId"].as_str().unwrap().to_owned()));
+            }
+        }
+        let users: HashSet<i64> = tickets.iter().map(|(u, _)| *u).collect();
+        assert_eq!(
+            users.len(),
+            tickets.len(),
+            "{suffix}: a user answered two tickets"
+        );
+        assert!(
+            users.len() <= 60,
+            "{suffix}: {} answered past the quantity",
+            users.len()
+        );
+        let (pool, buckets) = reservations(&app, &key).await;
+        assert!(
+            pool <= 60 && pool == buckets,
+            "{suffix}: pool {pool}, buckets {buckets}"
+        );
+        let status: Value = app
+            .get(&format!("/events/{key}"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            status["remainingQuantity"], 0,
+            "{suffix}: sold out (stranded units count as issued)"
+        );
+        let rows = app
+            .wait_rows(&key, users.len() as i64, Duration::from_secs(10))
+            .await;
+        assert_eq!(
+            rows,
+            users.len() as i64,
+            "{suffix}: Postgres holds every ticket answered"
+        );
+    }
+}
+
+/// A burst of the users `base + 1 ..= base + users`, each pressing twice.
+async fn burst_from(app: &TestApp, key: &str, base: i64, users: i64) -> Vec<(i64, u16, Value)> {
+    burst_of(app, std::slice::from_ref(&app.base), key, base + 1..=base + users).await
+}
+
+#[tokio::test]
+async fn a_lease_raised_late_does_not_undo_a_take_back() {
+    let app = TestApp::spawn().await;
+    create(&app, "late-raise", 40, 3).await;
+    let user = users_of(1, 3, 1, 1)[0];
+    assert_eq!(app.issue("late-raise", user).await.status(), StatusCode::CREATED);
+    let meta = copies(&app, "late-raise", 3)[1].meta.clone();
+    let field = |name: &'static str| {
+        let meta = meta.clone();
+        let app = &app;
+        async move {
+            let v: Option<String> = app.redis_cmd("HGET", vec![meta, name.into()]).await;
+            v.unwrap_or_else(|| "0".into())
+        }
+    };
+    let (fence, lgen, leased) = (field("fence").await, field("lgen").await, field("ceiling").await);
+    assert!(
+        leased.parse::<i64>().unwrap() > 1,
+        "the bucket leased more than it issued"
+    );
+    let client = app.redis.next();
+    // A take-back, then a raise computed before it (its generation is the old one).
+    let lowered: i64 = engine::script::Lua::LowerCeiling
+        .call(client, vec![meta.as_str()], vec![fence.clone()])
+        .await
+        .unwrap();
+    assert_eq!(lowered, 1, "taken back down to what it issued");
+    let after: i64 = engine::script::Lua::RaiseCeiling
+        .call(
+            client,
+            vec![meta.as_str()],
+            vec![fence.clone(), "1000".into(), lgen.clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(after, 1, "the late raise changed nothing");
+    assert_eq!(field("ceiling").await, "1");
+    // A raise of the current generation applies.
+    let current = field("lgen").await;
+    let raised: i64 = engine::script::Lua::RaiseCeiling
+        .call(client, vec![meta.as_str()], vec![fence, "5".into(), current])
+        .await
+        .unwrap();
+    assert_eq!(raised, 5);
+}
