@@ -4,6 +4,7 @@
 //! api                                  serve on API_ADDR (migrating first unless MIGRATE_ON_START=false)
 //! api migrate                          apply pending migrations and exit
 //! api token --user 42 [--admin] [--ttl SECS]   print a bearer token signed with JWT_SECRET
+//! api buckets <eventKey> <shards>      print each bucket's hash tag and cluster slot
 //! ```
 
 use api::{auth::Jwt, config::Config, telemetry};
@@ -23,7 +24,8 @@ async fn main() -> Result<(), BoxError> {
         None | Some("serve") => serve().await,
         Some("migrate") => migrate().await,
         Some("token") => token(&args[1..]),
-        Some(other) => Err(format!("unknown command {other:?}; use serve, migrate or token").into()),
+        Some("buckets") => buckets(&args[1..]),
+        Some(other) => Err(format!("unknown command {other:?}; use serve, migrate, token or buckets").into()),
     }
 }
 
@@ -62,5 +64,20 @@ fn token(args: &[String]) -> Result<(), BoxError> {
         .filter(|u| *u > 0)
         .ok_or("token needs --user <positive id>")?;
     println!("{}", Jwt::new(&cfg.jwt_secret).mint(user, admin, ttl));
+    Ok(())
+}
+
+/// Where an event spread over `shards` buckets keeps them: one line per bucket, `<bucket>
+/// <hash tag> <slot>` (`redis-cli CLUSTER NODES` tells which master serves the slot).
+fn buckets(args: &[String]) -> Result<(), BoxError> {
+    let [key, shards] = args else {
+        return Err("buckets needs <eventKey> <shards>".into());
+    };
+    let key = issuance_core::ids::EventKey::parse(key)?;
+    let shards: u16 = shards.parse()?;
+    for (bucket, scope) in engine::scope::Scope::buckets(&key, shards).iter().enumerate() {
+        let tag = scope.tag();
+        println!("{bucket} {tag} {}", scope.slot());
+    }
     Ok(())
 }

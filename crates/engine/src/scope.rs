@@ -77,6 +77,11 @@ impl Scope {
         }
     }
 
+    /// The Redis Cluster slot of its keys (they share its hash tag).
+    pub fn slot(&self) -> u16 {
+        fred::util::redis_keyslot(self.tag().as_bytes())
+    }
+
     /// The kind its stream records carry.
     pub fn kind(&self) -> RecordKind {
         match self {
