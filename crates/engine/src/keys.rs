@@ -7,6 +7,7 @@
 //! | `<p>{<scope>}:meta` | hash | the scope's rules, copied from Postgres: `total daily start end active ver`, the integrity fields `issued gap day today broken` `issue.lua` keeps, and `epoch` (the replication id of the server the copy was built on) |
 //! | `<p>{<scope>}:holders` | hash | user id → `"<issue id>\|<issued at ms>"` (a ticket's UUID, a coupon's position); its length is the issued count |
 //! | `<p>{<scope>}:day:<n>` | string | issued on KST day `n` (days since 1970-01-01 KST); expires a day after |
+//! | `<p>{gt:<event>#<b>.<n>}:…` | | the same keys for bucket `b` of an event spread over buckets ([`crate::leases`]); its meta adds `lgen` |
 //! | `<p>{<scope>}:stream` | stream | issue records (`r = kind\|scope\|user\|id\|at`), trimmed once persisted (group `drain`) |
 //! | `<p>{<scope>}:drained` | string | the drain consumer that last committed the scope's records (replica mode): the write before each commit that `WAIT` then counts, on the stream's own server; expires after a minute |
 //! | `<p>{<scope>}:room` | hash | the waiting room's counts: `n` joined, `npre` joined before the start, `adm` admitted, `at` the outflow's clock (ms) |
