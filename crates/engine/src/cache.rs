@@ -75,6 +75,9 @@ pub struct Cached<T> {
     /// When a lease last found nothing left anywhere (epoch ms; 0: never): for a second after,
     /// the buckets' leases answer SOLD_OUT without asking Postgres (see [`crate::leases`]).
     pub(crate) drained_at: std::sync::atomic::AtomicU64,
+    /// Set once a lease ahead found the pool empty: from then on only a bucket that runs dry
+    /// leases (taking back from the others), so the end of a sale costs no transaction per issue.
+    pub(crate) pool_empty: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// One bucket of a scope spread over several: its own copy in Redis.
@@ -84,6 +87,18 @@ pub struct Part {
     pub scope: Scope,
     /// Its keys.
     pub keys: ScopeKeys,
+    /// Its lease blocks in this process, looked up on its first issue (see [`Cached::blocks`]).
+    pub(crate) blocks: OnceLock<Arc<Blocks>>,
+}
+
+impl Clone for Part {
+    fn clone(&self) -> Self {
+        Part {
+            scope: self.scope.clone(),
+            keys: self.keys.clone(),
+            blocks: self.blocks.get().cloned().map(OnceLock::from).unwrap_or_default(),
+        }
+    }
 }
 
 impl Part {
@@ -94,6 +109,7 @@ impl Part {
             .map(|scope| Part {
                 keys: scope.keys(keys),
                 scope,
+                blocks: OnceLock::new(),
             })
             .collect()
     }
@@ -364,6 +380,7 @@ mod tests {
             room: OnceLock::new(),
             parts: Vec::new(),
             drained_at: Default::default(),
+            pool_empty: Default::default(),
             scope,
             rules: Rules {
                 version: 1,

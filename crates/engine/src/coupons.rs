@@ -223,6 +223,7 @@ impl Engine {
                         room: Default::default(),
                         parts: Vec::new(),
                         drained_at: Default::default(),
+                        pool_empty: Default::default(),
                         detail: batch,
                     }))
             },

@@ -128,7 +128,17 @@ impl Engine {
             match &verdict {
                 // A bucket's counts are its own, not the event's: it sells out only when the
                 // pool and every other bucket are empty (see `crate::leases`).
-                Verdict::Issued { .. } | Verdict::SoldOut if bucket.is_some() => {}
+                Verdict::Issued {
+                    issued,
+                    total,
+                    ceiling,
+                    ..
+                } if bucket.is_some() => {
+                    if let (Some(bucket), Some(ceiling)) = (bucket, ceiling) {
+                        self.lease_ahead(cached, bucket, *total, *issued, *ceiling);
+                    }
+                }
+                Verdict::SoldOut if bucket.is_some() => {}
                 Verdict::Issued {
                     issued,
                     total,

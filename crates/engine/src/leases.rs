@@ -39,7 +39,12 @@ use issuance_core::error::Error;
 use sqlx::PgConnection;
 use store::scope_reservations::{self, Reservation};
 
-use crate::{cache::Cached, engine::Engine, scope::Scope, script::Lua};
+use crate::{
+    cache::{Cached, Part},
+    engine::Engine,
+    scope::Scope,
+    script::Lua,
+};
 
 /// How long a lease that found nothing left anywhere is taken at its word (ms): the sold-out
 /// flood of an event too large for the sold-out memory's holders then costs no Postgres
@@ -69,12 +74,69 @@ impl Engine {
         index: usize,
         total: i64,
     ) -> Result<Leased, Error> {
-        let part = &cached.parts[index];
         let now_ms = Utc::now().timestamp_millis() as u64;
         let drained = cached.drained_at.load(Ordering::Relaxed);
         if drained != 0 && now_ms.saturating_sub(drained) < DRAINED_FOR_MS {
             return Ok(Leased::SoldOut);
         }
+        let leased = self
+            .lease_to(&cached.scope, &cached.parts, index, total, false)
+            .await?;
+        if leased == Leased::SoldOut {
+            cached.drained_at.store(now_ms, Ordering::Relaxed);
+        }
+        Ok(leased)
+    }
+
+    /// Starts leasing the next block to bucket `index` in the background once less than half a
+    /// block of its lease is left (`issued` of `ceiling`), so a bucket issuing steadily never
+    /// waits for a lease; nothing when one is under way in this process, and never a take-back
+    /// (that is for a bucket that has run dry).
+    pub(crate) fn lease_ahead<T>(
+        &self,
+        cached: &Cached<T>,
+        index: usize,
+        total: i64,
+        issued: i64,
+        ceiling: i64,
+    ) {
+        let part = &cached.parts[index];
+        let blocks = part
+            .blocks
+            .get_or_init(|| self.inner.reservations.blocks(&part.keys.meta));
+        if ceiling - issued > blocks.size.load(Ordering::Relaxed) / 2
+            || cached.pool_empty.load(Ordering::Relaxed)
+            || blocks.ahead.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let blocks = std::sync::Arc::clone(blocks);
+        let empty = std::sync::Arc::clone(&cached.pool_empty);
+        let (engine, pool, parts) = (self.clone(), cached.scope.clone(), cached.parts.clone());
+        tokio::spawn(async move {
+            match engine.lease_to(&pool, &parts, index, total, true).await {
+                Ok(Leased::SoldOut) => empty.store(true, Ordering::Relaxed),
+                Ok(Leased::Raised) => {}
+                Err(e) => {
+                    tracing::warn!(scope = ?pool, bucket = index, error = %e, "could not lease ahead; the bucket will when it runs dry");
+                }
+            }
+            blocks.ahead.store(false, Ordering::Release);
+        });
+    }
+
+    /// The lease itself: to bucket `index` of `parts`, from `pool`'s row. `ahead`: the bucket
+    /// has not run dry yet, so an empty pool is left at that (no take-back; [`Leased::SoldOut`]
+    /// then means only that the pool is empty).
+    async fn lease_to(
+        &self,
+        pool: &Scope,
+        parts: &[Part],
+        index: usize,
+        total: i64,
+        ahead: bool,
+    ) -> Result<Leased, Error> {
+        let part = &parts[index];
         let blocks = self.inner.reservations.blocks(&part.keys.meta);
         // One lease per bucket at a time in this process; others wait and find it raised.
         let mut last = blocks.last.lock().await;
@@ -85,28 +147,27 @@ impl Engine {
         let (Some(ceiling), Some(issued)) = (ceiling, issued) else {
             return Ok(Leased::Raised); // missing: the next call rebuilds it
         };
-        if issued < ceiling {
+        if issued < ceiling && !ahead {
             return Ok(Leased::Raised); // raised while this waited
         }
-        let (kind, pool_id, bucket_id) = (cached.scope.kind().as_str(), cached.scope.id(), part.scope.id());
+        let (kind, pool_id, bucket_id) = (pool.kind().as_str(), pool.id(), part.scope.id());
         let mut tx = self.db().begin().await?;
-        let pool = scope_reservations::lock(&mut tx, kind, &pool_id).await?;
+        let pool_row = scope_reservations::lock(&mut tx, kind, &pool_id).await?;
         let mine = row(&mut tx, &part.scope).await?;
         let target = if mine.reserved > ceiling {
             // Leased before and never raised (a raise skipped, a take-back not committed).
             mine.reserved
         } else {
-            let mut leased = pool.reserved;
-            if leased >= total {
-                leased -= self.take_back(&mut tx, cached, index).await?;
+            let mut leased = pool_row.reserved;
+            if leased >= total && !ahead {
+                leased -= self.take_back(&mut tx, pool, parts, index).await?;
             }
             let left = total - leased;
             if left <= 0 {
                 tx.commit().await?;
-                cached.drained_at.store(now_ms, Ordering::Relaxed);
                 return Ok(Leased::SoldOut);
             }
-            let shards = cached.parts.len() as i64;
+            let shards = parts.len() as i64;
             let block = self.inner.reservations.next(&blocks, *last, total);
             let grant = block.min((left + shards - 1) / shards).clamp(1, left);
             scope_reservations::set_reserved(&mut tx, kind, &pool_id, leased + grant).await?;
@@ -133,18 +194,19 @@ impl Engine {
         Ok(Leased::Raised)
     }
 
-    /// Takes back from every bucket of `cached` but `index` what it leased and has not issued,
+    /// Takes back from every bucket of `parts` but `index` what it leased and has not issued,
     /// inside `tx`, which holds the pool row; returns how much.
-    async fn take_back<T>(
+    async fn take_back(
         &self,
         tx: &mut PgConnection,
-        cached: &Cached<T>,
+        pool: &Scope,
+        parts: &[Part],
         index: usize,
     ) -> Result<i64, Error> {
-        let kind = cached.scope.kind().as_str();
+        let kind = pool.kind().as_str();
         let redis = self.redis().next();
         let mut freed = 0;
-        for (i, part) in cached.parts.iter().enumerate() {
+        for (i, part) in parts.iter().enumerate() {
             if i == index {
                 continue;
             }

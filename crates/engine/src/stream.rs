@@ -470,14 +470,28 @@ pub async fn total_lag(redis: &Pool, keys: &Keys) -> Result<Lag, Error> {
     Ok(Lag::sum(lags.iter().map(|(_, lag)| lag)))
 }
 
-/// The drain's lag per scope, and over all of them.
+/// The drain's lag per scope (an event over buckets as one: its buckets' streams summed), and
+/// over all of them.
 pub fn record_lags(lags: &[(String, Lag)]) {
+    let mut scopes: std::collections::BTreeMap<&str, Vec<&Lag>> = std::collections::BTreeMap::new();
     for (stream, lag) in lags {
-        let scope = Keys::scope_of_stream(stream).unwrap_or(stream).to_owned();
-        metrics::gauge!("issuer_scope_lag_entries", "scope" => scope.clone()).set(lag.entries as f64);
-        metrics::gauge!("issuer_scope_lag_seconds", "scope" => scope).set(lag.age_ms as f64 / 1000.0);
+        scopes.entry(scope_label(stream)).or_default().push(lag);
+    }
+    for (scope, lags) in scopes {
+        let lag = Lag::sum(lags);
+        metrics::gauge!("issuer_scope_lag_entries", "scope" => scope.to_owned()).set(lag.entries as f64);
+        metrics::gauge!("issuer_scope_lag_seconds", "scope" => scope.to_owned())
+            .set(lag.age_ms as f64 / 1000.0);
     }
     record_lag(&Lag::sum(lags.iter().map(|(_, lag)| lag)));
+}
+
+/// The `scope` label of `stream`: its hash tag (`gt:<event>`, `cb:<batch>`), a bucket's named by
+/// its event's.
+fn scope_label(stream: &str) -> &str {
+    let tag = Keys::scope_of_stream(stream).unwrap_or(stream);
+    tag.split_once(crate::scope::BUCKET_MARK)
+        .map_or(tag, |(event, _)| event)
 }
 
 /// The drain's lag over every stream ([`total_lag`]).
@@ -490,6 +504,16 @@ pub fn record_lag(lag: &Lag) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_is_labelled_as_its_event() {
+        let keys = Keys::new("p:");
+        assert_eq!(scope_label(&keys.ticket_event("e1").stream), "gt:e1");
+        let key = issuance_core::ids::EventKey::parse("e1").unwrap();
+        let bucket = &crate::scope::Scope::buckets(&key, 3)[1];
+        assert_eq!(scope_label(&bucket.keys(&keys).stream), "gt:e1");
+        assert_eq!(scope_label(&keys.coupon_batch(7).stream), "cb:7");
+    }
 
     #[test]
     fn record_round_trips_through_fields() {

@@ -156,6 +156,7 @@ impl Engine {
                     room: Default::default(),
                     parts: Part::all(Scope::buckets(key, event.shard_count()), self.keys()),
                     drained_at: Default::default(),
+                    pool_empty: Default::default(),
                     detail: event,
                 }))
         })
