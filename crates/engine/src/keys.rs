@@ -26,6 +26,11 @@
 //! only by the drain and the metrics, never on the issue path. `<p>` is the configured prefix (no
 //! braces).
 
+/// What joins an event key and a bucket number in a bucket's scope id (`<event key>#<bucket>`,
+/// as its records and its `scope_reservations` row name it) and hash tag; event keys never hold
+/// it.
+pub const BUCKET_MARK: char = '#';
+
 /// The consumer group that persists issue records.
 pub const DRAIN_GROUP: &str = "drain";
 

@@ -140,9 +140,7 @@ impl Scope {
     }
 }
 
-/// What joins an event key and a bucket number in a bucket's scope id (`<event key>#<bucket>`,
-/// as its records and its `scope_reservations` row name it); event keys never hold it.
-pub const BUCKET_MARK: char = '#';
+pub use crate::keys::BUCKET_MARK;
 
 /// The event key of a record's scope id (the scope id itself unless it names a bucket).
 pub fn event_of_scope_id(scope_id: &str) -> &str {
