@@ -15,6 +15,7 @@
 //! reaches its ceiling answers RESERVE, and [`Engine::lease`], in one Postgres transaction that
 //! holds the pool row locked, grants it up to `min(block, ⌈left / shards⌉)` (so leases shrink as
 //! the pool empties) and writes both rows; only then does it raise the bucket's ceiling in Redis.
+//! A bucket issuing steadily leases ahead ([`Engine::lease_ahead`]), so it rarely runs dry.
 //! When the pool is empty it first takes back from every other bucket what that bucket leased
 //! and has not issued (`lower_ceiling.lua`, under the same lock), so no request is told "sold
 //! out" while a unit is left anywhere; with nothing left anywhere the answer is SOLD_OUT.
