@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::{
     burst::{burst, burst_of},
-    helpers::TestApp,
+    helpers::{TestApp, WorkersProcess},
 };
 
 /// Creates an event of `total` over `shards` buckets; panics unless 201.
@@ -126,8 +126,26 @@ async fn a_burst_on_1_3_and_8_buckets_gets_exactly_the_quantity() {
                 pool, buckets,
                 "{shards} buckets: the pool is what the buckets hold"
             );
+            // Reconcile compares each bucket with its share of the event's rows.
+            let out = WorkersProcess::run_once(&app.core, &["reconcile"]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "workers reconcile: {text}");
+            for bucket in 0..shards {
+                let line = text
+                    .lines()
+                    .find(|l| l.contains(&format!("gt:{key}#{bucket} ")))
+                    .unwrap_or_else(|| panic!("no line for bucket {bucket}: {text}"));
+                assert!(line.starts_with("OK"), "{line}");
+            }
         }
     }
+    // `workers check` counts an event over buckets as one: the sum of its buckets' holders.
+    let check = WorkersProcess::run_once(&app.core, &["check"]);
+    assert!(
+        check.status.success(),
+        "workers check: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
 }
 
 /// The first user ids (from `from`) that fall in `bucket` of `shards`.
