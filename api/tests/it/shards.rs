@@ -309,3 +309,63 @@ async fn a_lease_raised_late_does_not_undo_a_take_back() {
         .unwrap();
     assert_eq!(raised, 5);
 }
+
+/// One answer of [`timed_burst`]: who, what, and when it was sent and answered.
+struct Timed {
+    status: u16,
+    sent: Duration,
+    answered: Duration,
+}
+
+/// `users` fresh users from `base + 1`, 64 at a time, each asking once; every answer timed.
+async fn timed_burst(app: &TestApp, key: &str, base: i64, users: i64) -> Vec<Timed> {
+    use futures::StreamExt;
+    let t0 = std::time::Instant::now();
+    futures::stream::iter(base + 1..=base + users)
+        .map(|user| async move {
+            let sent = t0.elapsed();
+            let status = app.issue(key, user).await.status().as_u16();
+            Timed {
+                status,
+                sent,
+                answered: t0.elapsed(),
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await
+}
+
+#[tokio::test]
+async fn nobody_is_told_sold_out_while_a_bucket_still_has_stock() {
+    let app = TestApp::spawn().await;
+    for shards in [3_i64, 8] {
+        let key = format!("told-{shards}");
+        create(&app, &key, 400, shards).await;
+        let answers = timed_burst(&app, &key, 0, 1_500).await;
+        let issued: Vec<&Timed> = answers.iter().filter(|a| a.status == 201).collect();
+        assert_eq!(issued.len(), 400, "{shards} buckets: all sold");
+        assert!(
+            answers.iter().all(|a| a.status == 201 || a.status == 409),
+            "{shards} buckets: 201 or 409 only"
+        );
+        // A 409 answered before a later request was sent and got a ticket: told "sold out"
+        // while a unit was left somewhere.
+        let last_sent = issued.iter().map(|a| a.sent).max().unwrap();
+        let early: Vec<Duration> = answers
+            .iter()
+            .filter(|a| a.status == 409 && a.answered < last_sent)
+            .map(|a| last_sent - a.answered)
+            .collect();
+        eprintln!(
+            "{shards} buckets: {} of {} sold-out answers came while stock was left (the earliest {:?} before the last sale)",
+            early.len(),
+            answers.len() - issued.len(),
+            early.iter().max()
+        );
+        assert!(
+            early.iter().all(|d| *d < Duration::from_secs(1)),
+            "{shards} buckets: told sold out over a second before the last sale: {early:?}"
+        );
+    }
+}
