@@ -6,7 +6,8 @@
 -- per KST day and one XADD write what the call issued.
 --
 -- KEYS[1]  meta hash     <p>{<scope>}:meta     total, daily, start, end, active, ver, epoch,
---                                              ceiling, fence
+--                                              ceiling, fence; a bucket of an event with a
+--                                              daily limit adds dcap (engine::leases)
 -- KEYS[2]  holders hash  <p>{<scope>}:holders  user id -> "<issue id>|<issued at ms>"
 -- KEYS[3]  day prefix    <p>{<scope>}:day:     the script appends the KST day number
 --                                              (days since 1970-01-01 KST, from the clock
@@ -81,7 +82,8 @@ local function no_meta()
 end
 
 local meta = redis.call('HMGET', KEYS[1], 'total', 'daily', 'start', 'end', 'active',
-                        'issued', 'gap', 'day', 'today', 'broken', 'epoch', 'ceiling', 'fence')
+                        'issued', 'gap', 'day', 'today', 'broken', 'epoch', 'ceiling', 'fence',
+                        'dcap')
 if not meta[1] or meta[10] then
   return no_meta()
 end
@@ -90,6 +92,8 @@ if meta[11] ~= string.match(redis.call('INFO', 'replication'), 'master_replid:(%
   return no_meta()
 end
 local total, daily = tonumber(meta[1]), tonumber(meta[2])
+-- A bucket's share of the daily limit, leased like its ceiling: it issues no more a KST day.
+local dcap = tonumber(meta[14])
 local ceiling = tonumber(meta[12]) or -1
 local fence = meta[13] and ('|' .. meta[13]) or ''
 local start_ms, end_ms, active = tonumber(meta[3]), tonumber(meta[4]), meta[5] == '1'
@@ -163,7 +167,7 @@ for j, user in ipairs(users) do
       if not today[day] then
         today[day] = tonumber(redis.call('GET', KEYS[3] .. day) or '0')
       end
-      if daily > 0 and today[day] >= daily then
+      if (daily > 0 and today[day] >= daily) or (dcap and today[day] >= dcap) then
         statuses[j] = 'D'
       elseif ceiling >= 0 and issued >= ceiling then
         statuses[j] = 'R'

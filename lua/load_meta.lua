@@ -19,7 +19,9 @@
 --          the script writes carries it, and the drain writes only records of the current fence
 -- ARGV[10] (create only) what Postgres has reserved (scope_reservations.reserved): the ceiling
 --          the script issues up to (see issue.lua)
--- ARGV[11..] pairs (KST day number, issued that day) restored into the day counters, raised
+-- ARGV[11] (create only) a bucket's share of the daily limit (`dcap`, engine::leases: what
+--          Postgres has leased it), '' for a copy without one
+-- ARGV[12..] pairs (KST day number, issued that day) restored into the day counters, raised
 --          only, never lowered
 --
 -- Creating (a rebuild) also writes the integrity fields `issue.lua` checks: `issued` = the
@@ -45,7 +47,7 @@ end
 redis.call('HSET', KEYS[1], 'ver', ARGV[1], 'total', ARGV[2], 'daily', ARGV[3],
            'start', ARGV[4], 'end', ARGV[5], 'active', ARGV[6])
 
-for i = 11, #ARGV - 1, 2 do
+for i = 12, #ARGV - 1, 2 do
   local day = tonumber(ARGV[i])
   local key = KEYS[2] .. ARGV[i]
   local count = tonumber(ARGV[i + 1])
@@ -70,5 +72,8 @@ if create then
   redis.call('HSET', KEYS[1], 'issued', issued, 'gap', issued - held, 'day', day, 'today', today,
              'epoch', epoch, 'fence', ARGV[9], 'ceiling', ARGV[10])
   redis.call('HDEL', KEYS[1], 'broken')
+  if ARGV[11] ~= '' then
+    redis.call('HSET', KEYS[1], 'dcap', ARGV[11])
+  end
 end
 return 1

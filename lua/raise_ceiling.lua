@@ -6,6 +6,8 @@
 -- ARGV[3]  (a bucket's lease only) the lease generation `lgen` the caller read before it
 --          leased: when it has moved on since (lower_ceiling.lua took the lease back), the
 --          ceiling is left alone; a raise moves it on
+-- ARGV[4]  (a bucket's lease of an event with a daily limit) its new share of the daily limit
+--          (`dcap`), raised with the ceiling under the same generation
 --
 -- The ceiling only rises, and only on the copy built under that fence: a copy rebuilt since (a
 -- new fence) took its ceiling from Postgres itself, and a missing copy is rebuilt before any
@@ -31,11 +33,16 @@ if fence ~= ARGV[1] then
   return -1
 end
 local new = tonumber(ARGV[2])
+local raised = false
 if tonumber(ceiling) < new then
   redis.call('HSET', KEYS[1], 'ceiling', new)
-  if ARGV[3] then
-    redis.call('HSET', KEYS[1], 'lgen', tonumber(ARGV[3]) + 1)
-  end
-  return new
+  ceiling, raised = new, true
+end
+if ARGV[4] and tonumber(redis.call('HGET', KEYS[1], 'dcap') or '0') < tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'dcap', ARGV[4])
+  raised = true
+end
+if raised and ARGV[3] then
+  redis.call('HSET', KEYS[1], 'lgen', tonumber(ARGV[3]) + 1)
 end
 return tonumber(ceiling)

@@ -18,8 +18,13 @@ use crate::{
 
 /// Creates an event of `total` over `shards` buckets; panics unless 201.
 pub(crate) async fn create(app: &TestApp, key: &str, total: i64, shards: i64) -> Value {
+    create_daily(app, key, total, None, shards).await
+}
+
+/// [`create`] with a daily limit.
+async fn create_daily(app: &TestApp, key: &str, total: i64, daily: Option<i64>, shards: i64) -> Value {
     let body = json!({
-        "eventKey": key, "name": "spread", "totalQuantity": total, "shards": shards,
+        "eventKey": key, "name": "spread", "totalQuantity": total, "dailyLimit": daily, "shards": shards,
         "startAt": "2020-01-01T00:00:00Z", "endAt": "2099-12-31T23:59:59Z",
     });
     let r = app.post("/events", &app.admin(), &body).await;
@@ -286,11 +291,20 @@ async fn a_lease_raised_late_does_not_undo_a_take_back() {
     );
     let client = app.redis.next();
     // A take-back, then a raise computed before it (its generation is the old one).
-    let lowered: i64 = engine::script::Lua::LowerCeiling
-        .call(client, vec![meta.as_str()], vec![fence.clone()])
+    let day = copies(&app, "late-raise", 3)[1].day_prefix.clone();
+    let lowered: (i64, i64) = engine::script::Lua::LowerCeiling
+        .call(
+            client,
+            vec![meta.as_str(), day.as_str()],
+            vec![fence.clone(), String::new(), leased.clone(), "0".into()],
+        )
         .await
         .unwrap();
-    assert_eq!(lowered, 1, "taken back down to what it issued");
+    assert_eq!(
+        lowered,
+        (1, -1),
+        "taken back down to what it issued (no daily share)"
+    );
     let after: i64 = engine::script::Lua::RaiseCeiling
         .call(
             client,
@@ -368,4 +382,75 @@ async fn nobody_is_told_sold_out_while_a_bucket_still_has_stock() {
             "{shards} buckets: told sold out over a second before the last sale: {early:?}"
         );
     }
+}
+
+/// The daily limit's shares leased to the pool, and to the buckets together.
+async fn daily_shares(app: &TestApp, key: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT daily_reserved FROM scope_reservations WHERE scope_kind = 'ticket' AND scope_id = $1),
+                (SELECT coalesce(sum(daily_reserved), 0)::bigint FROM scope_reservations
+                 WHERE scope_kind = 'ticket' AND scope_id LIKE $1 || '#%')",
+    )
+    .bind(key)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_daily_limit_holds_across_buckets() {
+    let app = TestApp::spawn().await;
+    for shards in [3_i64, 8] {
+        let key = format!("daily-{shards}");
+        create_daily(&app, &key, 200, Some(50), shards).await;
+        let answers = burst(&app, std::slice::from_ref(&app.base), &key, 400).await;
+        let issued = answers.iter().filter(|(_, s, _)| *s == 201).count();
+        assert_eq!(issued, 50, "{shards} buckets: exactly today's limit");
+        for (user, status, body) in &answers {
+            if *status == 409 {
+                assert_eq!(body["code"], "DAILY_LIMIT_REACHED", "user {user}: {body}");
+            } else {
+                assert!(*status == 201 || *status == 200, "user {user}: {status} {body}");
+            }
+        }
+        let status: Value = app
+            .get(&format!("/events/{key}"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status["todayIssuedCount"], 50, "{shards} buckets");
+        assert_eq!(status["remainingQuantity"], 150, "{shards} buckets");
+        let (pool, buckets) = daily_shares(&app, &key).await;
+        assert!(
+            pool <= 50 && pool == buckets,
+            "{shards} buckets: pool {pool}, buckets {buckets}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn demand_on_one_bucket_takes_the_whole_daily_limit() {
+    let app = TestApp::spawn().await;
+    create_daily(&app, "daily-hot", 100, Some(30), 3).await;
+    for bucket in 0..3 {
+        let user = users_of(bucket, 3, 1, 1)[0];
+        assert_eq!(app.issue("daily-hot", user).await.status(), StatusCode::CREATED);
+    }
+    let mut issued = 3;
+    for user in users_of(0, 3, 1_000, 60) {
+        let r = app.issue("daily-hot", user).await;
+        match r.status() {
+            StatusCode::CREATED => issued += 1,
+            StatusCode::CONFLICT => {
+                assert_eq!(r.json::<Value>().await.unwrap()["code"], "DAILY_LIMIT_REACHED");
+                assert_eq!(issued, 30, "told the day is full with {} left", 30 - issued);
+                break;
+            }
+            other => panic!("user {user}: {other}"),
+        }
+    }
+    assert_eq!(issued, 30);
+    let (pool, buckets) = daily_shares(&app, "daily-hot").await;
+    assert_eq!((pool, buckets), (30, 30));
 }

@@ -191,7 +191,7 @@ impl Engine {
                     // stream is registered again: one retired after the window ended comes back
                     // if the change reopens the window.
                     let keys = self.keys().coupon_batch(*id);
-                    if self.load_meta(&Rules::from(&batch), &keys, None).await? {
+                    if self.load_meta(&Rules::from(&batch), &keys, None, None).await? {
                         crate::stream::register(self.redis(), self.keys(), &keys.stream).await?;
                     }
                 }

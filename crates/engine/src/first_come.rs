@@ -17,7 +17,7 @@ use crate::{
     cache::{Cached, Lookup, RulesCache},
     engine::Engine,
     issue::{IssueRequest, Verdict},
-    leases::Leased,
+    leases::{Leased, Need},
 };
 
 /// Reservations one request waits for at the most before it answers 503 (a block doubles while
@@ -139,6 +139,20 @@ impl Engine {
                     }
                 }
                 Verdict::SoldOut if bucket.is_some() => {}
+                // A bucket's share of the daily limit is used up: lease more of it, or answer for
+                // the whole event.
+                Verdict::DailyLimit if let Some(bucket) = bucket => {
+                    reserves += 1;
+                    let total = cached.rules.total;
+                    match Box::pin(self.lease(cached, bucket, total, Need::Daily)).await? {
+                        Leased::Raised => continue,
+                        Leased::SoldOut => {
+                            self.mark_sold_out(cached);
+                            return Ok(Verdict::SoldOut);
+                        }
+                        Leased::DailyLimit => return Ok(Verdict::DailyLimit),
+                    }
+                }
                 Verdict::Issued {
                     issued,
                     total,
@@ -162,7 +176,8 @@ impl Engine {
                     // process reaches the copy before this process's cache.
                     reserves += 1;
                     if let Some(bucket) = bucket {
-                        if Box::pin(self.lease(cached, bucket, *total)).await? == Leased::SoldOut {
+                        if Box::pin(self.lease(cached, bucket, *total, Need::Units)).await? == Leased::SoldOut
+                        {
                             // Nothing left in the pool nor in any bucket: the event is sold out.
                             self.mark_sold_out(cached);
                             return Ok(Verdict::SoldOut);

@@ -36,9 +36,9 @@ use std::{sync::atomic::Ordering, time::Instant};
 use chrono::Utc;
 
 use fred::interfaces::HashesInterface;
-use issuance_core::error::Error;
+use issuance_core::{clock, error::Error};
 use sqlx::PgConnection;
-use store::scope_reservations::{self, Reservation};
+use store::scope_reservations;
 
 use crate::{
     cache::{Cached, Part},
@@ -57,6 +57,11 @@ const DRAINED_FOR_MS: u64 = 1_000;
 /// one Redis round trip.
 const IN_FLIGHT_MS: i64 = 200;
 
+/// How long a bucket that found the rest of the stock on its way to another bucket waits before
+/// it asks again (a raise lands within one Redis round trip; one that failed counts as idle
+/// after [`IN_FLIGHT_MS`], within the retries a request makes).
+const ON_THE_WAY_RETRY: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// What a lease did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Leased {
@@ -64,6 +69,8 @@ pub(crate) enum Leased {
     Raised,
     /// Nothing is left in the pool nor in any other bucket.
     SoldOut,
+    /// Today's share of the daily limit is all leased and issued.
+    DailyLimit,
 }
 
 impl Engine {
@@ -74,15 +81,20 @@ impl Engine {
         cached: &Cached<T>,
         index: usize,
         total: i64,
+        need: Need,
     ) -> Result<Leased, Error> {
         let now_ms = Utc::now().timestamp_millis() as u64;
         let drained = cached.drained_at.load(Ordering::Relaxed);
         if drained != 0 && now_ms.saturating_sub(drained) < DRAINED_FOR_MS {
             return Ok(Leased::SoldOut);
         }
-        let leased = self
-            .lease_to(&cached.scope, &cached.parts, index, total, false)
-            .await?;
+        let lease = Lease {
+            total,
+            daily: cached.rules.daily,
+            need,
+            ahead: false,
+        };
+        let leased = self.lease_to(&cached.scope, &cached.parts, index, lease).await?;
         if leased == Leased::SoldOut {
             cached.drained_at.store(now_ms, Ordering::Relaxed);
         }
@@ -114,10 +126,16 @@ impl Engine {
         let blocks = std::sync::Arc::clone(blocks);
         let empty = std::sync::Arc::clone(&cached.pool_empty);
         let (engine, pool, parts) = (self.clone(), cached.scope.clone(), cached.parts.clone());
+        let lease = Lease {
+            total,
+            daily: cached.rules.daily,
+            need: Need::Units,
+            ahead: true,
+        };
         tokio::spawn(async move {
-            match engine.lease_to(&pool, &parts, index, total, true).await {
+            match engine.lease_to(&pool, &parts, index, lease).await {
                 Ok(Leased::SoldOut) => empty.store(true, Ordering::Relaxed),
-                Ok(Leased::Raised) => {}
+                Ok(Leased::Raised | Leased::DailyLimit) => {}
                 Err(e) => {
                     tracing::warn!(scope = ?pool, bucket = index, error = %e, "could not lease ahead; the bucket will when it runs dry");
                 }
@@ -126,68 +144,133 @@ impl Engine {
         });
     }
 
-    /// The lease itself: to bucket `index` of `parts`, from `pool`'s row. `ahead`: the bucket
-    /// has not run dry yet, so an empty pool is left at that (no take-back; [`Leased::SoldOut`]
-    /// then means only that the pool is empty).
+    /// The lease itself: to bucket `index` of `parts`, from `pool`'s row, of what it `needs`;
+    /// `daily` is the event's daily limit. `ahead`: the bucket has not run dry yet, so an empty
+    /// pool is left at that (no take-back; [`Leased::SoldOut`] then means only that the pool is
+    /// empty).
     async fn lease_to(
         &self,
         pool: &Scope,
         parts: &[Part],
         index: usize,
-        total: i64,
-        ahead: bool,
+        lease: Lease,
     ) -> Result<Leased, Error> {
+        let Lease {
+            total,
+            daily,
+            need,
+            ahead,
+        } = lease;
         let part = &parts[index];
         let blocks = self.inner.reservations.blocks(&part.keys.meta);
         // One lease per bucket at a time in this process; others wait and find it raised.
         let mut last = blocks.last.lock().await;
         let redis = self.redis().next();
-        let (ceiling, issued, lgen): (Option<i64>, Option<i64>, Option<i64>) = redis
-            .hmget(&part.keys.meta, vec!["ceiling", "issued", "lgen"])
+        let (ceiling, issued, lgen, dcap, day, today): Fields = redis
+            .hmget(
+                &part.keys.meta,
+                vec!["ceiling", "issued", "lgen", "dcap", "day", "today"],
+            )
             .await?;
         let (Some(ceiling), Some(issued)) = (ceiling, issued) else {
             return Ok(Leased::Raised); // missing: the next call rebuilds it
         };
-        if issued < ceiling && !ahead {
-            return Ok(Leased::Raised); // raised while this waited
+        let dcap = dcap.unwrap_or(0);
+        let today = match day {
+            Some(day) if day == clock::kst_day(Utc::now().timestamp_millis()) => today.unwrap_or(0),
+            _ => 0,
+        };
+        let raised_meanwhile = match need {
+            Need::Units => issued < ceiling,
+            Need::Daily => today < dcap,
+        };
+        if raised_meanwhile && !ahead {
+            return Ok(Leased::Raised);
         }
         let (kind, pool_id, bucket_id) = (pool.kind().as_str(), pool.id(), part.scope.id());
         let mut tx = self.db().begin().await?;
-        let pool_row = scope_reservations::lock(&mut tx, kind, &pool_id).await?;
-        let mine = row(&mut tx, &part.scope).await?;
-        let target = if mine.reserved > ceiling {
-            // Leased before and never raised (a raise skipped, a take-back not committed).
-            mine.reserved
-        } else {
-            let mut leased = pool_row.reserved;
-            if leased >= total && !ahead {
-                leased -= self.take_back(&mut tx, pool, parts, index).await?;
-            }
-            let left = total - leased;
-            if left <= 0 {
-                tx.commit().await?;
-                return Ok(Leased::SoldOut);
+        scope_reservations::lock(&mut tx, kind, &pool_id).await?;
+        let pool_row = scope_reservations::lease(&mut tx, kind, &pool_id, 0).await?;
+        let mine = scope_reservations::lease(&mut tx, kind, &bucket_id, 0).await?;
+        let (mut pool_units, mut pool_daily) = (pool_row.reserved, pool_row.daily);
+        let (mut units, mut share) = (mine.reserved, mine.daily);
+        // What was leased before and never raised (a raise skipped, a take-back not committed)
+        // is raised now; otherwise what the bucket needs is leased.
+        let synced = mine.reserved > ceiling || (daily.is_some() && mine.daily > dcap);
+        if !synced {
+            let (units_left, daily_left) = (total - pool_units, daily.map_or(1, |d| d - pool_daily));
+            // Out of what it needs, or of units while at its ceiling (a bucket out of its daily
+            // share may be sold out too, and sold out comes first).
+            let empty = match need {
+                Need::Units => units_left <= 0,
+                Need::Daily => daily_left <= 0,
+            } || (units_left <= 0 && issued >= ceiling);
+            let mut on_the_way = false;
+            if empty && !ahead {
+                let back = self.take_back(&mut tx, pool, parts, index).await?;
+                pool_units -= back.units;
+                pool_daily -= back.daily;
+                on_the_way = back.on_the_way;
+                // The pool gets back what the buckets gave, in the same transaction, whatever
+                // this lease then grants.
+                scope_reservations::set_lease(&mut tx, kind, &pool_id, pool_units, pool_daily).await?;
             }
             let shards = parts.len() as i64;
+            let share_of = |left: i64, block: i64| block.min((left + shards - 1) / shards).clamp(1, left);
             let block = self.inner.reservations.next(&blocks, *last, total);
-            let grant = block.min((left + shards - 1) / shards).clamp(1, left);
-            scope_reservations::set_reserved(&mut tx, kind, &pool_id, leased + grant).await?;
-            scope_reservations::set_reserved(&mut tx, kind, &bucket_id, mine.reserved + grant).await?;
-            mine.reserved + grant
-        };
+            let units_left = total - pool_units;
+            let daily_empty = need == Need::Daily && daily.is_some_and(|d| d - pool_daily <= 0);
+            let answer = if ahead {
+                (units_left <= 0).then_some(Leased::SoldOut)
+            } else if units_left <= 0 && issued >= ceiling {
+                // Sold out before the daily limit, as the check order says.
+                Some(Leased::SoldOut)
+            } else if daily_empty {
+                Some(Leased::DailyLimit)
+            } else {
+                None
+            };
+            if let Some(answer) = answer {
+                tx.commit().await?;
+                if on_the_way {
+                    // What is left is on its way to a bucket that just leased it: ask again
+                    // once it has landed (or, should its raise have failed, once it counts as
+                    // idle).
+                    drop(last);
+                    tokio::time::sleep(ON_THE_WAY_RETRY).await;
+                    return Ok(Leased::Raised);
+                }
+                return Ok(answer);
+            }
+            if need == Need::Units && units_left > 0 {
+                let grant = share_of(units_left, block);
+                pool_units += grant;
+                units += grant;
+            }
+            if let Some(d) = daily
+                && d - pool_daily > 0
+                && (need == Need::Daily || today + 1 >= dcap)
+            {
+                let grant = share_of(d - pool_daily, block);
+                pool_daily += grant;
+                share += grant;
+            }
+            scope_reservations::set_lease(&mut tx, kind, &pool_id, pool_units, pool_daily).await?;
+            scope_reservations::set_lease(&mut tx, kind, &bucket_id, units, share).await?;
+        }
         tx.commit().await?;
         *last = Some(Instant::now());
         metrics::counter!("issuer_leases_total").increment(1);
+        let mut args = vec![
+            mine.fence.to_string(),
+            units.to_string(),
+            lgen.unwrap_or(0).to_string(),
+        ];
+        if daily.is_some() {
+            args.push(share.to_string());
+        }
         let raised: i64 = Lua::RaiseCeiling
-            .call(
-                redis,
-                vec![part.keys.meta.as_str()],
-                vec![
-                    mine.fence.to_string(),
-                    target.to_string(),
-                    lgen.unwrap_or(0).to_string(),
-                ],
-            )
+            .call(redis, vec![part.keys.meta.as_str()], args)
             .await?;
         if raised < 0 {
             tracing::warn!(bucket = %bucket_id, "the bucket's copy cannot take the lease; rebuilding it");
@@ -195,58 +278,105 @@ impl Engine {
         Ok(Leased::Raised)
     }
 
-    /// Takes back from every bucket of `parts` but `index` what it leased and has not issued,
-    /// inside `tx`, which holds the pool row; returns how much.
+    /// Takes back from every bucket of `parts` but `index` what it leased and has not issued
+    /// (units, and today's unused share of the daily limit), inside `tx`, which holds the pool
+    /// row; returns how much of each.
     async fn take_back(
         &self,
         tx: &mut PgConnection,
         pool: &Scope,
         parts: &[Part],
         index: usize,
-    ) -> Result<i64, Error> {
+    ) -> Result<TakenBack, Error> {
         let kind = pool.kind().as_str();
         let redis = self.redis().next();
-        let mut freed = 0;
+        let (mut units, mut daily, mut on_the_way) = (0, 0, false);
         for (i, part) in parts.iter().enumerate() {
             if i == index {
                 continue;
             }
-            let Some((reservation, recent)) =
-                scope_reservations::find_with_age(&mut *tx, kind, &part.scope.id(), IN_FLIGHT_MS).await?
-            else {
-                continue; // never leased
-            };
-            let ceiling: i64 = Lua::LowerCeiling
+            let lease = scope_reservations::lease(&mut *tx, kind, &part.scope.id(), IN_FLIGHT_MS).await?;
+            let (ceiling, share): (i64, i64) = Lua::LowerCeiling
                 .call(
                     redis,
-                    vec![part.keys.meta.as_str()],
+                    vec![part.keys.meta.as_str(), part.keys.day_prefix.as_str()],
                     vec![
-                        reservation.fence.to_string(),
-                        if recent { "1" } else { "" }.to_owned(),
-                        reservation.reserved.to_string(),
+                        lease.fence.to_string(),
+                        if lease.recent { "1" } else { "" }.to_owned(),
+                        lease.reserved.to_string(),
+                        lease.daily.to_string(),
                     ],
                 )
                 .await?;
             // A copy that is missing or of another history keeps its lease until its rebuild;
             // one whose raise is on its way keeps it too.
-            if ceiling < 0 || ceiling >= reservation.reserved {
+            if ceiling == -2 {
+                on_the_way = true;
+            }
+            if ceiling < 0 {
                 continue;
             }
-            scope_reservations::set_reserved(&mut *tx, kind, &part.scope.id(), ceiling).await?;
-            freed += reservation.reserved - ceiling;
+            let ceiling = ceiling.min(lease.reserved);
+            let share = if share < 0 {
+                lease.daily
+            } else {
+                share.min(lease.daily)
+            };
+            if (ceiling, share) == (lease.reserved, lease.daily) {
+                continue;
+            }
+            scope_reservations::set_lease(&mut *tx, kind, &part.scope.id(), ceiling, share).await?;
+            units += lease.reserved - ceiling;
+            daily += lease.daily - share;
         }
-        if freed > 0 {
+        if units + daily > 0 {
             metrics::counter!("issuer_lease_take_backs_total").increment(1);
         }
-        Ok(freed)
+        Ok(TakenBack {
+            units,
+            daily,
+            on_the_way,
+        })
     }
 }
 
-/// A bucket's reservation row, made when it has none.
-async fn row(tx: &mut PgConnection, bucket: &Scope) -> Result<Reservation, Error> {
-    let (kind, id) = (bucket.kind().as_str(), bucket.id());
-    match scope_reservations::find(&mut *tx, kind, &id).await? {
-        Some(found) => Ok(found),
-        None => scope_reservations::open(&mut *tx, kind, &id).await,
-    }
+/// What [`Engine::take_back`] freed, and whether it left a bucket alone because a raise was on
+/// its way to it.
+struct TakenBack {
+    units: i64,
+    daily: i64,
+    on_the_way: bool,
+}
+
+/// The bucket fields a lease reads: ceiling, issued, lease generation, daily share, the KST day
+/// of the last issue and the count issued that day.
+type Fields = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// What a bucket ran out of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Units: it reached its ceiling (RESERVE).
+    Units,
+    /// Its share of the daily limit (DAILY_LIMIT from the bucket).
+    Daily,
+}
+
+/// One lease's terms.
+#[derive(Clone, Copy, Debug)]
+struct Lease {
+    /// The event's quantity.
+    total: i64,
+    /// The event's daily limit.
+    daily: Option<i64>,
+    /// What the bucket ran out of.
+    need: Need,
+    /// A lease ahead, before the bucket runs dry.
+    ahead: bool,
 }

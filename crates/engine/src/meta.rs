@@ -64,10 +64,12 @@ impl Engine {
         rules: &Rules,
         keys: &ScopeKeys,
         create: Option<Reservation>,
+        dcap: Option<i64>,
     ) -> Result<bool, Error> {
         let copy = create.map(|reservation| NewCopy {
             reservation,
             issued_floor: 0,
+            dcap,
         });
         self.write_meta(rules, keys, copy, &[]).await
     }
@@ -86,6 +88,7 @@ impl Engine {
                 fence: 0,
             },
             issued_floor: 0,
+            dcap: None,
         });
         let mut args = vec![
             rules.version.to_string(),
@@ -98,6 +101,7 @@ impl Engine {
             copy.issued_floor.to_string(),
             copy.reservation.fence.to_string(),
             copy.reservation.reserved.to_string(),
+            copy.dcap.map(|d| d.to_string()).unwrap_or_default(),
         ];
         for (day, count) in day_counts {
             args.push(day.to_string());
@@ -224,12 +228,22 @@ impl Engine {
         stream::ensure_group(redis, &keys.stream).await?;
         // A history that may have lost answers resumes above all that was reserved for it.
         let lost_floor = if whole == 1 { 0 } else { reserved.reserved };
+        // A bucket of an event with a daily limit takes its share back from Postgres.
+        let dcap = match (scope, rules.daily) {
+            (Scope::TicketBucket { .. }, Some(_)) => Some(
+                store::scope_reservations::lease(&mut tx, kind.as_str(), &scope_id, 0)
+                    .await?
+                    .daily,
+            ),
+            _ => None,
+        };
         let copy = NewCopy {
             reservation: Reservation {
                 reserved: reserved.reserved,
                 fence,
             },
             issued_floor: next_position.max(lost_floor),
+            dcap,
         };
         self.write_meta(rules, keys, Some(copy), &days.into_pairs())
             .await?;
@@ -351,6 +365,8 @@ struct NewCopy {
     /// The least count to resume at: issues known from Postgres (a coupon batch's highest
     /// position + 1), and all that was reserved for a history that may have lost answers.
     issued_floor: i64,
+    /// A bucket's share of its event's daily limit (see [`crate::leases`]); `None` otherwise.
+    dcap: Option<i64>,
 }
 
 /// The scope's rows in Postgres, read on `conn` (the rebuild's locked transaction).

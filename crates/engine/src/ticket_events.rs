@@ -43,7 +43,10 @@ impl Engine {
             let keys = scope.keys(self.keys());
             let copied = async {
                 let reservation = self.open_reservation(&scope).await?;
-                self.load_meta(&rules, &keys, Some(reservation)).await
+                // A bucket of an event with a daily limit starts with no share of it.
+                let dcap =
+                    (matches!(scope, Scope::TicketBucket { .. }) && rules.daily.is_some()).then_some(0);
+                self.load_meta(&rules, &keys, Some(reservation), dcap).await
             };
             if let Err(e) = copied.await {
                 tracing::warn!(event = %event.event_key, error = %e, "event created, Redis copy deferred");
@@ -116,7 +119,7 @@ impl Engine {
         // The stream is registered again, in case it was retired.
         for scope in self.copies_of(&event) {
             let copy = scope.keys(self.keys());
-            if self.load_meta(&Rules::from(&event), &copy, None).await? {
+            if self.load_meta(&Rules::from(&event), &copy, None, None).await? {
                 stream::register(self.redis(), self.keys(), &copy.stream).await?;
             }
         }

@@ -111,42 +111,58 @@ pub async fn find(db: impl PgExecutor<'_>, kind: &str, scope: &str) -> Result<Op
     .await?)
 }
 
-/// Sets the scope's `reserved` (a bucket's lease, written under its event's pool row lock, see
-/// `engine::leases`). A plain UPDATE, like [`extend`]: it never waits for a drain commit.
-pub async fn set_reserved(
+/// A bucket's lease as the pool's transaction reads it (see `engine::leases`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Lease {
+    /// Units leased (its `reserved`).
+    pub reserved: i64,
+    /// The fence of its Redis history.
+    pub fence: i64,
+    /// Its share of the daily limit.
+    pub daily: i64,
+    /// Whether it changed within the interval asked about.
+    pub recent: bool,
+}
+
+/// The scope's lease, made (nothing leased) when it has none; `recent` when it changed within
+/// the last `within_ms` ms (by the clock, not the transaction's start).
+pub async fn lease(tx: &mut PgConnection, kind: &str, scope: &str, within_ms: i64) -> Result<Lease, Error> {
+    let read = || {
+        sqlx::query_as(
+            "SELECT reserved, fence, daily_reserved AS daily,
+                    updated_at > clock_timestamp() - make_interval(secs => $3::float8 / 1000) AS recent
+             FROM scope_reservations WHERE scope_kind = $1 AND scope_id = $2",
+        )
+        .bind(kind)
+        .bind(scope)
+        .bind(within_ms)
+    };
+    if let Some(found) = read().fetch_optional(&mut *tx).await? {
+        return Ok(found);
+    }
+    open(&mut *tx, kind, scope).await?;
+    Ok(read().fetch_one(&mut *tx).await?)
+}
+
+/// Sets the scope's lease: units (`reserved`) and share of the daily limit (written under its
+/// event's pool row lock, see `engine::leases`). A plain UPDATE, like [`extend`]: it never waits
+/// for a drain commit.
+pub async fn set_lease(
     tx: &mut PgConnection,
     kind: &str,
     scope: &str,
     reserved: i64,
+    daily: i64,
 ) -> Result<(), Error> {
     sqlx::query(
-        "UPDATE scope_reservations SET reserved = $3, updated_at = now()
+        "UPDATE scope_reservations SET reserved = $3, daily_reserved = $4, updated_at = now()
          WHERE scope_kind = $1 AND scope_id = $2",
     )
     .bind(kind)
     .bind(scope)
     .bind(reserved)
+    .bind(daily)
     .execute(&mut *tx)
     .await?;
     Ok(())
-}
-
-/// The scope's row, and whether it changed within the last `within_ms` ms (by the clock, not
-/// the transaction's start).
-pub async fn find_with_age(
-    tx: &mut PgConnection,
-    kind: &str,
-    scope: &str,
-    within_ms: i64,
-) -> Result<Option<(Reservation, bool)>, Error> {
-    let row: Option<(i64, i64, bool)> = sqlx::query_as(
-        "SELECT reserved, fence, updated_at > clock_timestamp() - make_interval(secs => $3::float8 / 1000)
-         FROM scope_reservations WHERE scope_kind = $1 AND scope_id = $2",
-    )
-    .bind(kind)
-    .bind(scope)
-    .bind(within_ms)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(row.map(|(reserved, fence, recent)| (Reservation { reserved, fence }, recent)))
 }

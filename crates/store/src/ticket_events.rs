@@ -234,19 +234,13 @@ impl NewTicketEvent {
         Ok(self)
     }
 
-    /// Spread over `shards` buckets (1..=[`Self::MAX_SHARDS`]). A daily limit is not exact
-    /// across buckets yet, so an event with one keeps a single copy.
+    /// Spread over `shards` buckets (1..=[`Self::MAX_SHARDS`]).
     pub fn with_shards(mut self, shards: i64) -> Result<Self, Error> {
         if !(1..=i64::from(Self::MAX_SHARDS)).contains(&shards) {
             return Err(Error::Invalid(format!(
                 "shards must be between 1 and {}",
                 Self::MAX_SHARDS
             )));
-        }
-        if shards > 1 && self.daily_limit.is_some() {
-            return Err(Error::Invalid(
-                "an event with a dailyLimit takes one shard".into(),
-            ));
         }
         self.shards = shards as i16;
         Ok(self)
@@ -321,7 +315,6 @@ mod tests {
         assert_eq!(mk(10, None, t0, t1).unwrap().with_shards(16).unwrap().shards, 16);
         assert!(mk(10, None, t0, t1).unwrap().with_shards(0).is_err());
         assert!(mk(10, None, t0, t1).unwrap().with_shards(17).is_err());
-        assert!(mk(10, Some(5), t0, t1).unwrap().with_shards(2).is_err());
-        assert!(mk(10, Some(5), t0, t1).unwrap().with_shards(1).is_ok());
+        assert!(mk(10, Some(5), t0, t1).unwrap().with_shards(2).is_ok());
     }
 }
