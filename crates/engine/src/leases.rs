@@ -20,6 +20,12 @@
 //! and has not issued (`lower_ceiling.lua`, under the same lock), so no request is told "sold
 //! out" while a unit is left anywhere; with nothing left anywhere the answer is SOLD_OUT.
 //!
+//! **The daily limit** is leased the same way: a bucket's share of it (`dcap` in its meta,
+//! `daily_reserved` in its row; the pool row holds the sum) bounds what `issue.lua` lets it
+//! issue in any KST day. A bucket at its share answers DAILY_LIMIT and leases more, taking back
+//! today's unused shares of the others when the pool's is gone. A share stands from day to day:
+//! the shares' sum stays within the limit, so nothing has to reset every bucket at midnight.
+//!
 //! **Why it is exact.** Postgres keeps `pool = Σ bucket reservations ≤ quantity` (every change
 //! of either is made under the pool row's lock), and a bucket's ceiling in Redis is never above
 //! its reservation: a raise comes after the commit, a take-back lowers Redis before Postgres. A
