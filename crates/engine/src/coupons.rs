@@ -110,7 +110,7 @@ impl Engine {
             );
         }
         let now = clock_ms.map_or_else(Utc::now, clock::from_ms);
-        match self.decide(&cached, user.get(), String::new(), clock_ms).await? {
+        match self.decide(&cached, user.get(), String::new, clock_ms).await? {
             Verdict::Issued { id, at_ms, .. } => {
                 if batch.admission.admission_enabled {
                     self.pass_used(&cached.scope, batch.gate(), user.get(), pass)

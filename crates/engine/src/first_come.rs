@@ -94,13 +94,14 @@ where
 }
 
 impl Engine {
-    /// Decides `user`'s request on a scope. Never answers [`Verdict::NoMeta`]: a missing Redis
-    /// copy is rebuilt and the request asked again.
+    /// Decides `user`'s request on a scope, with the issue id `candidate` makes should it go to
+    /// Redis. Never answers [`Verdict::NoMeta`]: a missing Redis copy is rebuilt and the request
+    /// asked again.
     pub(crate) async fn decide<T>(
         &self,
         cached: &Cached<T>,
         user: i64,
-        candidate: String,
+        candidate: impl FnOnce() -> String,
         clock_ms: Option<i64>,
     ) -> Result<Verdict, Error> {
         if !self.redis_fit() {
@@ -111,7 +112,7 @@ impl Engine {
         }
         let request = IssueRequest {
             user,
-            candidate,
+            candidate: candidate(),
             clock_ms,
         };
         // The scope's own copy, or, for an event spread over buckets, the user's bucket.

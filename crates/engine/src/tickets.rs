@@ -71,7 +71,8 @@ impl Engine {
                 None => Err(Error::Denied(ScopeKind::Ticket, refused)),
             };
         }
-        let candidate = Uuid::now_v7().to_string();
+        // The id is made only for a request that reaches Redis (not for one refused from memory).
+        let candidate = || Uuid::now_v7().to_string();
         match self.decide(&cached, user.get(), candidate, clock_ms).await? {
             Verdict::Issued { id, at_ms, .. } => {
                 if cached.detail.admission.admission_enabled {
