@@ -662,9 +662,10 @@ async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
         told.coupons.len(),
         told.refused
     );
+    // Enough answers to check (how many depends on the disk's fsync rate, not on a guarantee).
     assert!(
-        told.tickets.len() > 1_000 && told.coupons.len() > 1_000,
-        "the bursts mostly succeeded"
+        told.tickets.len() > 300 && told.coupons.len() > 300,
+        "the bursts issued too little to check anything"
     );
 
     // Every answer that named an issue survived the kills: held with the same ticket or position.
