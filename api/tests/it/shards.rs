@@ -32,6 +32,15 @@ async fn create_daily(app: &TestApp, key: &str, total: i64, daily: Option<i64>, 
     r.json().await.unwrap()
 }
 
+/// The event as `GET /events/{key}` answers it.
+async fn event_status(app: &TestApp, key: &str) -> Value {
+    app.get(&format!("/events/{key}"), None)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The keys of every Redis copy of `key` (its buckets, or the event itself).
 fn copies(app: &TestApp, key: &str, shards: u16) -> Vec<ScopeKeys> {
     let event = EventKey::parse(key).unwrap();
@@ -117,12 +126,7 @@ async fn a_burst_on_1_3_and_8_buckets_gets_exactly_the_quantity() {
                 .await
                 .unwrap();
         assert_eq!(users, 120, "{shards} buckets: no user twice in Postgres");
-        let status: Value = app
-            .get(&format!("/events/{key}"), None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let status = event_status(&app, &key).await;
         assert_eq!(status["remainingQuantity"], 0, "{shards} buckets");
         if shards > 1 {
             let (pool, buckets) = reservations(&app, &key).await;
@@ -243,12 +247,7 @@ async fn losing_any_key_of_a_bucket_never_takes_the_event_past_its_quantity() {
             pool <= 60 && pool == buckets,
             "{suffix}: pool {pool}, buckets {buckets}"
         );
-        let status: Value = app
-            .get(&format!("/events/{key}"), None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let status = event_status(&app, &key).await;
         assert_eq!(
             status["remainingQuantity"], 0,
             "{suffix}: sold out (stranded units count as issued)"
@@ -413,12 +412,7 @@ async fn a_daily_limit_holds_across_buckets() {
                 assert!(*status == 201 || *status == 200, "user {user}: {status} {body}");
             }
         }
-        let status: Value = app
-            .get(&format!("/events/{key}"), None)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let status = event_status(&app, &key).await;
         assert_eq!(status["todayIssuedCount"], 50, "{shards} buckets");
         assert_eq!(status["remainingQuantity"], 150, "{shards} buckets");
         let (pool, buckets) = daily_shares(&app, &key).await;
