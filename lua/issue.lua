@@ -6,8 +6,9 @@
 -- per KST day and one XADD write what the call issued.
 --
 -- KEYS[1]  meta hash     <p>{<scope>}:meta     total, daily, start, end, active, ver, epoch,
---                                              ceiling, fence; a bucket of an event with a
---                                              daily limit adds dcap (engine::leases)
+--                                              ceiling, fence; a bucket of a scope with a
+--                                              daily limit adds dcap, a bucket of a coupon
+--                                              batch pos and pbase (engine::leases)
 -- KEYS[2]  holders hash  <p>{<scope>}:holders  user id -> "<issue id>|<issued at ms>"
 -- KEYS[3]  day prefix    <p>{<scope>}:day:     the script appends the KST day number
 --                                              (days since 1970-01-01 KST, from the clock
@@ -21,7 +22,11 @@
 -- ARGV[1]  kind of the records ('ticket' or 'coupon')
 -- ARGV[2]  scope id written into the records (the event key, the batch id)
 -- ARGV[3]  how an issue gets its id: 'given' = the request's candidate; 'position' = the number
---          of issues before it (0, 1, 2 …), dense and never repeated, since holders only grow
+--          of issues before it (0, 1, 2 …), dense and never repeated, since holders only grow;
+--          'leased' (a bucket of a coupon batch) = the position that number indexes in the
+--          bucket's leased positions (engine::positions): meta's `pos` lists them as half-open
+--          ranges "from:to,from:to…" starting at index `pbase`; ranges used up are dropped from
+--          `pos` as the call passes them, and a number the lease does not reach answers RESERVE
 -- ARGV[4]  '1' when the caller confirms the call's writes with WAIT (replica mode): a HELD answer
 --          then writes its holder entry again, unchanged, so the connection's replication
 --          offset covers the original issue and the WAIT confirms it too; '' otherwise
@@ -32,10 +37,12 @@
 --
 -- Returns {total, ceiling (-1: none), now ms, issued before the call, statuses, held...}:
 -- `statuses` has one letter per request, in order; `held` is the holder entry
--- "<issue id>|<issued at ms>" of each HELD request, in order. Everything else about an answer
+-- "<issue id>|<issued at ms>" of each HELD request, in order ('leased': and the position of
+-- each ISSUED request, in request order among them). Everything else about an answer
 -- the caller knows already, so it is not sent back (a reply of four values per request cost
 -- a fifth of the call): the n-th ISSUED of the call (from 0) leaves `issued before + n + 1`
--- issued, its id is the request's candidate ('given') or `issued before + n` ('position'), and
+-- issued, its id is the request's candidate ('given'), `issued before + n` ('position') or the
+-- position sent back ('leased'), and
 -- it was issued at its clock override or else at `now`; a RESERVE saw the issued count of the
 -- ISSUED before it. Check order (SPEC §2): meta present -> user already holds one (HELD, even
 -- when sold out since) -> active -> period -> total -> daily limit -> reservation. Statuses:
@@ -83,7 +90,7 @@ end
 
 local meta = redis.call('HMGET', KEYS[1], 'total', 'daily', 'start', 'end', 'active',
                         'issued', 'gap', 'day', 'today', 'broken', 'epoch', 'ceiling', 'fence',
-                        'dcap')
+                        'dcap', 'pos', 'pbase')
 if not meta[1] or meta[10] then
   return no_meta()
 end
@@ -124,7 +131,27 @@ for i = 6, #ARGV, stride do
 end
 local held = redis.call('HMGET', KEYS[2], unpack(users))
 
-local by_position, with_clock = ARGV[3] == 'position', ARGV[5] == '1'
+local leased, with_clock = ARGV[3] == 'leased', ARGV[5] == '1'
+local by_position = leased or ARGV[3] == 'position'
+-- A bucket's leased positions, from index `rstart` (see ARGV[3]); range `r` is the current one.
+local ranges, r, rstart
+if leased then
+  ranges, r, rstart = {}, 1, tonumber(meta[16] or '0')
+  for from, to in string.gmatch(meta[15] or '', '(%d+):(%d+)') do
+    ranges[#ranges + 1] = {tonumber(from), tonumber(to)}
+  end
+end
+-- The position of the bucket's n-th issue; nil when its lease does not reach it.
+local function leased_position(n)
+  while ranges[r] and n >= rstart + ranges[r][2] - ranges[r][1] do
+    rstart = rstart + ranges[r][2] - ranges[r][1]
+    r = r + 1
+  end
+  if not ranges[r] or n < rstart then
+    return nil
+  end
+  return ranges[r][1] + n - rstart
+end
 local rewrite_held = ARGV[4] == '1'
 -- Issues so far: the high-water mark when meta keeps it, else the size of holders.
 local issued = counted or redis.call('HLEN', KEYS[2])
@@ -167,12 +194,21 @@ for j, user in ipairs(users) do
       if not today[day] then
         today[day] = tonumber(redis.call('GET', KEYS[3] .. day) or '0')
       end
+      local position = issued
+      if ranges then
+        position = leased_position(issued)
+      end
       if (daily > 0 and today[day] >= daily) or (dcap and today[day] >= dcap) then
         statuses[j] = 'D'
-      elseif ceiling >= 0 and issued >= ceiling then
+      elseif (ceiling >= 0 and issued >= ceiling) or position == nil then
+        -- (A lease always names a position for every unit below the ceiling: none is a
+        -- lease to be made, not an issue.)
         statuses[j] = 'R'
       else
-        local id = by_position and string.format('%d', issued) or ARGV[i + 1]
+        local id = by_position and string.format('%d', position) or ARGV[i + 1]
+        if leased then
+          out[#out + 1] = id
+        end
         local value = id .. '|' .. now_text
         fresh[user] = value
         writes[#writes + 1] = user
@@ -210,6 +246,13 @@ end
 if #records > 0 then
   redis.call('XADD', KEYS[4], '*', 'rs', table.concat(records, '\n'))
   redis.call('HSET', KEYS[1], 'issued', issued, 'day', last_day, 'today', today[last_day])
+  if ranges and r > 1 then
+    local left = {}
+    for k = r, #ranges do
+      left[#left + 1] = string.format('%d:%d', ranges[k][1], ranges[k][2])
+    end
+    redis.call('HSET', KEYS[1], 'pos', table.concat(left, ','), 'pbase', rstart)
+  end
 end
 out[5] = table.concat(statuses)
 return out

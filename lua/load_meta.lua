@@ -21,7 +21,9 @@
 --          the script issues up to (see issue.lua)
 -- ARGV[11] (create only) a bucket's share of the daily limit (`dcap`, engine::leases: what
 --          Postgres has leased it), '' for a copy without one
--- ARGV[12..] pairs (KST day number, issued that day) restored into the day counters, raised
+-- ARGV[12] (create only) a coupon bucket's leased positions, "from:to,…" (engine::positions:
+--          what Postgres has leased it, written as `pos` from index 0), '' for other copies
+-- ARGV[13..] pairs (KST day number, issued that day) restored into the day counters, raised
 --          only, never lowered
 --
 -- Creating (a rebuild) also writes the integrity fields `issue.lua` checks: `issued` = the
@@ -47,7 +49,7 @@ end
 redis.call('HSET', KEYS[1], 'ver', ARGV[1], 'total', ARGV[2], 'daily', ARGV[3],
            'start', ARGV[4], 'end', ARGV[5], 'active', ARGV[6])
 
-for i = 12, #ARGV - 1, 2 do
+for i = 13, #ARGV - 1, 2 do
   local day = tonumber(ARGV[i])
   local key = KEYS[2] .. ARGV[i]
   local count = tonumber(ARGV[i + 1])
@@ -74,6 +76,10 @@ if create then
   redis.call('HDEL', KEYS[1], 'broken')
   if ARGV[11] ~= '' then
     redis.call('HSET', KEYS[1], 'dcap', ARGV[11])
+  end
+  redis.call('HDEL', KEYS[1], 'pos', 'pbase')
+  if ARGV[12] ~= '' then
+    redis.call('HSET', KEYS[1], 'pos', ARGV[12], 'pbase', 0)
   end
 end
 return 1

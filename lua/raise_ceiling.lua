@@ -6,8 +6,11 @@
 -- ARGV[3]  (a bucket's lease only) the lease generation `lgen` the caller read before it
 --          leased: when it has moved on since (lower_ceiling.lua took the lease back), the
 --          ceiling is left alone; a raise moves it on
--- ARGV[4]  (a bucket's lease of an event with a daily limit) its new share of the daily limit
---          (`dcap`), raised with the ceiling under the same generation
+-- ARGV[4]  (a bucket's lease of a scope with a daily limit) its new share of the daily limit
+--          (`dcap`), raised with the ceiling under the same generation; '' otherwise
+-- ARGV[5]  (a bucket's lease of a coupon batch) every position leased to the bucket,
+--          "from:to,from:to…" (engine::positions), written with a raised ceiling as `pos` from
+--          index 0 (`pbase`; issue.lua drops the ranges it passes)
 --
 -- The ceiling only rises, and only on the copy built under that fence: a copy rebuilt since (a
 -- new fence) took its ceiling from Postgres itself, and a missing copy is rebuilt before any
@@ -36,9 +39,12 @@ local new = tonumber(ARGV[2])
 local raised = false
 if tonumber(ceiling) < new then
   redis.call('HSET', KEYS[1], 'ceiling', new)
+  if ARGV[5] then
+    redis.call('HSET', KEYS[1], 'pos', ARGV[5], 'pbase', 0)
+  end
   ceiling, raised = new, true
 end
-if ARGV[4] and tonumber(redis.call('HGET', KEYS[1], 'dcap') or '0') < tonumber(ARGV[4]) then
+if ARGV[4] and ARGV[4] ~= '' and tonumber(redis.call('HGET', KEYS[1], 'dcap') or '0') < tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'dcap', ARGV[4])
   raised = true
 end

@@ -5,6 +5,7 @@
 //! api migrate                          apply pending migrations and exit
 //! api token --user 42 [--admin] [--ttl SECS]   print a bearer token signed with JWT_SECRET
 //! api buckets <eventKey> <shards>      print each bucket's hash tag and cluster slot
+//! api buckets --batch <id> <shards>    the same for a first-come coupon batch
 //! ```
 
 use api::{auth::Jwt, config::Config, telemetry};
@@ -67,15 +68,17 @@ fn token(args: &[String]) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Where an event spread over `shards` buckets keeps them: one line per bucket, `<bucket>
-/// <hash tag> <slot>` (`redis-cli CLUSTER NODES` tells which master serves the slot).
+/// Where an event (or, with `--batch`, a coupon batch) spread over `shards` buckets keeps them:
+/// one line per bucket, `<bucket> <hash tag> <slot>` (`redis-cli CLUSTER NODES` tells which
+/// master serves the slot).
 fn buckets(args: &[String]) -> Result<(), BoxError> {
-    let [key, shards] = args else {
-        return Err("buckets needs <eventKey> <shards>".into());
+    use engine::scope::Scope;
+    let scopes = match args {
+        [flag, id, shards] if flag == "--batch" => Scope::coupon_buckets(id.parse()?, shards.parse()?),
+        [key, shards] => Scope::buckets(&issuance_core::ids::EventKey::parse(key)?, shards.parse()?),
+        _ => return Err("buckets needs <eventKey> <shards> or --batch <id> <shards>".into()),
     };
-    let key = issuance_core::ids::EventKey::parse(key)?;
-    let shards: u16 = shards.parse()?;
-    for (bucket, scope) in engine::scope::Scope::buckets(&key, shards).iter().enumerate() {
+    for (bucket, scope) in scopes.iter().enumerate() {
         let tag = scope.tag();
         println!("{bucket} {tag} {}", scope.slot());
     }

@@ -241,7 +241,7 @@ async fn redis_matches_postgres(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // An event spread over buckets is compared as one: the sum of its buckets' holders.
+    // An event or batch spread over buckets is compared as one: the sum of its buckets' holders.
     let sharded: BTreeMap<String, i16> = store::ticket_events::sharded(db).await?.into_iter().collect();
     let mut scopes: Vec<(String, Vec<ScopeKeys>, i64)> = Vec::new();
     for (event, rows) in q::tickets_per_event(db).await? {
@@ -254,8 +254,21 @@ async fn redis_matches_postgres(
         };
         scopes.push((format!("event {event}"), copies, rows));
     }
-    for (batch, rows) in q::coupons_per_batch(db).await? {
-        scopes.push((format!("batch {batch}"), vec![keys.coupon_batch(batch)], rows));
+    let batches = q::coupons_per_batch(db).await?;
+    let ids: Vec<i64> = batches.iter().map(|(batch, _)| *batch).collect();
+    let sharded: BTreeMap<i64, i16> = store::coupon_batches::sharded(db, &ids)
+        .await?
+        .into_iter()
+        .collect();
+    for (batch, rows) in batches {
+        let copies = match sharded.get(&batch) {
+            Some(shards) => Scope::coupon_buckets(batch, *shards as u16)
+                .iter()
+                .map(|bucket| bucket.keys(keys))
+                .collect(),
+            None => vec![keys.coupon_batch(batch)],
+        };
+        scopes.push((format!("batch {batch}"), copies, rows));
     }
     let (mut compared, mut unloaded, mut differ) = (0, 0, Vec::new());
     for (label, copies, rows) in scopes {

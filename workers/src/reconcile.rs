@@ -57,6 +57,7 @@ fn label(scope: &Scope) -> String {
         Scope::Ticket(key) => format!("gt:{key}"),
         Scope::Coupon(id) => format!("cb:{id}"),
         Scope::TicketBucket { .. } => format!("gt:{}", scope.id()),
+        Scope::CouponBucket { .. } => format!("cb:{}", scope.id()),
     }
 }
 

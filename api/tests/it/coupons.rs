@@ -23,6 +23,8 @@ pub(crate) struct Setup {
     pub batch_status: &'static str,
     pub inventory_status: &'static str,
     pub issue_type: &'static str,
+    /// The buckets the batch is spread over.
+    pub shards: i64,
 }
 
 impl Default for Setup {
@@ -36,6 +38,7 @@ impl Default for Setup {
             batch_status: "READY",
             inventory_status: "READY",
             issue_type: "SELF",
+            shards: 1,
         }
     }
 }
@@ -65,7 +68,7 @@ pub(crate) async fn batch(app: &TestApp, s: Setup) -> (i64, i64) {
             "/api/v1/admin/coupon-batches",
             &json!({"inventoryId": inventory["inventoryId"], "batchName": "1회차", "issueCount": s.count,
                     "issueType": s.issue_type, "dailyLimit": s.daily, "batchStatus": s.batch_status,
-                    "validFromAt": s.valid.0, "validUntilAt": s.valid.1}),
+                    "validFromAt": s.valid.0, "validUntilAt": s.valid.1, "shards": s.shards}),
             201,
         )
         .await;

@@ -12,6 +12,7 @@ mod burst;
 mod cluster;
 mod contract;
 mod coupon_jobs;
+mod coupon_shards;
 mod coupons;
 mod daily;
 mod drain;

@@ -21,6 +21,9 @@ use store::coupon_batches::{BatchFields, BatchFilter, BatchRow};
 /// Most codes one batch may hold.
 pub const MAX_ISSUE_COUNT: i64 = 10_000_000;
 
+/// Most buckets one SELF batch may be spread over (as an event, see `engine::leases`).
+pub const MAX_SHARDS: i64 = 16;
+
 /// A batch with its live issued count.
 #[derive(Clone, Debug)]
 pub struct Batch {
@@ -71,6 +74,16 @@ fn check(f: &BatchFields) -> Result<(), Error> {
     }
     if !f.admission.is_empty() && f.issue_type != IssueType::SelfIssued {
         return Err(Error::Invalid("admission is for SELF batches only".into()));
+    }
+    if let Some(shards) = f.shards {
+        if !(1..=MAX_SHARDS).contains(&shards) {
+            return Err(Error::Invalid(format!(
+                "shards must be between 1 and {MAX_SHARDS}"
+            )));
+        }
+        if shards > 1 && f.issue_type != IssueType::SelfIssued {
+            return Err(Error::Invalid("shards is for SELF batches only".into()));
+        }
     }
     f.admission.check_complete()?;
     f.admission.check_opening(f.valid_from_at, "validFromAt")
@@ -172,6 +185,13 @@ impl RowChange for BatchChange<'_> {
         self.admission
             .check_opening(current.valid_from_at, "validFromAt")?;
         if let Some(count) = self.issue_count {
+            if current.shards > 1 && count < current.issue_count {
+                // Its quantity is leased out to the buckets: a lowering would have to take
+                // leases back from every bucket at once.
+                return Err(Error::Invalid(
+                    "the issueCount of a batch spread over shards can only be raised".into(),
+                ));
+            }
             if current.daily_limit.is_some_and(|daily| daily > count) {
                 return Err(Error::Invalid("dailyLimit must be 1 to issueCount".into()));
             }

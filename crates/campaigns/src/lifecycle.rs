@@ -513,6 +513,7 @@ impl Campaigns {
                         batch_status: Some(BatchStatus::Ready),
                         daily_limit: None,
                         admission: Default::default(),
+                        shards: None,
                     },
                     BatchStatus::Ready,
                 )

@@ -235,7 +235,9 @@ impl Engine {
                 self.refresh_coupon_batches(&[*id]).await;
             }
             // A bucket has no room of its own: its event's room admits to every bucket.
-            Scope::TicketBucket { .. } => return Err(Error::NotFound(Missing::Queue)),
+            Scope::TicketBucket { .. } | Scope::CouponBucket { .. } => {
+                return Err(Error::NotFound(Missing::Queue));
+            }
         }
         Ok(())
     }
@@ -286,7 +288,9 @@ impl Engine {
                     .get_or_init(|| Arc::new(RoomLayout::new(self, scope, &cached.keys)));
                 (cached.detail.gate(), cached.detail.valid_from_at, layout.clone())
             }
-            Scope::TicketBucket { .. } => return Err(Error::NotFound(Missing::Queue)),
+            Scope::TicketBucket { .. } | Scope::CouponBucket { .. } => {
+                return Err(Error::NotFound(Missing::Queue));
+            }
         };
         Ok(Room {
             gate: gate.ok_or(Error::NotFound(Missing::Queue))?,
@@ -591,7 +595,7 @@ impl Engine {
 fn kind_label(scope: &Scope) -> &'static str {
     match scope {
         Scope::Ticket(_) | Scope::TicketBucket { .. } => "ticket",
-        Scope::Coupon(_) => "coupon",
+        Scope::Coupon(_) | Scope::CouponBucket { .. } => "coupon",
     }
 }
 

@@ -22,7 +22,7 @@ use issuance_core::{
 use store::coupon_batches::CouponBatch;
 
 use crate::{
-    cache::Cached,
+    cache::{Cached, Part},
     engine::Engine,
     first_come,
     issue::Verdict,
@@ -46,6 +46,14 @@ pub struct IssuedCoupon {
     pub expires_at: DateTime<Utc>,
     /// When Redis issued it.
     pub issued_at: DateTime<Utc>,
+}
+
+/// The Redis copies of `batch`: the batch itself, or each of its buckets.
+fn copies_of(batch: &CouponBatch) -> Vec<Scope> {
+    match Scope::coupon_buckets(batch.batch_id, batch.shard_count()) {
+        buckets if buckets.is_empty() => vec![Scope::Coupon(batch.batch_id)],
+        buckets => buckets,
+    }
 }
 
 /// A refusal of a coupon issue.
@@ -103,7 +111,7 @@ impl Engine {
         };
         if let Err(refused) = self.admit(&cached.scope, batch.gate(), user.get(), pass) {
             return Err(
-                match Box::pin(self.held_entry(&cached.scope, user.get())).await? {
+                match Box::pin(self.held_entry(cached.copy_for(user.get()).0, user.get())).await? {
                     Some((id, _)) => denied(Denial::Held(issue_id(batch_id, position(&id)?))),
                     None => denied(refused),
                 },
@@ -151,7 +159,11 @@ impl Engine {
         if store::coupon_issues::exists(self.db(), coupon_issue_id).await? {
             return Ok(());
         }
-        let holders = self.keys().coupon_batch(batch_id).holders;
+        // The user's bucket's holders when the batch is spread over several.
+        let holders = match self.cached_coupon(batch_id).await? {
+            Some(cached) => cached.copy_for(user).1.holders.clone(),
+            None => self.keys().coupon_batch(batch_id).holders,
+        };
         let held: Option<String> = self.redis().next().hget(&holders, user.to_string()).await?;
         let issued_at = held
             .as_deref()
@@ -190,9 +202,11 @@ impl Engine {
                     // Only updates an existing copy: a missing one is rebuilt on next use. The
                     // stream is registered again: one retired after the window ended comes back
                     // if the change reopens the window.
-                    let keys = self.keys().coupon_batch(*id);
-                    if self.load_meta(&Rules::from(&batch), &keys, None, None).await? {
-                        crate::stream::register(self.redis(), self.keys(), &keys.stream).await?;
+                    for scope in copies_of(&batch) {
+                        let keys = scope.keys(self.keys());
+                        if self.load_meta(&Rules::from(&batch), &keys, None, None).await? {
+                            crate::stream::register(self.redis(), self.keys(), &keys.stream).await?;
+                        }
                     }
                 }
                 Ok::<_, Error>(())
@@ -221,7 +235,7 @@ impl Engine {
                         keys: self.keys().coupon_batch(batch_id),
                         blocks: Default::default(),
                         room: Default::default(),
-                        parts: Vec::new(),
+                        parts: Part::all(Scope::coupon_buckets(batch_id, batch.shard_count()), self.keys()),
                         drained_at: Default::default(),
                         pool_empty: Default::default(),
                         detail: batch,
@@ -232,11 +246,28 @@ impl Engine {
     }
 
     /// Coupons issued from each batch, live: the size of its holders hash in Redis (the issuance
-    /// core counts there, as for golden tickets). Batches nobody claimed yet are 0.
+    /// core counts there, as for golden tickets), summed over its buckets when it is spread over
+    /// several. Batches nobody claimed yet are 0.
     pub async fn issued_counts(&self, batch_ids: &[i64]) -> Result<HashMap<i64, i64>, Error> {
-        let scopes: Vec<Scope> = batch_ids.iter().map(|id| Scope::Coupon(*id)).collect();
+        let sharded: HashMap<i64, i16> = store::coupon_batches::sharded(self.db(), batch_ids)
+            .await?
+            .into_iter()
+            .collect();
+        let scopes: Vec<Scope> = batch_ids
+            .iter()
+            .flat_map(|id| match sharded.get(id) {
+                Some(shards) => Scope::coupon_buckets(*id, *shards as u16),
+                None => vec![Scope::Coupon(*id)],
+            })
+            .collect();
         let counts = self.holder_counts(&scopes).await?;
-        Ok(batch_ids.iter().copied().zip(counts).collect())
+        let mut issued: HashMap<i64, i64> = batch_ids.iter().map(|id| (*id, 0)).collect();
+        for (scope, count) in scopes.iter().zip(counts) {
+            if let Scope::Coupon(id) | Scope::CouponBucket { id, .. } = scope {
+                *issued.entry(*id).or_default() += count;
+            }
+        }
+        Ok(issued)
     }
 
     /// The holders of each scope, live from Redis, in order: one pipelined HLEN each on one

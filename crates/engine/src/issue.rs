@@ -160,7 +160,8 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
 /// Values the script's reply starts with, before the entries of the held requests.
 const HEAD: usize = 5;
 
-/// Turns the script's `{total, ceiling, now, issued before, statuses, held…}` into one
+/// Turns the script's `{total, ceiling, now, issued before, statuses, held…}` (with
+/// [`IdMode::Leased`], each issue's position among the held entries, in request order) into one
 /// [`Verdict`] per request of `requests` (see `issue.lua`'s header: what the caller knows
 /// already is not sent back).
 fn decode(reply: Value, requests: &[IssueRequest], ids: IdMode) -> Result<Vec<Verdict>, Error> {
@@ -192,6 +193,11 @@ fn decode(reply: Value, requests: &[IssueRequest], ids: IdMode) -> Result<Vec<Ve
                     let id = match ids {
                         IdMode::Given => request.candidate.clone(),
                         IdMode::Position => issued.to_string(),
+                        IdMode::Leased => held
+                            .next()
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| bad("an issue without its leased position".into()))?
+                            .into_owned(),
                     };
                     issued += 1;
                     Verdict::Issued {
@@ -304,6 +310,27 @@ mod tests {
         assert!(matches!(&verdicts[0], Verdict::Issued { id, issued: 5, .. } if id == "4"));
         assert_eq!(verdicts[1], Verdict::Reserve { issued: 5, total: 10 });
         assert!(matches!(&verdicts[2], Verdict::Issued { id, issued: 6, .. } if id == "5"));
+    }
+
+    #[test]
+    fn a_bucket_sends_back_its_leased_positions_in_request_order() {
+        let three = [request(1, ""), request(2, ""), request(3, "")];
+        let verdicts = decode(
+            reply(10, 9, 4, "IHI", &["70", "12|3", "41"]),
+            &three,
+            IdMode::Leased,
+        )
+        .unwrap();
+        assert!(matches!(&verdicts[0], Verdict::Issued { id, issued: 5, .. } if id == "70"));
+        assert_eq!(
+            verdicts[1],
+            Verdict::Held {
+                id: "12".into(),
+                at_ms: 3
+            }
+        );
+        assert!(matches!(&verdicts[2], Verdict::Issued { id, issued: 6, .. } if id == "41"));
+        assert!(decode(reply(10, 9, 4, "II", &["70"]), &three[..2], IdMode::Leased).is_err());
     }
 
     #[test]

@@ -1,13 +1,20 @@
-//! Leases: one golden-ticket event spread over `shards` buckets, each a Redis copy of its own,
-//! and still exact.
+//! Leases: one golden-ticket event or first-come coupon batch spread over `shards` buckets, each
+//! a Redis copy of its own, and still exact.
 //!
-//! One copy decides on one Redis core. An event created with `shards` > 1 gets that many
-//! buckets instead ([`Scope::TicketBucket`]): each has keys of its own hash tag, chosen so that
+//! One copy decides on one Redis core. An event or batch created with `shards` > 1 gets that
+//! many buckets instead ([`Scope::TicketBucket`], [`Scope::CouponBucket`]): each has keys of its
+//! own hash tag, chosen so that
 //! the buckets fall on different cluster masters, and decides for the users that hash to it, so
 //! "one per user" and a repeat answer stay single-bucket decisions. A bucket is a copy in every
 //! other sense too: `issue.lua` runs on it unchanged, it has its own stream (drained like any
-//! other, its records naming `<event>#<bucket>`), its own `scope_reservations` row and fence, and
-//! it is rebuilt on its own after a loss.
+//! other, its records naming `<event>#<bucket>` or `<batch>#<bucket>`), its own
+//! `scope_reservations` row and fence, and it is rebuilt on its own after a loss. Below, "event"
+//! stands for either.
+//!
+//! **A batch's positions.** A coupon's position is its code, so a batch's buckets lease
+//! positions, not only a count: every lease grants the bucket ranges of positions with its
+//! units, and a take-back returns the ranges it cuts off to the pool (see [`crate::positions`]),
+//! in the same transaction as the units.
 //!
 //! **The pool.** No bucket owns a share of the quantity (a static split strands stock in cold
 //! buckets). A bucket's ceiling — its reservation, the units it may issue — is leased from the
@@ -49,7 +56,8 @@ use store::scope_reservations;
 use crate::{
     cache::{Cached, Part},
     engine::Engine,
-    scope::Scope,
+    positions::{Ranges, grant},
+    scope::{IdMode, Scope},
     script::Lua,
 };
 
@@ -198,6 +206,23 @@ impl Engine {
         scope_reservations::lock(&mut tx, kind, &pool_id).await?;
         let pool_row = scope_reservations::lease(&mut tx, kind, &pool_id, 0).await?;
         let mine = scope_reservations::lease(&mut tx, kind, &bucket_id, 0).await?;
+        // A batch's buckets lease positions with their units: the pool's handed back, and the
+        // bucket's own.
+        let mut places = match part.scope.id_mode() {
+            IdMode::Leased => Some(Places {
+                free: Ranges::from_flat(
+                    &scope_reservations::positions(&mut *tx, kind, &pool_id)
+                        .await?
+                        .free,
+                ),
+                mine: Ranges::from_flat(
+                    &scope_reservations::positions(&mut *tx, kind, &bucket_id)
+                        .await?
+                        .leased,
+                ),
+            }),
+            _ => None,
+        };
         let (mut pool_units, mut pool_daily) = (pool_row.reserved, pool_row.daily);
         let (mut units, mut share) = (mine.reserved, mine.daily);
         // What was leased before and never raised (a raise skipped, a take-back not committed)
@@ -213,13 +238,19 @@ impl Engine {
             } || (units_left <= 0 && issued >= ceiling);
             let mut on_the_way = false;
             if empty && !ahead {
-                let back = self.take_back(&mut tx, pool, parts, index).await?;
+                let free = places.as_mut().map(|p| &mut p.free);
+                let back = self.take_back(&mut tx, pool, parts, index, free).await?;
                 pool_units -= back.units;
                 pool_daily -= back.daily;
                 on_the_way = back.on_the_way;
                 // The pool gets back what the buckets gave, in the same transaction, whatever
                 // this lease then grants.
                 scope_reservations::set_lease(&mut tx, kind, &pool_id, pool_units, pool_daily).await?;
+                if let Some(places) = &places {
+                    // With the positions the buckets gave, whatever this lease then grants:
+                    // the pool's next position counts them.
+                    places.write(&mut tx, kind, &pool_id, &bucket_id).await?;
+                }
             }
             let shards = parts.len() as i64;
             let share_of = |left: i64, block: i64| block.min((left + shards - 1) / shards).clamp(1, left);
@@ -249,9 +280,14 @@ impl Engine {
                 return Ok(answer);
             }
             if need == Need::Units && units_left > 0 {
-                let grant = share_of(units_left, block);
-                pool_units += grant;
-                units += grant;
+                let granted = share_of(units_left, block);
+                if let Some(places) = places.as_mut() {
+                    // The pool's next position never leased follows all it leased and got back.
+                    let next = pool_units + places.free.len();
+                    places.mine.extend(grant(&mut places.free, next, granted));
+                }
+                pool_units += granted;
+                units += granted;
             }
             if let Some(d) = daily
                 && d - pool_daily > 0
@@ -263,6 +299,9 @@ impl Engine {
             }
             scope_reservations::set_lease(&mut tx, kind, &pool_id, pool_units, pool_daily).await?;
             scope_reservations::set_lease(&mut tx, kind, &bucket_id, units, share).await?;
+            if let Some(places) = &places {
+                places.write(&mut tx, kind, &pool_id, &bucket_id).await?;
+            }
         }
         tx.commit().await?;
         *last = Some(Instant::now());
@@ -271,9 +310,10 @@ impl Engine {
             mine.fence.to_string(),
             units.to_string(),
             lgen.unwrap_or(0).to_string(),
+            daily.map(|_| share.to_string()).unwrap_or_default(),
         ];
-        if daily.is_some() {
-            args.push(share.to_string());
+        if let Some(places) = &places {
+            args.push(places.mine.to_arg());
         }
         let raised: i64 = Lua::RaiseCeiling
             .call(redis, vec![part.keys.meta.as_str()], args)
@@ -286,13 +326,15 @@ impl Engine {
 
     /// Takes back from every bucket of `parts` but `index` what it leased and has not issued
     /// (units, and today's unused share of the daily limit), inside `tx`, which holds the pool
-    /// row; returns how much of each.
+    /// row; returns how much of each. A batch's buckets give their positions beyond what they
+    /// keep to the pool's `free` positions.
     async fn take_back(
         &self,
         tx: &mut PgConnection,
         pool: &Scope,
         parts: &[Part],
         index: usize,
+        mut free: Option<&mut Ranges>,
     ) -> Result<TakenBack, Error> {
         let kind = pool.kind().as_str();
         let redis = self.redis().next();
@@ -332,6 +374,14 @@ impl Engine {
                 continue;
             }
             scope_reservations::set_lease(&mut *tx, kind, &part.scope.id(), ceiling, share).await?;
+            if let Some(free) = free.as_deref_mut() {
+                let id = part.scope.id();
+                let mut kept = scope_reservations::positions(&mut *tx, kind, &id).await?;
+                let mut leased = Ranges::from_flat(&kept.leased);
+                free.extend(leased.split_off(ceiling));
+                kept.leased = leased.to_flat();
+                scope_reservations::set_positions(&mut *tx, kind, &id, &kept).await?;
+            }
             units += lease.reserved - ceiling;
             daily += lease.daily - share;
         }
@@ -343,6 +393,28 @@ impl Engine {
             daily,
             on_the_way,
         })
+    }
+}
+
+/// A batch's positions in a lease: the pool's handed back (`free`), the bucket's (`mine`).
+struct Places {
+    free: Ranges,
+    mine: Ranges,
+}
+
+impl Places {
+    /// Writes both, in the lease's transaction.
+    async fn write(&self, tx: &mut PgConnection, kind: &str, pool: &str, bucket: &str) -> Result<(), Error> {
+        let pool_places = scope_reservations::Positions {
+            leased: Vec::new(),
+            free: self.free.to_flat(),
+        };
+        scope_reservations::set_positions(&mut *tx, kind, pool, &pool_places).await?;
+        let bucket_places = scope_reservations::Positions {
+            leased: self.mine.to_flat(),
+            free: Vec::new(),
+        };
+        scope_reservations::set_positions(&mut *tx, kind, bucket, &bucket_places).await
     }
 }
 

@@ -21,6 +21,8 @@
 //! * [`first_come`]: the decision every scope goes through: rules from [`cache`] (with the
 //!   sold-out memory), then [`group_commit`], which shares one `issue.lua` call ([`issue`], its
 //!   one decoder) among the requests arriving together.
+//! * [`leases`]: one event or batch spread over buckets on different cluster masters, leasing
+//!   quantity (and, for a batch, [`positions`]) from its pool.
 //! * [`meta`]: the Redis copy of a scope's rules, and its rebuild from Postgres and the stream;
 //!   [`reconcile`] compares a scope's holders in Redis and Postgres and repairs the copy;
 //!   [`quantity`] changes a scope's quantity while it issues, never below what it issued.
@@ -42,6 +44,7 @@ pub mod issue;
 pub mod keys;
 pub mod leases;
 pub mod meta;
+pub mod positions;
 pub mod quantity;
 pub mod reconcile;
 pub mod reservations;

@@ -38,6 +38,7 @@ use store::{Holder, scope_reservations::Reservation};
 use crate::{
     engine::Engine,
     keys::ScopeKeys,
+    positions::Ranges,
     scope::{Rules, Scope},
     script::Lua,
     stream,
@@ -70,6 +71,7 @@ impl Engine {
             reservation,
             issued_floor: 0,
             dcap,
+            positions: Ranges::default(),
         });
         self.write_meta(rules, keys, copy, &[]).await
     }
@@ -89,6 +91,7 @@ impl Engine {
             },
             issued_floor: 0,
             dcap: None,
+            positions: Ranges::default(),
         });
         let mut args = vec![
             rules.version.to_string(),
@@ -102,6 +105,7 @@ impl Engine {
             copy.reservation.fence.to_string(),
             copy.reservation.reserved.to_string(),
             copy.dcap.map(|d| d.to_string()).unwrap_or_default(),
+            copy.positions.to_arg(),
         ];
         for (day, count) in day_counts {
             args.push(day.to_string());
@@ -181,6 +185,21 @@ impl Engine {
         tracing::info!(scope = ?scope, fence, whole = whole == 1, "Redis copy of the scope is missing or damaged, rebuilding");
         metrics::counter!("issuer_meta_rebuilds_total").increment(1);
 
+        // A coupon bucket's positions: its issues are numbered by their index in its lease.
+        let leased = match scope {
+            Scope::CouponBucket { .. } => Some(Ranges::from_flat(
+                &store::scope_reservations::positions(&mut *tx, kind.as_str(), &scope_id)
+                    .await?
+                    .leased,
+            )),
+            _ => None,
+        };
+        // The count a known position proves: a batch's position + 1, or in a bucket, its index
+        // in the lease + 1 (a position it was not leased proves nothing about it).
+        let proven = |position: i64| match &leased {
+            Some(leased) => leased.index_of(position).map_or(0, |index| index + 1),
+            None => position + 1,
+        };
         // The stream first, then Postgres: see the module doc.
         let pending = stream::unpersisted(redis, &keys.stream).await?;
         let mut days = DayCounts::new(Utc::now().timestamp_millis());
@@ -197,7 +216,7 @@ impl Engine {
             }
             days.add(record.user_id, record.issued_at_ms);
             if let stream::IssueId::Position(p) = record.issue_id {
-                next_position = next_position.max(i64::from(p) + 1);
+                next_position = next_position.max(proven(i64::from(p)));
             }
             chunk.push(record.user_id.to_string());
             chunk.push(format!("{}|{}", record.issue_id, record.issued_at_ms));
@@ -208,10 +227,10 @@ impl Engine {
                 let at_ms = row.issued_at.timestamp_millis();
                 days.add(row.user_id, at_ms);
                 persisted.insert(row.user_id);
-                if matches!(scope, Scope::Coupon(_))
+                if scope.kind() == stream::RecordKind::Coupon
                     && let Ok(p) = row.issue_id.parse::<i64>()
                 {
-                    next_position = next_position.max(p + 1);
+                    next_position = next_position.max(proven(p));
                 }
                 chunk.push(row.user_id.to_string());
                 chunk.push(format!("{}|{}", row.issue_id, at_ms));
@@ -228,9 +247,9 @@ impl Engine {
         stream::ensure_group(redis, &keys.stream).await?;
         // A history that may have lost answers resumes above all that was reserved for it.
         let lost_floor = if whole == 1 { 0 } else { reserved.reserved };
-        // A bucket of an event with a daily limit takes its share back from Postgres.
-        let dcap = match (scope, rules.daily) {
-            (Scope::TicketBucket { .. }, Some(_)) => Some(
+        // A bucket of a scope with a daily limit takes its share back from Postgres.
+        let dcap = match (scope.is_bucket(), rules.daily) {
+            (true, Some(_)) => Some(
                 store::scope_reservations::lease(&mut tx, kind.as_str(), &scope_id, 0)
                     .await?
                     .daily,
@@ -244,6 +263,7 @@ impl Engine {
             },
             issued_floor: next_position.max(lost_floor),
             dcap,
+            positions: leased.unwrap_or_default(),
         };
         self.write_meta(rules, keys, Some(copy), &days.into_pairs())
             .await?;
@@ -264,7 +284,7 @@ impl Engine {
                     .await?
                     .map(|e| Rules::from(&e))
             }
-            Scope::Coupon(id) => store::coupon_batches::find_batch(db, *id)
+            Scope::Coupon(id) | Scope::CouponBucket { id, .. } => store::coupon_batches::find_batch(db, *id)
                 .await?
                 .map(|b| Rules::from(&b)),
         })
@@ -341,7 +361,9 @@ impl Engine {
             Scope::Ticket(key) | Scope::TicketBucket { key, .. } => {
                 store::tickets::stream_for_event(self.db(), key.to_string()).boxed()
             }
-            Scope::Coupon(id) => store::coupon_issues::stream_for_batch(self.db(), *id).boxed(),
+            Scope::Coupon(id) | Scope::CouponBucket { id, .. } => {
+                store::coupon_issues::stream_for_batch(self.db(), *id).boxed()
+            }
         };
         of_copy(rows, scope.clone())
     }
@@ -358,15 +380,17 @@ impl Engine {
 }
 
 /// What a created copy starts from (see `load_meta.lua`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct NewCopy {
     /// The scope's fence and what Postgres reserved for it (the ceiling).
     reservation: Reservation,
     /// The least count to resume at: issues known from Postgres (a coupon batch's highest
     /// position + 1), and all that was reserved for a history that may have lost answers.
     issued_floor: i64,
-    /// A bucket's share of its event's daily limit (see [`crate::leases`]); `None` otherwise.
+    /// A bucket's share of its scope's daily limit (see [`crate::leases`]); `None` otherwise.
     dcap: Option<i64>,
+    /// A coupon bucket's leased positions (see [`crate::positions`]); empty otherwise.
+    positions: Ranges,
 }
 
 /// The scope's rows in Postgres, read on `conn` (the rebuild's locked transaction).
@@ -375,7 +399,9 @@ fn holders_in<'c>(conn: &'c mut PgConnection, scope: &Scope) -> BoxStream<'c, Re
         Scope::Ticket(key) | Scope::TicketBucket { key, .. } => {
             store::tickets::stream_for_event(conn, key.to_string()).boxed()
         }
-        Scope::Coupon(id) => store::coupon_issues::stream_for_batch(conn, *id).boxed(),
+        Scope::Coupon(id) | Scope::CouponBucket { id, .. } => {
+            store::coupon_issues::stream_for_batch(conn, *id).boxed()
+        }
     };
     of_copy(rows, scope.clone())
 }
@@ -385,7 +411,7 @@ fn of_copy<'c>(
     rows: BoxStream<'c, Result<Holder, Error>>,
     scope: Scope,
 ) -> BoxStream<'c, Result<Holder, Error>> {
-    if !matches!(scope, Scope::TicketBucket { .. }) {
+    if !scope.is_bucket() {
         return rows;
     }
     rows.try_filter(move |row| std::future::ready(scope.decides_for(row.user_id)))

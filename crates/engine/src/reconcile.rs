@@ -72,8 +72,8 @@ impl Differences {
 }
 
 impl Engine {
-    /// Every scope Postgres knows: each golden-ticket event (or each bucket of one spread over
-    /// several) and each first-come coupon batch.
+    /// Every scope Postgres knows: each golden-ticket event and each first-come coupon batch,
+    /// or each bucket of one spread over several.
     pub async fn scopes(&self) -> Result<Vec<Scope>, Error> {
         let mut scopes = Vec::new();
         let sharded: HashMap<String, i16> = store::ticket_events::sharded(self.db())
@@ -87,8 +87,20 @@ impl Engine {
                 None => scopes.push(Scope::Ticket(key)),
             }
         }
-        for (batch, _) in store::invariants::coupons_per_batch(self.db()).await? {
-            scopes.push(Scope::Coupon(batch));
+        let batches: Vec<i64> = store::invariants::coupons_per_batch(self.db())
+            .await?
+            .into_iter()
+            .map(|(batch, _)| batch)
+            .collect();
+        let sharded: HashMap<i64, i16> = store::coupon_batches::sharded(self.db(), &batches)
+            .await?
+            .into_iter()
+            .collect();
+        for batch in batches {
+            match sharded.get(&batch) {
+                Some(shards) => scopes.extend(Scope::coupon_buckets(batch, *shards as u16)),
+                None => scopes.push(Scope::Coupon(batch)),
+            }
         }
         Ok(scopes)
     }

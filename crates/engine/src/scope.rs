@@ -35,6 +35,16 @@ pub enum Scope {
         /// The event's buckets.
         shards: u16,
     },
+    /// One bucket of a first-come coupon batch spread over `shards` buckets: like an event's,
+    /// but leasing positions (see [`crate::positions`]).
+    CouponBucket {
+        /// The batch.
+        id: i64,
+        /// This bucket, `0..shards`.
+        bucket: u16,
+        /// The batch's buckets.
+        shards: u16,
+    },
 }
 
 /// How the issues of a scope get their ids.
@@ -45,6 +55,9 @@ pub enum IdMode {
     /// The issue's position in the scope, 0, 1, 2 …: the script numbers them, so positions are
     /// dense and never repeat (coupons take the code at their position).
     Position,
+    /// A position the bucket leased (see [`crate::positions`]): the script takes the next one
+    /// its lease names and sends it back.
+    Leased,
 }
 
 impl IdMode {
@@ -53,6 +66,7 @@ impl IdMode {
         match self {
             IdMode::Given => "given",
             IdMode::Position => "position",
+            IdMode::Leased => "leased",
         }
     }
 }
@@ -63,17 +77,19 @@ impl Scope {
         match self {
             Scope::Ticket(key) => keys.ticket_event(key.as_str()),
             Scope::Coupon(id) => keys.coupon_batch(*id),
-            Scope::TicketBucket { .. } => keys.tagged(&self.tag()),
+            Scope::TicketBucket { .. } | Scope::CouponBucket { .. } => keys.tagged(&self.tag()),
         }
     }
 
     /// Its hash tag's name: `gt:<event key>`, `cb:<batch id>` (also what a waiting room's seed
-    /// and passes are bound to).
+    /// and passes are bound to); a bucket's, `gt:<event key>#<bucket>.<n>` or
+    /// `cb:<batch id>#<bucket>.<n>` (see [`bucket_tag`]).
     pub fn tag(&self) -> String {
         match self {
             Scope::Ticket(key) => format!("gt:{key}"),
             Scope::Coupon(id) => format!("cb:{id}"),
-            Scope::TicketBucket { key, bucket, shards } => bucket_tag(key, *bucket, *shards),
+            Scope::TicketBucket { key, bucket, shards } => bucket_tag(&format!("gt:{key}"), *bucket, *shards),
+            Scope::CouponBucket { id, bucket, shards } => bucket_tag(&format!("cb:{id}"), *bucket, *shards),
         }
     }
 
@@ -86,7 +102,7 @@ impl Scope {
     pub fn kind(&self) -> RecordKind {
         match self {
             Scope::Ticket(_) | Scope::TicketBucket { .. } => RecordKind::Ticket,
-            Scope::Coupon(_) => RecordKind::Coupon,
+            Scope::Coupon(_) | Scope::CouponBucket { .. } => RecordKind::Coupon,
         }
     }
 
@@ -96,6 +112,7 @@ impl Scope {
             Scope::Ticket(key) => key.to_string(),
             Scope::Coupon(id) => id.to_string(),
             Scope::TicketBucket { key, bucket, .. } => format!("{key}{BUCKET_MARK}{bucket}"),
+            Scope::CouponBucket { id, bucket, .. } => format!("{id}{BUCKET_MARK}{bucket}"),
         }
     }
 
@@ -104,6 +121,7 @@ impl Scope {
         match self {
             Scope::Ticket(_) | Scope::TicketBucket { .. } => IdMode::Given,
             Scope::Coupon(_) => IdMode::Position,
+            Scope::CouponBucket { .. } => IdMode::Leased,
         }
     }
 
@@ -122,19 +140,37 @@ impl Scope {
             .collect()
     }
 
-    /// The event a bucket belongs to; the scope itself otherwise.
+    /// The buckets of a first-come coupon batch spread over `shards` (none for one shard).
+    pub fn coupon_buckets(id: i64, shards: u16) -> Vec<Scope> {
+        if shards <= 1 {
+            return Vec::new();
+        }
+        (0..shards)
+            .map(|bucket| Scope::CouponBucket { id, bucket, shards })
+            .collect()
+    }
+
+    /// The scope a bucket belongs to (its event or batch); the scope itself otherwise.
     pub fn whole(&self) -> Scope {
         match self {
             Scope::TicketBucket { key, .. } => Scope::Ticket(key.clone()),
+            Scope::CouponBucket { id, .. } => Scope::Coupon(*id),
             other => other.clone(),
         }
+    }
+
+    /// Whether this is one bucket of a scope spread over several.
+    pub fn is_bucket(&self) -> bool {
+        matches!(self, Scope::TicketBucket { .. } | Scope::CouponBucket { .. })
     }
 
     /// Whether `user`'s issue is decided by this scope's copy: always, but for a bucket, only
     /// for the users that map to it.
     pub fn decides_for(&self, user: i64) -> bool {
         match self {
-            Scope::TicketBucket { bucket, shards, .. } => bucket_of(user, *shards) == *bucket,
+            Scope::TicketBucket { bucket, shards, .. } | Scope::CouponBucket { bucket, shards, .. } => {
+                bucket_of(user, *shards) == *bucket
+            }
             _ => true,
         }
     }
@@ -142,8 +178,9 @@ impl Scope {
 
 pub use crate::keys::BUCKET_MARK;
 
-/// The event key of a record's scope id (the scope id itself unless it names a bucket).
-pub fn event_of_scope_id(scope_id: &str) -> &str {
+/// The id of the whole scope (the event key, the batch id) of a record's scope id: the scope id
+/// itself unless it names a bucket.
+pub fn whole_scope_id(scope_id: &str) -> &str {
     scope_id
         .split_once(BUCKET_MARK)
         .map_or(scope_id, |(event, _)| event)
@@ -165,15 +202,16 @@ pub fn bucket_of(user: i64, shards: u16) -> u16 {
 /// Redis Cluster's slot count.
 const SLOTS: u32 = 16_384;
 
-/// The hash tag of bucket `bucket` of `shards`: `gt:<key>#<bucket>.<n>`, with the least `n`
+/// The hash tag of bucket `bucket` of `shards` of the scope tagged `whole` (`gt:<event key>`,
+/// `cb:<batch id>`): `<whole>#<bucket>.<n>`, with the least `n`
 /// whose slot falls in the bucket's share of the slot range (`bucket × 16384 / shards` up to the
 /// next bucket's). A cluster whose masters split the slots evenly (as `redis-cli --cluster
 /// create` does) so places the buckets on as many different masters as it has, up to `shards`.
-fn bucket_tag(key: &EventKey, bucket: u16, shards: u16) -> String {
+fn bucket_tag(whole: &str, bucket: u16, shards: u16) -> String {
     let (shards, bucket) = (u32::from(shards.max(1)), u32::from(bucket));
     let (low, high) = (bucket * SLOTS / shards, (bucket + 1) * SLOTS / shards);
     (0..)
-        .map(|n| format!("gt:{key}{BUCKET_MARK}{bucket}.{n}"))
+        .map(|n| format!("{whole}{BUCKET_MARK}{bucket}.{n}"))
         .find(|tag| {
             let slot = u32::from(fred::util::redis_keyslot(tag.as_bytes()));
             (low..high).contains(&slot)
@@ -259,10 +297,12 @@ mod tests {
         for shards in [2_u16, 3, 8, 16] {
             let slots: Vec<u32> = Scope::buckets(&key, shards)
                 .iter()
+                .chain(&Scope::coupon_buckets(42, shards))
                 .map(|b| u32::from(fred::util::redis_keyslot(b.tag().as_bytes())))
                 .collect();
-            for (bucket, slot) in slots.iter().enumerate() {
+            for (i, slot) in slots.iter().enumerate() {
                 let share = *slot * u32::from(shards) / SLOTS;
+                let bucket = i % usize::from(shards);
                 assert_eq!(share as usize, bucket, "{shards} buckets: slots {slots:?}");
             }
         }
@@ -273,9 +313,17 @@ mod tests {
         let key = EventKey::parse("e1").unwrap();
         let bucket = &Scope::buckets(&key, 3)[2];
         assert_eq!(bucket.id(), "e1#2");
-        assert_eq!(event_of_scope_id(&bucket.id()), "e1");
-        assert_eq!(event_of_scope_id("e1"), "e1");
+        assert_eq!(whole_scope_id(&bucket.id()), "e1");
+        assert_eq!(whole_scope_id("e1"), "e1");
         assert_eq!(bucket.whole(), Scope::Ticket(key));
         assert!(Scope::buckets(&EventKey::parse("e1").unwrap(), 1).is_empty());
+        let coupon = &Scope::coupon_buckets(7, 3)[1];
+        assert_eq!((coupon.id().as_str(), whole_scope_id(&coupon.id())), ("7#1", "7"));
+        assert_eq!(coupon.whole(), Scope::Coupon(7));
+        assert!(coupon.tag().starts_with("cb:7#1."));
+        assert_eq!(
+            (coupon.kind(), coupon.id_mode()),
+            (RecordKind::Coupon, IdMode::Leased)
+        );
     }
 }

@@ -16,7 +16,7 @@ const COLUMNS: &str = "batch_id, inventory_id, batch_number, batch_name, issue_c
                        daily_limit, valid_from_at, valid_until_at, batch_status, code_count, \
                        created_by, updated_by, created_at, updated_at, admission_enabled, \
                        prequeue_opens_at, admit_per_second, pass_ttl_seconds, max_unused_passes, \
-                       admission_state";
+                       admission_state, shards";
 
 /// Inserts a batch with its number.
 pub async fn insert(
@@ -31,8 +31,9 @@ pub async fn insert(
         "INSERT INTO coupon_batches (inventory_id, batch_number, batch_name, issue_count, issue_type,
              daily_limit, valid_from_at, valid_until_at, batch_status, created_by, updated_by,
              admission_enabled, prequeue_opens_at, admit_per_second, pass_ttl_seconds,
-             max_unused_passes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15) RETURNING {COLUMNS}"
+             max_unused_passes, shards)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16)
+         RETURNING {COLUMNS}"
     )))
     .bind(inventory_id)
     .bind(number)
@@ -49,9 +50,20 @@ pub async fn insert(
     .bind(f.admission.admit_per_second)
     .bind(f.admission.pass_ttl_seconds)
     .bind(f.admission.max_unused_passes)
+    .bind(f.shards.unwrap_or(1) as i16)
     .fetch_one(db)
     .await
     .map_err(crate::admission_refused)
+}
+
+/// The batches among `ids` spread over more than one bucket, with their bucket counts.
+pub async fn sharded(db: impl PgExecutor<'_>, ids: &[i64]) -> Result<Vec<(i64, i16)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT batch_id, shards FROM coupon_batches WHERE batch_id = ANY($1) AND shards > 1 ORDER BY batch_id",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?)
 }
 
 /// Changes a batch's waiting room (each `None` stays) and its live control.
@@ -300,6 +312,8 @@ pub struct BatchRow {
     /// Its waiting room.
     #[sqlx(flatten)]
     pub admission: AdmissionColumns,
+    /// The buckets it is spread over (1: one copy).
+    pub shards: i16,
 }
 
 /// The fields an admin sets.
@@ -321,6 +335,8 @@ pub struct BatchFields {
     pub daily_limit: Option<i64>,
     /// The waiting room (on creation; changed live through [`set_admission`]).
     pub admission: AdmissionFields,
+    /// The buckets a SELF batch is spread over, 1..=16 (on creation only; default 1).
+    pub shards: Option<i64>,
 }
 
 /// The list filters.
@@ -376,6 +392,8 @@ pub struct CouponBatch {
     /// Its waiting room.
     #[sqlx(flatten)]
     pub admission: AdmissionColumns,
+    /// The buckets it is spread over (1: one copy).
+    pub shards: i16,
 }
 
 /// A live batch with what issuing needs of its live inventory.
@@ -386,7 +404,7 @@ pub async fn find_batch(db: impl PgExecutor<'_>, batch_id: i64) -> Result<Option
                 i.inventory_status, i.usable_from_at, i.usable_until_at,
                 i.discount_type, i.discount_value, i.max_discount,
                 b.admission_enabled, b.prequeue_opens_at, b.admit_per_second, b.pass_ttl_seconds,
-                b.max_unused_passes, b.admission_state
+                b.max_unused_passes, b.admission_state, b.shards
          FROM coupon_batches b JOIN coupon_inventories i USING (inventory_id)
          WHERE b.batch_id = $1 AND b.deleted_at IS NULL AND i.deleted_at IS NULL",
     )
@@ -399,6 +417,11 @@ impl CouponBatch {
     /// The waiting room, when it is on.
     pub fn gate(&self) -> Option<Gate> {
         self.admission.gate()
+    }
+
+    /// The buckets it is spread over, at least 1.
+    pub fn shard_count(&self) -> u16 {
+        self.shards.max(1) as u16
     }
 
     /// The discount policy, if the inventory has one.

@@ -166,3 +166,46 @@ pub async fn set_lease(
     .await?;
     Ok(())
 }
+
+/// A scope's positions (see the migration): a coupon bucket's leased ranges, and the ranges
+/// its batch's pool got back, each flattened `from, to, from, to …` (half-open).
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct Positions {
+    /// A bucket's leased positions, in the order leased (`positions`).
+    pub leased: Vec<i64>,
+    /// A pool's positions handed back and not leased again (`free_positions`).
+    pub free: Vec<i64>,
+}
+
+/// The scope's positions (none when it has no row).
+pub async fn positions(db: impl PgExecutor<'_>, kind: &str, scope: &str) -> Result<Positions, Error> {
+    Ok(sqlx::query_as(
+        "SELECT positions AS leased, free_positions AS free FROM scope_reservations
+         WHERE scope_kind = $1 AND scope_id = $2",
+    )
+    .bind(kind)
+    .bind(scope)
+    .fetch_optional(db)
+    .await?
+    .unwrap_or_default())
+}
+
+/// Sets the scope's positions (under its batch's pool row lock, with its lease).
+pub async fn set_positions(
+    tx: &mut PgConnection,
+    kind: &str,
+    scope: &str,
+    positions: &Positions,
+) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE scope_reservations SET positions = $3, free_positions = $4, updated_at = now()
+         WHERE scope_kind = $1 AND scope_id = $2",
+    )
+    .bind(kind)
+    .bind(scope)
+    .bind(&positions.leased)
+    .bind(&positions.free)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -128,11 +128,12 @@ fn rows(records: &[&IssueRecord]) -> (Vec<NewTicket>, Vec<NewCouponIssue>) {
         match r.issue_id {
             IssueId::Uuid(ticket_id) => tickets.push(NewTicket {
                 ticket_id,
-                event_key: engine::scope::event_of_scope_id(&r.scope).to_owned(),
+                event_key: engine::scope::whole_scope_id(&r.scope).to_owned(),
                 user_id: r.user_id,
                 issued_at,
             }),
-            IssueId::Position(seq) => match r.scope.parse() {
+            // A bucket's records name `<batch id>#<bucket>`.
+            IssueId::Position(seq) => match engine::scope::whole_scope_id(&r.scope).parse() {
                 Ok(batch_id) => coupons.push(NewCouponIssue {
                     batch_id,
                     seq,

@@ -38,12 +38,19 @@ pub struct CreateBody {
     /// A waiting room in front of the batch's issue endpoint (SELF batches).
     #[serde(default)]
     admission: Option<AdmissionBody>,
+    /// Spread a SELF batch over this many Redis copies (buckets), each on its own cluster
+    /// master when there are enough, so its first-come rate is no longer bounded by one Redis
+    /// core. 1 (the default) keeps one copy. Set at creation only; the issue count of a batch
+    /// over several can then only rise.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 16, default = 1)]
+    shards: Option<i64>,
 }
 
 impl CreateBody {
     /// The inventory, and the fields an update can change too. (Written out rather than
     /// `#[serde(flatten)]`, which cannot refuse unknown fields.)
-    fn split(self) -> (i64, BatchBody, Option<AdmissionBody>) {
+    fn split(self) -> (i64, BatchBody, Option<AdmissionBody>, Option<i64>) {
         let fields = BatchBody {
             batch_name: self.batch_name,
             issue_count: self.issue_count,
@@ -53,7 +60,7 @@ impl CreateBody {
             batch_status: self.batch_status,
             daily_limit: self.daily_limit,
         };
-        (self.inventory_id, fields, self.admission)
+        (self.inventory_id, fields, self.admission, self.shards)
     }
 }
 
@@ -84,6 +91,7 @@ impl BatchBody {
             batch_status: self.batch_status,
             daily_limit: self.daily_limit,
             admission: AdmissionFields::default(),
+            shards: None,
         })
     }
 }
@@ -132,6 +140,8 @@ pub struct BatchView {
     updated_at: String,
     /// The waiting room (SELF batches).
     admission: AdmissionView,
+    /// The buckets the batch is spread over (1: one copy).
+    shards: i16,
 }
 
 impl From<Batch> for BatchView {
@@ -139,6 +149,7 @@ impl From<Batch> for BatchView {
         let r = b.row;
         Self {
             admission: AdmissionView::from(&r.admission),
+            shards: r.shards,
             batch_id: r.batch_id,
             inventory_id: r.inventory_id,
             batch_name: r.batch_name,
@@ -182,8 +193,9 @@ pub async fn create(
     admin: Admin,
     AppJson(body): AppJson<CreateBody>,
 ) -> Result<(StatusCode, Json<BatchView>), ApiError> {
-    let (inventory_id, fields, admission) = body.split();
+    let (inventory_id, fields, admission, shards) = body.split();
     let mut fields = fields.fields()?;
+    fields.shards = shards;
     if let Some(admission) = admission {
         fields.admission = admission.fields()?;
     }
