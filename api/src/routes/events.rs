@@ -37,7 +37,7 @@ pub struct CreateEvent {
     /// Spread the event over this many buckets, each a Redis copy of its own (on its own
     /// cluster master when there are enough), leasing quantity from one pool: one event's issue
     /// rate is then no longer bounded by one Redis core. 1 (the default) keeps one copy. Set at
-    /// creation only; the quantity of an event over several can then only rise.
+    /// creation only.
     #[schema(minimum = 1, maximum = 16, default = 1)]
     shards: Option<i64>,
 }

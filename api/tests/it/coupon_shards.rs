@@ -393,18 +393,74 @@ async fn losing_any_key_of_a_coupon_bucket_never_gives_a_position_twice() {
 }
 
 #[tokio::test]
-async fn a_spread_batch_is_set_at_creation_and_only_grows() {
+async fn a_spread_batch_changes_its_quantity_live() {
+    let app = TestApp::spawn().await;
+    let batch = spread_batch(&app, 40, None, 3).await;
+    let mut issued = BTreeSet::new();
+    for user in 1..=10 {
+        let r = issue(&app, batch, user).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        issued.insert(
+            r.json::<Value>().await.unwrap()["couponIssueId"]
+                .as_i64()
+                .unwrap()
+                - batch * 10_000_000,
+        );
+    }
+    let path = format!("/api/v1/admin/coupon-batches/{batch}");
+    // Below what the buckets issued: refused, nothing changes.
+    let lower = app.patch(&path, &app.admin(), &json!({"issueCount": 9})).await;
+    assert_eq!(lower.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        lower.json::<Value>().await.unwrap()["code"],
+        "QUANTITY_BELOW_ISSUED"
+    );
+    assert_eq!(app.admin_get(&path).await["issueCount"], 40);
+    // Down to the highest position issued + 1: every unused lease comes back first, so the
+    // batch is sold out at once, having issued exactly what it holds.
+    let highest = *issued.last().unwrap();
+    let lower = app
+        .patch(&path, &app.admin(), &json!({"issueCount": highest + 1}))
+        .await;
+    assert_eq!(lower.status(), StatusCode::OK, "{}", lower.text().await.unwrap());
+    let (pool, buckets, named) = leases(&app, batch).await;
+    assert_eq!((pool, buckets), (10, 10), "the leases are what was issued");
+    assert!(
+        named.iter().all(|p| *p <= highest),
+        "no position at or above the quantity: {named:?}"
+    );
+    let mut more = BTreeSet::new();
+    for user in 100..160 {
+        let r = issue(&app, batch, user).await;
+        if r.status() == StatusCode::CREATED {
+            more.insert(
+                r.json::<Value>().await.unwrap()["couponIssueId"]
+                    .as_i64()
+                    .unwrap()
+                    - batch * 10_000_000,
+            );
+        }
+    }
+    assert_eq!(
+        more.len() as i64,
+        highest + 1 - 10,
+        "the positions below it not yet issued, and no more"
+    );
+    assert!(
+        more.iter().all(|p| *p <= highest && !issued.contains(p)),
+        "{more:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_spread_batch_is_set_at_creation_and_grows_past_its_positions() {
     let app = TestApp::spawn().await;
     let batch = spread_batch(&app, 10, None, 3).await;
     for user in 1..=10 {
         assert_eq!(issue(&app, batch, user).await.status(), StatusCode::CREATED);
     }
     assert_eq!(issue(&app, batch, 11).await.status(), StatusCode::CONFLICT);
-    let path = format!("/api/v1/admin/coupon-batches/{batch}");
-    let lower = app.patch(&path, &app.admin(), &json!({"issueCount": 9})).await;
-    assert_eq!(lower.status(), StatusCode::BAD_REQUEST);
-    // A raise within the inventory is refused by its total; a raise of a batch whose inventory
-    // has room opens positions beyond the old quantity.
+    // A raise of a batch whose inventory has room opens positions beyond the old quantity.
     let roomy = batch_with_room(&app, 3).await;
     for user in 1..=5 {
         assert_eq!(issue(&app, roomy, user).await.status(), StatusCode::CREATED);

@@ -193,9 +193,23 @@ async fn raising_the_quantity_ends_a_sell_out_in_every_process() {
 
 #[tokio::test]
 async fn lowering_under_a_burst_never_issues_past_the_new_quantity() {
+    lower_under_a_burst(1).await;
+}
+
+#[tokio::test]
+async fn lowering_an_event_over_buckets_under_a_burst_never_issues_past_it() {
+    lower_under_a_burst(3).await;
+}
+
+/// A 2,000-user burst on an event of 2,000 over `shards` buckets, lowered while it runs.
+async fn lower_under_a_burst(shards: i64) {
     let app = TestApp::spawn().await;
     let users: i64 = 2_000;
-    app.create_event("burst-lower", users, None).await;
+    if shards > 1 {
+        crate::shards::create(&app, "burst-lower", users, shards).await;
+    } else {
+        app.create_event("burst-lower", users, None).await;
+    }
     let issued = Arc::new(AtomicI64::new(0));
     let burst = {
         let (app_base, issued) = (app.base.clone(), Arc::clone(&issued));
@@ -240,7 +254,7 @@ async fn lowering_under_a_burst_never_issues_past_the_new_quantity() {
                 break;
             }
             409 => continue,
-            other => panic!("unexpected {other}"),
+            other => panic!("{shards} buckets: unexpected {other}"),
         }
     }
     let statuses = burst.await.unwrap();
@@ -254,7 +268,7 @@ async fn lowering_under_a_burst_never_issues_past_the_new_quantity() {
     );
     assert_eq!(
         created, lowered,
-        "issued up to the new quantity exactly, never past it"
+        "{shards} buckets: issued up to the new quantity exactly, never past it"
     );
     assert_eq!(figures(&app, "burst-lower").await, (lowered, 0));
     assert_eq!(

@@ -185,13 +185,6 @@ impl RowChange for BatchChange<'_> {
         self.admission
             .check_opening(current.valid_from_at, "validFromAt")?;
         if let Some(count) = self.issue_count {
-            if current.shards > 1 && count < current.issue_count {
-                // Its quantity is leased out to the buckets: a lowering would have to take
-                // leases back from every bucket at once.
-                return Err(Error::Invalid(
-                    "the issueCount of a batch spread over shards can only be raised".into(),
-                ));
-            }
             if current.daily_limit.is_some_and(|daily| daily > count) {
                 return Err(Error::Invalid("dailyLimit must be 1 to issueCount".into()));
             }

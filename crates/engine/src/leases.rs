@@ -49,7 +49,10 @@ use std::{sync::atomic::Ordering, time::Instant};
 use chrono::Utc;
 
 use fred::interfaces::HashesInterface;
-use issuance_core::{clock, error::Error};
+use issuance_core::{
+    clock,
+    error::{Error, Refusal},
+};
 use sqlx::PgConnection;
 use store::scope_reservations;
 
@@ -204,6 +207,12 @@ impl Engine {
         let (kind, pool_id, bucket_id) = (pool.kind().as_str(), pool.id(), part.scope.id());
         let mut tx = self.db().begin().await?;
         scope_reservations::lock(&mut tx, kind, &pool_id).await?;
+        // The quantity as committed: a change takes the pool row's lock too, so a lowering
+        // committed while this lease waited is the one it grants within.
+        let total = self
+            .current_rules(&mut *tx, pool)
+            .await?
+            .map_or(total, |rules| rules.total);
         let pool_row = scope_reservations::lease(&mut tx, kind, &pool_id, 0).await?;
         let mine = scope_reservations::lease(&mut tx, kind, &bucket_id, 0).await?;
         // A batch's buckets lease positions with their units: the pool's handed back, and the
@@ -239,7 +248,9 @@ impl Engine {
             let mut on_the_way = false;
             if empty && !ahead {
                 let free = places.as_mut().map(|p| &mut p.free);
-                let back = self.take_back(&mut tx, pool, parts, index, free).await?;
+                let back = self
+                    .take_back(&mut tx, pool, parts, Some(index), IN_FLIGHT_MS, free)
+                    .await?;
                 pool_units -= back.units;
                 pool_daily -= back.daily;
                 on_the_way = back.on_the_way;
@@ -326,24 +337,26 @@ impl Engine {
 
     /// Takes back from every bucket of `parts` but `index` what it leased and has not issued
     /// (units, and today's unused share of the daily limit), inside `tx`, which holds the pool
-    /// row; returns how much of each. A batch's buckets give their positions beyond what they
-    /// keep to the pool's `free` positions.
+    /// row; returns how much of each. A bucket whose lease changed within `in_flight_ms` and
+    /// whose ceiling is below it is left alone (a raise on its way; 0: none is). A batch's
+    /// buckets give their positions beyond what they keep to the pool's `free` positions.
     async fn take_back(
         &self,
         tx: &mut PgConnection,
         pool: &Scope,
         parts: &[Part],
-        index: usize,
+        index: Option<usize>,
+        in_flight_ms: i64,
         mut free: Option<&mut Ranges>,
     ) -> Result<TakenBack, Error> {
         let kind = pool.kind().as_str();
         let redis = self.redis().next();
         let (mut units, mut daily, mut on_the_way) = (0, 0, false);
         for (i, part) in parts.iter().enumerate() {
-            if i == index {
+            if Some(i) == index {
                 continue;
             }
-            let lease = scope_reservations::lease(&mut *tx, kind, &part.scope.id(), IN_FLIGHT_MS).await?;
+            let lease = scope_reservations::lease(&mut *tx, kind, &part.scope.id(), in_flight_ms).await?;
             let (ceiling, share): (i64, i64) = Lua::LowerCeiling
                 .call(
                     redis,
@@ -393,6 +406,66 @@ impl Engine {
             daily,
             on_the_way,
         })
+    }
+}
+
+impl Engine {
+    /// Lowers the quantity of `pool`, spread over `parts`, to `total`, inside `tx`, which holds
+    /// the pool row locked and then writes the new quantity (see [`crate::quantity`]): every
+    /// bucket's unused lease is taken back (a raise on its way included: the lease generation
+    /// makes it land on nothing), so the pool holds what the buckets issued, and the lowering
+    /// is refused ([`Refusal::QuantityBelowIssued`]) when that is more than `total` — or, for a
+    /// batch, when a position at `total` or above was issued; the pool's handed-back positions
+    /// from `total` on are dropped. A bucket whose copy is missing keeps its lease (counted as
+    /// issued) until its rebuild. Leases granted after the commit read the new quantity.
+    pub(crate) async fn lower_spread(
+        &self,
+        tx: &mut PgConnection,
+        pool: &Scope,
+        parts: &[Part],
+        total: i64,
+    ) -> Result<(), Error> {
+        let (kind, pool_id) = (pool.kind().as_str(), pool.id());
+        let pool_row = scope_reservations::lease(&mut *tx, kind, &pool_id, 0).await?;
+        let positional = parts.iter().any(|p| p.scope.id_mode() == IdMode::Leased);
+        let mut free = if positional {
+            Some(Ranges::from_flat(
+                &scope_reservations::positions(&mut *tx, kind, &pool_id)
+                    .await?
+                    .free,
+            ))
+        } else {
+            None
+        };
+        let back = self.take_back(tx, pool, parts, None, 0, free.as_mut()).await?;
+        let units = pool_row.reserved - back.units;
+        if units > total {
+            tracing::info!(
+                total,
+                issued = units,
+                "quantity change refused: the buckets issued more"
+            );
+            return Err(Error::Refused(Refusal::QuantityBelowIssued));
+        }
+        if let Some(mut free) = free {
+            for part in parts {
+                let leased = scope_reservations::positions(&mut *tx, kind, &part.scope.id()).await?;
+                if Ranges::from_flat(&leased.leased)
+                    .highest()
+                    .is_some_and(|p| p >= total)
+                {
+                    tracing::info!(total, bucket = %part.scope.id(), "quantity change refused: a position above it was issued");
+                    return Err(Error::Refused(Refusal::QuantityBelowIssued));
+                }
+            }
+            free.keep_below(total);
+            let pool_places = scope_reservations::Positions {
+                leased: Vec::new(),
+                free: free.to_flat(),
+            };
+            scope_reservations::set_positions(&mut *tx, kind, &pool_id, &pool_places).await?;
+        }
+        scope_reservations::set_lease(&mut *tx, kind, &pool_id, units, pool_row.daily - back.daily).await
     }
 }
 

@@ -78,6 +78,22 @@ impl Ranges {
         rest
     }
 
+    /// The highest position named, if any.
+    pub(crate) fn highest(&self) -> Option<i64> {
+        self.0.iter().map(|(_, to)| to - 1).max()
+    }
+
+    /// Drops every position from `limit` on.
+    pub(crate) fn keep_below(&mut self, limit: i64) {
+        let kept = self
+            .0
+            .iter()
+            .filter(|(from, _)| *from < limit)
+            .map(|&(from, to)| (from, to.min(limit)))
+            .collect();
+        self.0 = kept;
+    }
+
     /// The index in the list of `position`, if the list names it.
     pub(crate) fn index_of(&self, position: i64) -> Option<i64> {
         let mut before = 0;
@@ -118,6 +134,13 @@ mod tests {
         assert_eq!(r.to_flat(), vec![0, 15, 40, 43]);
         assert_eq!(tail.to_flat(), vec![43, 50]);
         assert_eq!(r.clone().split_off(99).len(), 0);
+        assert_eq!(r.highest(), Some(42));
+        let mut below = r.clone();
+        below.keep_below(41);
+        assert_eq!(below.to_flat(), vec![0, 15, 40, 41]);
+        below.keep_below(10);
+        assert_eq!((below.to_flat(), below.highest()), (vec![0, 10], Some(9)));
+        assert_eq!(Ranges::default().highest(), None);
     }
 
     #[test]

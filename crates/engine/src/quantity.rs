@@ -14,11 +14,16 @@
 //! quantity in between; a rebuild reads the rules from Postgres under that lock. Each scope
 //! kind supplies its row's two steps ([`RowChange`]): golden-ticket events
 //! ([`crate::ticket_events`]) and first-come coupon batches (the admin's).
+//!
+//! A scope spread over buckets is lowered in its pool instead ([`Engine::lower_spread`]): the
+//! row held is its pool, every lease takes it, so under it the buckets' unused leases are taken
+//! back and what they issued is checked against the new quantity; leases after the commit
+//! grant within it.
 
 use issuance_core::error::{Error, Refusal};
 use sqlx::PgConnection;
 
-use crate::{engine::Engine, keys::ScopeKeys, scope::Scope, script::Lua};
+use crate::{cache::Part, engine::Engine, keys::ScopeKeys, scope::Scope, script::Lua};
 
 /// Attempts of a change whose copy had to be rebuilt first.
 const ATTEMPTS: usize = 3;
@@ -62,7 +67,12 @@ impl Engine {
             // Rebuilds of the scope take this row too: none writes the old rules meanwhile.
             store::scope_reservations::lock(&mut tx, scope.kind().as_str(), &scope.id()).await?;
             let before = change.lock(&mut tx).await?;
+            let parts = self.spread_parts(&mut tx, scope).await?;
             let lowered = match total {
+                Some(total) if total < before && !parts.is_empty() => {
+                    self.lower_spread(&mut tx, scope, &parts, total).await?;
+                    false
+                }
                 Some(total) if total < before => match self.lower_total(&keys, total).await? {
                     Lowered::Done => true,
                     Lowered::NoCopy => {
@@ -91,6 +101,22 @@ impl Engine {
             };
         }
         Err(Error::RedisUnsettled)
+    }
+
+    /// The buckets of `scope` when it is spread over several (none otherwise), from its row.
+    async fn spread_parts(&self, tx: &mut PgConnection, scope: &Scope) -> Result<Vec<Part>, Error> {
+        let buckets = match scope {
+            Scope::Ticket(key) => match store::ticket_events::find(&mut *tx, key.as_str()).await? {
+                Some(event) => Scope::buckets(key, event.shard_count()),
+                None => Vec::new(),
+            },
+            Scope::Coupon(id) => match store::coupon_batches::find_batch(&mut *tx, *id).await? {
+                Some(batch) => Scope::coupon_buckets(*id, batch.shard_count()),
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        Ok(Part::all(buckets, self.keys()))
     }
 
     /// Rebuilds the scope's copy when it is missing or broken, from the rules in Postgres.

@@ -181,18 +181,6 @@ impl RowChange for EventRow<'_> {
             .await?
             .ok_or(Error::NotFound(Missing::TicketEvent))?;
         self.change.admission.check_opening(event.start_at, "startAt")?;
-        if event.shards > 1
-            && self
-                .change
-                .total_quantity
-                .is_some_and(|total| total < event.total_quantity)
-        {
-            // Its quantity is leased out to the buckets: a lowering would have to take leases
-            // back from every bucket at once.
-            return Err(Error::Invalid(
-                "the totalQuantity of an event spread over shards can only be raised".into(),
-            ));
-        }
         if let Some(total) = self.change.total_quantity
             && event.daily_limit.is_some_and(|daily| daily > total)
         {

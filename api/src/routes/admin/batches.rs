@@ -40,8 +40,7 @@ pub struct CreateBody {
     admission: Option<AdmissionBody>,
     /// Spread a SELF batch over this many Redis copies (buckets), each on its own cluster
     /// master when there are enough, so its first-come rate is no longer bounded by one Redis
-    /// core. 1 (the default) keeps one copy. Set at creation only; the issue count of a batch
-    /// over several can then only rise.
+    /// core. 1 (the default) keeps one copy. Set at creation only.
     #[serde(default)]
     #[schema(minimum = 1, maximum = 16, default = 1)]
     shards: Option<i64>,
