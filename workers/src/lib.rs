@@ -5,6 +5,7 @@
 //!   stand-in platform (and stand-in campaign channels) for local runs and tests.
 //! * [`best_products`]: the nightly (00:00 KST) best-products snapshot, on apalis-cron.
 //! * [`expiry`]: fails unpaid orders after their deadline, giving stock and coupons back.
+//! * [`hand_back`]: returns the idle leases of a spread event's or batch's buckets to its pool.
 //! * [`jobs`]: runs coupon jobs from the apalis queue and sweeps up after dead workers.
 //! * [`campaign_jobs`]: runs campaign recommendation and banner jobs the same way.
 //! * [`check`]: the invariants of SPEC §8 (`workers check`).
@@ -19,6 +20,7 @@ pub mod check;
 pub mod config;
 pub mod drain;
 pub mod expiry;
+pub mod hand_back;
 pub mod jobs;
 pub mod ops;
 pub mod poll;

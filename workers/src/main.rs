@@ -186,6 +186,12 @@ async fn run() -> Result<(), BoxError> {
         Keys::new(&cfg.core.key_prefix),
         EngineOptions::new(generator.clone()),
     );
+    let hand_back_task = tokio::spawn(workers::hand_back::run(
+        campaign_engine.clone(),
+        workers::hand_back::EVERY,
+        workers::hand_back::IDLE_FOR,
+        shutdown.clone(),
+    ));
     let campaign_task = workers::campaign_jobs::spawn(
         Arc::new(campaigns::jobs::JobRunner {
             engine: campaign_engine,
@@ -231,6 +237,7 @@ async fn run() -> Result<(), BoxError> {
     jobs_task.await?;
     campaign_task.await?;
     expiry_task.await?;
+    hand_back_task.await?;
     relay_task.await?;
     best_task.await?;
     Ok(())

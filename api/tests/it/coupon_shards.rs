@@ -512,3 +512,55 @@ async fn batch_with_room(app: &TestApp, shards: i64) -> i64 {
     };
     batch(app, setup).await.1
 }
+
+#[tokio::test]
+async fn a_coupon_buckets_idle_positions_go_back_to_the_pool() {
+    let app = TestApp::spawn().await;
+    let batch = spread_batch(&app, 30, None, 3).await;
+    let mut positions = BTreeSet::new();
+    for bucket in 0..3 {
+        let r = issue(&app, batch, users_of(bucket, 3, 1, 1)[0]).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        positions.insert(
+            r.json::<Value>().await.unwrap()["couponIssueId"]
+                .as_i64()
+                .unwrap()
+                - batch * 10_000_000,
+        );
+    }
+    // Settled: a lease ahead started by the last issue may still be landing.
+    let mut leased = leases(&app, batch).await.2;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let now = leases(&app, batch).await.2;
+        if now == leased {
+            break;
+        }
+        leased = now;
+    }
+    assert!(
+        leased.len() > 3,
+        "the buckets hold positions beyond their one issue"
+    );
+    let stop = crate::shards::hand_back_loop(&app);
+    let started = std::time::Instant::now();
+    loop {
+        let (pool, buckets, named) = leases(&app, batch).await;
+        if (pool, buckets) == (3, 3) {
+            assert_eq!(named, leased, "the unused positions moved to the pool, none lost");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "idle leases not handed back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    positions.extend(one_at_a_time(&app, batch, users_of(1, 3, 1_000, 40), 3, 30, "COUPON_SOLD_OUT").await);
+    assert_eq!(
+        positions,
+        (0..30).collect::<BTreeSet<i64>>(),
+        "every position once"
+    );
+    stop.cancel();
+}

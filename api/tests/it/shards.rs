@@ -448,3 +448,67 @@ async fn demand_on_one_bucket_takes_the_whole_daily_limit() {
     let (pool, buckets) = daily_shares(&app, "daily-hot").await;
     assert_eq!((pool, buckets), (30, 30));
 }
+
+/// Runs the workers' idle-lease loop in this process until the returned token is cancelled.
+pub(crate) fn hand_back_loop(app: &TestApp) -> tokio_util::sync::CancellationToken {
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(workers::hand_back::run(
+        app.engine(),
+        workers::hand_back::EVERY,
+        workers::hand_back::IDLE_FOR,
+        stop.clone(),
+    ));
+    stop
+}
+
+#[tokio::test]
+async fn idle_leases_go_back_to_the_pool_within_a_second() {
+    let app = TestApp::spawn().await;
+    create(&app, "idle-leases", 30, 3).await;
+    for bucket in 0..3 {
+        let user = users_of(bucket, 3, 1, 1)[0];
+        assert_eq!(app.issue("idle-leases", user).await.status(), StatusCode::CREATED);
+    }
+    let (pool, _) = reservations(&app, "idle-leases").await;
+    assert!(
+        pool > 3,
+        "the buckets hold leases beyond their one issue ({pool})"
+    );
+    let stop = hand_back_loop(&app);
+    let started = std::time::Instant::now();
+    let mut back_after = None;
+    while started.elapsed() < Duration::from_secs(5) {
+        if reservations(&app, "idle-leases").await == (3, 3) {
+            back_after = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let back_after = back_after.expect("the idle leases came back to the pool");
+    println!("idle leases back in the pool {back_after:?} after the last issue");
+    for copy in copies(&app, "idle-leases", 3) {
+        let (issued, ceiling): (i64, i64) = app
+            .redis_cmd(
+                "HMGET",
+                vec![copy.meta.clone(), "issued".into(), "ceiling".into()],
+            )
+            .await;
+        assert_eq!(
+            ceiling, issued,
+            "{}: the ceiling is down to what it issued",
+            copy.meta
+        );
+    }
+    // The rest sells to bucket 0 alone, exactly.
+    let mut issued = 3;
+    for user in users_of(0, 3, 1_000, 40) {
+        match app.issue("idle-leases", user).await.status() {
+            StatusCode::CREATED => issued += 1,
+            StatusCode::CONFLICT => break,
+            other => panic!("user {user}: {other}"),
+        }
+    }
+    assert_eq!(issued, 30);
+    assert_eq!(reservations(&app, "idle-leases").await, (30, 30));
+    stop.cancel();
+}

@@ -72,7 +72,7 @@ const DRAINED_FOR_MS: u64 = 1_000;
 /// How long after a bucket's reservation changed a ceiling below it counts as a raise on its
 /// way rather than one that was skipped (ms): a lease's commit is followed by its raise within
 /// one Redis round trip.
-const IN_FLIGHT_MS: i64 = 200;
+pub(crate) const IN_FLIGHT_MS: i64 = 200;
 
 /// How long a bucket that found the rest of the stock on its way to another bucket waits before
 /// it asks again (a raise lands within one Redis round trip; one that failed counts as idle
@@ -248,8 +248,9 @@ impl Engine {
             let mut on_the_way = false;
             if empty && !ahead {
                 let free = places.as_mut().map(|p| &mut p.free);
+                let others: Vec<usize> = (0..parts.len()).filter(|i| *i != index).collect();
                 let back = self
-                    .take_back(&mut tx, pool, parts, Some(index), IN_FLIGHT_MS, free)
+                    .take_back(&mut tx, pool, parts, &others, IN_FLIGHT_MS, free)
                     .await?;
                 pool_units -= back.units;
                 pool_daily -= back.daily;
@@ -335,27 +336,24 @@ impl Engine {
         Ok(Leased::Raised)
     }
 
-    /// Takes back from every bucket of `parts` but `index` what it leased and has not issued
+    /// Takes back from the buckets `from` of `parts` what each leased and has not issued
     /// (units, and today's unused share of the daily limit), inside `tx`, which holds the pool
     /// row; returns how much of each. A bucket whose lease changed within `in_flight_ms` and
     /// whose ceiling is below it is left alone (a raise on its way; 0: none is). A batch's
     /// buckets give their positions beyond what they keep to the pool's `free` positions.
-    async fn take_back(
+    pub(crate) async fn take_back(
         &self,
         tx: &mut PgConnection,
         pool: &Scope,
         parts: &[Part],
-        index: Option<usize>,
+        from: &[usize],
         in_flight_ms: i64,
         mut free: Option<&mut Ranges>,
     ) -> Result<TakenBack, Error> {
         let kind = pool.kind().as_str();
         let redis = self.redis().next();
         let (mut units, mut daily, mut on_the_way) = (0, 0, false);
-        for (i, part) in parts.iter().enumerate() {
-            if Some(i) == index {
-                continue;
-            }
+        for part in from.iter().filter_map(|i| parts.get(*i)) {
             let lease = scope_reservations::lease(&mut *tx, kind, &part.scope.id(), in_flight_ms).await?;
             let (ceiling, share): (i64, i64) = Lua::LowerCeiling
                 .call(
@@ -437,7 +435,8 @@ impl Engine {
         } else {
             None
         };
-        let back = self.take_back(tx, pool, parts, None, 0, free.as_mut()).await?;
+        let every: Vec<usize> = (0..parts.len()).collect();
+        let back = self.take_back(tx, pool, parts, &every, 0, free.as_mut()).await?;
         let units = pool_row.reserved - back.units;
         if units > total {
             tracing::info!(
@@ -493,9 +492,9 @@ impl Places {
 
 /// What [`Engine::take_back`] freed, and whether it left a bucket alone because a raise was on
 /// its way to it.
-struct TakenBack {
-    units: i64,
-    daily: i64,
+pub(crate) struct TakenBack {
+    pub(crate) units: i64,
+    pub(crate) daily: i64,
     on_the_way: bool,
 }
 

@@ -40,6 +40,7 @@ pub mod durability;
 pub mod engine;
 pub mod first_come;
 pub mod group_commit;
+pub mod idle;
 pub mod issue;
 pub mod keys;
 pub mod leases;
