@@ -575,21 +575,40 @@ async fn kill_rounds(app: &TestApp, redis: &mut RedisServer, batch: i64) -> Told
     told
 }
 
-/// Postgres ends with exactly what Redis holds for event "kill" and `batch`, each once, no
-/// position twice.
-async fn postgres_is_redis(app: &TestApp, redis: &RedisServer, batch: i64) {
+/// The Redis copies of event "kill" and of `batch` over `shards` buckets (each itself for 1).
+fn kill_copies(batch: i64, shards: u16) -> (Vec<engine::scope::Scope>, Vec<engine::scope::Scope>) {
+    use engine::scope::Scope;
+
+    let event = issuance_core::ids::EventKey::parse("kill").unwrap();
+    let whole = |buckets: Vec<Scope>, whole: Scope| if buckets.is_empty() { vec![whole] } else { buckets };
+    (
+        whole(Scope::buckets(&event, shards), Scope::Ticket(event.clone())),
+        whole(Scope::coupon_buckets(batch, shards), Scope::Coupon(batch)),
+    )
+}
+
+/// Holders over `copies` on `redis`.
+async fn held(app: &TestApp, redis: &RedisServer, copies: &[engine::scope::Scope]) -> i64 {
+    let mut sum = 0;
+    for copy in copies {
+        let n: i64 = redis.cmd("HLEN", vec![copy.keys(&app.keys).holders]).await;
+        sum += n;
+    }
+    sum
+}
+
+/// Postgres ends with exactly what Redis holds for event "kill" and `batch` (over `shards`
+/// buckets each), each once, no position twice.
+async fn postgres_is_redis(app: &TestApp, redis: &RedisServer, batch: i64, shards: u16) {
     use crate::coupons;
 
-    let issued: i64 = redis
-        .cmd("HLEN", vec![app.keys.ticket_event("kill").holders])
-        .await;
+    let (events, batches) = kill_copies(batch, shards);
+    let issued = held(app, redis, &events).await;
     assert_eq!(
         app.wait_rows("kill", issued, Duration::from_secs(30)).await,
         issued
     );
-    let positions: i64 = redis
-        .cmd("HLEN", vec![app.keys.coupon_batch(batch).holders])
-        .await;
+    let positions = held(app, redis, &batches).await;
     // Ten kills leave the drain's pool in its reconnect backoff (up to 5 s) once more at the
     // end; on two busy cores the rows take their time.
     assert_eq!(
@@ -630,16 +649,22 @@ async fn persisted(app: &TestApp, batch: i64, told: &Told) -> (usize, usize) {
     )
 }
 
-/// An app on `redis`, event "kill" and a batch, each of `quantity`.
-async fn kill_setup(redis: &RedisServer, durability: Durability, quantity: i64) -> (TestApp, i64) {
+/// An app on `redis`, event "kill" and a batch, each of `quantity` over `shards` buckets.
+async fn kill_setup(
+    redis: &RedisServer,
+    durability: Durability,
+    quantity: i64,
+    shards: u16,
+) -> (TestApp, i64) {
     use crate::coupons::{self, Setup};
 
     let app = TestApp::spawn_with(with(redis, durability)).await;
-    app.create_event("kill", quantity, None).await;
+    crate::shards::create(&app, "kill", quantity, i64::from(shards)).await;
     let (_, batch) = coupons::batch(
         &app,
         Setup {
             count: quantity,
+            shards: i64::from(shards),
             ..Setup::default()
         },
     )
@@ -654,7 +679,7 @@ async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
         aof: true,
         ..Durability::default()
     };
-    let (app, batch) = kill_setup(&redis, aof, 100_000).await;
+    let (app, batch) = kill_setup(&redis, aof, 100_000, 1).await;
     let told = kill_rounds(&app, &mut redis, batch).await;
     eprintln!(
         "aof kills: {} tickets and {} coupons answered with their id, {} answers 503",
@@ -695,7 +720,7 @@ async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
     }
     // Postgres ends with what Redis holds (the 201s, and the issues whose answers the kills
     // cut off, which a retry gets), each once, no position twice: every answer is in it.
-    postgres_is_redis(&app, &redis, batch).await;
+    postgres_is_redis(&app, &redis, batch, 1).await;
     assert_eq!(
         persisted(&app, batch, &told).await,
         (told.tickets.len(), told.coupons.len()),
@@ -728,25 +753,32 @@ async fn aof_keeps_every_answered_issue_through_redis_being_killed() {
 
 #[tokio::test]
 async fn memory_mode_loses_answers_but_never_answers_a_unit_or_position_twice() {
-    // 2,000 users each ask for one of 1,500 tickets and one of 1,500 coupons, through ten
-    // kills of a Redis without persistence.
+    memory_kills(1).await;
+}
+
+#[tokio::test]
+async fn memory_mode_over_buckets_never_answers_a_unit_or_position_twice() {
+    memory_kills(3).await;
+}
+
+/// 2,000 users each ask for one of 1,500 tickets and one of 1,500 coupons (event and batch
+/// over `shards` buckets), through ten kills of a Redis without persistence.
+async fn memory_kills(shards: u16) {
     const QUANTITY: usize = 1_500;
     let mut redis = RedisServer::start(&[]).await;
-    let (app, batch) = kill_setup(&redis, Durability::default(), QUANTITY as i64).await;
+    let (app, batch) = kill_setup(&redis, Durability::default(), QUANTITY as i64, shards).await;
     let told = kill_rounds(&app, &mut redis, batch).await;
     // The copies lost with the last kill are rebuilt now (as `workers reconcile --repair`
     // does), rather than by whichever request reaches Redis next: after a sell-out most are
     // answered from memory.
     let engine = app.engine();
-    for scope in [
-        engine::scope::Scope::Ticket(issuance_core::ids::EventKey::parse("kill").unwrap()),
-        engine::scope::Scope::Coupon(batch),
-    ] {
-        assert!(engine.repair(&scope).await.unwrap(), "{scope:?} exists");
+    let (events, batches) = kill_copies(batch, shards);
+    for scope in events.iter().chain(&batches) {
+        assert!(engine.repair(scope).await.unwrap(), "{scope:?} exists");
     }
     // Whatever was lost, what is left is consistent: Redis was rebuilt from Postgres before
     // any decision after each restart, so Postgres holds exactly Redis's holders.
-    postgres_is_redis(&app, &redis, batch).await;
+    postgres_is_redis(&app, &redis, batch, shards).await;
     let (tickets_kept, coupons_kept) = persisted(&app, batch, &told).await;
     let answered = told.tickets.len() + told.coupons.len();
     let lost = answered - tickets_kept - coupons_kept;
@@ -755,7 +787,7 @@ async fn memory_mode_loses_answers_but_never_answers_a_unit_or_position_twice() 
     let before = positions.len();
     positions.dedup();
     eprintln!(
-        "memory kills: {answered} issues answered with their id, {lost} lost ({:.2} %: \
+        "memory kills over {shards} buckets: {answered} issues answered with their id, {lost} lost ({:.2} %: \
          {} tickets, {} coupons), {} coupon positions told to two users, {} answers 503, {} sold out",
         100.0 * lost as f64 / answered.max(1) as f64,
         told.tickets.len() - tickets_kept,
