@@ -4,18 +4,15 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use engine::{
-    keys::ScopeKeys,
-    scope::{Scope, bucket_of},
-};
-use futures::{StreamExt, stream};
+use engine::{keys::ScopeKeys, scope::Scope};
 use issuance_core::code_generator::CodeGenerator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    coupons::{Setup, batch, issue, wait_coupon_rows},
-    helpers::{TestApp, WorkersProcess},
+    coupons::{Setup, batch, burst, issue, wait_coupon_rows},
+    helpers::TestApp,
+    shards::{checked, reconciled_per_bucket, users_of},
 };
 
 /// A READY SELF batch of `count` coupons over `shards` buckets; returns its id.
@@ -27,37 +24,6 @@ async fn spread_batch(app: &TestApp, count: i64, daily: Option<i64>, shards: i64
         ..Setup::default()
     };
     batch(app, setup).await.1
-}
-
-/// Users `from ..= to`, each pressing twice at once on the batch; every (user, status, body).
-async fn burst(app: &TestApp, batch: i64, users: std::ops::RangeInclusive<i64>) -> Vec<(i64, u16, Value)> {
-    let jobs = users.map(|user| {
-        let (http, token, url) = (
-            app.http.clone(),
-            app.user(user),
-            app.url(&format!("/api/v1/coupons/{batch}/issue")),
-        );
-        async move {
-            let send = || {
-                http.post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({ "userId": user }))
-                    .send()
-            };
-            let (a, b) = tokio::join!(send(), send());
-            let mut out = Vec::new();
-            for r in [a, b] {
-                let r = r.expect("request completes");
-                out.push((user, r.status().as_u16(), r.json::<Value>().await.unwrap()));
-            }
-            out
-        }
-    });
-    stream::iter(jobs)
-        .buffer_unordered(200)
-        .flat_map(stream::iter)
-        .collect()
-        .await
 }
 
 /// The coupons a burst answered, by user: the position of each, checked to be one per user
@@ -187,32 +153,10 @@ async fn a_coupon_burst_on_1_3_and_8_buckets_issues_every_position_once() {
                 named, positions,
                 "{shards} buckets: the leases name exactly the positions issued"
             );
-            let out = WorkersProcess::run_once(&app.core, &["reconcile"]);
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "workers reconcile: {text}");
-            for bucket in 0..shards {
-                let line = text
-                    .lines()
-                    .find(|l| l.contains(&format!("cb:{batch}#{bucket} ")))
-                    .unwrap_or_else(|| panic!("no line for bucket {bucket}: {text}"));
-                assert!(line.starts_with("OK"), "{line}");
-            }
+            reconciled_per_bucket(&app, &format!("cb:{batch}"), shards);
         }
     }
-    let check = WorkersProcess::run_once(&app.core, &["check"]);
-    assert!(
-        check.status.success(),
-        "workers check: {}",
-        String::from_utf8_lossy(&check.stdout)
-    );
-}
-
-/// The first user ids (from `from`) that fall in `bucket` of `shards`.
-fn users_of(bucket: u16, shards: u16, from: i64, n: usize) -> Vec<i64> {
-    (from..)
-        .filter(|u| bucket_of(*u, shards) == bucket)
-        .take(n)
-        .collect()
+    checked(&app);
 }
 
 /// Issues to one user at a time of `users` until the first 409, which must come only after

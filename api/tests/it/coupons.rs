@@ -78,6 +78,41 @@ pub(crate) async fn batch(app: &TestApp, s: Setup) -> (i64, i64) {
     )
 }
 
+/// Users `from ..= to`, each pressing twice at once on the batch; every (user, status, body).
+pub(crate) async fn burst(
+    app: &TestApp,
+    batch: i64,
+    users: std::ops::RangeInclusive<i64>,
+) -> Vec<(i64, u16, Value)> {
+    let jobs = users.map(|user| {
+        let (http, token, url) = (
+            app.http.clone(),
+            app.user(user),
+            app.url(&format!("/api/v1/coupons/{batch}/issue")),
+        );
+        async move {
+            let send = || {
+                http.post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({ "userId": user }))
+                    .send()
+            };
+            let (a, b) = tokio::join!(send(), send());
+            let mut out = Vec::new();
+            for r in [a, b] {
+                let r = r.expect("request completes");
+                out.push((user, r.status().as_u16(), r.json::<Value>().await.unwrap()));
+            }
+            out
+        }
+    });
+    stream::iter(jobs)
+        .buffer_unordered(200)
+        .flat_map(stream::iter)
+        .collect()
+        .await
+}
+
 pub(crate) async fn issue(app: &TestApp, batch: i64, user: i64) -> reqwest::Response {
     app.post(
         &format!("/api/v1/coupons/{batch}/issue"),
@@ -113,33 +148,7 @@ pub(crate) async fn wait_coupon_rows_within(app: &TestApp, batch: i64, n: i64, l
 async fn a_burst_on_a_coupon_issues_exactly_the_quantity_each_with_its_own_code() {
     let app = TestApp::spawn().await;
     let (inventory, batch) = batch(&app, Setup::default()).await;
-    let jobs = (1..=1_000i64).map(|user| {
-        let (http, token, url) = (
-            app.http.clone(),
-            app.user(user),
-            app.url(&format!("/api/v1/coupons/{batch}/issue")),
-        );
-        async move {
-            let send = || {
-                http.post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({ "userId": user }))
-                    .send()
-            };
-            let (a, b) = tokio::join!(send(), send());
-            let mut out = Vec::new();
-            for r in [a, b] {
-                let r = r.expect("request completes");
-                out.push((user, r.status().as_u16(), r.json::<Value>().await.unwrap()));
-            }
-            out
-        }
-    });
-    let answers: Vec<(i64, u16, Value)> = stream::iter(jobs)
-        .buffer_unordered(200)
-        .flat_map(stream::iter)
-        .collect()
-        .await;
+    let answers = burst(&app, batch, 1..=1_000).await;
 
     let mut per_user: HashMap<i64, Vec<&(i64, u16, Value)>> = HashMap::new();
     for a in &answers {

@@ -136,19 +136,30 @@ async fn a_burst_on_1_3_and_8_buckets_gets_exactly_the_quantity() {
                 "{shards} buckets: the pool is what the buckets hold"
             );
             // Reconcile compares each bucket with its share of the event's rows.
-            let out = WorkersProcess::run_once(&app.core, &["reconcile"]);
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "workers reconcile: {text}");
-            for bucket in 0..shards {
-                let line = text
-                    .lines()
-                    .find(|l| l.contains(&format!("gt:{key}#{bucket} ")))
-                    .unwrap_or_else(|| panic!("no line for bucket {bucket}: {text}"));
-                assert!(line.starts_with("OK"), "{line}");
-            }
+            reconciled_per_bucket(&app, &format!("gt:{key}"), shards);
         }
     }
     // `workers check` counts an event over buckets as one: the sum of its buckets' holders.
+    checked(&app);
+}
+
+/// `workers reconcile` finds every bucket of the scope tagged `whole` (`gt:<event>`,
+/// `cb:<batch>`) OK.
+pub(crate) fn reconciled_per_bucket(app: &TestApp, whole: &str, shards: u16) {
+    let out = WorkersProcess::run_once(&app.core, &["reconcile"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "workers reconcile: {text}");
+    for bucket in 0..shards {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("{whole}#{bucket} ")))
+            .unwrap_or_else(|| panic!("no line for bucket {bucket}: {text}"));
+        assert!(line.starts_with("OK"), "{line}");
+    }
+}
+
+/// `workers check` passes.
+pub(crate) fn checked(app: &TestApp) {
     let check = WorkersProcess::run_once(&app.core, &["check"]);
     assert!(
         check.status.success(),
@@ -158,7 +169,7 @@ async fn a_burst_on_1_3_and_8_buckets_gets_exactly_the_quantity() {
 }
 
 /// The first user ids (from `from`) that fall in `bucket` of `shards`.
-fn users_of(bucket: u16, shards: u16, from: i64, n: usize) -> Vec<i64> {
+pub(crate) fn users_of(bucket: u16, shards: u16, from: i64, n: usize) -> Vec<i64> {
     (from..)
         .filter(|u| bucket_of(*u, shards) == bucket)
         .take(n)
