@@ -20,13 +20,7 @@ use fred::interfaces::HashesInterface;
 use issuance_core::error::Error;
 use store::scope_reservations;
 
-use crate::{
-    cache::Part,
-    engine::Engine,
-    leases::IN_FLIGHT_MS,
-    positions::Ranges,
-    scope::{IdMode, Scope},
-};
+use crate::{cache::Part, engine::Engine, leases::IN_FLIGHT_MS, scope::Scope};
 
 /// A scope spread over buckets that issues now.
 #[derive(Debug)]
@@ -117,31 +111,11 @@ impl Engine {
         let (kind, pool_id) = (pool.kind().as_str(), pool.id());
         let mut tx = self.db().begin().await?;
         scope_reservations::lock(&mut tx, kind, &pool_id).await?;
-        let pool_row = scope_reservations::lease(&mut tx, kind, &pool_id, 0).await?;
-        let positional = spread.parts.iter().any(|p| p.scope.id_mode() == IdMode::Leased);
-        let mut places = if positional {
-            Some(scope_reservations::positions(&mut *tx, kind, &pool_id).await?)
-        } else {
-            None
-        };
-        let mut free = places.as_ref().map(|p| Ranges::from_flat(&p.free));
         let back = self
-            .take_back(&mut tx, pool, &spread.parts, idle, IN_FLIGHT_MS, free.as_mut())
+            .return_to_pool(&mut tx, pool, &spread.parts, idle, IN_FLIGHT_MS)
             .await?;
         if back.units + back.daily == 0 {
             return Ok(0);
-        }
-        scope_reservations::set_lease(
-            &mut tx,
-            kind,
-            &pool_id,
-            pool_row.reserved - back.units,
-            pool_row.daily - back.daily,
-        )
-        .await?;
-        if let (Some(places), Some(free)) = (places.as_mut(), free) {
-            places.free = free.to_flat();
-            scope_reservations::set_positions(&mut tx, kind, &pool_id, places).await?;
         }
         tx.commit().await?;
         metrics::counter!("issuer_lease_hand_backs_total").increment(1);

@@ -215,21 +215,9 @@ impl Engine {
             .map_or(total, |rules| rules.total);
         let pool_row = scope_reservations::lease(&mut tx, kind, &pool_id, 0).await?;
         let mine = scope_reservations::lease(&mut tx, kind, &bucket_id, 0).await?;
-        // A batch's buckets lease positions with their units: the pool's handed back, and the
-        // bucket's own.
-        let mut places = match part.scope.id_mode() {
-            IdMode::Leased => Some(Places {
-                free: Ranges::from_flat(
-                    &scope_reservations::positions(&mut *tx, kind, &pool_id)
-                        .await?
-                        .free,
-                ),
-                mine: Ranges::from_flat(
-                    &scope_reservations::positions(&mut *tx, kind, &bucket_id)
-                        .await?
-                        .leased,
-                ),
-            }),
+        // A batch's buckets lease positions with their units.
+        let mut positions = match part.scope.id_mode() {
+            IdMode::Leased => Some(leased_positions(&mut tx, kind, &bucket_id).await?),
             _ => None,
         };
         let (mut pool_units, mut pool_daily) = (pool_row.reserved, pool_row.daily);
@@ -247,22 +235,15 @@ impl Engine {
             } || (units_left <= 0 && issued >= ceiling);
             let mut on_the_way = false;
             if empty && !ahead {
-                let free = places.as_mut().map(|p| &mut p.free);
+                // The pool gets back what the others gave, in the same transaction, whatever
+                // this lease then grants.
                 let others: Vec<usize> = (0..parts.len()).filter(|i| *i != index).collect();
                 let back = self
-                    .take_back(&mut tx, pool, parts, &others, IN_FLIGHT_MS, free)
+                    .return_to_pool(&mut tx, pool, parts, &others, IN_FLIGHT_MS)
                     .await?;
                 pool_units -= back.units;
                 pool_daily -= back.daily;
                 on_the_way = back.on_the_way;
-                // The pool gets back what the buckets gave, in the same transaction, whatever
-                // this lease then grants.
-                scope_reservations::set_lease(&mut tx, kind, &pool_id, pool_units, pool_daily).await?;
-                if let Some(places) = &places {
-                    // With the positions the buckets gave, whatever this lease then grants:
-                    // the pool's next position counts them.
-                    places.write(&mut tx, kind, &pool_id, &bucket_id).await?;
-                }
             }
             let shards = parts.len() as i64;
             let share_of = |left: i64, block: i64| block.min((left + shards - 1) / shards).clamp(1, left);
@@ -293,10 +274,13 @@ impl Engine {
             }
             if need == Need::Units && units_left > 0 {
                 let granted = share_of(units_left, block);
-                if let Some(places) = places.as_mut() {
+                if let Some(mine) = positions.as_mut() {
                     // The pool's next position never leased follows all it leased and got back.
-                    let next = pool_units + places.free.len();
-                    places.mine.extend(grant(&mut places.free, next, granted));
+                    let mut free = free_positions(&mut tx, kind, &pool_id).await?;
+                    let next = pool_units + free.len();
+                    mine.extend(grant(&mut free, next, granted));
+                    write_positions(&mut tx, kind, &pool_id, &Ranges::default(), &free).await?;
+                    write_positions(&mut tx, kind, &bucket_id, mine, &Ranges::default()).await?;
                 }
                 pool_units += granted;
                 units += granted;
@@ -311,9 +295,6 @@ impl Engine {
             }
             scope_reservations::set_lease(&mut tx, kind, &pool_id, pool_units, pool_daily).await?;
             scope_reservations::set_lease(&mut tx, kind, &bucket_id, units, share).await?;
-            if let Some(places) = &places {
-                places.write(&mut tx, kind, &pool_id, &bucket_id).await?;
-            }
         }
         tx.commit().await?;
         *last = Some(Instant::now());
@@ -324,8 +305,8 @@ impl Engine {
             lgen.unwrap_or(0).to_string(),
             daily.map(|_| share.to_string()).unwrap_or_default(),
         ];
-        if let Some(places) = &places {
-            args.push(places.mine.to_arg());
+        if let Some(mine) = &positions {
+            args.push(mine.to_arg());
         }
         let raised: i64 = Lua::RaiseCeiling
             .call(redis, vec![part.keys.meta.as_str()], args)
@@ -337,20 +318,56 @@ impl Engine {
     }
 
     /// Takes back from the buckets `from` of `parts` what each leased and has not issued
-    /// (units, and today's unused share of the daily limit), inside `tx`, which holds the pool
-    /// row; returns how much of each. A bucket whose lease changed within `in_flight_ms` and
-    /// whose ceiling is below it is left alone (a raise on its way; 0: none is). A batch's
-    /// buckets give their positions beyond what they keep to the pool's `free` positions.
-    pub(crate) async fn take_back(
+    /// (units, and today's unused share of the daily limit) and gives it to `pool`, inside
+    /// `tx`, which holds the pool row; returns how much of each. A bucket whose lease changed
+    /// within `in_flight_ms` and whose ceiling is below it is left alone (a raise on its way;
+    /// 0: none is). A batch's buckets give their positions beyond what they keep to the pool's
+    /// handed-back positions.
+    pub(crate) async fn return_to_pool(
         &self,
         tx: &mut PgConnection,
         pool: &Scope,
         parts: &[Part],
         from: &[usize],
         in_flight_ms: i64,
+    ) -> Result<TakenBack, Error> {
+        let (kind, pool_id) = (pool.kind().as_str(), pool.id());
+        let pool_row = scope_reservations::lease(&mut *tx, kind, &pool_id, 0).await?;
+        let positional = parts.iter().any(|p| p.scope.id_mode() == IdMode::Leased);
+        let mut free = match positional {
+            true => Some(free_positions(tx, kind, &pool_id).await?),
+            false => None,
+        };
+        let back = self
+            .take_back(tx, parts, from, in_flight_ms, free.as_mut())
+            .await?;
+        if back.units + back.daily > 0 {
+            let (units, daily) = (pool_row.reserved - back.units, pool_row.daily - back.daily);
+            scope_reservations::set_lease(&mut *tx, kind, &pool_id, units, daily).await?;
+            if let Some(free) = &free {
+                write_positions(tx, kind, &pool_id, &Ranges::default(), free).await?;
+            }
+        }
+        Ok(back)
+    }
+
+    /// The take-back of [`Engine::return_to_pool`], the buckets' side: their leases lowered,
+    /// their positions cut, what they gave counted (and its positions added to `free`).
+    async fn take_back(
+        &self,
+        tx: &mut PgConnection,
+        parts: &[Part],
+        from: &[usize],
+        in_flight_ms: i64,
         mut free: Option<&mut Ranges>,
     ) -> Result<TakenBack, Error> {
-        let kind = pool.kind().as_str();
+        let Some(kind) = parts.first().map(|p| p.scope.kind().as_str()) else {
+            return Ok(TakenBack {
+                units: 0,
+                daily: 0,
+                on_the_way: false,
+            });
+        };
         let redis = self.redis().next();
         let (mut units, mut daily, mut on_the_way) = (0, 0, false);
         for part in from.iter().filter_map(|i| parts.get(*i)) {
@@ -387,11 +404,9 @@ impl Engine {
             scope_reservations::set_lease(&mut *tx, kind, &part.scope.id(), ceiling, share).await?;
             if let Some(free) = free.as_deref_mut() {
                 let id = part.scope.id();
-                let mut kept = scope_reservations::positions(&mut *tx, kind, &id).await?;
-                let mut leased = Ranges::from_flat(&kept.leased);
+                let mut leased = leased_positions(tx, kind, &id).await?;
                 free.extend(leased.split_off(ceiling));
-                kept.leased = leased.to_flat();
-                scope_reservations::set_positions(&mut *tx, kind, &id, &kept).await?;
+                write_positions(tx, kind, &id, &leased, &Ranges::default()).await?;
             }
             units += lease.reserved - ceiling;
             daily += lease.daily - share;
@@ -424,74 +439,62 @@ impl Engine {
         total: i64,
     ) -> Result<(), Error> {
         let (kind, pool_id) = (pool.kind().as_str(), pool.id());
-        let pool_row = scope_reservations::lease(&mut *tx, kind, &pool_id, 0).await?;
-        let positional = parts.iter().any(|p| p.scope.id_mode() == IdMode::Leased);
-        let mut free = if positional {
-            Some(Ranges::from_flat(
-                &scope_reservations::positions(&mut *tx, kind, &pool_id)
-                    .await?
-                    .free,
-            ))
-        } else {
-            None
-        };
         let every: Vec<usize> = (0..parts.len()).collect();
-        let back = self.take_back(tx, pool, parts, &every, 0, free.as_mut()).await?;
-        let units = pool_row.reserved - back.units;
-        if units > total {
+        self.return_to_pool(tx, pool, parts, &every, 0).await?;
+        let pool_row = scope_reservations::lease(&mut *tx, kind, &pool_id, 0).await?;
+        if pool_row.reserved > total {
             tracing::info!(
                 total,
-                issued = units,
+                issued = pool_row.reserved,
                 "quantity change refused: the buckets issued more"
             );
             return Err(Error::Refused(Refusal::QuantityBelowIssued));
         }
-        if let Some(mut free) = free {
+        if parts.iter().any(|p| p.scope.id_mode() == IdMode::Leased) {
             for part in parts {
-                let leased = scope_reservations::positions(&mut *tx, kind, &part.scope.id()).await?;
-                if Ranges::from_flat(&leased.leased)
-                    .highest()
-                    .is_some_and(|p| p >= total)
-                {
+                let leased = leased_positions(tx, kind, &part.scope.id()).await?;
+                if leased.highest().is_some_and(|p| p >= total) {
                     tracing::info!(total, bucket = %part.scope.id(), "quantity change refused: a position above it was issued");
                     return Err(Error::Refused(Refusal::QuantityBelowIssued));
                 }
             }
+            let mut free = free_positions(tx, kind, &pool_id).await?;
             free.keep_below(total);
-            let pool_places = scope_reservations::Positions {
-                leased: Vec::new(),
-                free: free.to_flat(),
-            };
-            scope_reservations::set_positions(&mut *tx, kind, &pool_id, &pool_places).await?;
+            write_positions(tx, kind, &pool_id, &Ranges::default(), &free).await?;
         }
-        scope_reservations::set_lease(&mut *tx, kind, &pool_id, units, pool_row.daily - back.daily).await
+        Ok(())
     }
 }
 
-/// A batch's positions in a lease: the pool's handed back (`free`), the bucket's (`mine`).
-struct Places {
-    free: Ranges,
-    mine: Ranges,
+/// A coupon bucket's leased positions.
+async fn leased_positions(tx: &mut PgConnection, kind: &str, bucket: &str) -> Result<Ranges, Error> {
+    let positions = scope_reservations::positions(&mut *tx, kind, bucket).await?;
+    Ok(Ranges::from_flat(&positions.leased))
 }
 
-impl Places {
-    /// Writes both, in the lease's transaction.
-    async fn write(&self, tx: &mut PgConnection, kind: &str, pool: &str, bucket: &str) -> Result<(), Error> {
-        let pool_places = scope_reservations::Positions {
-            leased: Vec::new(),
-            free: self.free.to_flat(),
-        };
-        scope_reservations::set_positions(&mut *tx, kind, pool, &pool_places).await?;
-        let bucket_places = scope_reservations::Positions {
-            leased: self.mine.to_flat(),
-            free: Vec::new(),
-        };
-        scope_reservations::set_positions(&mut *tx, kind, bucket, &bucket_places).await
-    }
+/// A batch's pool's handed-back positions.
+async fn free_positions(tx: &mut PgConnection, kind: &str, pool: &str) -> Result<Ranges, Error> {
+    let positions = scope_reservations::positions(&mut *tx, kind, pool).await?;
+    Ok(Ranges::from_flat(&positions.free))
 }
 
-/// What [`Engine::take_back`] freed, and whether it left a bucket alone because a raise was on
-/// its way to it.
+/// Writes a scope's positions: a bucket's `leased`, a pool's `free` (the other empty).
+async fn write_positions(
+    tx: &mut PgConnection,
+    kind: &str,
+    scope: &str,
+    leased: &Ranges,
+    free: &Ranges,
+) -> Result<(), Error> {
+    let positions = scope_reservations::Positions {
+        leased: leased.to_flat(),
+        free: free.to_flat(),
+    };
+    scope_reservations::set_positions(tx, kind, scope, &positions).await
+}
+
+/// What a take-back freed, and whether it left a bucket alone because a raise was on its way to
+/// it.
 pub(crate) struct TakenBack {
     pub(crate) units: i64,
     pub(crate) daily: i64,
