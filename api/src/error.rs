@@ -15,7 +15,6 @@ use axum::{
     http::{HeaderValue, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
-use chrono::{SubsecRound, Utc};
 use issuance_core::error::{Denial, ScopeKind};
 use serde::Serialize;
 use tokio::task::futures::TaskLocalFuture;
@@ -508,7 +507,7 @@ fn write_body(
 ) -> String {
     let mut out = String::with_capacity(160 + message.len() + path.len());
     out.push_str("{\"timestamp\":\"");
-    out.push_str(&issuance_core::clock::format_kst(Utc::now().trunc_subsecs(3)));
+    out.push_str(&issuance_core::clock::now_kst_ms());
     out.push_str("\",\"status\":");
     out.push_str(status.as_str());
     out.push_str(",\"statusCode\":");
@@ -541,10 +540,23 @@ pub fn json_response(status: StatusCode, json: String) -> Response {
         .into_response()
 }
 
+/// The bytes JSON escapes inside a string: control characters, `"` and `\`.
+static ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// `text` as a JSON string. Most texts here (codes, the Korean messages, paths) hold nothing to
 /// escape and are copied as they are; the rest go through serde_json.
 pub fn push_json_str(out: &mut String, text: &str) {
-    if text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    if text.bytes().any(|b| ESCAPED[usize::from(b)]) {
         out.push_str(&serde_json::Value::from(text).to_string());
     } else {
         out.push('"');

@@ -4,7 +4,8 @@
 //! every api process agrees; [`kst_day`] is the same arithmetic for Rust callers.
 
 use chrono::{
-    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeZone, Utc,
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, SubsecRound,
+    TimeZone, Utc,
 };
 
 /// Milliseconds in a day.
@@ -78,6 +79,21 @@ pub fn format_kst(t: DateTime<Utc>) -> String {
         None => t
             .with_timezone(&kst())
             .to_rfc3339_opts(SecondsFormat::AutoSi, false),
+    }
+}
+
+/// The present instant, cut to the millisecond, as [`format_kst`] writes it: read from the
+/// system clock as epoch ms, without building a chrono `DateTime` on the way (error bodies
+/// write one per answer).
+pub fn now_kst_ms() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .filter(|ms| *ms < 253_402_300_800_000 - KST_OFFSET_MS);
+    match ms {
+        Some(ms) => write_rfc3339_ms(ms, KST_OFFSET_MS),
+        None => format_kst(Utc::now().trunc_subsecs(3)),
     }
 }
 
@@ -168,6 +184,14 @@ mod tests {
             chrono_utc(micro),
             "sub-millisecond instants go to chrono"
         );
+        let now = now_kst_ms();
+        let parsed = DateTime::parse_from_rfc3339(&now).expect("RFC 3339");
+        assert_eq!(
+            format_kst(parsed.with_timezone(&Utc)),
+            now,
+            "now is written as any instant"
+        );
+        assert!((Utc::now() - parsed.with_timezone(&Utc)).num_seconds().abs() < 5);
         let before_1970 = from_ms(-1);
         assert_eq!(format_kst(before_1970), chrono_kst(before_1970));
     }
