@@ -23,23 +23,32 @@ pub(crate) async fn burst_of(
     key: &str,
     users: std::ops::RangeInclusive<i64>,
 ) -> Vec<(i64, u16, Value)> {
+    press_twice(app, users, |user, n| {
+        format!(
+            "{}/events/{key}/tickets",
+            bases[(user as usize + n) % bases.len()]
+        )
+    })
+    .await
+}
+
+/// Users `users`, each sending `{"userId": user}` with a token of their own twice at once, to
+/// `url(user, 0)` and `url(user, 1)`; returns every (user, status, body).
+pub(crate) async fn press_twice(
+    app: &TestApp,
+    users: std::ops::RangeInclusive<i64>,
+    url: impl Fn(i64, usize) -> String,
+) -> Vec<(i64, u16, Value)> {
     let jobs = users.map(|user| {
-        let token = app.user(user);
-        let http = app.http.clone();
-        let bases = bases.to_vec();
-        let key = key.to_owned();
+        let (http, token, urls) = (app.http.clone(), app.user(user), [url(user, 0), url(user, 1)]);
         async move {
-            let send = |n: usize| {
-                let url = format!(
-                    "{}/events/{key}/tickets",
-                    bases[(user as usize + n) % bases.len()]
-                );
+            let send = |url: &str| {
                 http.post(url)
                     .bearer_auth(&token)
                     .json(&json!({ "userId": user }))
                     .send()
             };
-            let (a, b) = tokio::join!(send(0), send(1));
+            let (a, b) = tokio::join!(send(&urls[0]), send(&urls[1]));
             let mut out = Vec::new();
             for r in [a, b] {
                 let r = r.expect("request completes");

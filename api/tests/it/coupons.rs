@@ -6,7 +6,6 @@ use std::{
     time::Duration,
 };
 
-use futures::{StreamExt, stream};
 use issuance_core::{code_generator::CodeGenerator, ids::UserId};
 use serde_json::{Value, json};
 
@@ -84,33 +83,8 @@ pub(crate) async fn burst(
     batch: i64,
     users: std::ops::RangeInclusive<i64>,
 ) -> Vec<(i64, u16, Value)> {
-    let jobs = users.map(|user| {
-        let (http, token, url) = (
-            app.http.clone(),
-            app.user(user),
-            app.url(&format!("/api/v1/coupons/{batch}/issue")),
-        );
-        async move {
-            let send = || {
-                http.post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({ "userId": user }))
-                    .send()
-            };
-            let (a, b) = tokio::join!(send(), send());
-            let mut out = Vec::new();
-            for r in [a, b] {
-                let r = r.expect("request completes");
-                out.push((user, r.status().as_u16(), r.json::<Value>().await.unwrap()));
-            }
-            out
-        }
-    });
-    stream::iter(jobs)
-        .buffer_unordered(200)
-        .flat_map(stream::iter)
-        .collect()
-        .await
+    let url = app.url(&format!("/api/v1/coupons/{batch}/issue"));
+    crate::burst::press_twice(app, users, |_, _| url.clone()).await
 }
 
 pub(crate) async fn issue(app: &TestApp, batch: i64, user: i64) -> reqwest::Response {
