@@ -460,6 +460,71 @@ async fn demand_on_one_bucket_takes_the_whole_daily_limit() {
     assert_eq!((pool, buckets), (30, 30));
 }
 
+/// The state at the end of a day's share with every bucket leasing in turn, held for `churn`:
+/// the pool's daily share all leased, bucket 0 out of its own, and bucket 1 holding the rest on
+/// its way (a share in Postgres above its copy's, changed again and again, as buckets leasing
+/// one after another keep it). Returns when the churn stops.
+async fn hold_the_rest_on_its_way(app: &TestApp, key: &str, churn: Duration) {
+    let buckets = Scope::buckets(&EventKey::parse(key).unwrap(), 2);
+    let set_daily = |scope: String, daily: i64| {
+        sqlx::query(
+            "UPDATE scope_reservations SET daily_reserved = $2, updated_at = clock_timestamp()
+             WHERE scope_kind = 'ticket' AND scope_id = $1",
+        )
+        .bind(scope)
+        .bind(daily)
+        .execute(&app.db)
+    };
+    set_daily(key.to_owned(), 4).await.unwrap();
+    set_daily(buckets[0].id(), 1).await.unwrap();
+    set_daily(buckets[1].id(), 3).await.unwrap();
+    for bucket in &buckets {
+        let meta = bucket.keys(&app.keys).meta;
+        let _: i64 = app.redis_cmd("HSET", vec![meta, "dcap".into(), "1".into()]).await;
+    }
+    let started = std::time::Instant::now();
+    while started.elapsed() < churn {
+        set_daily(buckets[1].id(), 3).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_request_waits_out_a_daily_share_on_its_way_to_another_bucket() {
+    let app = TestApp::spawn().await;
+    let key = "daily-on-its-way";
+    create_daily(&app, key, 100, Some(4), 2).await;
+    // One issue on each bucket makes both copies; then every lease ahead has settled.
+    for bucket in 0..2 {
+        let user = users_of(bucket, 2, 1, 1)[0];
+        assert_eq!(app.issue(key, user).await.status(), StatusCode::CREATED);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Longer than a request's reservations last (16 × 25 ms), well within its waits (2 s).
+    let churn = Duration::from_millis(1_200);
+    let user = users_of(0, 2, 1_000, 1)[0];
+    let started = std::time::Instant::now();
+    let (answer, ()) = tokio::join!(
+        async {
+            // The churn has begun when this asks.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            app.issue(key, user).await
+        },
+        hold_the_rest_on_its_way(&app, key, churn),
+    );
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(
+        started.elapsed() >= churn,
+        "the request waited for the share on its way ({:?})",
+        started.elapsed()
+    );
+    let (pool, buckets) = daily_shares(&app, key).await;
+    assert!(pool <= 4 && pool == buckets, "pool {pool}, buckets {buckets}");
+    assert_eq!(event_status(&app, key).await["todayIssuedCount"], 3);
+}
+
 /// Runs the workers' idle-lease loop in this process until the returned token is cancelled.
 pub(crate) fn hand_back_loop(app: &TestApp) -> tokio_util::sync::CancellationToken {
     let stop = tokio_util::sync::CancellationToken::new();

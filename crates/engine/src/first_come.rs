@@ -17,7 +17,7 @@ use crate::{
     cache::{Cached, Lookup, RulesCache},
     engine::Engine,
     issue::{IssueRequest, Verdict},
-    leases::{Leased, Need},
+    leases::{Leased, Need, ON_THE_WAY_WAITS},
 };
 
 /// Reservations one request waits for at the most before it answers 503 (a block doubles while
@@ -117,10 +117,10 @@ impl Engine {
         };
         // The scope's own copy, or, for an event spread over buckets, the user's bucket.
         let (scope, keys, bucket) = cached.copy_for(user);
-        // Up to two rebuilds, and as many reservations as a burst outrunning them needs (each
-        // one at least doubles the block).
-        let (mut rebuilds, mut reserves) = (0, 0);
-        while rebuilds < 2 && reserves < MAX_RESERVES {
+        // Up to two rebuilds, as many reservations as a burst outrunning them needs (each one at
+        // least doubles the block), and waits for stock on its way to another bucket.
+        let (mut rebuilds, mut reserves, mut waits) = (0, 0, 0);
+        while rebuilds < 2 && reserves < MAX_RESERVES && waits < ON_THE_WAY_WAITS {
             let verdict = self
                 .inner
                 .group_commit
@@ -143,16 +143,17 @@ impl Engine {
                 // A bucket's share of the daily limit is used up: lease more of it, or answer for
                 // the whole event.
                 Verdict::DailyLimit if let Some(bucket) = bucket => {
-                    reserves += 1;
                     let total = cached.rules.total;
                     match Box::pin(self.lease(cached, bucket, total, Need::Daily)).await? {
-                        Leased::Raised => continue,
+                        Leased::Raised => reserves += 1,
+                        Leased::OnTheWay => waits += 1,
                         Leased::SoldOut => {
                             self.mark_sold_out(cached);
                             return Ok(Verdict::SoldOut);
                         }
                         Leased::DailyLimit => return Ok(Verdict::DailyLimit),
                     }
+                    continue;
                 }
                 Verdict::Issued {
                     issued,
@@ -175,16 +176,19 @@ impl Engine {
                 Verdict::Reserve { issued, total } => {
                     // The copy's quantity, not the cached rules': a raise made through another
                     // process reaches the copy before this process's cache.
-                    reserves += 1;
-                    if let Some(bucket) = bucket {
-                        if Box::pin(self.lease(cached, bucket, *total, Need::Units)).await? == Leased::SoldOut
-                        {
+                    let Some(bucket) = bucket else {
+                        reserves += 1;
+                        Box::pin(self.reserve(scope, keys, *total, *issued)).await?;
+                        continue;
+                    };
+                    match Box::pin(self.lease(cached, bucket, *total, Need::Units)).await? {
+                        Leased::Raised | Leased::DailyLimit => reserves += 1,
+                        Leased::OnTheWay => waits += 1,
+                        Leased::SoldOut => {
                             // Nothing left in the pool nor in any bucket: the event is sold out.
                             self.mark_sold_out(cached);
                             return Ok(Verdict::SoldOut);
                         }
-                    } else {
-                        Box::pin(self.reserve(scope, keys, *total, *issued)).await?;
                     }
                     continue;
                 }

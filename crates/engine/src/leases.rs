@@ -76,14 +76,25 @@ pub(crate) const IN_FLIGHT_MS: i64 = 200;
 
 /// How long a bucket that found the rest of the stock on its way to another bucket waits before
 /// it asks again (a raise lands within one Redis round trip; one that failed counts as idle
-/// after [`IN_FLIGHT_MS`], within the retries a request makes).
+/// after [`IN_FLIGHT_MS`]).
 const ON_THE_WAY_RETRY: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// How many times one request waits [`ON_THE_WAY_RETRY`] for stock on its way to another
+/// bucket before it answers 503 (2 s). At the end of a day's share, buckets lease and give back
+/// one after another, and the next lease in the pool row's queue finds the last one's raise
+/// still on its way; each of those waits is progress elsewhere (a raise lands and its bucket
+/// issues), so they are bounded apart from a request's reservations, by time, and far beyond
+/// [`IN_FLIGHT_MS`].
+pub(crate) const ON_THE_WAY_WAITS: u32 = 80;
 
 /// What a lease did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Leased {
     /// The bucket may issue further (or its copy needs a rebuild first): ask it again.
     Raised,
+    /// Nothing is left but what is on its way to another bucket; the lease waited
+    /// [`ON_THE_WAY_RETRY`] for it to land: ask again.
+    OnTheWay,
     /// Nothing is left in the pool nor in any other bucket.
     SoldOut,
     /// Today's share of the daily limit is all leased and issued.
@@ -152,7 +163,7 @@ impl Engine {
         tokio::spawn(async move {
             match engine.lease_to(&pool, &parts, index, lease).await {
                 Ok(Leased::SoldOut) => empty.store(true, Ordering::Relaxed),
-                Ok(Leased::Raised | Leased::DailyLimit) => {}
+                Ok(Leased::Raised | Leased::OnTheWay | Leased::DailyLimit) => {}
                 Err(e) => {
                     tracing::warn!(scope = ?pool, bucket = index, error = %e, "could not lease ahead; the bucket will when it runs dry");
                 }
@@ -268,7 +279,7 @@ impl Engine {
                     // idle).
                     drop(last);
                     tokio::time::sleep(ON_THE_WAY_RETRY).await;
-                    return Ok(Leased::Raised);
+                    return Ok(Leased::OnTheWay);
                 }
                 return Ok(answer);
             }
