@@ -14,7 +14,7 @@ use std::{
 
 use engine::{
     keys::{Keys, ScopeKeys},
-    scope::Scope,
+    scope::{Scope, shards_of},
     stream,
 };
 use fred::{
@@ -245,12 +245,13 @@ async fn redis_matches_postgres(
     let sharded: BTreeMap<String, i16> = store::ticket_events::sharded(db).await?.into_iter().collect();
     let mut scopes: Vec<(String, Vec<ScopeKeys>, i64)> = Vec::new();
     for (event, rows) in q::tickets_per_event(db).await? {
-        let copies = match (sharded.get(&event), EventKey::parse(&event)) {
-            (Some(shards), Ok(key)) => Scope::buckets(&key, *shards as u16)
-                .iter()
-                .map(|bucket| bucket.keys(keys))
-                .collect(),
-            _ => vec![keys.ticket_event(&event)],
+        let copies = match EventKey::parse(&event) {
+            Ok(key) => Scope::Ticket(key).copies(shards_of(sharded.get(&event))),
+            Err(_) => Vec::new(),
+        };
+        let copies = match copies.is_empty() {
+            true => vec![keys.ticket_event(&event)],
+            false => copies.iter().map(|copy| copy.keys(keys)).collect(),
         };
         scopes.push((format!("event {event}"), copies, rows));
     }
@@ -261,13 +262,11 @@ async fn redis_matches_postgres(
         .into_iter()
         .collect();
     for (batch, rows) in batches {
-        let copies = match sharded.get(&batch) {
-            Some(shards) => Scope::coupon_buckets(batch, *shards as u16)
-                .iter()
-                .map(|bucket| bucket.keys(keys))
-                .collect(),
-            None => vec![keys.coupon_batch(batch)],
-        };
+        let copies = Scope::Coupon(batch)
+            .copies(shards_of(sharded.get(&batch)))
+            .iter()
+            .map(|copy| copy.keys(keys))
+            .collect();
         scopes.push((format!("batch {batch}"), copies, rows));
     }
     let (mut compared, mut unloaded, mut differ) = (0, 0, Vec::new());

@@ -26,7 +26,7 @@ use crate::{
     engine::Engine,
     first_come,
     issue::Verdict,
-    scope::{Rules, Scope},
+    scope::{Rules, Scope, shards_of},
 };
 
 /// A coupon just issued.
@@ -50,10 +50,7 @@ pub struct IssuedCoupon {
 
 /// The Redis copies of `batch`: the batch itself, or each of its buckets.
 fn copies_of(batch: &CouponBatch) -> Vec<Scope> {
-    match Scope::coupon_buckets(batch.batch_id, batch.shard_count()) {
-        buckets if buckets.is_empty() => vec![Scope::Coupon(batch.batch_id)],
-        buckets => buckets,
-    }
+    Scope::Coupon(batch.batch_id).copies(batch.shard_count())
 }
 
 /// A refusal of a coupon issue.
@@ -255,10 +252,7 @@ impl Engine {
             .collect();
         let scopes: Vec<Scope> = batch_ids
             .iter()
-            .flat_map(|id| match sharded.get(id) {
-                Some(shards) => Scope::coupon_buckets(*id, *shards as u16),
-                None => vec![Scope::Coupon(*id)],
-            })
+            .flat_map(|id| Scope::Coupon(*id).copies(shards_of(sharded.get(id))))
             .collect();
         let counts = self.holder_counts(&scopes).await?;
         let mut issued: HashMap<i64, i64> = batch_ids.iter().map(|id| (*id, 0)).collect();

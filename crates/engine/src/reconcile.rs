@@ -15,7 +15,12 @@ use fred::interfaces::HashesInterface;
 use futures::TryStreamExt;
 use issuance_core::{error::Error, ids::EventKey};
 
-use crate::{engine::Engine, scope::Scope, script::Lua, stream};
+use crate::{
+    engine::Engine,
+    scope::{Scope, shards_of},
+    script::Lua,
+    stream,
+};
 
 /// Users listed per kind of difference, at most (the counts are always complete).
 pub const SAMPLE: usize = 10;
@@ -82,10 +87,7 @@ impl Engine {
             .collect();
         for (event, _) in store::invariants::tickets_per_event(self.db()).await? {
             let key = EventKey::parse(&event)?;
-            match sharded.get(&event) {
-                Some(shards) => scopes.extend(Scope::buckets(&key, *shards as u16)),
-                None => scopes.push(Scope::Ticket(key)),
-            }
+            scopes.extend(Scope::Ticket(key).copies(shards_of(sharded.get(&event))));
         }
         let batches: Vec<i64> = store::invariants::coupons_per_batch(self.db())
             .await?
@@ -97,10 +99,7 @@ impl Engine {
             .into_iter()
             .collect();
         for batch in batches {
-            match sharded.get(&batch) {
-                Some(shards) => scopes.extend(Scope::coupon_buckets(batch, *shards as u16)),
-                None => scopes.push(Scope::Coupon(batch)),
-            }
+            scopes.extend(Scope::Coupon(batch).copies(shards_of(sharded.get(&batch))));
         }
         Ok(scopes)
     }

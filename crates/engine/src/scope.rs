@@ -150,6 +150,20 @@ impl Scope {
             .collect()
     }
 
+    /// The Redis copies of a whole event or batch spread over `shards`: its buckets, or itself
+    /// (one shard, or a scope of another kind).
+    pub fn copies(self, shards: u16) -> Vec<Scope> {
+        let buckets = match &self {
+            Scope::Ticket(key) => Scope::buckets(key, shards),
+            Scope::Coupon(id) => Scope::coupon_buckets(*id, shards),
+            _ => Vec::new(),
+        };
+        match buckets.is_empty() {
+            true => vec![self],
+            false => buckets,
+        }
+    }
+
     /// The scope a bucket belongs to (its event or batch); the scope itself otherwise.
     pub fn whole(&self) -> Scope {
         match self {
@@ -177,6 +191,12 @@ impl Scope {
 }
 
 pub use crate::keys::BUCKET_MARK;
+
+/// The buckets a scope is spread over, from its row's `shards` column when the scope is listed
+/// among those spread (see `store::ticket_events::sharded`), at least 1.
+pub fn shards_of(shards: Option<&i16>) -> u16 {
+    shards.map_or(1, |n| (*n).max(1) as u16)
+}
 
 /// The id of the whole scope (the event key, the batch id) of a record's scope id: the scope id
 /// itself unless it names a bucket.

@@ -106,10 +106,7 @@ impl Engine {
         let Ok(key) = EventKey::parse(&event.event_key) else {
             return Vec::new();
         };
-        match Scope::buckets(&key, event.shard_count()) {
-            buckets if buckets.is_empty() => vec![Scope::Ticket(key)],
-            buckets => buckets,
-        }
+        Scope::Ticket(key).copies(event.shard_count())
     }
 
     /// Copies a committed change into Redis and forgets what this process remembered of the
