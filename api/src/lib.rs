@@ -19,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod guard;
+pub mod hot;
 pub mod openapi;
 pub mod ops_memo;
 pub mod params;
@@ -31,16 +32,15 @@ pub mod web;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use axum::Router;
 use engine::{Engine, EngineOptions, Keys};
 use issuance_core::connect;
 use tokio::net::TcpListener;
 
 use crate::{auth::Jwt, config::Config, ratelimit::RateLimits, state::AppState};
 
-/// The application for a state.
-pub fn app(state: AppState) -> Router {
-    routes::router(state)
+/// The application for a state: the router, with the issue routes answered ahead of it.
+pub fn app(state: AppState) -> hot::App {
+    hot::App::new(routes::router(state.clone()), state)
 }
 
 /// Connects, migrates (when configured), and serves on `listener` until `shutdown` resolves;

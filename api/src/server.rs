@@ -36,7 +36,6 @@ use std::{
     time::Duration,
 };
 
-use axum::Router;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
@@ -110,7 +109,7 @@ pub fn bind(addr: std::net::SocketAddr, backlog: u32) -> io::Result<TcpListener>
 /// Serves `app` on `listener` until `shutdown` resolves, then drains within the grace period.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: crate::hot::App,
     limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {

@@ -124,7 +124,14 @@ where
     }
 }
 
-fn record(method: &'static str, route: &'static str, status: axum::http::StatusCode, started: Instant) {
+/// A route's template as its label (the one [`TrackLayer`] records it under).
+pub fn route_label(template: &str) -> &'static str {
+    intern(template)
+}
+
+/// Counts and times one answer of `route` (a label from [`route_label`]) to `method`, as
+/// [`TrackLayer`] does: for a route served without the router (see [`crate::hot`]).
+pub fn record(method: &'static str, route: &'static str, status: axum::http::StatusCode, started: Instant) {
     let status = status_label(status);
     static DURATIONS: Handles<(Label, Label), metrics::Histogram> = Handles::new();
     static REQUESTS: Handles<(Label, Label, Label), metrics::Counter> = Handles::new();

@@ -78,6 +78,18 @@ pub async fn issue(
     AppPath(coupon_id): AppPath<i64>,
     AppJson(body): AppJson<IssueBody>,
 ) -> Result<(StatusCode, Json<IssuedView>), ApiError> {
+    issue_for(&st, auth, pass, coupon_id, body).await
+}
+
+/// [`issue`] once its request is read: also the answer of the route served before the router
+/// (see [`crate::hot`]).
+pub(crate) async fn issue_for(
+    st: &AppState,
+    auth: AuthUser,
+    pass: Option<String>,
+    coupon_id: i64,
+    body: IssueBody,
+) -> Result<(StatusCode, Json<IssuedView>), ApiError> {
     let user = UserId::new(body.user_id)?;
     auth.act_for(user.get())?;
     if coupon_id <= 0 {

@@ -68,6 +68,18 @@ pub async fn issue(
     AppPath(key): AppPath<String>,
     AppJson(body): AppJson<IssueTicket>,
 ) -> Result<Response, ApiError> {
+    issue_for(&st, auth, pass, &key, body).await
+}
+
+/// [`issue`] once its request is read: also the answer of the route served before the router
+/// (see [`crate::hot`]).
+pub(crate) async fn issue_for(
+    st: &AppState,
+    auth: AuthUser,
+    pass: Option<String>,
+    key: &str,
+    body: IssueTicket,
+) -> Result<Response, ApiError> {
     let user = UserId::new(body.user_id)?;
     auth.act_for(user.get())?;
     if let Err(wait) = st.limits.check(user.get()) {
@@ -76,7 +88,7 @@ pub async fn issue(
     }
     let result = st
         .engine
-        .issue_ticket_with_pass(&path_key(&key)?, user, pass.as_deref())
+        .issue_ticket_with_pass(&path_key(key)?, user, pass.as_deref())
         .await;
     count_issue(ScopeKind::Ticket, issue_outcome(&result, |i: &Issued| i.fresh));
     let issued = result?;

@@ -145,8 +145,10 @@ async fn public_reads_do_not_query_postgres_per_request() {
     let after = commits(app).await;
     let seconds = started.elapsed().as_secs_f64().ceil() as i64 + 2;
     // The health probe (2/s), one rules reload per TTL (200 ms) per key and one gauge refresh
-    // per second (a few queries) are allowed; 600 reads are not. One query is one commit here.
-    let allowed = seconds * 20;
+    // per second (a few queries) are allowed, about 20 a second, with room for a loaded machine
+    // (a full test run has measured 21); 600 reads, 400 of them of Postgres' rows, are not.
+    // One query is one commit here.
+    let allowed = seconds * 30;
     assert!(
         after - before - 1 <= allowed,
         "{} commits for 600 public reads in {seconds} s (allowed {allowed})",

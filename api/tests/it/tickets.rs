@@ -258,3 +258,90 @@ async fn a_redis_url_with_a_db_index_keeps_keys_there() {
         .unwrap();
     assert_eq!(elsewhere, 0, "nothing in db 0");
 }
+
+/// What `path` answers `user` (as `token`, with `body` as the raw body): status and JSON,
+/// without the time it was written.
+async fn answer(app: &TestApp, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+    let mut request = app
+        .http
+        .post(app.url(path))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let mut json: Value = r.json().await.unwrap();
+    if let Some(fields) = json.as_object_mut() {
+        fields.remove("timestamp");
+        fields.remove("path");
+    }
+    (status, json)
+}
+
+#[tokio::test]
+async fn the_issue_routes_answer_alike_whichever_way_they_are_served() {
+    // A plain path is answered ahead of the router; the same path with an escape the router
+    // decodes goes through the router. Every answer must be the same.
+    let app = TestApp::spawn().await;
+    app.create_event("e-1", 2, None).await;
+    let setup = crate::coupons::Setup {
+        count: 2,
+        ..Default::default()
+    };
+    let (_, batch) = crate::coupons::batch(&app, setup).await;
+    let ticket = ("/events/e-1/tickets", "/events/e%2D1/tickets");
+    let digits: String = batch.to_string().bytes().map(|b| format!("%{b:02X}")).collect();
+    let coupon = (
+        format!("/api/v1/coupons/{batch}/issue"),
+        format!("/api/v1/coupons/{digits}/issue"),
+    );
+    for (hot, routed) in [(ticket.0.to_owned(), ticket.1.to_owned()), coupon] {
+        let (me, other) = (app.user(7), app.user(8));
+        for (token, body, status) in [
+            (None, r#"{"userId":7}"#, 401),
+            (None, r#"{"userId":7"#, 401),
+            (Some(me.as_str()), r#"{"userId":7"#, 400),
+            (Some(me.as_str()), r#"{"userId":7,"extra":1}"#, 400),
+            (Some(me.as_str()), r#"[7]"#, 400),
+            (Some(other.as_str()), r#"{"userId":7}"#, 403),
+            (Some(me.as_str()), r#"{"userId":0}"#, 400),
+        ] {
+            let plain = answer(&app, &hot, token, body).await;
+            assert_eq!(plain.0, status, "{hot} {body}: {}", plain.1);
+            assert_eq!(answer(&app, &routed, token, body).await, plain, "{routed} {body}");
+        }
+        // The first issue on one spelling, the same user again on the other.
+        let first = answer(&app, &hot, Some(&me), r#"{"userId":7}"#).await;
+        assert_eq!(first.0, 201, "{hot}: {}", first.1);
+        let again = answer(&app, &routed, Some(&me), r#"{"userId":7}"#).await;
+        let second = answer(&app, &routed, Some(&app.user(9)), r#"{"userId":9}"#).await;
+        assert_eq!(second.0, 201, "{routed}: {}", second.1);
+        let third = answer(&app, &hot, Some(&app.user(10)), r#"{"userId":10}"#).await;
+        assert_eq!(third.0, 409, "{hot}: {}", third.1);
+        assert_eq!(
+            answer(&app, &routed, Some(&app.user(10)), r#"{"userId":10}"#).await,
+            third
+        );
+        if hot.starts_with("/events") {
+            assert_eq!(again, (200, first.1), "the same ticket again");
+        } else {
+            assert_eq!(again.0, 409, "{}", again.1);
+            assert_eq!(again.1["code"], "COUPON_ALREADY_ISSUED");
+        }
+    }
+    // Both ways are counted under the route's template.
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    for series in [
+        "http_requests_total{method=\"POST\",route=\"/events/{eventKey}/tickets\",status=\"401\"}",
+        "http_requests_total{method=\"POST\",route=\"/api/v1/coupons/{couponId}/issue\",status=\"201\"}",
+    ] {
+        let count: f64 = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} in\n{metrics}"));
+        assert!(count >= 2.0, "{series} {count}");
+    }
+}

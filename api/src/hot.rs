@@ -1,0 +1,245 @@
+//! The two issue routes, served before the router.
+//!
+//! Nearly every request of an opening is `POST /events/{eventKey}/tickets` or
+//! `POST /api/v1/coupons/{couponId}/issue`. Through axum's router each one paid for the path
+//! match, the insertion of its parameters and its matched path into the request's extensions
+//! (two allocations), the boxed route and the generic extractors (docs/request-cost.md).
+//! [`App`] recognises these two paths itself with a few comparisons and answers them with the
+//! same handler bodies, behind the same [`crate::guard`], with the same metrics, reading the
+//! request with the same extractors in the handler's order (the user first: `401` before `400`).
+//!
+//! Every other request goes to the router, and so does either path spelled in a way the
+//! router's extractors would decode or refuse (a `%` in the key, a coupon id that is not a
+//! plain number): what a request is answered never depends on which way it went.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::{FromRequest, FromRequestParts, Request},
+    http::Method,
+    response::{IntoResponse, Response},
+    routing::future::RouteFuture,
+};
+use serde::de::DeserializeOwned;
+use tower_layer::Layer;
+
+use crate::{
+    error::ApiError,
+    extract::{AdmissionPass, AppJson, AuthUser},
+    guard::{Guarded, GuardedFuture},
+    routes::{coupons, tickets},
+    state::AppState,
+    telemetry,
+};
+
+/// The application: the two issue routes served here, everything else by the router.
+#[derive(Clone)]
+pub struct App {
+    router: Router,
+    hot: Guarded<Hot>,
+}
+
+impl App {
+    /// `router` with the issue routes answered ahead of it, from `state`, behind its guard.
+    pub fn new(router: Router, state: AppState) -> Self {
+        let hot = state.guard.layer().layer(Hot {
+            ticket: telemetry::route_label(HotRoute::TICKET),
+            coupon: telemetry::route_label(HotRoute::COUPON),
+            state,
+        });
+        Self { router, hot }
+    }
+}
+
+impl<B> tower_service::Service<axum::http::Request<B>> for App
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AppFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The router and the guard are always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
+        let req = req.map(Body::new);
+        if req.method() == Method::POST && HotRoute::of(req.uri().path()).is_some() {
+            AppFuture::Hot {
+                inner: self.hot.call(req),
+            }
+        } else {
+            AppFuture::Routed {
+                inner: self.router.call(req),
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of [`App`]: the router's, or an issue route's.
+    #[project = AppProj]
+    pub enum AppFuture {
+        Routed { #[pin] inner: RouteFuture<Infallible> },
+        Hot { #[pin] inner: GuardedFuture<HotFuture> },
+    }
+}
+
+impl Future for AppFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AppProj::Routed { inner } => inner.poll(cx),
+            AppProj::Hot { inner } => inner.poll(cx),
+        }
+    }
+}
+
+type HotFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// The issue routes as a service (behind the guard in [`App`]).
+#[derive(Clone)]
+pub struct Hot {
+    state: AppState,
+    /// The routes' metric labels.
+    ticket: &'static str,
+    coupon: &'static str,
+}
+
+impl tower_service::Service<Request> for Hot {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = HotFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
+        let st = self.state.clone();
+        let (ticket, coupon) = (self.ticket, self.coupon);
+        Box::pin(async move {
+            let (route, answer) = match HotRoute::of(req.uri().path()) {
+                Some(HotRoute::Ticket(key)) => {
+                    let key = key.to_owned();
+                    let answer = match read(&st, req).await {
+                        Ok((auth, pass, body)) => tickets::issue_for(&st, auth, pass, &key, body).await,
+                        Err(e) => Err(e),
+                    };
+                    (ticket, answer.into_response())
+                }
+                Some(HotRoute::Coupon(id)) => {
+                    let answer = match read(&st, req).await {
+                        Ok((auth, pass, body)) => coupons::issue_for(&st, auth, pass, id, body)
+                            .await
+                            .map(IntoResponse::into_response),
+                        Err(e) => Err(e),
+                    };
+                    (coupon, answer.into_response())
+                }
+                // App sends only the two routes here.
+                None => unreachable!("only an issue route is served by Hot"),
+            };
+            telemetry::record("POST", route, answer.status(), started);
+            Ok(answer)
+        })
+    }
+}
+
+/// An issue request's caller, waiting-room pass and body, read as the routed handler's
+/// extractors read them and in their order.
+async fn read<T: DeserializeOwned>(
+    st: &AppState,
+    req: Request,
+) -> Result<(AuthUser, Option<String>, T), ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let auth = AuthUser::from_request_parts(&mut parts, st).await?;
+    let AdmissionPass(pass) = match AdmissionPass::from_request_parts(&mut parts, st).await {
+        Ok(pass) => pass,
+        Err(never) => match never {},
+    };
+    let AppJson(body) = AppJson::from_request(Request::from_parts(parts, body), st).await?;
+    Ok((auth, pass, body))
+}
+
+/// An issue route recognised from a request's path.
+#[derive(Debug, PartialEq, Eq)]
+enum HotRoute<'a> {
+    /// `/events/{eventKey}/tickets`, with a key that needs no decoding.
+    Ticket(&'a str),
+    /// `/api/v1/coupons/{couponId}/issue`, with an id of plain digits.
+    Coupon(i64),
+}
+
+impl<'a> HotRoute<'a> {
+    const TICKET: &'static str = "/events/{eventKey}/tickets";
+    const COUPON: &'static str = "/api/v1/coupons/{couponId}/issue";
+
+    /// The route `path` is, when it is one of the two and reads as the router would read it.
+    fn of(path: &'a str) -> Option<Self> {
+        if let Some(key) = path
+            .strip_prefix("/events/")
+            .and_then(|rest| rest.strip_suffix("/tickets"))
+        {
+            let plain = !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'%');
+            return plain.then_some(HotRoute::Ticket(key));
+        }
+        let id = path.strip_prefix("/api/v1/coupons/")?.strip_suffix("/issue")?;
+        // Up to 18 digits always fit an i64.
+        if id.is_empty() || id.len() > 18 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        id.parse().ok().map(HotRoute::Coupon)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_spellings_of_the_two_routes_are_recognised() {
+        assert_eq!(HotRoute::of("/events/e-1/tickets"), Some(HotRoute::Ticket("e-1")));
+        assert_eq!(
+            HotRoute::of("/api/v1/coupons/42/issue"),
+            Some(HotRoute::Coupon(42))
+        );
+        assert_eq!(
+            HotRoute::of("/api/v1/coupons/007/issue"),
+            Some(HotRoute::Coupon(7))
+        );
+        for routed in [
+            "/events//tickets",
+            "/events/a/b/tickets",
+            "/events/e%2D1/tickets",
+            "/events/e-1/tickets/",
+            "/events/e-1",
+            "/users/7/tickets",
+            "/api/v1/coupons//issue",
+            "/api/v1/coupons/-1/issue",
+            "/api/v1/coupons/+1/issue",
+            "/api/v1/coupons/1234567890123456789/issue",
+            "/api/v1/coupons/4%32/issue",
+            "/api/v1/coupons/42/issue/",
+            "/health",
+        ] {
+            assert_eq!(HotRoute::of(routed), None, "{routed}");
+        }
+    }
+}
