@@ -22,27 +22,82 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !json_content_type(req.headers()) {
-            return Err(ApiError::InvalidRequest(
-                "expected a body with `Content-Type: application/json`".into(),
-            ));
-        }
+        Self::check_type(req.headers())?;
         let bytes = Bytes::from_request(req, state).await?;
+        Self::parse(&bytes)
+    }
+}
+
+impl<T: DeserializeOwned> AppJson<T> {
+    /// The content type's check, made before the body is read.
+    pub(crate) fn check_type(headers: &HeaderMap) -> Result<(), ApiError> {
+        if json_content_type(headers) {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidRequest(
+                "expected a body with `Content-Type: application/json`".into(),
+            ))
+        }
+    }
+
+    /// The body read.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         // serde reads a JSON array as a struct's fields in order; every body here is an object.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(ApiError::InvalidRequest("the body must be a JSON object".into()));
         }
-        if has_escaped_nul(&bytes) {
+        if has_escaped_nul(bytes) {
             return Err(nul_rejection());
         }
         // Parsed once without the path tracking of axum's `Json` (a thousand instructions of an
         // issue request); only a body that fails is parsed again by it, for its message.
-        if let Ok(value) = serde_json::from_slice::<T>(&bytes) {
+        if let Ok(value) = serde_json::from_slice::<T>(bytes) {
             return Ok(AppJson(value));
         }
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        let axum::Json(value) = axum::Json::<T>::from_bytes(bytes)?;
         Ok(AppJson(value))
     }
+}
+
+/// axum's default bound on a body read whole (`Bytes` and the extractors made of it).
+const BODY_LIMIT: usize = 2_097_152;
+
+/// A body read whole as axum's `Bytes` extractor reads it, with its bound ([`BODY_LIMIT`],
+/// `413`) and its rejections (a body that did not arrive in time, `408`; any other error of
+/// the connection, `400` with axum's words), without the two layers and the buffer list it
+/// wraps around the body (about a thousand instructions of an issue request). A body of one
+/// frame, as an issue request's is, is not copied.
+pub(crate) async fn read_body(mut body: axum::body::Body) -> Result<Bytes, ApiError> {
+    use http_body::Body as _;
+    let mut first = Bytes::new();
+    let mut more: Option<bytes::BytesMut> = None;
+    while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| {
+            if crate::error::is_body_timeout(&e) {
+                ApiError::BodyTimeout
+            } else {
+                ApiError::InvalidRequest(format!("Failed to buffer the request body: {e}"))
+            }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let read = first.len() + more.as_ref().map_or(0, |m| m.len());
+        if read + data.len() > BODY_LIMIT {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        match &mut more {
+            Some(more) => more.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut joined = bytes::BytesMut::with_capacity(read + data.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&data);
+                more = Some(joined);
+            }
+        }
+    }
+    Ok(more.map_or(first, bytes::BytesMut::freeze))
 }
 
 fn json_content_type(headers: &HeaderMap) -> bool {

@@ -23,7 +23,7 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::{FromRequest, FromRequestParts, Request},
+    extract::{FromRequestParts, Request},
     http::Method,
     response::{IntoResponse, Response},
     routing::future::RouteFuture,
@@ -33,7 +33,7 @@ use tower_layer::Layer;
 
 use crate::{
     error::ApiError,
-    extract::{AdmissionPass, AppJson, AuthUser},
+    extract::{AdmissionPass, AppJson, AuthUser, read_body},
     guard::{Guarded, GuardedFuture},
     routes::{coupons, tickets},
     state::AppState,
@@ -171,7 +171,8 @@ async fn read<T: DeserializeOwned>(
         Ok(pass) => pass,
         Err(never) => match never {},
     };
-    let AppJson(body) = AppJson::from_request(Request::from_parts(parts, body), st).await?;
+    AppJson::<T>::check_type(&parts.headers)?;
+    let AppJson(body) = AppJson::parse(&read_body(body).await?)?;
     Ok((auth, pass, body))
 }
 

@@ -280,6 +280,31 @@ async fn answer(app: &TestApp, path: &str, token: Option<&str>, body: &str) -> (
     (status, json)
 }
 
+/// POSTs `parts` to `path` as `token` in chunks sent apart (each its own frame to the server);
+/// the status and the body of the answer.
+async fn chunked(app: &TestApp, path: &str, token: &str, parts: &[&str]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    for part in parts {
+        tcp.write_all(format!("{:x}\r\n{part}\r\n", part.len()).as_bytes())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tcp.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    let status = answer[9..12].parse().unwrap();
+    (status, answer.split_once("\r\n\r\n").unwrap().1.to_owned())
+}
+
 #[tokio::test]
 async fn the_issue_routes_answer_alike_whichever_way_they_are_served() {
     // A plain path is answered ahead of the router; the same path with an escape the router
@@ -311,6 +336,20 @@ async fn the_issue_routes_answer_alike_whichever_way_they_are_served() {
             let plain = answer(&app, &hot, token, body).await;
             assert_eq!(plain.0, status, "{hot} {body}: {}", plain.1);
             assert_eq!(answer(&app, &routed, token, body).await, plain, "{routed} {body}");
+        }
+        // A body over axum's 2 MB bound, and one sent in two chunks, read alike.
+        let large = format!("{{\"userId\":7{}}}", " ".repeat(2_100_000));
+        let too_large = answer(&app, &hot, Some(&me), &large).await;
+        assert_eq!(too_large.0, 413, "{}", too_large.1);
+        assert_eq!(answer(&app, &routed, Some(&me), &large).await, too_large);
+        for path in [&hot, &routed] {
+            let parts = [r#"{"userId""#, r#":0}"#];
+            let (status, body) = chunked(&app, path, &me, &parts).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert!(
+                body.contains("userId"),
+                "{path}: the joined body was read: {body}"
+            );
         }
         // The first issue on one spelling, the same user again on the other.
         let first = answer(&app, &hot, Some(&me), r#"{"userId":7}"#).await;
