@@ -86,15 +86,39 @@ pub fn format_kst(t: DateTime<Utc>) -> String {
 /// system clock as epoch ms, without building a chrono `DateTime` on the way (error bodies
 /// write one per answer).
 pub fn now_kst_ms() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .filter(|ms| *ms < 253_402_300_800_000 - KST_OFFSET_MS);
-    match ms {
+    match now_ms() {
         Some(ms) => write_rfc3339_ms(ms, KST_OFFSET_MS),
         None => format_kst(Utc::now().trunc_subsecs(3)),
     }
+}
+
+/// Appends [`now_kst_ms`] to `out`. The text of the last millisecond written on this thread
+/// is written again while it lasts: a flood of answers of one kind (the sold-out 409s) writes
+/// several a millisecond.
+pub fn push_now_kst_ms(out: &mut String) {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((-1, String::new())) };
+    }
+    let Some(ms) = now_ms() else {
+        out.push_str(&now_kst_ms());
+        return;
+    };
+    LAST.with_borrow_mut(|(last, text)| {
+        if *last != ms {
+            *text = write_rfc3339_ms(ms, KST_OFFSET_MS);
+            *last = ms;
+        }
+        out.push_str(text);
+    });
+}
+
+/// The system clock's epoch ms, when [`write_rfc3339_ms`] can write it (years 1970–9999).
+fn now_ms() -> Option<i64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .filter(|ms| *ms < 253_402_300_800_000 - KST_OFFSET_MS)
 }
 
 /// The epoch ms of an instant of years 1970–9999 that is a whole millisecond: every instant
@@ -192,6 +216,21 @@ mod tests {
             "now is written as any instant"
         );
         assert!((Utc::now() - parsed.with_timezone(&Utc)).num_seconds().abs() < 5);
+        // Pushed, twice within a millisecond or not: the present, as now_kst_ms writes it.
+        for _ in 0..3 {
+            let (before, mut pushed) = (Utc::now().trunc_subsecs(3), "x".to_owned());
+            push_now_kst_ms(&mut pushed);
+            let after = Utc::now();
+            let pushed = pushed.strip_prefix('x').unwrap();
+            let at = DateTime::parse_from_rfc3339(pushed)
+                .expect("RFC 3339")
+                .with_timezone(&Utc);
+            assert!(
+                before <= at && at <= after,
+                "{pushed} within {before} and {after}"
+            );
+            assert_eq!(format_kst(at), pushed);
+        }
         let before_1970 = from_ms(-1);
         assert_eq!(format_kst(before_1970), chrono_kst(before_1970));
     }
