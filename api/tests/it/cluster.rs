@@ -607,3 +607,124 @@ async fn a_killed_primary_of_one_bucket_loses_no_201_of_a_spread_event() {
         String::from_utf8_lossy(&check.stdout)
     );
 }
+
+/// A coupon batch spread over 3 buckets, one per primary: the primary of one of them SIGKILLed
+/// mid-burst gives no position twice (replica mode). Every 201's coupon is in Postgres once, for
+/// its user, no two 201s name one coupon, the pool is what the buckets leased, and the check
+/// finds Redis and Postgres agreeing.
+#[tokio::test]
+async fn a_killed_primary_of_one_coupon_bucket_gives_no_coupon_twice() {
+    use futures::StreamExt;
+
+    let mut cluster = Cluster::start(1).await;
+    let app = TestApp::spawn_with(replica_mode(&cluster)).await;
+    let setup = crate::coupons::Setup {
+        count: 1_000_000,
+        shards: 3,
+        ..Default::default()
+    };
+    let (_, batch) = crate::coupons::batch(&app, setup).await;
+    let buckets: Vec<_> = engine::scope::Scope::coupon_buckets(batch, 3)
+        .iter()
+        .map(|b| b.keys(&app.keys))
+        .collect();
+    let mut primaries = HashSet::new();
+    for bucket in &buckets {
+        primaries.insert(cluster.primary_of(&bucket.holders, 0).await.port);
+    }
+    assert_eq!(primaries.len(), 3, "one bucket on each primary");
+    let old = cluster.primary_of(&buckets[1].holders, 0).await.port;
+    let asked = cluster.witness(old);
+
+    let t0 = Instant::now();
+    let faults = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let index = cluster.index(old);
+        cluster.nodes[index].kill();
+        cluster.switched(&buckets[1].holders, old, asked, t0).await;
+        cluster.nodes[index].restart().await;
+    };
+    let path = format!("/api/v1/coupons/{batch}/issue");
+    let app_ref = &app;
+    let burst = futures::stream::iter(1_i64..)
+        .take_while(|_| std::future::ready(t0.elapsed() < Duration::from_secs(10)))
+        .map(|user| {
+            let path = path.clone();
+            async move {
+                let r = app_ref
+                    .post(&path, &app_ref.user(user), &serde_json::json!({ "userId": user }))
+                    .await;
+                let status = r.status().as_u16();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                (user, status, body["couponIssueId"].as_i64())
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>();
+    let (answers, ()) = tokio::join!(burst, faults);
+
+    let others: Vec<_> = answers
+        .iter()
+        .filter(|(_, status, _)| *status != 201 && *status != 503)
+        .take(3)
+        .collect();
+    assert!(others.is_empty(), "only 201 or 503: {others:?}");
+    let ok: Vec<(i64, i64)> = answers
+        .iter()
+        .filter(|(_, status, _)| *status == 201)
+        .map(|(user, _, id)| (*user, id.expect("a 201 names its coupon")))
+        .collect();
+    assert!(ok.len() > 100, "the burst issued ({} × 201)", ok.len());
+    let ids: HashSet<i64> = ok.iter().map(|(_, id)| *id).collect();
+    assert_eq!(ids.len(), ok.len(), "no coupon answered to two users");
+    let mut issued = 0;
+    for bucket in &buckets {
+        let primary = cluster.primary_of(&bucket.holders, asked).await;
+        let n: i64 = primary.cmd("HLEN", vec![bucket.holders.clone()]).await;
+        issued += n;
+    }
+    let started = Instant::now();
+    let mut rows = 0;
+    while started.elapsed() < Duration::from_secs(20) {
+        rows = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM coupon_issues WHERE batch_id = $1")
+            .bind(batch)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        if rows >= issued {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(rows, issued, "Postgres holds what the buckets hold");
+    let (users, answered): (Vec<i64>, Vec<i64>) = ok.iter().copied().unzip();
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM coupon_issues i JOIN unnest($1::bigint[], $2::bigint[]) AS a(user_id, id)
+         ON i.coupon_issue_id = a.id AND i.user_id = a.user_id",
+    )
+    .bind(&users)
+    .bind(&answered)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(kept as usize, ok.len(), "every 201 in Postgres, for its user");
+    let (pool, leased): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT reserved FROM scope_reservations WHERE scope_kind = 'coupon' AND scope_id = $1),
+                (SELECT sum(reserved)::bigint FROM scope_reservations WHERE scope_kind = 'coupon' AND scope_id LIKE $1 || '#%')",
+    )
+    .bind(batch.to_string())
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(Some(pool), leased, "the pool is what the buckets hold");
+    assert!(
+        pool >= issued,
+        "every issue was leased ({pool} leased, {issued} issued)"
+    );
+    let check = WorkersProcess::run_once(&app.core, &["check"]);
+    assert!(
+        check.status.success(),
+        "workers check: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
