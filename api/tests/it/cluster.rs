@@ -526,26 +526,11 @@ async fn a_killed_primary_of_one_bucket_loses_no_201_of_a_spread_event() {
     let app = TestApp::spawn_with(replica_mode(&cluster)).await;
     crate::shards::create(&app, "spread", 1_000_000, 3).await;
     let event = issuance_core::ids::EventKey::parse("spread").unwrap();
-    let buckets: Vec<_> = engine::scope::Scope::buckets(&event, 3)
-        .iter()
-        .map(|b| b.keys(&app.keys))
-        .collect();
-    let mut primaries = HashSet::new();
-    for bucket in &buckets {
-        primaries.insert(cluster.primary_of(&bucket.holders, 0).await.port);
-    }
-    assert_eq!(primaries.len(), 3, "one bucket on each primary");
-    let old = cluster.primary_of(&buckets[1].holders, 0).await.port;
-    let asked = cluster.witness(old);
+    let buckets = engine::scope::Scope::buckets(&event, 3);
+    let (buckets, old, asked) = one_bucket_per_primary(&cluster, &app, &buckets).await;
 
     let t0 = Instant::now();
-    let faults = async {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let index = cluster.index(old);
-        cluster.nodes[index].kill();
-        cluster.switched(&buckets[1].holders, old, asked, t0).await;
-        cluster.nodes[index].restart().await;
-    };
+    let faults = kill_mid_burst(&mut cluster, &buckets[1].holders, old, asked, t0);
     let (answers, ()) = tokio::join!(burst(&app, "spread", t0, Duration::from_secs(10)), faults);
 
     let others: Vec<_> = answers
@@ -588,23 +573,54 @@ async fn a_killed_primary_of_one_bucket_loses_no_201_of_a_spread_event() {
     .await
     .unwrap();
     assert_eq!(rows as usize, ok.len(), "every 201 in Postgres exactly once");
-    let (pool, leased): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT (SELECT reserved FROM scope_reservations WHERE scope_kind = 'ticket' AND scope_id = 'spread'),
-                (SELECT sum(reserved)::bigint FROM scope_reservations WHERE scope_kind = 'ticket' AND scope_id LIKE 'spread#%')",
+    pool_is_the_leases(&app, "ticket", "spread", issued).await;
+    crate::shards::checked(&app);
+}
+
+/// The keys of 3 `buckets`, each on a primary of its own (asserted), with bucket 1's primary's
+/// port and a node to ask about it once it is gone.
+async fn one_bucket_per_primary(
+    cluster: &Cluster,
+    app: &TestApp,
+    buckets: &[engine::scope::Scope],
+) -> (Vec<engine::keys::ScopeKeys>, u16, usize) {
+    let buckets: Vec<_> = buckets.iter().map(|b| b.keys(&app.keys)).collect();
+    let mut primaries = HashSet::new();
+    for bucket in &buckets {
+        primaries.insert(cluster.primary_of(&bucket.holders, 0).await.port);
+    }
+    assert_eq!(primaries.len(), 3, "one bucket on each primary");
+    let old = cluster.primary_of(&buckets[1].holders, 0).await.port;
+    let asked = cluster.witness(old);
+    (buckets, old, asked)
+}
+
+/// Two seconds into a burst begun at `t0`: SIGKILLs `old`, the primary of `key`, waits until
+/// `asked` names its replica as the key's primary, and restarts it.
+async fn kill_mid_burst(cluster: &mut Cluster, key: &str, old: u16, asked: usize, t0: Instant) {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let index = cluster.index(old);
+    cluster.nodes[index].kill();
+    cluster.switched(key, old, asked, t0).await;
+    cluster.nodes[index].restart().await;
+}
+
+/// A scope spread over buckets (`kind`, `pool`): the pool's lease is the sum of its buckets',
+/// and covers the `issued` their copies hold.
+async fn pool_is_the_leases(app: &TestApp, kind: &str, pool: &str, issued: i64) {
+    let (leased, buckets): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT reserved FROM scope_reservations WHERE scope_kind = $1 AND scope_id = $2),
+                (SELECT sum(reserved)::bigint FROM scope_reservations WHERE scope_kind = $1 AND scope_id LIKE $2 || '#%')",
     )
+    .bind(kind)
+    .bind(pool)
     .fetch_one(&app.db)
     .await
     .unwrap();
-    assert_eq!(Some(pool), leased, "the pool is what the buckets hold");
+    assert_eq!(Some(leased), buckets, "the pool is what the buckets hold");
     assert!(
-        pool >= issued,
-        "every issue was leased ({pool} leased, {issued} issued)"
-    );
-    let check = WorkersProcess::run_once(&app.core, &["check"]);
-    assert!(
-        check.status.success(),
-        "workers check: {}",
-        String::from_utf8_lossy(&check.stdout)
+        leased >= issued,
+        "every issue was leased ({leased} leased, {issued} issued)"
     );
 }
 
@@ -624,26 +640,11 @@ async fn a_killed_primary_of_one_coupon_bucket_gives_no_coupon_twice() {
         ..Default::default()
     };
     let (_, batch) = crate::coupons::batch(&app, setup).await;
-    let buckets: Vec<_> = engine::scope::Scope::coupon_buckets(batch, 3)
-        .iter()
-        .map(|b| b.keys(&app.keys))
-        .collect();
-    let mut primaries = HashSet::new();
-    for bucket in &buckets {
-        primaries.insert(cluster.primary_of(&bucket.holders, 0).await.port);
-    }
-    assert_eq!(primaries.len(), 3, "one bucket on each primary");
-    let old = cluster.primary_of(&buckets[1].holders, 0).await.port;
-    let asked = cluster.witness(old);
+    let buckets = engine::scope::Scope::coupon_buckets(batch, 3);
+    let (buckets, old, asked) = one_bucket_per_primary(&cluster, &app, &buckets).await;
 
     let t0 = Instant::now();
-    let faults = async {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let index = cluster.index(old);
-        cluster.nodes[index].kill();
-        cluster.switched(&buckets[1].holders, old, asked, t0).await;
-        cluster.nodes[index].restart().await;
-    };
+    let faults = kill_mid_burst(&mut cluster, &buckets[1].holders, old, asked, t0);
     let path = format!("/api/v1/coupons/{batch}/issue");
     let app_ref = &app;
     let burst = futures::stream::iter(1_i64..)
@@ -708,23 +709,6 @@ async fn a_killed_primary_of_one_coupon_bucket_gives_no_coupon_twice() {
     .await
     .unwrap();
     assert_eq!(kept as usize, ok.len(), "every 201 in Postgres, for its user");
-    let (pool, leased): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT (SELECT reserved FROM scope_reservations WHERE scope_kind = 'coupon' AND scope_id = $1),
-                (SELECT sum(reserved)::bigint FROM scope_reservations WHERE scope_kind = 'coupon' AND scope_id LIKE $1 || '#%')",
-    )
-    .bind(batch.to_string())
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    assert_eq!(Some(pool), leased, "the pool is what the buckets hold");
-    assert!(
-        pool >= issued,
-        "every issue was leased ({pool} leased, {issued} issued)"
-    );
-    let check = WorkersProcess::run_once(&app.core, &["check"]);
-    assert!(
-        check.status.success(),
-        "workers check: {}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    pool_is_the_leases(&app, "coupon", &batch.to_string(), issued).await;
+    crate::shards::checked(&app);
 }
