@@ -569,10 +569,13 @@ impl Engine {
             return;
         }
         let used = self.keys().room(&scope.tag()).used;
-        let added: Result<i64, _> = self
-            .redis()
-            .next()
-            .zadd(used, None, None, false, false, (expiry as f64, user))
+        // Boxed: an issue's future should not carry the command's for every request.
+        let added: Result<i64, _> =
+            Box::pin(
+                self.redis()
+                    .next()
+                    .zadd(used, None, None, false, false, (expiry as f64, user)),
+            )
             .await;
         if let Err(e) = added {
             tracing::warn!(error = %e, "a used pass was not recorded; its slot frees when it expires");
