@@ -67,13 +67,17 @@ const BODY_LIMIT: usize = 2_097_152;
 /// the connection, `400` with axum's words), without the two layers and the buffer list it
 /// wraps around the body (about a thousand instructions of an issue request). A body of one
 /// frame, as an issue request's is, is not copied.
-pub(crate) async fn read_body(mut body: axum::body::Body) -> Result<Bytes, ApiError> {
-    use http_body::Body as _;
+pub(crate) async fn read_body<B>(mut body: B) -> Result<Bytes, ApiError>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
     let mut first = Bytes::new();
     let mut more: Option<bytes::BytesMut> = None;
     while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(|e| {
-            if crate::error::is_body_timeout(&e) {
+            let e: axum::BoxError = e.into();
+            if crate::error::is_body_timeout(&*e) {
                 ApiError::BodyTimeout
             } else {
                 ApiError::InvalidRequest(format!("Failed to buffer the request body: {e}"))

@@ -100,6 +100,22 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        self.run(req, |body, deadline| Body::new(DeadlineBody::new(body, deadline)))
+    }
+}
+
+impl<S> Guarded<S> {
+    /// [`Guarded`]'s answer to `req`, its body given to the inner service as `deadlined` makes
+    /// it of the body and its deadline: boxed again for the router, which takes only axum's
+    /// `Body`; as it is for the issue routes ([`crate::hot`]), which read any body.
+    pub(crate) fn run<B, D>(
+        &mut self,
+        req: axum::http::Request<B>,
+        deadlined: impl FnOnce(B, Instant) -> D,
+    ) -> GuardedFuture<S::Future>
+    where
+        S: tower_service::Service<axum::http::Request<D>, Response = Response, Error = Infallible>,
+    {
         let uri = req.uri().clone();
         let exempt = matches!(uri.path(), "/health" | "/ready" | "/metrics");
         let slot = if exempt {
@@ -117,7 +133,7 @@ where
         };
         let now = Instant::now();
         let body_deadline = now + self.guard.body_timeout;
-        let req = req.map(|body| Body::new(DeadlineBody::new(body, body_deadline)));
+        let req = req.map(|body| deadlined(body, body_deadline));
         GuardedFuture::Running {
             inner: error::with_uri(uri, self.inner.call(req)),
             timer: None,
@@ -202,14 +218,15 @@ pub async fn require_db(State(engine): State<engine::Engine>, req: Request, next
 /// A body that fails with [`BodyTimedOut`] when it is still incomplete at its deadline. The
 /// timer is made only when the body is not ready at once (a small JSON body usually arrives
 /// with the head), so most requests cost no timer.
-struct DeadlineBody {
-    inner: Body,
+pub struct DeadlineBody<B> {
+    inner: B,
     deadline: Instant,
     timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl DeadlineBody {
-    fn new(inner: Body, deadline: Instant) -> Self {
+impl<B> DeadlineBody<B> {
+    /// `inner`, failing when it is still incomplete at `deadline`.
+    pub fn new(inner: B, deadline: Instant) -> Self {
         Self {
             inner,
             deadline,
@@ -218,7 +235,11 @@ impl DeadlineBody {
     }
 }
 
-impl http_body::Body for DeadlineBody {
+impl<B> http_body::Body for DeadlineBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
     type Data = Bytes;
     type Error = axum::BoxError;
 

@@ -23,8 +23,9 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::{FromRequestParts, Request},
+    extract::FromRequestParts,
     http::Method,
+    http::Request,
     response::{IntoResponse, Response},
     routing::future::RouteFuture,
 };
@@ -34,7 +35,7 @@ use tower_layer::Layer;
 use crate::{
     error::ApiError,
     extract::{AdmissionPass, AppJson, AuthUser, read_body},
-    guard::{Guarded, GuardedFuture},
+    guard::{DeadlineBody, Guarded, GuardedFuture},
     routes::{coupons, tickets},
     state::AppState,
     telemetry,
@@ -61,7 +62,7 @@ impl App {
 
 impl<B> tower_service::Service<axum::http::Request<B>> for App
 where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
@@ -74,14 +75,14 @@ where
     }
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
-        let req = req.map(Body::new);
         if req.method() == Method::POST && HotRoute::of(req.uri().path()).is_some() {
+            // The body as it came, under the guard's deadline: not boxed twice as the router's.
             AppFuture::Hot {
-                inner: self.hot.call(req),
+                inner: self.hot.run(req, DeadlineBody::new),
             }
         } else {
             AppFuture::Routed {
-                inner: self.router.call(req),
+                inner: self.router.call(req.map(Body::new)),
             }
         }
     }
@@ -118,7 +119,11 @@ pub struct Hot {
     coupon: &'static str,
 }
 
-impl tower_service::Service<Request> for Hot {
+impl<B> tower_service::Service<Request<DeadlineBody<B>>> for Hot
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     type Response = Response;
     type Error = Infallible;
     type Future = HotFuture;
@@ -127,7 +132,7 @@ impl tower_service::Service<Request> for Hot {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, req: Request<DeadlineBody<B>>) -> Self::Future {
         let started = Instant::now();
         let st = self.state.clone();
         let (ticket, coupon) = (self.ticket, self.coupon);
@@ -161,10 +166,12 @@ impl tower_service::Service<Request> for Hot {
 
 /// An issue request's caller, waiting-room pass and body, read as the routed handler's
 /// extractors read them and in their order.
-async fn read<T: DeserializeOwned>(
-    st: &AppState,
-    req: Request,
-) -> Result<(AuthUser, Option<String>, T), ApiError> {
+async fn read<T, B>(st: &AppState, req: Request<B>) -> Result<(AuthUser, Option<String>, T), ApiError>
+where
+    T: DeserializeOwned,
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
     let (mut parts, body) = req.into_parts();
     let auth = AuthUser::from_request_parts(&mut parts, st).await?;
     let AdmissionPass(pass) = match AdmissionPass::from_request_parts(&mut parts, st).await {
