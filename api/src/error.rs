@@ -567,12 +567,14 @@ fn write_middle(out: &mut String, status: StatusCode, code: &str, message: &str)
 
 /// A response of JSON written by hand (error bodies, the ticket answer).
 pub fn json_response(status: StatusCode, json: String) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        json,
-    )
-        .into_response()
+    // Built directly: through `(status, [header], json).into_response()` the content type was
+    // inserted twice, `text/plain` first.
+    let mut response = Response::new(axum::body::Body::from(json));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// The bytes JSON escapes inside a string: control characters, `"` and `\`.
