@@ -99,19 +99,19 @@ impl Jwt {
     }
 
     /// The token's name in `verified`.
-    fn fingerprint(&self, token: &str) -> u128 {
+    fn fingerprint(&self, token: &[u8]) -> u128 {
         use siphasher::sip128::Hasher128;
         let mut h = siphasher::sip128::SipHasher13::new_with_keys(self.hash_key.0, self.hash_key.1);
-        std::hash::Hasher::write(&mut h, token.as_bytes());
+        std::hash::Hasher::write(&mut h, token);
         h.finish128().as_u128()
     }
 
     /// The caller of a valid token, or `None` for a malformed, badly signed or expired one.
-    pub fn verify(&self, token: &str) -> Option<Caller> {
-        self.verify_at(token, now_secs())
+    pub fn verify(&self, token: impl AsRef<[u8]>) -> Option<Caller> {
+        self.verify_at(token.as_ref(), now_secs())
     }
 
-    fn verify_at(&self, token: &str, now: u64) -> Option<Caller> {
+    fn verify_at(&self, token: &[u8], now: u64) -> Option<Caller> {
         let fingerprint = self.fingerprint(token);
         let remembered = self
             .verified
@@ -122,6 +122,7 @@ impl Jwt {
         if let Some(v) = remembered {
             return (now <= v.exp + LEEWAY_SECS).then_some(v.caller);
         }
+        let token = std::str::from_utf8(token).ok()?;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         let user_id: i64 = data.claims.sub.parse().ok().filter(|id| *id > 0)?;
         let admin = data.claims.roles.iter().any(|r| r == ROLE_ADMIN);
@@ -191,8 +192,14 @@ mod tests {
                 admin: false
             })
         );
-        assert!(jwt.verify_at(&token, exp).is_some(), "remembered and valid");
-        assert!(jwt.verify_at(&token, exp + LEEWAY_SECS + 1).is_none(), "expired");
+        assert!(
+            jwt.verify_at(token.as_bytes(), exp).is_some(),
+            "remembered and valid"
+        );
+        assert!(
+            jwt.verify_at(token.as_bytes(), exp + LEEWAY_SECS + 1).is_none(),
+            "expired"
+        );
     }
 
     #[test]
@@ -207,6 +214,9 @@ mod tests {
         let forged = format!("{signed}.{flipped}{}", &signature[1..]);
         assert_eq!(jwt.verify(&forged), None);
         assert_eq!(jwt.verify(signed), None);
-        assert_ne!(jwt.fingerprint(&token), jwt.fingerprint(&forged));
+        assert_ne!(
+            jwt.fingerprint(token.as_bytes()),
+            jwt.fingerprint(forged.as_bytes())
+        );
     }
 }

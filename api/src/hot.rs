@@ -29,12 +29,11 @@ use axum::{
     response::{IntoResponse, Response},
     routing::future::RouteFuture,
 };
-use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 
 use crate::{
     error::ApiError,
-    extract::{AdmissionPass, AppJson, AuthUser, read_body},
+    extract::{AdmissionPass, AppJson, AuthUser, UserBody, read_body},
     guard::{DeadlineBody, Guarded, GuardedFuture},
     routes::{coupons, tickets},
     state::AppState,
@@ -137,11 +136,12 @@ where
         let st = self.state.clone();
         let (ticket, coupon) = (self.ticket, self.coupon);
         Box::pin(async move {
-            let (route, answer) = match HotRoute::of(req.uri().path()) {
+            // The path outlives the request's parts (a shared `Bytes`, not a copy).
+            let uri = req.uri().clone();
+            let (route, answer) = match HotRoute::of(uri.path()) {
                 Some(HotRoute::Ticket(key)) => {
-                    let key = key.to_owned();
                     let answer = match read(&st, req).await {
-                        Ok((auth, pass, body)) => tickets::issue_for(&st, auth, pass, &key, body).await,
+                        Ok((auth, pass, body)) => tickets::issue_for(&st, auth, pass, key, body).await,
                         Err(e) => Err(e),
                     };
                     (ticket, answer.into_response())
@@ -168,7 +168,7 @@ where
 /// extractors read them and in their order.
 async fn read<T, B>(st: &AppState, req: Request<B>) -> Result<(AuthUser, Option<String>, T), ApiError>
 where
-    T: DeserializeOwned,
+    T: UserBody,
     B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: Into<axum::BoxError>,
 {
@@ -179,7 +179,7 @@ where
         Err(never) => match never {},
     };
     AppJson::<T>::check_type(&parts.headers)?;
-    let AppJson(body) = AppJson::parse(&read_body(body).await?)?;
+    let body = T::parse(&read_body(body).await?)?;
     Ok((auth, pass, body))
 }
 

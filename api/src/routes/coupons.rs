@@ -25,6 +25,12 @@ pub struct IssueBody {
     user_id: i64,
 }
 
+impl crate::extract::UserBody for IssueBody {
+    fn of_user(user_id: i64) -> Self {
+        Self { user_id }
+    }
+}
+
 /// A coupon just issued.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

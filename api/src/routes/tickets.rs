@@ -23,6 +23,12 @@ pub struct IssueTicket {
     user_id: i64,
 }
 
+impl crate::extract::UserBody for IssueTicket {
+    fn of_user(user_id: i64) -> Self {
+        Self { user_id }
+    }
+}
+
 /// A ticket, as the issue endpoint answers it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
