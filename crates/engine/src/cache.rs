@@ -18,7 +18,7 @@
 //!   answered here: a holder still goes to Redis for their ticket,
 //!   everyone else gets the refusal the check order gives (inactive, not in period, sold out).
 //!   Scopes larger than the configured bound keep asking Redis, to bound memory; entries nobody
-//!   asked about for [`SOLD_OUT_IDLE`] are dropped.
+//!   asked about for one to two [`SOLD_OUT_IDLE`] periods are dropped.
 //!
 //! Nothing here is a source of truth: losing it (a restart) only costs a few queries.
 
@@ -26,7 +26,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, OnceLock, RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -289,8 +289,8 @@ pub struct SoldOut {
     version: i64,
     /// Sorted user ids of every holder, once loaded.
     holders: OnceLock<Vec<i64>>,
-    /// When it was last asked about ([`now_secs`]).
-    used: AtomicU64,
+    /// Asked about since the book's last sweep ([`SoldOutBook::mark`]).
+    used: AtomicBool,
 }
 
 impl SoldOut {
@@ -318,12 +318,8 @@ const SOLD_OUT_MAX: usize = 10_000;
 #[derive(Default)]
 pub struct SoldOutBook {
     scopes: RwLock<FastMap<Arc<SoldOut>>>,
-}
-
-/// Seconds on a monotonic clock of this process (for idle times stored in atomics).
-fn now_secs() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_secs()
+    /// When idle scopes were last dropped (`None`: never).
+    swept: std::sync::Mutex<Option<Instant>>,
 }
 
 impl SoldOutBook {
@@ -331,7 +327,12 @@ impl SoldOutBook {
     pub fn get(&self, key: &str) -> Option<Arc<SoldOut>> {
         let scopes = self.scopes.read().unwrap_or_else(|e| e.into_inner());
         let entry = scopes.get(key)?;
-        entry.used.store(now_secs(), Ordering::Relaxed);
+        // A flag, not a time: every answer of a sold-out flood comes here, and reading the
+        // clock cost more than the rest of the lookup. Written only when it changes, so the
+        // flood's threads do not take the line from one another.
+        if !entry.used.load(Ordering::Relaxed) {
+            entry.used.store(true, Ordering::Relaxed);
+        }
         Some(Arc::clone(entry))
     }
 
@@ -340,6 +341,13 @@ impl SoldOutBook {
     /// [`SOLD_OUT_MAX`] are still remembered, the new one is not (its requests keep asking
     /// Redis).
     pub fn mark(&self, key: &str, version: i64) -> Option<Arc<SoldOut>> {
+        self.mark_at(key, version, Instant::now())
+    }
+
+    /// [`SoldOutBook::mark`] at `now`. At most once per [`SOLD_OUT_IDLE`] it drops the scopes
+    /// nobody asked about since the sweep before, so a scope is dropped after one to two idle
+    /// periods without a question.
+    fn mark_at(&self, key: &str, version: i64, now: Instant) -> Option<Arc<SoldOut>> {
         if self.get(key).is_some() {
             return None;
         }
@@ -347,14 +355,22 @@ impl SoldOutBook {
         if scopes.contains_key(key) {
             return None;
         }
-        let now = now_secs();
-        scopes.retain(|_, e| now.saturating_sub(e.used.load(Ordering::Relaxed)) < SOLD_OUT_IDLE.as_secs());
+        let mut swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
+        match *swept {
+            Some(at) if now.saturating_duration_since(at) < SOLD_OUT_IDLE => {}
+            Some(_) => {
+                scopes.retain(|_, e| e.used.swap(false, Ordering::Relaxed));
+                *swept = Some(now);
+            }
+            None => *swept = Some(now),
+        }
+        drop(swept);
         if scopes.len() >= SOLD_OUT_MAX {
             return None;
         }
         let entry = Arc::new(SoldOut {
             version,
-            used: AtomicU64::new(now),
+            used: AtomicBool::new(true),
             ..SoldOut::default()
         });
         scopes.insert(key.to_owned(), Arc::clone(&entry));
@@ -422,6 +438,24 @@ mod tests {
         assert!(matches!(cache.lookup("k"), Lookup::Stale(Some(_))));
         cache.keep("k");
         assert!(matches!(cache.lookup("k"), Lookup::Fresh(Some(_))));
+    }
+
+    #[test]
+    fn a_sold_out_scope_nobody_asks_about_is_dropped_after_one_to_two_idle_periods() {
+        let book = SoldOutBook::default();
+        let kept = |k: &str| book.scopes.read().unwrap().contains_key(k);
+        let t0 = Instant::now();
+        assert!(book.mark_at("a", 1, t0).is_some());
+        assert!(book.mark_at("b", 1, t0 + SOLD_OUT_IDLE / 2).is_some());
+        // A sweep: both were marked since the last one.
+        assert!(book.mark_at("c", 1, t0 + SOLD_OUT_IDLE).is_some());
+        assert!(kept("a") && kept("b"));
+        assert!(book.get("a").is_some());
+        // The next sweep: `b` was not asked about since the one before.
+        assert!(book.mark_at("d", 1, t0 + SOLD_OUT_IDLE * 2).is_some());
+        assert!(kept("a"), "asked about since the sweep before");
+        assert!(!kept("b"), "idle since the sweep before");
+        assert!(kept("c") && kept("d"), "marked since the sweep before");
     }
 
     #[test]
