@@ -108,13 +108,28 @@ impl<S> Guarded<S> {
     /// [`Guarded`]'s answer to `req`, its body given to the inner service as `deadlined` makes
     /// it of the body and its deadline: boxed again for the router, which takes only axum's
     /// `Body`; as it is for the issue routes ([`crate::hot`]), which read any body.
-    pub(crate) fn run<B, D>(
+    fn run<B, D>(
         &mut self,
         req: axum::http::Request<B>,
         deadlined: impl FnOnce(B, Instant) -> D,
     ) -> GuardedFuture<S::Future>
     where
         S: tower_service::Service<axum::http::Request<D>, Response = Response, Error = Infallible>,
+    {
+        self.run_with(req, deadlined, |inner, req, _| inner.call(req))
+    }
+
+    /// [`Guarded::run`], the inner service answering through `call`: for one that takes more
+    /// than the request ([`crate::hot`]: the route it was recognised as, and when the guard
+    /// took the request, for its duration).
+    pub(crate) fn run_with<B, D, F>(
+        &mut self,
+        req: axum::http::Request<B>,
+        deadlined: impl FnOnce(B, Instant) -> D,
+        call: impl FnOnce(&mut S, axum::http::Request<D>, Instant) -> F,
+    ) -> GuardedFuture<F>
+    where
+        F: Future,
     {
         let uri = req.uri().clone();
         let exempt = matches!(uri.path(), "/health" | "/ready" | "/metrics");
@@ -135,7 +150,7 @@ impl<S> Guarded<S> {
         let body_deadline = now + self.guard.body_timeout;
         let req = req.map(|body| deadlined(body, body_deadline));
         GuardedFuture::Running {
-            inner: error::with_uri(uri, self.inner.call(req)),
+            inner: error::with_uri(uri, call(&mut self.inner, req, now)),
             timer: None,
             deadline: now + self.guard.request_timeout,
             _slot: slot,

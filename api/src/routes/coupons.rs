@@ -1,7 +1,7 @@
 //! First-come coupons: `POST /api/v1/coupons/{couponId}/issue` (the hot path, like tickets) and a
 //! user's coupons (`GET /api/v1/users/{userId}/coupons`, alias `GET /api/v1/coupons?userId=`).
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use engine::coupons::IssuedCoupon;
 use issuance_core::{discount::Discount, enums::CouponStatus, error::ScopeKind, ids::UserId};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::params::kst;
 use crate::{
-    error::{ApiError, ErrorBody},
+    error::{ApiError, ErrorBody, json_response, push_json_str},
     extract::{AdmissionPass, AppJson, AppPath, AppQuery, AuthUser},
     state::AppState,
     telemetry::{count_issue, issue_outcome},
@@ -83,7 +83,7 @@ pub async fn issue(
     AdmissionPass(pass): AdmissionPass,
     AppPath(coupon_id): AppPath<i64>,
     AppJson(body): AppJson<IssueBody>,
-) -> Result<(StatusCode, Json<IssuedView>), ApiError> {
+) -> Result<Response, ApiError> {
     issue_for(&st, auth, pass, coupon_id, body).await
 }
 
@@ -95,7 +95,7 @@ pub(crate) async fn issue_for(
     pass: Option<String>,
     coupon_id: i64,
     body: IssueBody,
-) -> Result<(StatusCode, Json<IssuedView>), ApiError> {
+) -> Result<Response, ApiError> {
     let user = UserId::new(body.user_id)?;
     auth.act_for(user.get())?;
     if coupon_id <= 0 {
@@ -112,7 +112,34 @@ pub(crate) async fn issue_for(
         .issue_coupon_with_pass(coupon_id, user, pass.as_deref())
         .await;
     count_issue(ScopeKind::Coupon, issue_outcome(&result, |_| true));
-    Ok((StatusCode::CREATED, Json(result?.into())))
+    Ok(json_response(StatusCode::CREATED, coupon_json(&result?)))
+}
+
+/// An [`IssuedView`] as JSON, written directly as a ticket's is (the test
+/// `the_answer_is_what_serde_writes` holds the two together).
+fn coupon_json(c: &IssuedCoupon) -> String {
+    let mut out = String::with_capacity(256);
+    let mut number = itoa::Buffer::new();
+    out.push_str("{\"couponIssueId\":");
+    out.push_str(number.format(c.coupon_issue_id));
+    out.push_str(",\"couponId\":");
+    out.push_str(number.format(c.batch_id));
+    out.push_str(",\"userId\":");
+    out.push_str(number.format(c.user_id));
+    out.push_str(",\"status\":\"ISSUED\",\"code\":");
+    push_json_str(&mut out, &c.code);
+    out.push_str(",\"discount\":");
+    match &c.discount {
+        // Rare on this path, and its shape is the type's own: serde writes it.
+        Some(discount) => out.push_str(&serde_json::to_string(discount).expect("a discount serialises")),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\"expiresAt\":\"");
+    out.push_str(&kst(c.expires_at));
+    out.push_str("\",\"issuedAt\":\"");
+    out.push_str(&kst(c.issued_at));
+    out.push_str("\"}");
+    out
 }
 
 /// `?status=` of a user's coupons.
@@ -213,4 +240,41 @@ async fn list(
     Ok(Json(CouponList {
         items: coupons.into_iter().map(Into::into).collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use issuance_core::{clock, discount::DiscountType};
+
+    use super::*;
+
+    #[test]
+    fn the_answer_is_what_serde_writes() {
+        let discounts = [
+            None,
+            Some(Discount {
+                kind: DiscountType::Amount,
+                value: 1_000,
+                max_discount: None,
+            }),
+            Some(Discount {
+                kind: DiscountType::Percent,
+                value: 10,
+                max_discount: Some(5_000),
+            }),
+        ];
+        for (discount, code) in discounts.into_iter().zip(["GOLD-7", "a\"b\\c", "쿠폰"]) {
+            let c = IssuedCoupon {
+                coupon_issue_id: 420_000_007,
+                batch_id: 42,
+                user_id: i64::MAX,
+                code: code.into(),
+                discount,
+                expires_at: clock::from_ms(1_768_014_000_000),
+                issued_at: clock::from_ms(1_768_014_000_123),
+            };
+            let view = serde_json::to_string(&IssuedView::from(c.clone())).unwrap();
+            assert_eq!(coupon_json(&c), view);
+        }
+    }
 }
