@@ -92,17 +92,21 @@ pub fn now_kst_ms() -> String {
     }
 }
 
-/// Appends [`now_kst_ms`] to `out`. The text of the last millisecond written on this thread
-/// is written again while it lasts: a flood of answers of one kind (the sold-out 409s) writes
-/// several a millisecond.
+/// Appends [`now_kst_ms`] to `out`.
 pub fn push_now_kst_ms(out: &mut String) {
+    match now_ms() {
+        Some(ms) => push_kst_ms(out, ms),
+        None => out.push_str(&now_kst_ms()),
+    }
+}
+
+/// Appends the instant `ms` (epoch ms, as [`now_ms`] gives it) as [`format_kst`] writes it. The
+/// text of the last millisecond written on this thread is written again while it lasts: a
+/// flood of answers of one kind (the sold-out 409s) writes several a millisecond.
+pub fn push_kst_ms(out: &mut String, ms: i64) {
     thread_local! {
         static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((-1, String::new())) };
     }
-    let Some(ms) = now_ms() else {
-        out.push_str(&now_kst_ms());
-        return;
-    };
     LAST.with_borrow_mut(|(last, text)| {
         if *last != ms {
             *text = write_rfc3339_ms(ms, KST_OFFSET_MS);
@@ -113,7 +117,7 @@ pub fn push_now_kst_ms(out: &mut String) {
 }
 
 /// The system clock's epoch ms, when [`write_rfc3339_ms`] can write it (years 1970–9999).
-fn now_ms() -> Option<i64> {
+pub fn now_ms() -> Option<i64> {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()
