@@ -196,7 +196,17 @@ impl Engine {
             }
             return Ok(verdict);
         }
-        // Missing or behind again right after the rebuild: the server changed meanwhile.
+        // Out of rebuilds (the copy missing or behind again right after one: the server changed
+        // meanwhile), of reservations (a burst outrunning them) or of waits for stock on its
+        // way: the request is answered 503, and which bound ended it is logged.
+        tracing::warn!(
+            scope = ?scope,
+            user,
+            rebuilds,
+            reserves,
+            waits,
+            "an issue request gave up on Redis and is answered 503"
+        );
         Err(Error::RedisUnsettled)
     }
 
