@@ -554,39 +554,27 @@ fn write_body_at(
 /// answer (the sold-out 409s) each process writes several a millisecond, every one the same
 /// bytes, and each after the first is the kept body's handle (about 600 instructions less).
 fn fixed_body(status: StatusCode, code: &'static str, message: &'static str, path: &str) -> Bytes {
-    type Key = (u16, usize, usize, usize, usize, i64);
     thread_local! {
-        static LAST: std::cell::RefCell<(Key, String, Bytes)> =
-            const { std::cell::RefCell::new(((0, 0, 0, 0, 0, -1), String::new(), Bytes::new())) };
+        static LAST: std::cell::RefCell<((FixedKey, i64), String, Bytes)> =
+            const { std::cell::RefCell::new((((0, 0, 0, 0, 0), -1), String::new(), Bytes::new())) };
     }
-    let Some(ms) = clock::now_ms() else {
-        return Bytes::from(write_body_at(
-            None,
+    let write = |at: Option<i64>| {
+        Bytes::from(write_body_at(
+            at,
             status,
             code,
             &Cow::Borrowed(message),
             path,
             None,
-        ));
+        ))
     };
-    let key = (
-        status.as_u16(),
-        code.as_ptr() as usize,
-        code.len(),
-        message.as_ptr() as usize,
-        message.len(),
-        ms,
-    );
+    let Some(ms) = clock::now_ms() else {
+        return write(None);
+    };
+    let key = (fixed_key(status, code, message), ms);
     LAST.with_borrow_mut(|(last, last_path, body)| {
         if *last != key || last_path != path {
-            *body = Bytes::from(write_body_at(
-                Some(ms),
-                status,
-                code,
-                &Cow::Borrowed(message),
-                path,
-                None,
-            ));
+            *body = write(Some(ms));
             *last = key;
             last_path.clear();
             last_path.push_str(path);
@@ -595,21 +583,27 @@ fn fixed_body(status: StatusCode, code: &'static str, message: &'static str, pat
     })
 }
 
-/// [`write_middle`] of a fixed message, written once per thread for as long as the same one
-/// follows: a flood of one answer (the sold-out 409s) escapes its Korean message once. The
-/// key is where the `&'static` code and message are, which no other text can share.
-fn push_fixed_middle(out: &mut String, status: StatusCode, code: &'static str, message: &'static str) {
-    type Key = (u16, usize, usize, usize, usize);
-    thread_local! {
-        static LAST: std::cell::RefCell<(Key, String)> = const { std::cell::RefCell::new(((0, 0, 0, 0, 0), String::new())) };
-    }
-    let key = (
+/// What tells one fixed answer from another: its status and where its `&'static` code and
+/// message are, which no other text can share.
+type FixedKey = (u16, usize, usize, usize, usize);
+
+fn fixed_key(status: StatusCode, code: &'static str, message: &'static str) -> FixedKey {
+    (
         status.as_u16(),
         code.as_ptr() as usize,
         code.len(),
         message.as_ptr() as usize,
         message.len(),
-    );
+    )
+}
+
+/// [`write_middle`] of a fixed message, written once per thread for as long as the same one
+/// follows: a flood of one answer (the sold-out 409s) escapes its Korean message once.
+fn push_fixed_middle(out: &mut String, status: StatusCode, code: &'static str, message: &'static str) {
+    thread_local! {
+        static LAST: std::cell::RefCell<(FixedKey, String)> = const { std::cell::RefCell::new(((0, 0, 0, 0, 0), String::new())) };
+    }
+    let key = fixed_key(status, code, message);
     LAST.with_borrow_mut(|(last, middle)| {
         if *last != key {
             middle.clear();
