@@ -100,28 +100,20 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        self.run(req, |body, deadline| Body::new(DeadlineBody::new(body, deadline)))
+        self.run_with(
+            req,
+            |body, deadline| Body::new(DeadlineBody::new(body, deadline)),
+            |inner, req, _| inner.call(req),
+        )
     }
 }
 
 impl<S> Guarded<S> {
-    /// [`Guarded`]'s answer to `req`, its body given to the inner service as `deadlined` makes
-    /// it of the body and its deadline: boxed again for the router, which takes only axum's
-    /// `Body`; as it is for the issue routes ([`crate::hot`]), which read any body.
-    fn run<B, D>(
-        &mut self,
-        req: axum::http::Request<B>,
-        deadlined: impl FnOnce(B, Instant) -> D,
-    ) -> GuardedFuture<S::Future>
-    where
-        S: tower_service::Service<axum::http::Request<D>, Response = Response, Error = Infallible>,
-    {
-        self.run_with(req, deadlined, |inner, req, _| inner.call(req))
-    }
-
-    /// [`Guarded::run`], the inner service answering through `call`: for one that takes more
-    /// than the request ([`crate::hot`]: the route it was recognised as, and when the guard
-    /// took the request, for its duration).
+    /// [`Guarded`]'s answer to `req`: its body given to the inner service as `deadlined` makes
+    /// it of the body and its deadline (boxed again for the router, which takes only axum's
+    /// `Body`; as it is for the issue routes, [`crate::hot`], which read any body), and the
+    /// inner service asked through `call`, which also gets the instant the guard took the
+    /// request (the issue routes time their answer from it).
     pub(crate) fn run_with<B, D, F>(
         &mut self,
         req: axum::http::Request<B>,

@@ -74,11 +74,11 @@ where
     }
 
     fn call(&mut self, req: axum::http::Request<B>) -> Self::Future {
-        let served = match HotRoute::of(req.uri().path()) {
-            _ if req.method() != Method::POST => None,
-            Some(HotRoute::Ticket(_)) => Some(Served::Ticket),
-            Some(HotRoute::Coupon(id)) => Some(Served::Coupon(id)),
-            None => None,
+        // The method first: every other request (`/health` among them) skips the path check.
+        let served = match (req.method() == Method::POST).then(|| HotRoute::of(req.uri().path())) {
+            Some(Some(HotRoute::Ticket(_))) => Some(Served::Ticket),
+            Some(Some(HotRoute::Coupon(id))) => Some(Served::Coupon(id)),
+            _ => None,
         };
         if let Some(served) = served {
             // The body as it came, under the guard's deadline: not boxed twice as the router's.
@@ -202,19 +202,19 @@ impl<'a> HotRoute<'a> {
     const TICKET: &'static str = "/events/{eventKey}/tickets";
     const COUPON: &'static str = "/api/v1/coupons/{couponId}/issue";
 
+    /// What stands for the key in a path of the ticket route's shape, unchecked.
+    fn ticket_part(path: &str) -> Option<&str> {
+        path.strip_prefix("/events/")?.strip_suffix("/tickets")
+    }
+
     /// The event key of a path recognised as [`HotRoute::Ticket`].
     fn ticket_key(path: &str) -> &str {
-        path.strip_prefix("/events/")
-            .and_then(|rest| rest.strip_suffix("/tickets"))
-            .expect("a path recognised as a ticket route")
+        Self::ticket_part(path).expect("a path recognised as a ticket route")
     }
 
     /// The route `path` is, when it is one of the two and reads as the router would read it.
     fn of(path: &'a str) -> Option<Self> {
-        if let Some(key) = path
-            .strip_prefix("/events/")
-            .and_then(|rest| rest.strip_suffix("/tickets"))
-        {
+        if let Some(key) = Self::ticket_part(path) {
             let plain = !key.is_empty()
                 && key
                     .bytes()
