@@ -460,6 +460,66 @@ async fn demand_on_one_bucket_takes_the_whole_daily_limit() {
     assert_eq!((pool, buckets), (30, 30));
 }
 
+/// Once a lease finds today's share all leased and issued, the rest of the day's burst takes
+/// its word for a moment rather than queueing one Postgres transaction each on the pool row:
+/// with that row held locked, every bucket still answers DAILY_LIMIT at once. Without the
+/// finding each probe waits on the lock (a burst of 400 over 8 buckets queued some past the
+/// request timeout that way). The finding stands a second, so a round whose probes a stalled
+/// machine made miss it is tried again.
+#[tokio::test]
+async fn a_full_day_is_answered_without_queueing_on_the_pool_row() {
+    let app = TestApp::spawn().await;
+    let key = "daily-full";
+    create_daily(&app, key, 100, Some(6), 3).await;
+    let mut issued = 0;
+    for user in 1.. {
+        match app.issue(key, user).await.status() {
+            StatusCode::CREATED => issued += 1,
+            StatusCode::CONFLICT => break,
+            other => panic!("user {user}: {other}"),
+        }
+    }
+    assert_eq!(issued, 6, "the day's share, across the buckets");
+    let probes: Vec<i64> = (0..3).map(|b| users_of(b, 3, 10_000, 1)[0]).collect();
+    let mut answered_while_locked = false;
+    for _round in 0..3 {
+        // Any earlier finding has lapsed: this round's first request makes one.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let r = app.issue(key, probes[0]).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT);
+        let mut lock = app.db.begin().await.unwrap();
+        sqlx::query(
+            "SELECT 1 FROM scope_reservations WHERE scope_kind = 'ticket' AND scope_id = $1 FOR UPDATE",
+        )
+        .bind(key)
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+        let probing = probes
+            .iter()
+            .map(|user| tokio::time::timeout(Duration::from_secs(2), app.issue(key, *user)));
+        let answers = futures::future::join_all(probing).await;
+        lock.rollback().await.unwrap();
+        if answers.iter().any(|a| a.is_err()) {
+            continue;
+        }
+        for (user, answer) in probes.iter().zip(answers) {
+            let r = answer.unwrap();
+            assert_eq!(r.status(), StatusCode::CONFLICT, "user {user}");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["code"], "DAILY_LIMIT_REACHED", "user {user}");
+        }
+        answered_while_locked = true;
+        break;
+    }
+    assert!(
+        answered_while_locked,
+        "every round's probes queued on the pool row"
+    );
+    let (pool, buckets) = daily_shares(&app, key).await;
+    assert_eq!((pool, buckets), (6, 6));
+}
+
 /// The state at the end of a day's share with every bucket leasing in turn, held for `churn`:
 /// the pool's daily share all leased, bucket 0 out of its own, and bucket 1 holding the rest on
 /// its way (a share in Postgres above its copy's, changed again and again, as buckets leasing

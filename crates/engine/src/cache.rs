@@ -26,11 +26,12 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, OnceLock, RwLock,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
+use issuance_core::clock;
 use moka::sync::Cache;
 
 use crate::{
@@ -72,12 +73,55 @@ pub struct Cached<T> {
     /// The buckets of an event spread over several (see [`crate::leases`]), in bucket order;
     /// empty when the scope is its own single copy.
     pub parts: Vec<Part>,
-    /// When a lease last found nothing left anywhere (epoch ms; 0: never): for a second after,
-    /// the buckets' leases answer SOLD_OUT without asking Postgres (see [`crate::leases`]).
-    pub(crate) drained_at: std::sync::atomic::AtomicU64,
+    /// What its buckets' leases last found, taken at its word for a moment (see
+    /// [`crate::leases`]).
+    pub(crate) findings: Findings,
     /// Set once a lease ahead found the pool empty: from then on only a bucket that runs dry
     /// leases (taking back from the others), so the end of a sale costs no transaction per issue.
     pub(crate) pool_empty: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What a scope's leases found that holds for a while, so that the flood after it costs no
+/// Postgres transaction per request: nothing left anywhere (sold out), or today's share of the
+/// daily limit all leased and issued. Each is an epoch ms, 0 for never; a finding stands for
+/// [`FINDING_STANDS_MS`], a daily one only within its KST day.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    sold_out_at: AtomicU64,
+    day_full_at: AtomicU64,
+}
+
+/// How long a lease's finding stands (ms).
+pub(crate) const FINDING_STANDS_MS: u64 = 1_000;
+
+impl Findings {
+    /// Whether a lease found nothing left anywhere less than [`FINDING_STANDS_MS`] before
+    /// `now_ms`.
+    pub(crate) fn sold_out(&self, now_ms: u64) -> bool {
+        stands(self.sold_out_at.load(Ordering::Relaxed), now_ms)
+    }
+
+    /// Whether a lease found today's share of the daily limit all leased and issued less than
+    /// [`FINDING_STANDS_MS`] before `now_ms`, the same KST day.
+    pub(crate) fn day_full(&self, now_ms: u64) -> bool {
+        let at = self.day_full_at.load(Ordering::Relaxed);
+        stands(at, now_ms) && clock::kst_day(at as i64) == clock::kst_day(now_ms as i64)
+    }
+
+    /// Records that a lease found nothing left anywhere at `at_ms`.
+    pub(crate) fn found_sold_out(&self, at_ms: u64) {
+        self.sold_out_at.store(at_ms, Ordering::Relaxed);
+    }
+
+    /// Records that a lease found today's share all leased and issued at `at_ms`.
+    pub(crate) fn found_day_full(&self, at_ms: u64) {
+        self.day_full_at.store(at_ms, Ordering::Relaxed);
+    }
+}
+
+/// Whether a finding made at `at_ms` (0: none) still stands at `now_ms`.
+fn stands(at_ms: u64, now_ms: u64) -> bool {
+    at_ms != 0 && now_ms.saturating_sub(at_ms) < FINDING_STANDS_MS
 }
 
 /// One bucket of a scope spread over several: its own copy in Redis.
@@ -387,6 +431,27 @@ impl SoldOutBook {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_finding_stands_a_second_and_a_full_day_only_its_own_kst_day() {
+        const DAY: u64 = 86_400_000;
+        // 100 ms before a KST midnight (15:00 UTC).
+        let at = 20_000 * DAY - 9 * 3_600_000 - 100;
+        let findings = Findings::default();
+        assert!(
+            !findings.sold_out(at) && !findings.day_full(at),
+            "nothing found yet"
+        );
+        findings.found_sold_out(at);
+        findings.found_day_full(at);
+        assert!(findings.sold_out(at + 50) && findings.day_full(at + 50));
+        assert!(findings.sold_out(at + 200), "a sell-out outlives the day");
+        assert!(!findings.day_full(at + 200), "a new KST day has a new share");
+        assert!(
+            !findings.sold_out(at + FINDING_STANDS_MS),
+            "a second later, asked again"
+        );
+    }
+
     fn cached() -> Arc<Cached<()>> {
         let scope = Scope::Coupon(1);
         Arc::new(Cached {
@@ -395,7 +460,7 @@ mod tests {
             blocks: OnceLock::new(),
             room: OnceLock::new(),
             parts: Vec::new(),
-            drained_at: Default::default(),
+            findings: Default::default(),
             pool_empty: Default::default(),
             scope,
             rules: Rules {

@@ -233,7 +233,7 @@ impl Engine {
                         blocks: Default::default(),
                         room: Default::default(),
                         parts: Part::all(Scope::coupon_buckets(batch_id, batch.shard_count()), self.keys()),
-                        drained_at: Default::default(),
+                        findings: Default::default(),
                         pool_empty: Default::default(),
                         detail: batch,
                     }))

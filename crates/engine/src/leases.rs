@@ -33,6 +33,16 @@
 //! today's unused shares of the others when the pool's is gone. A share stands from day to day:
 //! the shares' sum stays within the limit, so nothing has to reset every bucket at midnight.
 //!
+//! **The end of a day's share.** A lease that finds today's share all leased and issued (after
+//! taking back every other bucket's unused share) is taken at its word for a second within its
+//! KST day, as one that finds nothing left anywhere is ([`crate::cache::Findings`]): nothing
+//! more can be issued that day until the limit changes, and a change makes new rules and a new
+//! cached copy. So the rest of a day's burst is answered DAILY_LIMIT from memory, by the
+//! requests queued behind that lease too, instead of one Postgres transaction each, queued on
+//! the pool row (a burst of 400 over 8 buckets queued some past the request timeout that way).
+//! A bucket whose copy was missing at the take-back keeps its share until its rebuild, with or
+//! without the finding.
+//!
 //! **Why it is exact.** Postgres keeps `pool = Σ bucket reservations ≤ quantity` (every change
 //! of either is made under the pool row's lock), and a bucket's ceiling in Redis is never above
 //! its reservation: a raise comes after the commit, a take-back lowers Redis before Postgres. A
@@ -57,17 +67,12 @@ use sqlx::PgConnection;
 use store::scope_reservations;
 
 use crate::{
-    cache::{Cached, Part},
+    cache::{Cached, Findings, Part},
     engine::Engine,
     positions::{Ranges, grant},
     scope::{IdMode, Scope},
     script::Lua,
 };
-
-/// How long a lease that found nothing left anywhere is taken at its word (ms): the sold-out
-/// flood of an event too large for the sold-out memory's holders then costs no Postgres
-/// transaction per request.
-const DRAINED_FOR_MS: u64 = 1_000;
 
 /// How long after a bucket's reservation changed a ceiling below it counts as a raise on its
 /// way rather than one that was skipped (ms): a lease's commit is followed by its raise within
@@ -86,6 +91,19 @@ const ON_THE_WAY_RETRY: std::time::Duration = std::time::Duration::from_millis(2
 /// issues), so they are bounded apart from a request's reservations, by time, and far beyond
 /// [`IN_FLIGHT_MS`].
 pub(crate) const ON_THE_WAY_WAITS: u32 = 80;
+
+/// The answer a scope's standing finding gives a lease of what it `need`s, if any: sold out
+/// first, as the check order says.
+fn standing(findings: &Findings, need: Need) -> Option<Leased> {
+    let now_ms = Utc::now().timestamp_millis() as u64;
+    if findings.sold_out(now_ms) {
+        Some(Leased::SoldOut)
+    } else if need == Need::Daily && findings.day_full(now_ms) {
+        Some(Leased::DailyLimit)
+    } else {
+        None
+    }
+}
 
 /// What a lease did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,10 +129,8 @@ impl Engine {
         total: i64,
         need: Need,
     ) -> Result<Leased, Error> {
-        let now_ms = Utc::now().timestamp_millis() as u64;
-        let drained = cached.drained_at.load(Ordering::Relaxed);
-        if drained != 0 && now_ms.saturating_sub(drained) < DRAINED_FOR_MS {
-            return Ok(Leased::SoldOut);
+        if let Some(answer) = standing(&cached.findings, need) {
+            return Ok(answer);
         }
         let lease = Lease {
             total,
@@ -122,11 +138,8 @@ impl Engine {
             need,
             ahead: false,
         };
-        let leased = self.lease_to(&cached.scope, &cached.parts, index, lease).await?;
-        if leased == Leased::SoldOut {
-            cached.drained_at.store(now_ms, Ordering::Relaxed);
-        }
-        Ok(leased)
+        self.lease_to(&cached.scope, &cached.parts, index, lease, Some(&cached.findings))
+            .await
     }
 
     /// Starts leasing the next block to bucket `index` in the background once less than half a
@@ -161,7 +174,7 @@ impl Engine {
             ahead: true,
         };
         tokio::spawn(async move {
-            match engine.lease_to(&pool, &parts, index, lease).await {
+            match engine.lease_to(&pool, &parts, index, lease, None).await {
                 Ok(Leased::SoldOut) => empty.store(true, Ordering::Relaxed),
                 Ok(Leased::Raised | Leased::OnTheWay | Leased::DailyLimit) => {}
                 Err(e) => {
@@ -175,13 +188,15 @@ impl Engine {
     /// The lease itself: to bucket `index` of `parts`, from `pool`'s row, of what it `needs`;
     /// `daily` is the event's daily limit. `ahead`: the bucket has not run dry yet, so an empty
     /// pool is left at that (no take-back; [`Leased::SoldOut`] then means only that the pool is
-    /// empty).
+    /// empty). `findings`, for a bucket that ran dry: the scope's, read once this lease's turn
+    /// comes and written when it finds the scope sold out or the day's share full.
     async fn lease_to(
         &self,
         pool: &Scope,
         parts: &[Part],
         index: usize,
         lease: Lease,
+        findings: Option<&Findings>,
     ) -> Result<Leased, Error> {
         let Lease {
             total,
@@ -193,6 +208,11 @@ impl Engine {
         let blocks = self.inner.reservations.blocks(&part.keys.meta);
         // One lease per bucket at a time in this process; others wait and find it raised.
         let mut last = blocks.last.lock().await;
+        // The requests of a bucket that ran dry queue here: once one of them found the scope
+        // sold out or the day's share full, the rest take its word.
+        if let Some(answer) = findings.and_then(|f| standing(f, need)) {
+            return Ok(answer);
+        }
         let redis = self.redis().next();
         let (ceiling, issued, lgen, dcap, day, today): Fields = redis
             .hmget(
@@ -273,6 +293,14 @@ impl Engine {
             };
             if let Some(answer) = answer {
                 tx.commit().await?;
+                if let Some(findings) = findings.filter(|_| !on_the_way) {
+                    let now_ms = Utc::now().timestamp_millis() as u64;
+                    match answer {
+                        Leased::SoldOut => findings.found_sold_out(now_ms),
+                        Leased::DailyLimit => findings.found_day_full(now_ms),
+                        Leased::Raised | Leased::OnTheWay => {}
+                    }
+                }
                 if on_the_way {
                     // What is left is on its way to a bucket that just leased it: ask again
                     // once it has landed (or, should its raise have failed, once it counts as

@@ -155,7 +155,7 @@ impl Engine {
                     blocks: Default::default(),
                     room: Default::default(),
                     parts: Part::all(Scope::buckets(key, event.shard_count()), self.keys()),
-                    drained_at: Default::default(),
+                    findings: Default::default(),
                     pool_empty: Default::default(),
                     detail: event,
                 }))
