@@ -4,14 +4,16 @@
 -- KEYS[1]  meta hash   <p>{<bucket>}:meta
 -- KEYS[2]  day prefix  <p>{<bucket>}:day:   the script appends today's KST day number
 -- ARGV[1]  the fence of the bucket's reservation (scope_reservations.fence)
--- ARGV[2]  '1' when the bucket's reservation changed within the last moments: a ceiling (or
---          share of the daily limit) below it is then a raise on its way (engine::leases), and
---          the copy is left alone, so two buckets short of stock at the end of a sale do not
---          take each other's fresh leases back and forth; '' otherwise (a ceiling below the
---          reservation is a raise that was skipped, and what it leased is taken back with the
---          rest)
+-- ARGV[2]  '1' when the bucket's reservation changed within the last moments: what it leased
+--          and has not issued is then a fresh lease (engine::leases), its raise on its way or
+--          landed and the requests it was leased for not yet asking again, and the copy is left
+--          alone, so two buckets short of stock at the end of a sale do not take each other's
+--          fresh leases back and forth; '' otherwise (a ceiling below the reservation is a
+--          raise that was skipped, and what it leased is taken back with the rest)
 -- ARGV[3]  the bucket's reservation (scope_reservations.reserved)
 -- ARGV[4]  its share of the daily limit in Postgres (scope_reservations.daily_reserved)
+-- ARGV[5]  'daily' to take back only today's unused share of the daily limit (the ceiling stays,
+--          and is returned as it is); '' to take back units too
 --
 -- The ceiling falls to what the copy has issued (`issued`, gaps included), and a share of the
 -- daily limit (`dcap`) to what it issued today (KST, Redis clock), atomically with respect to
@@ -19,7 +21,7 @@
 -- (raise_ceiling.lua with the old generation) changes nothing. The caller holds the event's pool
 -- row locked in Postgres and writes the bucket's reservation down to the returned values before
 -- it lets go. Returns {ceiling, dcap (-1: none)} as they now are, or {-1, -1} when the copy is
--- missing, broken or of another fence, {-2, -2} when a raise is on its way (its lease then stays
+-- missing, broken or of another fence, {-2, -2} when a fresh lease is left alone (it then stays
 -- where it is).
 
 local fence, ceiling, issued, broken, lgen, dcap =
@@ -27,17 +29,26 @@ local fence, ceiling, issued, broken, lgen, dcap =
 if not ceiling or not issued or broken or fence ~= ARGV[1] then
   return {-1, -1}
 end
-if ARGV[2] == '1' and (tonumber(ceiling) < tonumber(ARGV[3])
-                       or (dcap and tonumber(dcap) < tonumber(ARGV[4] or '0'))) then
-  return {-2, -2}
-end
-local now = math.min(tonumber(ceiling), tonumber(issued))
-redis.call('HSET', KEYS[1], 'ceiling', now, 'lgen', (tonumber(lgen) or 0) + 1)
-local share = -1
+local today
 if dcap then
   local t = redis.call('TIME')
   local day = math.floor((tonumber(t[1]) * 1000 + 32400000) / 86400000)
-  share = math.min(tonumber(dcap), tonumber(redis.call('GET', KEYS[2] .. day) or '0'))
+  today = tonumber(redis.call('GET', KEYS[2] .. day) or '0')
+end
+local units = ARGV[5] ~= 'daily'
+if ARGV[2] == '1' and ((units and tonumber(issued) < tonumber(ARGV[3]))
+                       or (dcap and today < tonumber(ARGV[4] or '0'))) then
+  return {-2, -2}
+end
+local now = tonumber(ceiling)
+if units then
+  now = math.min(now, tonumber(issued))
+end
+-- The generation moves on either way: a raise computed before must not restore a share.
+redis.call('HSET', KEYS[1], 'ceiling', now, 'lgen', (tonumber(lgen) or 0) + 1)
+local share = -1
+if dcap then
+  share = math.min(tonumber(dcap), today)
   redis.call('HSET', KEYS[1], 'dcap', share)
 end
 return {now, share}

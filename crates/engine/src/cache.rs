@@ -84,11 +84,15 @@ pub struct Cached<T> {
 /// What a scope's leases found that holds for a while, so that the flood after it costs no
 /// Postgres transaction per request: nothing left anywhere (sold out), or today's share of the
 /// daily limit all leased and issued. Each is an epoch ms, 0 for never; a finding stands for
-/// [`FINDING_STANDS_MS`], a daily one only within its KST day.
+/// [`FINDING_STANDS_MS`], a daily one only within its KST day. Nothing left of units or of the
+/// daily limit but what is on its way to a bucket stands for as long as the caller waits before
+/// it asks again.
 #[derive(Debug, Default)]
 pub(crate) struct Findings {
     sold_out_at: AtomicU64,
     day_full_at: AtomicU64,
+    /// Nothing left but stock on its way to a bucket: of units, of the daily limit.
+    on_the_way_at: [AtomicU64; 2],
 }
 
 /// How long a lease's finding stands (ms).
@@ -106,6 +110,19 @@ impl Findings {
     pub(crate) fn day_full(&self, now_ms: u64) -> bool {
         let at = self.day_full_at.load(Ordering::Relaxed);
         stands(at, now_ms) && clock::kst_day(at as i64) == clock::kst_day(now_ms as i64)
+    }
+
+    /// Whether a lease found nothing left of units (of the daily limit: `daily`) but what is on
+    /// its way to a bucket less than `within_ms` before `now_ms`.
+    pub(crate) fn on_the_way(&self, daily: bool, now_ms: u64, within_ms: u64) -> bool {
+        let at = self.on_the_way_at[usize::from(daily)].load(Ordering::Relaxed);
+        at != 0 && now_ms.saturating_sub(at) < within_ms
+    }
+
+    /// Records that a lease found nothing left of units (of the daily limit: `daily`) but what
+    /// is on its way to a bucket at `at_ms`.
+    pub(crate) fn found_on_the_way(&self, daily: bool, at_ms: u64) {
+        self.on_the_way_at[usize::from(daily)].store(at_ms, Ordering::Relaxed);
     }
 
     /// Records that a lease found nothing left anywhere at `at_ms`.

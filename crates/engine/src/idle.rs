@@ -20,7 +20,12 @@ use fred::interfaces::HashesInterface;
 use issuance_core::error::Error;
 use store::scope_reservations;
 
-use crate::{cache::Part, engine::Engine, leases::IN_FLIGHT_MS, scope::Scope};
+use crate::{
+    cache::Part,
+    engine::Engine,
+    leases::{IN_FLIGHT_MS, Take},
+    scope::Scope,
+};
 
 /// A scope spread over buckets that issues now.
 #[derive(Debug)]
@@ -112,7 +117,7 @@ impl Engine {
         let mut tx = self.db().begin().await?;
         scope_reservations::lock(&mut tx, kind, &pool_id).await?;
         let back = self
-            .return_to_pool(&mut tx, pool, &spread.parts, idle, IN_FLIGHT_MS)
+            .return_to_pool(&mut tx, pool, &spread.parts, idle, IN_FLIGHT_MS, Take::Everything)
             .await?;
         if back.units + back.daily == 0 {
             return Ok(0);

@@ -30,7 +30,8 @@
 //! **The daily limit** is leased the same way: a bucket's share of it (`dcap` in its meta,
 //! `daily_reserved` in its row; the pool row holds the sum) bounds what `issue.lua` lets it
 //! issue in any KST day. A bucket at its share answers DAILY_LIMIT and leases more, taking back
-//! today's unused shares of the others when the pool's is gone. A share stands from day to day:
+//! today's unused shares of the others when the pool's is gone (only those while units are
+//! left: the others' units stay theirs, so they need not lease them again). A share stands from day to day:
 //! the shares' sum stays within the limit, so nothing has to reset every bucket at midnight.
 //!
 //! **The end of a day's share.** A lease that finds today's share all leased and issued (after
@@ -93,16 +94,28 @@ const ON_THE_WAY_RETRY: std::time::Duration = std::time::Duration::from_millis(2
 pub(crate) const ON_THE_WAY_WAITS: u32 = 80;
 
 /// The answer a scope's standing finding gives a lease of what it `need`s, if any: sold out
-/// first, as the check order says.
+/// first, as the check order says. Stock on its way is to be waited for ([`ON_THE_WAY_RETRY`])
+/// as by a lease that finds it: the requests waiting with it ask Postgres once between them.
 fn standing(findings: &Findings, need: Need) -> Option<Leased> {
     let now_ms = Utc::now().timestamp_millis() as u64;
+    let daily = need == Need::Daily;
     if findings.sold_out(now_ms) {
         Some(Leased::SoldOut)
-    } else if need == Need::Daily && findings.day_full(now_ms) {
+    } else if daily && findings.day_full(now_ms) {
         Some(Leased::DailyLimit)
+    } else if findings.on_the_way(daily, now_ms, ON_THE_WAY_RETRY.as_millis() as u64) {
+        Some(Leased::OnTheWay)
     } else {
         None
     }
+}
+
+/// `answer`, once waited for when it is stock on its way.
+async fn waited(answer: Leased) -> Leased {
+    if answer == Leased::OnTheWay {
+        tokio::time::sleep(ON_THE_WAY_RETRY).await;
+    }
+    answer
 }
 
 /// What a lease did.
@@ -130,7 +143,7 @@ impl Engine {
         need: Need,
     ) -> Result<Leased, Error> {
         if let Some(answer) = standing(&cached.findings, need) {
-            return Ok(answer);
+            return Ok(waited(answer).await);
         }
         let lease = Lease {
             total,
@@ -209,9 +222,10 @@ impl Engine {
         // One lease per bucket at a time in this process; others wait and find it raised.
         let mut last = blocks.last.lock().await;
         // The requests of a bucket that ran dry queue here: once one of them found the scope
-        // sold out or the day's share full, the rest take its word.
+        // sold out, the day's share full or the rest on its way, the rest take its word.
         if let Some(answer) = findings.and_then(|f| standing(f, need)) {
-            return Ok(answer);
+            drop(last);
+            return Ok(waited(answer).await);
         }
         let redis = self.redis().next();
         let (ceiling, issued, lgen, dcap, day, today): Fields = redis
@@ -267,10 +281,15 @@ impl Engine {
             let mut on_the_way = false;
             if empty && !ahead {
                 // The pool gets back what the others gave, in the same transaction, whatever
-                // this lease then grants.
+                // this lease then grants: only their shares of the daily limit while units are
+                // left (their units are theirs to issue, once the day allows).
                 let others: Vec<usize> = (0..parts.len()).filter(|i| *i != index).collect();
+                let take = match units_left > 0 {
+                    true => Take::DailyShares,
+                    false => Take::Everything,
+                };
                 let back = self
-                    .return_to_pool(&mut tx, pool, parts, &others, IN_FLIGHT_MS)
+                    .return_to_pool(&mut tx, pool, parts, &others, IN_FLIGHT_MS, take)
                     .await?;
                 pool_units -= back.units;
                 pool_daily -= back.daily;
@@ -293,9 +312,10 @@ impl Engine {
             };
             if let Some(answer) = answer {
                 tx.commit().await?;
-                if let Some(findings) = findings.filter(|_| !on_the_way) {
+                if let Some(findings) = findings {
                     let now_ms = Utc::now().timestamp_millis() as u64;
                     match answer {
+                        _ if on_the_way => findings.found_on_the_way(need == Need::Daily, now_ms),
                         Leased::SoldOut => findings.found_sold_out(now_ms),
                         Leased::DailyLimit => findings.found_day_full(now_ms),
                         Leased::Raised | Leased::OnTheWay => {}
@@ -357,11 +377,12 @@ impl Engine {
     }
 
     /// Takes back from the buckets `from` of `parts` what each leased and has not issued
-    /// (units, and today's unused share of the daily limit) and gives it to `pool`, inside
-    /// `tx`, which holds the pool row; returns how much of each. A bucket whose lease changed
-    /// within `in_flight_ms` and whose ceiling is below it is left alone (a raise on its way;
-    /// 0: none is). A batch's buckets give their positions beyond what they keep to the pool's
-    /// handed-back positions.
+    /// (units, and today's unused share of the daily limit; only the latter for
+    /// [`Take::DailyShares`]) and gives it to `pool`, inside `tx`, which holds the pool row;
+    /// returns how much of each. A bucket whose lease changed within `in_flight_ms` and that
+    /// has not issued all it is to give is left alone (a fresh lease, its requests about to
+    /// issue it; 0: none is). A batch's buckets give their positions beyond what they keep to
+    /// the pool's handed-back positions.
     pub(crate) async fn return_to_pool(
         &self,
         tx: &mut PgConnection,
@@ -369,6 +390,7 @@ impl Engine {
         parts: &[Part],
         from: &[usize],
         in_flight_ms: i64,
+        take: Take,
     ) -> Result<TakenBack, Error> {
         let (kind, pool_id) = (pool.kind().as_str(), pool.id());
         let pool_row = scope_reservations::lease(&mut *tx, kind, &pool_id, 0).await?;
@@ -378,7 +400,7 @@ impl Engine {
             false => None,
         };
         let back = self
-            .take_back(tx, parts, from, in_flight_ms, free.as_mut())
+            .take_back(tx, parts, from, (in_flight_ms, take), free.as_mut())
             .await?;
         if back.units + back.daily > 0 {
             let (units, daily) = (pool_row.reserved - back.units, pool_row.daily - back.daily);
@@ -397,7 +419,7 @@ impl Engine {
         tx: &mut PgConnection,
         parts: &[Part],
         from: &[usize],
-        in_flight_ms: i64,
+        (in_flight_ms, take): (i64, Take),
         mut free: Option<&mut Ranges>,
     ) -> Result<TakenBack, Error> {
         let Some(kind) = parts.first().map(|p| p.scope.kind().as_str()) else {
@@ -420,18 +442,22 @@ impl Engine {
                         if lease.recent { "1" } else { "" }.to_owned(),
                         lease.reserved.to_string(),
                         lease.daily.to_string(),
+                        take.as_arg().to_owned(),
                     ],
                 )
                 .await?;
             // A copy that is missing or of another history keeps its lease until its rebuild;
-            // one whose raise is on its way keeps it too.
+            // a fresh one keeps it too.
             if ceiling == -2 {
                 on_the_way = true;
             }
             if ceiling < 0 {
                 continue;
             }
-            let ceiling = ceiling.min(lease.reserved);
+            let ceiling = match take {
+                Take::Everything => ceiling.min(lease.reserved),
+                Take::DailyShares => lease.reserved,
+            };
             let share = if share < 0 {
                 lease.daily
             } else {
@@ -441,7 +467,7 @@ impl Engine {
                 continue;
             }
             scope_reservations::set_lease(&mut *tx, kind, &part.scope.id(), ceiling, share).await?;
-            if let Some(free) = free.as_deref_mut() {
+            if let Some(free) = free.as_deref_mut().filter(|_| ceiling < lease.reserved) {
                 let id = part.scope.id();
                 let mut leased = leased_positions(tx, kind, &id).await?;
                 free.extend(leased.split_off(ceiling));
@@ -479,7 +505,8 @@ impl Engine {
     ) -> Result<(), Error> {
         let (kind, pool_id) = (pool.kind().as_str(), pool.id());
         let every: Vec<usize> = (0..parts.len()).collect();
-        self.return_to_pool(tx, pool, parts, &every, 0).await?;
+        self.return_to_pool(tx, pool, parts, &every, 0, Take::Everything)
+            .await?;
         let pool_row = scope_reservations::lease(&mut *tx, kind, &pool_id, 0).await?;
         if pool_row.reserved > total {
             tracing::info!(
@@ -530,6 +557,26 @@ async fn write_positions(
         free: free.to_flat(),
     };
     scope_reservations::set_positions(tx, kind, scope, &positions).await
+}
+
+/// What a take-back takes from a bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// Its units and today's share of the daily limit it has not issued.
+    Everything,
+    /// Only today's share of the daily limit it has not issued: a bucket short of its share
+    /// while units are left takes nothing else, so the others need not lease their units again.
+    DailyShares,
+}
+
+impl Take {
+    /// Its name for `lower_ceiling.lua`.
+    fn as_arg(self) -> &'static str {
+        match self {
+            Take::Everything => "",
+            Take::DailyShares => "daily",
+        }
+    }
 }
 
 /// What a take-back freed, and whether it left a bucket alone because a raise was on its way to
