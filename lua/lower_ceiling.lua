@@ -21,12 +21,20 @@
 -- (raise_ceiling.lua with the old generation) changes nothing. The caller holds the event's pool
 -- row locked in Postgres and writes the bucket's reservation down to the returned values before
 -- it lets go. Returns {ceiling, dcap (-1: none)} as they now are, or {-1, -1} when the copy is
--- missing, broken or of another fence, {-2, -2} when a fresh lease is left alone (it then stays
--- where it is).
+-- missing, broken, of another fence or of another history (it keeps its lease until its
+-- rebuild), {-2, -2} when a fresh lease is left alone (it then stays where it is).
 
-local fence, ceiling, issued, broken, lgen, dcap =
-  unpack(redis.call('HMGET', KEYS[1], 'fence', 'ceiling', 'issued', 'broken', 'lgen', 'dcap'))
+local fence, ceiling, issued, broken, lgen, dcap, epoch =
+  unpack(redis.call('HMGET', KEYS[1], 'fence', 'ceiling', 'issued', 'broken', 'lgen', 'dcap',
+                    'epoch'))
 if not ceiling or not issued or broken or fence ~= ARGV[1] then
+  return {-1, -1}
+end
+-- A copy of another history (see issue.lua) may count fewer issues than it answered: lowering
+-- its ceiling to that count would give answered units back to the pool. It is marked broken, as
+-- issue.lua would, and keeps its lease until its rebuild.
+if epoch ~= string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') then
+  redis.call('HSET', KEYS[1], 'broken', '1')
   return {-1, -1}
 end
 local today

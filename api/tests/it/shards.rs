@@ -274,6 +274,90 @@ async fn losing_any_key_of_a_bucket_never_takes_the_event_past_its_quantity() {
     }
 }
 
+#[tokio::test]
+async fn a_bucket_lost_at_the_end_of_a_sale_is_rebuilt_before_anyone_is_told_sold_out() {
+    let app = TestApp::spawn().await;
+    create(&app, "unsound", 30, 3).await;
+    for bucket in 0..3 {
+        let user = users_of(bucket, 3, 1, 1)[0];
+        assert_eq!(app.issue("unsound", user).await.status(), StatusCode::CREATED);
+    }
+    // Bucket 1 loses its meta, with the lease it has not issued, and none of its users asks:
+    // only a lease can find it.
+    let meta = copies(&app, "unsound", 3)[1].meta.clone();
+    let _: i64 = app.redis_cmd("DEL", vec![meta]).await;
+    let mut told = None;
+    for user in users_of(0, 3, 1_000, 60) {
+        match app.issue("unsound", user).await.status() {
+            StatusCode::CREATED => {}
+            StatusCode::CONFLICT => {
+                told = Some(event_status(&app, "unsound").await["remainingQuantity"].clone());
+                break;
+            }
+            other => panic!("user {user}: {other}"),
+        }
+    }
+    assert_eq!(
+        told,
+        Some(json!(0)),
+        "told sold out only once nothing is left (stranded units count as issued)"
+    );
+    let (pool, buckets) = reservations(&app, "unsound").await;
+    assert_eq!((pool, buckets), (30, 30));
+}
+
+#[tokio::test]
+async fn a_take_back_never_lowers_a_bucket_of_another_history() {
+    let app = TestApp::spawn().await;
+    create(&app, "older", 30, 3).await;
+    let mut answered = 0;
+    for (bucket, n) in [(0, 1), (1, 3), (2, 1)] {
+        for user in users_of(bucket, 3, 1, n) {
+            assert_eq!(app.issue("older", user).await.status(), StatusCode::CREATED);
+            answered += 1;
+        }
+    }
+    assert_eq!(
+        app.wait_rows("older", answered, Duration::from_secs(10)).await,
+        answered
+    );
+    // Bucket 1's server comes back from an older copy: its last two issues, answered and
+    // persisted, are gone from it, and it is of another history.
+    let copy = &copies(&app, "older", 3)[1];
+    let kept = users_of(1, 3, 1, 3);
+    let _: i64 = app
+        .redis_cmd(
+            "HDEL",
+            vec![copy.holders.clone(), kept[1].to_string(), kept[2].to_string()],
+        )
+        .await;
+    let _: i64 = app
+        .redis_cmd(
+            "HSET",
+            vec![
+                copy.meta.clone(),
+                "issued".into(),
+                "1".into(),
+                "epoch".into(),
+                "0123456789abcdef".into(),
+            ],
+        )
+        .await;
+    // Only bucket 0's users ask, until the event is sold out.
+    for user in users_of(0, 3, 1_000, 60) {
+        match app.issue("older", user).await.status() {
+            StatusCode::CREATED => answered += 1,
+            StatusCode::CONFLICT => break,
+            other => panic!("user {user}: {other}"),
+        }
+    }
+    assert!(answered <= 30, "{answered} tickets answered of 30");
+    let rows = app.wait_rows("older", answered, Duration::from_secs(10)).await;
+    assert_eq!(rows, answered, "Postgres holds every ticket answered");
+    let (pool, buckets) = reservations(&app, "older").await;
+    assert!(pool <= 30 && pool == buckets, "pool {pool}, buckets {buckets}");
+}
+
 /// A burst of the users `base + 1 ..= base + users`, each pressing twice.
 async fn burst_from(app: &TestApp, key: &str, base: i64, users: i64) -> Vec<(i64, u16, Value)> {
     burst_of(app, std::slice::from_ref(&app.base), key, base + 1..=base + users).await

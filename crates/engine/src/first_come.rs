@@ -146,7 +146,7 @@ impl Engine {
                     let total = cached.rules.total;
                     match Box::pin(self.lease(cached, bucket, total, Need::Daily)).await? {
                         Leased::Raised => reserves += 1,
-                        Leased::OnTheWay => waits += 1,
+                        Leased::OnTheWay | Leased::Unsound => waits += 1,
                         Leased::SoldOut => {
                             self.mark_sold_out(cached);
                             return Ok(Verdict::SoldOut);
@@ -183,7 +183,7 @@ impl Engine {
                     };
                     match Box::pin(self.lease(cached, bucket, *total, Need::Units)).await? {
                         Leased::Raised | Leased::DailyLimit => reserves += 1,
-                        Leased::OnTheWay => waits += 1,
+                        Leased::OnTheWay | Leased::Unsound => waits += 1,
                         Leased::SoldOut => {
                             // Nothing left in the pool nor in any bucket: the event is sold out.
                             self.mark_sold_out(cached);

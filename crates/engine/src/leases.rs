@@ -25,7 +25,11 @@
 //! A bucket issuing steadily leases ahead ([`Engine::lease_ahead`]), so it rarely runs dry.
 //! When the pool is empty it first takes back from every other bucket what that bucket leased
 //! and has not issued (`lower_ceiling.lua`, under the same lock), so no request is told "sold
-//! out" while a unit is left anywhere; with nothing left anywhere the answer is SOLD_OUT.
+//! out" while a unit is left anywhere; with nothing left anywhere the answer is SOLD_OUT. A
+//! bucket whose copy a take-back cannot read (missing, broken, or of another history: its count
+//! may be below what it answered) keeps its lease, so when it holds the rest it is rebuilt
+//! first and the lease asked again ([`Leased::Unsound`]): after a rebuild its lease is what it
+//! issued, or stranded.
 //!
 //! **The daily limit** is leased the same way: a bucket's share of it (`dcap` in its meta,
 //! `daily_reserved` in its row; the pool row holds the sum) bounds what `issue.lua` lets it
@@ -128,6 +132,9 @@ pub(crate) enum Leased {
     OnTheWay,
     /// Nothing is left in the pool nor in any other bucket.
     SoldOut,
+    /// Nothing is left but what a bucket whose copy must be rebuilt first still holds (missing,
+    /// broken or of another history): rebuild the buckets, then ask again.
+    Unsound,
     /// Today's share of the daily limit is all leased and issued.
     DailyLimit,
 }
@@ -151,8 +158,20 @@ impl Engine {
             need,
             ahead: false,
         };
-        self.lease_to(&cached.scope, &cached.parts, index, lease, Some(&cached.findings))
-            .await
+        let leased = self
+            .lease_to(&cached.scope, &cached.parts, index, lease, Some(&cached.findings))
+            .await?;
+        if leased != Leased::Unsound {
+            return Ok(leased);
+        }
+        // The rest is held by copies a take-back could not read: rebuilt (each checks it is
+        // still unsound first), their leases are what they issued or stranded, and the next
+        // lease takes back the rest. A rebuild that fails answers the request 503, not
+        // SOLD_OUT: stock may be left.
+        for part in &cached.parts {
+            Box::pin(self.rebuild(&part.scope, &cached.rules, &part.keys)).await?;
+        }
+        Ok(Leased::OnTheWay)
     }
 
     /// Starts leasing the next block to bucket `index` in the background once less than half a
@@ -189,7 +208,7 @@ impl Engine {
         tokio::spawn(async move {
             match engine.lease_to(&pool, &parts, index, lease, None).await {
                 Ok(Leased::SoldOut) => empty.store(true, Ordering::Relaxed),
-                Ok(Leased::Raised | Leased::OnTheWay | Leased::DailyLimit) => {}
+                Ok(Leased::Raised | Leased::OnTheWay | Leased::DailyLimit | Leased::Unsound) => {}
                 Err(e) => {
                     tracing::warn!(scope = ?pool, bucket = index, error = %e, "could not lease ahead; the bucket will when it runs dry");
                 }
@@ -278,7 +297,7 @@ impl Engine {
                 Need::Units => units_left <= 0,
                 Need::Daily => daily_left <= 0,
             } || (units_left <= 0 && issued >= ceiling);
-            let mut on_the_way = false;
+            let (mut on_the_way, mut unsound) = (false, false);
             if empty && !ahead {
                 // The pool gets back what the others gave, in the same transaction, whatever
                 // this lease then grants: only their shares of the daily limit while units are
@@ -294,6 +313,7 @@ impl Engine {
                 pool_units -= back.units;
                 pool_daily -= back.daily;
                 on_the_way = back.on_the_way;
+                unsound = back.unsound;
             }
             let shards = parts.len() as i64;
             let share_of = |left: i64, block: i64| block.min((left + shards - 1) / shards).clamp(1, left);
@@ -312,13 +332,17 @@ impl Engine {
             };
             if let Some(answer) = answer {
                 tx.commit().await?;
+                if unsound && !on_the_way {
+                    // Not a finding: what the unsound copies hold is known after their rebuild.
+                    return Ok(Leased::Unsound);
+                }
                 if let Some(findings) = findings {
                     let now_ms = Utc::now().timestamp_millis() as u64;
                     match answer {
                         _ if on_the_way => findings.found_on_the_way(need == Need::Daily, now_ms),
                         Leased::SoldOut => findings.found_sold_out(now_ms),
                         Leased::DailyLimit => findings.found_day_full(now_ms),
-                        Leased::Raised | Leased::OnTheWay => {}
+                        Leased::Raised | Leased::OnTheWay | Leased::Unsound => {}
                     }
                 }
                 if on_the_way {
@@ -427,10 +451,11 @@ impl Engine {
                 units: 0,
                 daily: 0,
                 on_the_way: false,
+                unsound: false,
             });
         };
         let redis = self.redis().next();
-        let (mut units, mut daily, mut on_the_way) = (0, 0, false);
+        let (mut units, mut daily, mut on_the_way, mut unsound) = (0, 0, false, false);
         for part in from.iter().filter_map(|i| parts.get(*i)) {
             let lease = scope_reservations::lease(&mut *tx, kind, &part.scope.id(), in_flight_ms).await?;
             let (ceiling, share): (i64, i64) = Lua::LowerCeiling
@@ -446,10 +471,12 @@ impl Engine {
                     ],
                 )
                 .await?;
-            // A copy that is missing or of another history keeps its lease until its rebuild;
-            // a fresh one keeps it too.
-            if ceiling == -2 {
-                on_the_way = true;
+            // A copy that is missing, broken or of another history keeps its lease until its
+            // rebuild; a fresh one keeps it too.
+            match ceiling {
+                -2 => on_the_way = true,
+                -1 => unsound = true,
+                _ => {}
             }
             if ceiling < 0 {
                 continue;
@@ -483,6 +510,7 @@ impl Engine {
             units,
             daily,
             on_the_way,
+            unsound,
         })
     }
 }
@@ -579,12 +607,14 @@ impl Take {
     }
 }
 
-/// What a take-back freed, and whether it left a bucket alone because a raise was on its way to
-/// it.
+/// What a take-back freed, and whether it left a bucket alone because a fresh lease was on its
+/// way to it (or landed and not yet issued), or because its copy was unsound (missing, broken or
+/// of another history).
 pub(crate) struct TakenBack {
     pub(crate) units: i64,
     pub(crate) daily: i64,
     on_the_way: bool,
+    unsound: bool,
 }
 
 /// The bucket fields a lease reads: ceiling, issued, lease generation, daily share, the KST day
