@@ -21,9 +21,9 @@
 --
 -- ARGV[1]  kind of the records ('ticket' or 'coupon')
 -- ARGV[2]  scope id written into the records (the event key, the batch id)
--- ARGV[3]  how an issue gets its id: 'given' = the request's candidate; 'position' = the number
---          of issues before it (0, 1, 2 …), dense and never repeated, since holders only grow;
---          'leased' (a bucket of a coupon batch) = the position that number indexes in the
+-- ARGV[3]  how an issue gets its id: 'given' = the call's ticket ids (ARGV[7]); 'position' = the
+--          number of issues before it (0, 1, 2 …), dense and never repeated, since holders only
+--          grow; 'leased' (a bucket of a coupon batch) = the position that number indexes in the
 --          bucket's leased positions (engine::positions): meta's `pos` lists them as half-open
 --          ranges "from:to,from:to…" starting at index `pbase`; ranges used up are dropped from
 --          `pos` as the call passes them, and a number the lease does not reach answers RESERVE
@@ -32,8 +32,14 @@
 --          offset covers the original issue and the WAIT confirms it too; '' otherwise
 -- ARGV[5]  '1' when the requests carry a clock override (tests only), '' in production (then
 --          Redis TIME decides)
--- ARGV[6..] per request: the user id; in 'given' mode the candidate issue id (used only if
---          this request issues); with ARGV[5] = '1' the clock override in epoch ms
+-- ARGV[6]  the requests' user ids, in order, each followed by a space: one argument for the
+--          group, not one per request (each argument costs the caller an encoding and Redis a
+--          parse)
+-- ARGV[7]  'given': the first 33 characters of a UUIDv7 the caller drew for the call; the j-th
+--          request (from 0) that issues gets it completed with j as three hex digits
+--          (engine::issue::TicketIds), so the caller knows every id without sending one; ''
+--          otherwise
+-- ARGV[8..] with ARGV[5] = '1', each request's clock override in epoch ms ('' for none)
 --
 -- Returns {total, ceiling (-1: none), now ms, issued before the call, statuses, held...}:
 -- `statuses` has one letter per request, in order; `held` is the holder entry
@@ -41,7 +47,7 @@
 -- each ISSUED request, in request order among them). Everything else about an answer
 -- the caller knows already, so it is not sent back (a reply of four values per request cost
 -- a fifth of the call): the n-th ISSUED of the call (from 0) leaves `issued before + n + 1`
--- issued, its id is the request's candidate ('given'), `issued before + n` ('position') or the
+-- issued, its id is the call's ticket id of its request ('given'), `issued before + n` ('position') or the
 -- position sent back ('leased'), and
 -- it was issued at its clock override or else at `now`; a RESERVE saw the issued count of the
 -- ISSUED before it. Check order (SPEC §2): meta present -> user already holds one (HELD, even
@@ -80,11 +86,14 @@
 -- the drain had already written them to Postgres. Such a meta is marked `broken` like a lost
 -- key, and the rebuild merges Postgres back in before any decision.
 
-local stride = 1 + (ARGV[3] == 'given' and 1 or 0) + (ARGV[5] == '1' and 1 or 0)
 local out = {0, -1, 0, 0, ''}
+local users = {}
+for user in string.gmatch(ARGV[6], '%d+') do
+  users[#users + 1] = user
+end
 
 local function no_meta()
-  out[5] = string.rep('N', (#ARGV - 5) / stride)
+  out[5] = string.rep('N', #users)
   return out
 end
 
@@ -125,10 +134,6 @@ if counted then
 end
 out[1], out[2], out[3] = total, ceiling, redis_now
 
-local users = {}
-for i = 6, #ARGV, stride do
-  users[#users + 1] = ARGV[i]
-end
 local held = redis.call('HMGET', KEYS[2], unpack(users))
 
 local leased, with_clock = ARGV[3] == 'leased', ARGV[5] == '1'
@@ -166,8 +171,8 @@ local before = {}   -- KST day -> what it had before this call
 local last_day
 
 
+local tickets = ARGV[7]
 for j, user in ipairs(users) do
-  local i = 6 + (j - 1) * stride
   local entry = fresh[user] or held[j]
   if entry then
     if rewrite_held and not fresh[user] then
@@ -180,8 +185,8 @@ for j, user in ipairs(users) do
     statuses[j] = 'A'
   else
     local now, now_text = redis_now, redis_now_text
-    if with_clock and ARGV[i + stride - 1] ~= '' then
-      now_text = ARGV[i + stride - 1]
+    if with_clock and ARGV[7 + j] ~= '' then
+      now_text = ARGV[7 + j]
       now = tonumber(now_text)
     end
     if now < start_ms or now > end_ms then
@@ -205,7 +210,8 @@ for j, user in ipairs(users) do
         -- lease to be made, not an issue.)
         statuses[j] = 'R'
       else
-        local id = by_position and string.format('%d', position) or ARGV[i + 1]
+        local id = by_position and string.format('%d', position)
+          or tickets .. string.format('%03x', j - 1)
         if leased then
           out[#out + 1] = id
         end

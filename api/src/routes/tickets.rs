@@ -122,7 +122,7 @@ fn ticket_json(t: &Ticket) -> String {
     out.push_str(",\"eventKey\":");
     push_json_str(&mut out, t.event_key.as_str());
     out.push_str(",\"issuedAt\":\"");
-    out.push_str(&clock::format_utc(t.issued_at));
+    clock::push_utc(&mut out, t.issued_at);
     out.push_str("\"}");
     out
 }

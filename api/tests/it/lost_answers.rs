@@ -255,11 +255,7 @@ async fn the_script_never_issues_past_the_reserved_ceiling() {
         .redis_cmd("HSET", vec![keys.meta.clone(), "ceiling".into(), "2".into()])
         .await;
     let requests: Vec<IssueRequest> = (1..=3)
-        .map(|user| IssueRequest {
-            user,
-            candidate: uuid::Uuid::now_v7().to_string(),
-            clock_ms: None,
-        })
+        .map(|user| IssueRequest { user, clock_ms: None })
         .collect();
     let group = |requests| IssueGroup {
         keys: &keys,

@@ -100,16 +100,33 @@ pub fn push_now_kst_ms(out: &mut String) {
     }
 }
 
-/// Appends the instant `ms` (epoch ms, as [`now_ms`] gives it) as [`format_kst`] writes it. The
-/// text of the last millisecond written on this thread is written again while it lasts: a
-/// flood of answers of one kind (the sold-out 409s) writes several a millisecond.
+/// Appends the instant `ms` (epoch ms, as [`now_ms`] gives it) as [`format_kst`] writes it.
 pub fn push_kst_ms(out: &mut String, ms: i64) {
-    thread_local! {
-        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((-1, String::new())) };
+    push_ms(out, ms, KST_OFFSET_MS);
+}
+
+/// Appends `t` as [`format_utc`] writes it, without a string of its own: an issued ticket's
+/// answer writes its time this way.
+pub fn push_utc(out: &mut String, t: DateTime<Utc>) {
+    match whole_ms(t) {
+        Some(ms) => push_ms(out, ms, 0),
+        None => out.push_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
     }
-    LAST.with_borrow_mut(|(last, text)| {
+}
+
+/// Appends `ms` at `offset_ms` (0 or KST) as [`write_rfc3339_ms`] writes it. The text of the
+/// last millisecond written on this thread at each offset is written again while it lasts: a
+/// flood of answers of one kind writes several a millisecond (the sold-out 409s at KST; the
+/// tickets of one group commit, which share Redis's clock, in UTC).
+fn push_ms(out: &mut String, ms: i64, offset_ms: i64) {
+    thread_local! {
+        static LAST: std::cell::RefCell<[(i64, String); 2]> =
+            const { std::cell::RefCell::new([(-1, String::new()), (-1, String::new())]) };
+    }
+    LAST.with_borrow_mut(|memo| {
+        let (last, text) = &mut memo[usize::from(offset_ms != 0)];
         if *last != ms {
-            *text = write_rfc3339_ms(ms, KST_OFFSET_MS);
+            *text = write_rfc3339_ms(ms, offset_ms);
             *last = ms;
         }
         out.push_str(text);
@@ -151,23 +168,25 @@ fn write_rfc3339_ms(ms: i64, offset_ms: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     let (secs, milli) = (in_day / 1_000, in_day % 1_000);
-    let mut out = String::with_capacity(29);
-    let mut put = |value: i64, width: u32, after: &str| {
-        for i in (0..width).rev() {
-            out.push(char::from(b'0' + (value / 10_i64.pow(i) % 10) as u8));
+    // "YYYY-MM-DDTHH:MM:SS.mmm" at fixed places, then the zone.
+    let mut text = *b"0000-00-00T00:00:00.000";
+    let mut put = |at: usize, value: i64, width: usize| {
+        let mut value = value;
+        for place in text[at..at + width].iter_mut().rev() {
+            *place = b'0' + (value % 10) as u8;
+            value /= 10;
         }
-        out.push_str(after);
     };
-    put(year, 4, "-");
-    put(month, 2, "-");
-    put(day, 2, "T");
-    put(secs / 3_600, 2, ":");
-    put(secs / 60 % 60, 2, ":");
-    put(secs % 60, 2, "");
-    if milli != 0 {
-        put(milli, 3, "");
-        out.insert(19, '.');
-    }
+    put(0, year, 4);
+    put(5, month, 2);
+    put(8, day, 2);
+    put(11, secs / 3_600, 2);
+    put(14, secs / 60 % 60, 2);
+    put(17, secs % 60, 2);
+    put(20, milli, 3);
+    let len = if milli != 0 { 23 } else { 19 };
+    let mut out = String::with_capacity(29);
+    out.push_str(std::str::from_utf8(&text[..len]).expect("ASCII digits"));
     out.push_str(if offset_ms == 0 { "Z" } else { "+09:00" });
     out
 }
@@ -205,6 +224,13 @@ mod tests {
             let t = from_ms(ms);
             assert_eq!(format_utc(t), chrono_utc(t), "{ms}");
             assert_eq!(format_kst(t), chrono_kst(t), "{ms}");
+            // Pushed twice (the second from this thread's memo), at both offsets in turn.
+            for _ in 0..2 {
+                let mut pushed = "x".to_owned();
+                push_utc(&mut pushed, t);
+                push_kst_ms(&mut pushed, ms);
+                assert_eq!(pushed, format!("x{}{}", chrono_utc(t), chrono_kst(t)), "{ms}");
+            }
         }
         let micro = from_ms(1_768_014_000_123) + chrono::Duration::microseconds(456);
         assert_eq!(
@@ -212,6 +238,9 @@ mod tests {
             chrono_utc(micro),
             "sub-millisecond instants go to chrono"
         );
+        let mut pushed = String::new();
+        push_utc(&mut pushed, micro);
+        assert_eq!(pushed, chrono_utc(micro));
         let now = now_kst_ms();
         let parsed = DateTime::parse_from_rfc3339(&now).expect("RFC 3339");
         assert_eq!(

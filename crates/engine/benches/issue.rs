@@ -56,11 +56,7 @@ fn bench_issue(c: &mut Criterion) {
     c.bench_function("issue.lua, one new user per call", |b| {
         b.to_async(&rt).iter(|| async {
             let user = next_user.fetch_add(1, Ordering::Relaxed);
-            let requests = [IssueRequest {
-                user,
-                candidate: "01900000-0000-7000-8000-000000000000".into(),
-                clock_ms: None,
-            }];
+            let requests = [IssueRequest { user, clock_ms: None }];
             let batch = IssueGroup {
                 keys: &keys,
                 kind: "ticket",

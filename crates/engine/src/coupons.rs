@@ -25,7 +25,7 @@ use crate::{
     cache::{Cached, Part},
     engine::Engine,
     first_come,
-    issue::Verdict,
+    issue::{IssueId, Verdict},
     scope::{Rules, Scope, shards_of},
 };
 
@@ -100,28 +100,36 @@ impl Engine {
             .filter(|c| c.detail.issue_type == IssueType::SelfIssued)
             .ok_or(Error::NotFound(Missing::Coupon))?;
         let batch = &cached.detail;
-        let position = |id: &str| -> Result<i32, Error> {
-            id.parse::<i32>()
-                .ok()
-                .filter(|p| (0..batch.issue_count).contains(p))
-                .ok_or_else(|| Error::protocol("issue.lua", format!("coupon position {id:?}")))
+        let position = |id: IssueId| -> Result<i32, Error> {
+            match id {
+                IssueId::Position(p) => i32::try_from(p).ok(),
+                IssueId::Ticket(_) => None,
+            }
+            .filter(|p| (0..batch.issue_count).contains(p))
+            .ok_or_else(|| Error::protocol("issue.lua", format!("coupon position {id:?}")))
         };
         if let Err(refused) = self.admit(&cached.scope, batch.gate(), user.get(), pass) {
             return Err(
                 match Box::pin(self.held_entry(cached.copy_for(user.get()).0, user.get())).await? {
-                    Some((id, _)) => denied(Denial::Held(issue_id(batch_id, position(&id)?))),
+                    Some((id, _)) => {
+                        let id = id
+                            .parse()
+                            .map(IssueId::Position)
+                            .map_err(|_| Error::protocol("holders", format!("coupon position {id:?}")))?;
+                        denied(Denial::Held(issue_id(batch_id, position(id)?)))
+                    }
                     None => denied(refused),
                 },
             );
         }
         let now = clock_ms.map_or_else(Utc::now, clock::from_ms);
-        match self.decide(&cached, user.get(), String::new, clock_ms).await? {
+        match self.decide(&cached, user.get(), clock_ms).await? {
             Verdict::Issued { id, at_ms, .. } => {
                 if batch.admission.admission_enabled {
                     self.pass_used(&cached.scope, batch.gate(), user.get(), pass)
                         .await;
                 }
-                let seq = position(&id)?;
+                let seq = position(id)?;
                 Ok(IssuedCoupon {
                     coupon_issue_id: issue_id(batch_id, seq),
                     batch_id,
@@ -132,7 +140,7 @@ impl Engine {
                     issued_at: clock::from_ms(at_ms),
                 })
             }
-            Verdict::Held { id, .. } => Err(denied(Denial::Held(issue_id(batch_id, position(&id)?)))),
+            Verdict::Held { id, .. } => Err(denied(Denial::Held(issue_id(batch_id, position(id)?)))),
             // A batch not yet READY has not opened; one switched off after has closed.
             Verdict::Inactive if batch.batch_status == BatchStatus::Pending => {
                 Err(denied(Denial::NotInPeriod))

@@ -94,14 +94,12 @@ where
 }
 
 impl Engine {
-    /// Decides `user`'s request on a scope, with the issue id `candidate` makes should it go to
-    /// Redis. Never answers [`Verdict::NoMeta`]: a missing Redis copy is rebuilt and the request
-    /// asked again.
+    /// Decides `user`'s request on a scope. Never answers [`Verdict::NoMeta`]: a missing Redis
+    /// copy is rebuilt and the request asked again.
     pub(crate) async fn decide<T>(
         &self,
         cached: &Cached<T>,
         user: i64,
-        candidate: impl FnOnce() -> String,
         clock_ms: Option<i64>,
     ) -> Result<Verdict, Error> {
         if !self.redis_fit() {
@@ -110,11 +108,7 @@ impl Engine {
         if let Some(refusal) = self.local_refusal(cached, user, clock_ms) {
             return Ok(refusal);
         }
-        let request = IssueRequest {
-            user,
-            candidate: candidate(),
-            clock_ms,
-        };
+        let request = IssueRequest { user, clock_ms };
         // The scope's own copy, or, for an event spread over buckets, the user's bucket.
         let (scope, keys, bucket) = cached.copy_for(user);
         // Up to two rebuilds, as many reservations as a burst outrunning them needs (each one at
@@ -124,7 +118,7 @@ impl Engine {
             let verdict = self
                 .inner
                 .group_commit
-                .issue(self.redis(), keys, scope, request.clone())
+                .issue(self.redis(), keys, scope, request)
                 .await?;
             match &verdict {
                 // A bucket's counts are its own, not the event's: it sells out only when the

@@ -1,7 +1,10 @@
 //! The typed call of `issue.lua` and the one place its reply is decoded.
 
+use std::fmt::Write as _;
+
 use fred::{clients::Client, types::Value};
 use issuance_core::error::{Denial, Error};
+use uuid::Uuid;
 
 use crate::{
     confirm::{Confirm, Connection},
@@ -16,7 +19,7 @@ pub enum Verdict {
     /// This call issued `id` at `at_ms`; `issued` is the count after it.
     Issued {
         /// The new issue's id.
-        id: String,
+        id: IssueId,
         /// When, in epoch ms (Redis clock).
         at_ms: i64,
         /// Issued count after this one.
@@ -29,7 +32,7 @@ pub enum Verdict {
     /// The user already held `id`, issued at `at_ms`.
     Held {
         /// The existing issue's id.
-        id: String,
+        id: IssueId,
         /// When it was issued.
         at_ms: i64,
     },
@@ -75,13 +78,63 @@ impl Verdict {
     }
 }
 
+/// An issue's id, in the words of its scope's [`IdMode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssueId {
+    /// A ticket's UUIDv7 ([`IdMode::Given`]).
+    Ticket(Uuid),
+    /// A coupon's position in its batch ([`IdMode::Position`], [`IdMode::Leased`]).
+    Position(i64),
+}
+
+impl IssueId {
+    /// The id as `issue.lua` writes it in holder entries and records.
+    fn parse(text: &str, ids: IdMode) -> Option<Self> {
+        match ids {
+            IdMode::Given => Uuid::try_parse(text).ok().map(IssueId::Ticket),
+            IdMode::Position | IdMode::Leased => text.parse().ok().map(IssueId::Position),
+        }
+    }
+}
+
+/// The ids of one call's tickets ([`IdMode::Given`]): a UUIDv7 drawn once per call with its last
+/// 12 bits clear, and the request's index in the group in those bits (RFC 9562 allows a counter
+/// in a UUIDv7's random bits). The script writes the same text — the base's first 33 characters
+/// and the index as three hex digits — so no request sends an id of its own: a ticket's id used
+/// to be made, copied and sent per request, a tenth of the instructions of an issue. Ids stay
+/// unique (the index within a call; 62 random bits and the millisecond between calls) and sort
+/// by time, then by request within a call.
+#[derive(Clone, Copy, Debug)]
+struct TicketIds(Uuid);
+
+impl TicketIds {
+    /// Room for [`MAX_GROUP`](crate::group_commit::MAX_GROUP) requests and more.
+    const INDEX_BITS: u32 = 12;
+
+    fn draw() -> Self {
+        Self(Uuid::from_u128(
+            Uuid::now_v7().as_u128() >> Self::INDEX_BITS << Self::INDEX_BITS,
+        ))
+    }
+
+    /// The text the script completes with three hex digits.
+    fn prefix(self) -> String {
+        let mut text = self.0.hyphenated().to_string();
+        text.truncate(text.len() - 3);
+        text
+    }
+
+    /// The id of the group's `index`-th request.
+    fn of(self, index: usize) -> Uuid {
+        Uuid::from_u128(self.0.as_u128() | index as u128)
+    }
+}
+
 /// One request of a group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct IssueRequest {
     /// The user.
     pub user: i64,
-    /// The id this request's issue gets, if it issues.
-    pub candidate: String,
     /// Clock override in epoch ms (tests only); `None` lets Redis `TIME` decide.
     pub clock_ms: Option<i64>,
 }
@@ -118,24 +171,34 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
         group.keys.day_prefix.as_str(),
         group.keys.stream.as_str(),
     ];
+    if group.requests.len() >= 1 << TicketIds::INDEX_BITS {
+        return Err(Error::protocol(
+            "issue.lua",
+            "a group larger than its ids can number",
+        ));
+    }
+    let tickets = (group.ids == IdMode::Given).then(TicketIds::draw);
     let args = || {
-        let given = group.ids == IdMode::Given;
         let clock = group.requests.iter().any(|r| r.clock_ms.is_some());
-        let stride = 1 + usize::from(given) + usize::from(clock);
-        let mut args = Vec::with_capacity(5 + stride * group.requests.len());
+        let mut users = String::with_capacity(group.requests.len() * 8);
+        for r in group.requests {
+            let _ = write!(users, "{} ", r.user);
+        }
+        let mut args = Vec::with_capacity(7 + if clock { group.requests.len() } else { 0 });
         args.push(group.kind.to_owned());
         args.push(group.scope.to_owned());
         args.push(group.ids.as_arg().to_owned());
         args.push(if group.confirm.is_some() { "1" } else { "" }.to_owned());
         args.push(if clock { "1" } else { "" }.to_owned());
-        for r in group.requests {
-            args.push(r.user.to_string());
-            if given {
-                args.push(r.candidate.clone());
-            }
-            if clock {
-                args.push(r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default());
-            }
+        args.push(users);
+        args.push(tickets.map(TicketIds::prefix).unwrap_or_default());
+        if clock {
+            args.extend(
+                group
+                    .requests
+                    .iter()
+                    .map(|r| r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default()),
+            );
         }
         args
     };
@@ -144,7 +207,7 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
         .confirm
         .map(|confirm| (confirm, Connection::of(client, &group.keys.stream)));
     let reply: Value = Lua::Issue.call_with(client, keys, args).await?;
-    let verdicts = decode(reply, group.requests, group.ids)?;
+    let verdicts = decode(reply, group.requests, group.ids, tickets)?;
     if let Some((confirm, connection)) = &confirm
         && verdicts
             .iter()
@@ -164,7 +227,12 @@ const HEAD: usize = 5;
 /// [`IdMode::Leased`], each issue's position among the held entries, in request order) into one
 /// [`Verdict`] per request of `requests` (see `issue.lua`'s header: what the caller knows
 /// already is not sent back).
-fn decode(reply: Value, requests: &[IssueRequest], ids: IdMode) -> Result<Vec<Verdict>, Error> {
+fn decode(
+    reply: Value,
+    requests: &[IssueRequest],
+    ids: IdMode,
+    tickets: Option<TicketIds>,
+) -> Result<Vec<Verdict>, Error> {
     let bad = |detail: String| Error::protocol("issue.lua", detail);
     let parts = reply.into_array();
     let [total, ceiling, now, before, statuses] = parts.get(..HEAD).unwrap_or_default() else {
@@ -187,17 +255,19 @@ fn decode(reply: Value, requests: &[IssueRequest], ids: IdMode) -> Result<Vec<Ve
     let verdicts = requests
         .iter()
         .zip(statuses)
-        .map(|(request, status)| {
+        .enumerate()
+        .map(|(index, (request, status))| {
             Ok(match status {
                 b'I' => {
-                    let id = match ids {
-                        IdMode::Given => request.candidate.clone(),
-                        IdMode::Position => issued.to_string(),
-                        IdMode::Leased => held
+                    let id = match (ids, tickets) {
+                        (IdMode::Given, Some(tickets)) => IssueId::Ticket(tickets.of(index)),
+                        (IdMode::Given, None) => return Err(bad("tickets without their ids".into())),
+                        (IdMode::Position, _) => IssueId::Position(issued),
+                        (IdMode::Leased, _) => held
                             .next()
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| bad("an issue without its leased position".into()))?
-                            .into_owned(),
+                            .and_then(Value::as_i64)
+                            .map(IssueId::Position)
+                            .ok_or_else(|| bad("an issue without its leased position".into()))?,
                     };
                     issued += 1;
                     Verdict::Issued {
@@ -215,12 +285,9 @@ fn decode(reply: Value, requests: &[IssueRequest], ids: IdMode) -> Result<Vec<Ve
                         .ok_or_else(|| bad("a held request without its entry".into()))?;
                     let (id, at) = entry
                         .split_once('|')
-                        .and_then(|(id, at)| Some((id, at.parse().ok()?)))
+                        .and_then(|(id, at)| Some((IssueId::parse(id, ids)?, at.parse().ok()?)))
                         .ok_or_else(|| bad(format!("holder entry {entry:?}")))?;
-                    Verdict::Held {
-                        id: id.to_owned(),
-                        at_ms: at,
-                    }
+                    Verdict::Held { id, at_ms: at }
                 }
                 b'A' => Verdict::Inactive,
                 b'P' => Verdict::NotInPeriod,
@@ -241,13 +308,20 @@ fn decode(reply: Value, requests: &[IssueRequest], ids: IdMode) -> Result<Vec<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::group_commit::MAX_GROUP;
 
-    fn request(user: i64, candidate: &str) -> IssueRequest {
-        IssueRequest {
-            user,
-            candidate: candidate.into(),
-            clock_ms: None,
-        }
+    fn request(user: i64) -> IssueRequest {
+        IssueRequest { user, clock_ms: None }
+    }
+
+    const T0: &str = "01900000-0000-7000-8000-000000000000";
+
+    fn tickets() -> Option<TicketIds> {
+        Some(TicketIds(Uuid::parse_str(T0).unwrap()))
+    }
+
+    fn ticket(text: &str) -> IssueId {
+        IssueId::Ticket(Uuid::parse_str(text).unwrap())
     }
 
     /// A reply of `total`, `ceiling`, now = 5, `before` and `statuses`, then `held`.
@@ -265,27 +339,33 @@ mod tests {
 
     #[test]
     fn decodes_every_status() {
-        let one = [request(1, "t1")];
+        let one = [request(1)];
         assert_eq!(
-            decode(reply(10, 8, 2, "I", &[]), &one, IdMode::Given).unwrap(),
+            decode(reply(10, 8, 2, "I", &[]), &one, IdMode::Given, tickets()).unwrap(),
             vec![Verdict::Issued {
-                id: "t1".into(),
+                id: ticket(T0),
                 at_ms: 5,
                 issued: 3,
                 total: 10,
                 ceiling: Some(8),
             }]
         );
-        let legacy = decode(reply(10, -1, 2, "I", &[]), &one, IdMode::Given).unwrap();
+        let legacy = decode(reply(10, -1, 2, "I", &[]), &one, IdMode::Given, tickets()).unwrap();
         assert!(matches!(legacy[0], Verdict::Issued { ceiling: None, .. }));
         assert_eq!(
-            decode(reply(10, 8, 8, "R", &[]), &one, IdMode::Given).unwrap(),
+            decode(reply(10, 8, 8, "R", &[]), &one, IdMode::Given, tickets()).unwrap(),
             vec![Verdict::Reserve { issued: 8, total: 10 }]
         );
         assert_eq!(
-            decode(reply(10, 8, 3, "H", &["t0|4"]), &one, IdMode::Given).unwrap(),
+            decode(
+                reply(10, 8, 3, "H", &["01900000-0000-7000-8000-00000000000a|4"]),
+                &one,
+                IdMode::Given,
+                tickets()
+            )
+            .unwrap(),
             vec![Verdict::Held {
-                id: "t0".into(),
+                id: ticket("01900000-0000-7000-8000-00000000000a"),
                 at_ms: 4
             }]
         );
@@ -297,7 +377,7 @@ mod tests {
             ("N", Verdict::NoMeta),
         ] {
             assert_eq!(
-                decode(reply(0, -1, 0, s, &[]), &one, IdMode::Given).unwrap(),
+                decode(reply(0, -1, 0, s, &[]), &one, IdMode::Given, tickets()).unwrap(),
                 vec![v]
             );
         }
@@ -305,82 +385,144 @@ mod tests {
 
     #[test]
     fn numbers_positions_and_counts_from_the_issued_before() {
-        let three = [request(1, ""), request(2, ""), request(3, "")];
-        let verdicts = decode(reply(10, -1, 4, "IRI", &[]), &three, IdMode::Position).unwrap();
-        assert!(matches!(&verdicts[0], Verdict::Issued { id, issued: 5, .. } if id == "4"));
+        let three = [request(1), request(2), request(3)];
+        let verdicts = decode(reply(10, -1, 4, "IRI", &[]), &three, IdMode::Position, None).unwrap();
+        assert!(matches!(
+            &verdicts[0],
+            Verdict::Issued {
+                id: IssueId::Position(4),
+                issued: 5,
+                ..
+            }
+        ));
         assert_eq!(verdicts[1], Verdict::Reserve { issued: 5, total: 10 });
-        assert!(matches!(&verdicts[2], Verdict::Issued { id, issued: 6, .. } if id == "5"));
+        assert!(matches!(
+            &verdicts[2],
+            Verdict::Issued {
+                id: IssueId::Position(5),
+                issued: 6,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn a_bucket_sends_back_its_leased_positions_in_request_order() {
-        let three = [request(1, ""), request(2, ""), request(3, "")];
+        let three = [request(1), request(2), request(3)];
         let verdicts = decode(
             reply(10, 9, 4, "IHI", &["70", "12|3", "41"]),
             &three,
             IdMode::Leased,
+            None,
         )
         .unwrap();
-        assert!(matches!(&verdicts[0], Verdict::Issued { id, issued: 5, .. } if id == "70"));
+        assert!(matches!(
+            &verdicts[0],
+            Verdict::Issued {
+                id: IssueId::Position(70),
+                issued: 5,
+                ..
+            }
+        ));
         assert_eq!(
             verdicts[1],
             Verdict::Held {
-                id: "12".into(),
+                id: IssueId::Position(12),
                 at_ms: 3
             }
         );
-        assert!(matches!(&verdicts[2], Verdict::Issued { id, issued: 6, .. } if id == "41"));
-        assert!(decode(reply(10, 9, 4, "II", &["70"]), &three[..2], IdMode::Leased).is_err());
+        assert!(matches!(
+            &verdicts[2],
+            Verdict::Issued {
+                id: IssueId::Position(41),
+                issued: 6,
+                ..
+            }
+        ));
+        assert!(decode(reply(10, 9, 4, "II", &["70"]), &three[..2], IdMode::Leased, None).is_err());
     }
 
     #[test]
     fn a_clock_override_is_the_issue_time() {
-        let mut one = [request(1, "t1")];
+        let mut one = [request(1)];
         one[0].clock_ms = Some(42);
-        let verdicts = decode(reply(10, -1, 0, "I", &[]), &one, IdMode::Given).unwrap();
+        let verdicts = decode(reply(10, -1, 0, "I", &[]), &one, IdMode::Given, tickets()).unwrap();
         assert!(matches!(verdicts[0], Verdict::Issued { at_ms: 42, .. }));
     }
 
     #[test]
     fn refuses_unknown_shapes() {
-        let one = [request(1, "t1")];
-        assert!(decode(Value::Array(vec!["I".into()]), &one, IdMode::Given).is_err());
+        let one = [request(1)];
+        assert!(decode(Value::Array(vec!["I".into()]), &one, IdMode::Given, tickets()).is_err());
         assert!(
-            decode(reply(0, 0, 0, "M", &[]), &one, IdMode::Given).is_err(),
+            decode(reply(0, 0, 0, "M", &[]), &one, IdMode::Given, tickets()).is_err(),
             "unknown status"
         );
         assert!(
-            decode(reply(0, 0, 0, "II", &[]), &one, IdMode::Given).is_err(),
+            decode(reply(0, 0, 0, "II", &[]), &one, IdMode::Given, tickets()).is_err(),
             "two for one"
         );
         assert!(
-            decode(reply(0, 0, 0, "H", &[]), &one, IdMode::Given).is_err(),
+            decode(reply(0, 0, 0, "H", &[]), &one, IdMode::Given, tickets()).is_err(),
             "no entry"
         );
         assert!(
-            decode(reply(0, 0, 0, "H", &["t0"]), &one, IdMode::Given).is_err(),
+            decode(reply(0, 0, 0, "H", &["t0"]), &one, IdMode::Given, tickets()).is_err(),
             "no time"
         );
         assert!(
-            decode(reply(0, 0, 0, "S", &["t0|1"]), &one, IdMode::Given).is_err(),
+            decode(reply(0, 0, 0, "H", &["t0|1"]), &one, IdMode::Given, tickets()).is_err(),
+            "a ticket id that is no UUID"
+        );
+        assert!(
+            decode(reply(0, 0, 0, "I", &[]), &one, IdMode::Given, None).is_err(),
+            "tickets without their ids"
+        );
+        assert!(
+            decode(reply(0, 0, 0, "S", &["t0|1"]), &one, IdMode::Given, tickets()).is_err(),
             "extra entry"
         );
         let no_total = Value::Array(vec!["x".into(), (-1).into(), 5.into(), 0.into(), "S".into()]);
-        assert!(decode(no_total, &one, IdMode::Given).is_err());
+        assert!(decode(no_total, &one, IdMode::Given, tickets()).is_err());
     }
 
     #[test]
     fn decodes_a_group_in_order() {
-        let two = [request(1, "t1"), request(2, "t2")];
+        let two = [request(1), request(2)];
         assert_eq!(
-            decode(reply(1, 1, 1, "SH", &["t0|4"]), &two, IdMode::Given).unwrap(),
+            decode(
+                reply(1, 1, 1, "SH", &["01900000-0000-7000-8000-00000000000a|4"]),
+                &two,
+                IdMode::Given,
+                tickets()
+            )
+            .unwrap(),
             vec![
                 Verdict::SoldOut,
                 Verdict::Held {
-                    id: "t0".into(),
+                    id: ticket("01900000-0000-7000-8000-00000000000a"),
                     at_ms: 4
                 }
             ]
         );
+    }
+
+    #[test]
+    fn a_calls_tickets_are_numbered_as_the_script_writes_them() {
+        let two = [request(1), request(2)];
+        let verdicts = decode(reply(10, -1, 0, "II", &[]), &two, IdMode::Given, tickets()).unwrap();
+        assert!(matches!(verdicts[0], Verdict::Issued { id, .. } if id == ticket(T0)));
+        assert!(
+            matches!(verdicts[1], Verdict::Issued { id, .. } if id == ticket("01900000-0000-7000-8000-000000000001"))
+        );
+        for _ in 0..3 {
+            let ids = TicketIds::draw();
+            assert_eq!(ids.0.get_version_num(), 7);
+            for index in [0, 1, 255, MAX_GROUP - 1] {
+                // issue.lua: prefix .. string.format('%03x', index)
+                let script = format!("{}{index:03x}", ids.prefix());
+                assert_eq!(script, ids.of(index).hyphenated().to_string());
+            }
+        }
     }
 }

@@ -10,7 +10,10 @@ use issuance_core::{
 use store::ticket_events::TicketEvent;
 use uuid::Uuid;
 
-use crate::{engine::Engine, issue::Verdict};
+use crate::{
+    engine::Engine,
+    issue::{IssueId, Verdict},
+};
 
 impl Engine {
     /// Issues `user` a ticket of `key`, or returns the one they hold.
@@ -52,11 +55,12 @@ impl Engine {
             .cached_event(key)
             .await?
             .ok_or(Error::NotFound(Missing::TicketEvent))?;
-        let ticket = |id: &str, at_ms: i64| -> Result<Ticket, Error> {
+        let ticket = |id: IssueId, at_ms: i64| -> Result<Ticket, Error> {
+            let IssueId::Ticket(ticket_id) = id else {
+                return Err(Error::protocol("issue.lua", format!("ticket id {id:?}")));
+            };
             Ok(Ticket {
-                ticket_id: id
-                    .parse::<Uuid>()
-                    .map_err(|_| Error::protocol("issue.lua", format!("ticket id {id:?}")))?,
+                ticket_id,
                 user_id: user.get(),
                 event_key: key.clone(),
                 issued_at: clock::from_ms(at_ms),
@@ -65,27 +69,31 @@ impl Engine {
         if let Err(refused) = self.admit(&cached.scope, cached.detail.gate(), user.get(), pass) {
             return match Box::pin(self.held_entry(cached.copy_for(user.get()).0, user.get())).await? {
                 Some((id, at_ms)) => Ok(Issued {
-                    ticket: ticket(&id, at_ms)?,
+                    ticket: ticket(
+                        IssueId::Ticket(
+                            id.parse()
+                                .map_err(|_| Error::protocol("holders", format!("ticket id {id:?}")))?,
+                        ),
+                        at_ms,
+                    )?,
                     fresh: false,
                 }),
                 None => Err(Error::Denied(ScopeKind::Ticket, refused)),
             };
         }
-        // The id is made only for a request that reaches Redis (not for one refused from memory).
-        let candidate = || Uuid::now_v7().to_string();
-        match self.decide(&cached, user.get(), candidate, clock_ms).await? {
+        match self.decide(&cached, user.get(), clock_ms).await? {
             Verdict::Issued { id, at_ms, .. } => {
                 if cached.detail.admission.admission_enabled {
                     self.pass_used(&cached.scope, cached.detail.gate(), user.get(), pass)
                         .await;
                 }
                 Ok(Issued {
-                    ticket: ticket(&id, at_ms)?,
+                    ticket: ticket(id, at_ms)?,
                     fresh: true,
                 })
             }
             Verdict::Held { id, at_ms } => Ok(Issued {
-                ticket: ticket(&id, at_ms)?,
+                ticket: ticket(id, at_ms)?,
                 fresh: false,
             }),
             refused => Err(Error::Denied(ScopeKind::Ticket, refused.denial()?)),
