@@ -3,7 +3,13 @@
 
 use axum::{Json, extract::State, http::StatusCode, response::Response};
 use engine::coupons::IssuedCoupon;
-use issuance_core::{discount::Discount, enums::CouponStatus, error::ScopeKind, ids::UserId};
+use issuance_core::{
+    clock,
+    discount::{Discount, DiscountType},
+    enums::CouponStatus,
+    error::ScopeKind,
+    ids::UserId,
+};
 use serde::{Deserialize, Serialize};
 use shop::coupons::{Unusable, UserCoupon};
 use utoipa::{IntoParams, ToSchema};
@@ -130,14 +136,27 @@ fn coupon_json(c: &IssuedCoupon) -> String {
     push_json_str(&mut out, &c.code);
     out.push_str(",\"discount\":");
     match &c.discount {
-        // Rare on this path, and its shape is the type's own: serde writes it.
-        Some(discount) => out.push_str(&serde_json::to_string(discount).expect("a discount serialises")),
+        Some(discount) => {
+            out.push_str("{\"type\":\"");
+            out.push_str(match discount.kind {
+                DiscountType::Percent => "PERCENT",
+                DiscountType::Amount => "AMOUNT",
+            });
+            out.push_str("\",\"value\":");
+            out.push_str(number.format(discount.value));
+            out.push_str(",\"maxDiscount\":");
+            match discount.max_discount {
+                Some(max) => out.push_str(number.format(max)),
+                None => out.push_str("null"),
+            }
+            out.push('}');
+        }
         None => out.push_str("null"),
     }
     out.push_str(",\"expiresAt\":\"");
-    out.push_str(&kst(c.expires_at));
+    clock::push_kst(&mut out, c.expires_at);
     out.push_str("\",\"issuedAt\":\"");
-    out.push_str(&kst(c.issued_at));
+    clock::push_kst(&mut out, c.issued_at);
     out.push_str("\"}");
     out
 }

@@ -114,22 +114,47 @@ pub fn push_utc(out: &mut String, t: DateTime<Utc>) {
     }
 }
 
-/// Appends `ms` at `offset_ms` (0 or KST) as [`write_rfc3339_ms`] writes it. The text of the
-/// last millisecond written on this thread at each offset is written again while it lasts: a
-/// flood of answers of one kind writes several a millisecond (the sold-out 409s at KST; the
-/// tickets of one group commit, which share Redis's clock, in UTC).
-fn push_ms(out: &mut String, ms: i64, offset_ms: i64) {
-    thread_local! {
-        static LAST: std::cell::RefCell<[(i64, String); 2]> =
-            const { std::cell::RefCell::new([(-1, String::new()), (-1, String::new())]) };
+/// Appends `t` as [`format_kst`] writes it, as [`push_utc`] does: an issued coupon's answer
+/// writes its expiry and its time this way.
+pub fn push_kst(out: &mut String, t: DateTime<Utc>) {
+    match whole_ms(t) {
+        Some(ms) => push_ms(out, ms, KST_OFFSET_MS),
+        None => out.push_str(&format_kst(t)),
     }
-    LAST.with_borrow_mut(|memo| {
-        let (last, text) = &mut memo[usize::from(offset_ms != 0)];
-        if *last != ms {
-            *text = write_rfc3339_ms(ms, offset_ms);
-            *last = ms;
-        }
-        out.push_str(text);
+}
+
+/// Appends `ms` at `offset_ms` (0 or KST) as [`write_rfc3339_ms`] writes it. The texts of the
+/// last two instants written on this thread at each offset are written again while they last:
+/// a flood of answers of one kind writes several a millisecond (the sold-out 409s at KST; the
+/// tickets of one group commit, which share Redis's clock, in UTC), and a coupon's answer
+/// writes its batch's expiry beside its own time.
+fn push_ms(out: &mut String, ms: i64, offset_ms: i64) {
+    /// Two instants' texts and which one was written last.
+    struct Memo {
+        texts: [(i64, String); 2],
+        last: usize,
+    }
+    thread_local! {
+        static MEMOS: std::cell::RefCell<[Memo; 2]> = const {
+            std::cell::RefCell::new([
+                Memo { texts: [(-1, String::new()), (-1, String::new())], last: 0 },
+                Memo { texts: [(-1, String::new()), (-1, String::new())], last: 0 },
+            ])
+        };
+    }
+    MEMOS.with_borrow_mut(|memos| {
+        let memo = &mut memos[usize::from(offset_ms != 0)];
+        let slot = match memo.texts.iter().position(|(at, _)| *at == ms) {
+            Some(slot) => slot,
+            None => {
+                // The one not written last makes room.
+                let slot = 1 - memo.last;
+                memo.texts[slot] = (ms, write_rfc3339_ms(ms, offset_ms));
+                slot
+            }
+        };
+        memo.last = slot;
+        out.push_str(&memo.texts[slot].1);
     });
 }
 
@@ -224,12 +249,24 @@ mod tests {
             let t = from_ms(ms);
             assert_eq!(format_utc(t), chrono_utc(t), "{ms}");
             assert_eq!(format_kst(t), chrono_kst(t), "{ms}");
-            // Pushed twice (the second from this thread's memo), at both offsets in turn.
+            // Pushed twice (the second from this thread's memo), at both offsets in turn, and
+            // beside another instant (a coupon's expiry) that keeps its own place in the memo.
             for _ in 0..2 {
                 let mut pushed = "x".to_owned();
                 push_utc(&mut pushed, t);
                 push_kst_ms(&mut pushed, ms);
-                assert_eq!(pushed, format!("x{}{}", chrono_utc(t), chrono_kst(t)), "{ms}");
+                push_kst(&mut pushed, from_ms(951_782_400_000));
+                push_kst(&mut pushed, t);
+                assert_eq!(
+                    pushed,
+                    format!(
+                        "x{}{}2000-02-29T09:00:00+09:00{}",
+                        chrono_utc(t),
+                        chrono_kst(t),
+                        chrono_kst(t)
+                    ),
+                    "{ms}"
+                );
             }
         }
         let micro = from_ms(1_768_014_000_123) + chrono::Duration::microseconds(456);
