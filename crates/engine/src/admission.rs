@@ -48,6 +48,7 @@ use store::ticket_events::EventChange;
 
 use crate::{
     engine::Engine,
+    issue::IssueId,
     keys::ScopeKeys,
     room_memory::{Known, RoomLayout, RoomSnapshot, room_id},
     scope::Scope,
@@ -583,14 +584,20 @@ impl Engine {
     }
 
     /// What `user` holds of the scope, if anything: `(issue id, issued at ms)` (a holder is
-    /// answered as a holder, pass or not).
-    pub(crate) async fn held_entry(&self, scope: &Scope, user: i64) -> Result<Option<(String, i64)>, Error> {
+    /// answered as a holder, pass or not). The id is read as `issue.lua`'s reply is
+    /// ([`IssueId::parse`]); one that is not of the scope's kind is a protocol error.
+    pub(crate) async fn held_entry(&self, scope: &Scope, user: i64) -> Result<Option<(IssueId, i64)>, Error> {
         let holders = scope.keys(self.keys()).holders;
         let entry: Option<String> = self.redis().next().hget(holders, user).await?;
-        Ok(entry.and_then(|e| {
+        let Some((id, at)) = entry.as_deref().and_then(|e| {
             let (id, at) = e.split_once('|')?;
-            Some((id.to_owned(), at.parse().ok()?))
-        }))
+            Some((id, at.parse().ok()?))
+        }) else {
+            return Ok(None);
+        };
+        let id = IssueId::parse(id, scope.id_mode())
+            .ok_or_else(|| Error::protocol("holders", format!("issue id {id:?}")))?;
+        Ok(Some((id, at)))
     }
 }
 

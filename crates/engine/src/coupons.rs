@@ -111,13 +111,7 @@ impl Engine {
         if let Err(refused) = self.admit(&cached.scope, batch.gate(), user.get(), pass) {
             return Err(
                 match Box::pin(self.held_entry(cached.copy_for(user.get()).0, user.get())).await? {
-                    Some((id, _)) => {
-                        let id = id
-                            .parse()
-                            .map(IssueId::Position)
-                            .map_err(|_| Error::protocol("holders", format!("coupon position {id:?}")))?;
-                        denied(Denial::Held(issue_id(batch_id, position(id)?)))
-                    }
+                    Some((id, _)) => denied(Denial::Held(issue_id(batch_id, position(id)?))),
                     None => denied(refused),
                 },
             );

@@ -89,7 +89,7 @@ pub enum IssueId {
 
 impl IssueId {
     /// The id as `issue.lua` writes it in holder entries and records.
-    fn parse(text: &str, ids: IdMode) -> Option<Self> {
+    pub(crate) fn parse(text: &str, ids: IdMode) -> Option<Self> {
         match ids {
             IdMode::Given => Uuid::try_parse(text).ok().map(IssueId::Ticket),
             IdMode::Position | IdMode::Leased => text.parse().ok().map(IssueId::Position),

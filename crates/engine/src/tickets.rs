@@ -69,13 +69,7 @@ impl Engine {
         if let Err(refused) = self.admit(&cached.scope, cached.detail.gate(), user.get(), pass) {
             return match Box::pin(self.held_entry(cached.copy_for(user.get()).0, user.get())).await? {
                 Some((id, at_ms)) => Ok(Issued {
-                    ticket: ticket(
-                        IssueId::Ticket(
-                            id.parse()
-                                .map_err(|_| Error::protocol("holders", format!("ticket id {id:?}")))?,
-                        ),
-                        at_ms,
-                    )?,
+                    ticket: ticket(id, at_ms)?,
                     fresh: false,
                 }),
                 None => Err(Error::Denied(ScopeKind::Ticket, refused)),
