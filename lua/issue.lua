@@ -47,9 +47,9 @@
 -- each ISSUED request, in request order among them). Everything else about an answer
 -- the caller knows already, so it is not sent back (a reply of four values per request cost
 -- a fifth of the call): the n-th ISSUED of the call (from 0) leaves `issued before + n + 1`
--- issued, its id is the call's ticket id of its request ('given'), `issued before + n` ('position') or the
--- position sent back ('leased'), and
--- it was issued at its clock override or else at `now`; a RESERVE saw the issued count of the
+-- issued, its id is the call's ticket id of its request ('given'), `issued before + n`
+-- ('position') or the position sent back ('leased'), and it was issued at its clock override
+-- or else at `now`; a RESERVE saw the issued count of the
 -- ISSUED before it. Check order (SPEC §2): meta present -> user already holds one (HELD, even
 -- when sold out since) -> active -> period -> total -> daily limit -> reservation. Statuses:
 --   I = ISSUED, H = HELD, A = INACTIVE, P = NOT_IN_PERIOD, S = SOLD_OUT, D = DAILY_LIMIT,
