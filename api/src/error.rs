@@ -439,7 +439,18 @@ fn refused(r: issuance_core::error::Refusal) -> (StatusCode, &'static str, Cow<'
 }
 
 impl IntoResponse for ApiError {
+    /// The answer to the request whose URI [`with_uri`] keeps (an empty path outside it).
     fn into_response(self) -> Response {
+        match REQUEST_URI.try_with(Uri::clone) {
+            Ok(uri) => self.answer_at(uri.path()),
+            Err(_) => self.answer_at(""),
+        }
+    }
+}
+
+impl ApiError {
+    /// This error's answer to a request for `path`.
+    pub(crate) fn answer_at(self, path: &str) -> Response {
         let (status, code, message) = self.parts();
         // Shedding and timeouts are the bounds working, not failures to log one by one (they
         // are counted).
@@ -484,10 +495,7 @@ impl IntoResponse for ApiError {
                 _ => Bytes::from(write_body(status, code, &message, path, details.as_ref())),
             }
         };
-        let body = REQUEST_URI
-            .try_with(|uri| body(uri.path()))
-            .unwrap_or_else(|_| body(""));
-        let mut response = json_response(status, body);
+        let mut response = json_response(status, body(path));
         // Every 503 is temporary by definition: tell clients when to come back.
         let retry_after = match self {
             ApiError::RateLimited(secs) => Some(secs.max(1)),
@@ -722,11 +730,6 @@ pub struct ErrorBody<'a> {
 /// `future`, run with `uri` at hand for [`ApiError::into_response`] (see the module doc).
 pub(crate) fn with_uri<F: std::future::Future>(uri: Uri, future: F) -> TaskLocalFuture<Uri, F> {
     REQUEST_URI.scope(uri, future)
-}
-
-/// `error`'s answer to the request for `uri`, made outside [`with_uri`].
-pub(crate) fn answer_for(uri: Uri, error: ApiError) -> Response {
-    REQUEST_URI.sync_scope(uri, || error.into_response())
 }
 
 /// The fallback of unknown routes.

@@ -1,27 +1,33 @@
 //! Per-request bounds (see [`crate::server`] for the per-connection ones).
 //!
 //! [`GuardLayer`] is the front of every request. It
-//! * runs the request with its URI at hand for [`ApiError::into_response`] (a task-local: see
-//!   [`crate::error`]), and gives the router's own `405` (which no handler made) the error body;
+//! * runs a routed request with its URI at hand for [`ApiError::into_response`] (a task-local:
+//!   see [`crate::error`]; the issue routes, which answer their errors with the path they hold,
+//!   skip it: [`WithUri`]), and gives the router's own `405` (which no handler made) the error
+//!   body;
 //! * takes one of [`Guard::new`]'s `max_in_flight` slots or answers `503 SERVICE_UNAVAILABLE`
 //!   with `Retry-After: 1` at once (`/health`, `/ready` and `/metrics` skip the slot, so a load
 //!   balancer and Prometheus still see an overloaded process);
 //! * gives the body a deadline (a body still arriving then fails to read, and the extractor
 //!   answers `408 REQUEST_TIMEOUT`), and the whole answer one (`503` when it passes; dropping
 //!   the handler's future cancels its Redis and Postgres calls and returns their connections to
-//!   the pools).
+//!   the pools). One timer serves both: it fires first at the earlier deadline, when the
+//!   answer is polled again so that a body still waited on fails ([`DeadlineBody`] has no timer
+//!   of its own), and is then moved on to the answer's.
 //!
 //! It is a hand-written service rather than `axum::middleware::from_fn`s: those clone the inner
 //! service and box two futures per request each, and two of them cost every request (`/health`
-//! too) more than all the bounds they carried. The deadline's timer is made only when the
-//! answer is not ready at once, so `/health` registers none.
+//! too) more than all the bounds they carried. The timer is made only when the answer is not
+//! ready at once, so `/health` registers none; an issue request, whose body hyper hands over
+//! after the first poll, registers one (a second one, the body's own, cost it about 600
+//! instructions).
 
 use std::{
     convert::Infallible,
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -39,7 +45,10 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-use crate::error::{self, ApiError, BodyTimedOut};
+use crate::{
+    error::{self, ApiError, BodyTimedOut},
+    timer::poll_timer,
+};
 
 /// The shared per-request bounds.
 #[derive(Clone)]
@@ -93,7 +102,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = GuardedFuture<S::Future>;
+    type Future = GuardedFuture<TaskLocalFuture<Uri, S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -104,6 +113,7 @@ where
             req,
             |body, deadline| Body::new(DeadlineBody::new(body, deadline)),
             |inner, req, _| inner.call(req),
+            error::with_uri,
         )
     }
 }
@@ -113,15 +123,17 @@ impl<S> Guarded<S> {
     /// it of the body and its deadline (boxed again for the router, which takes only axum's
     /// `Body`; as it is for the issue routes, [`crate::hot`], which read any body), and the
     /// inner service asked through `call`, which also gets the instant the guard took the
-    /// request (the issue routes time their answer from it).
-    pub(crate) fn run_with<B, D, F>(
+    /// request (the issue routes time their answer from it); its answer is kept with the URI
+    /// by `keep` (for the guard's own answers, and the task-local of a routed request).
+    pub(crate) fn run_with<B, D, F, W>(
         &mut self,
         req: axum::http::Request<B>,
         deadlined: impl FnOnce(B, Instant) -> D,
         call: impl FnOnce(&mut S, axum::http::Request<D>, Instant) -> F,
-    ) -> GuardedFuture<F>
+        keep: impl FnOnce(Uri, F) -> W,
+    ) -> GuardedFuture<W>
     where
-        F: Future,
+        W: KeepsUri,
     {
         let uri = req.uri().clone();
         let exempt = matches!(uri.path(), "/health" | "/ready" | "/metrics");
@@ -133,7 +145,7 @@ impl<S> Guarded<S> {
                 Err(_) => {
                     metrics::counter!("issuer_http_requests_shed_total").increment(1);
                     return GuardedFuture::Answered {
-                        response: Some(error::answer_for(uri, ApiError::Overloaded)),
+                        response: Some(ApiError::Overloaded.answer_at(uri.path())),
                     };
                 }
             }
@@ -142,8 +154,10 @@ impl<S> Guarded<S> {
         let body_deadline = now + self.guard.body_timeout;
         let req = req.map(|body| deadlined(body, body_deadline));
         GuardedFuture::Running {
-            inner: error::with_uri(uri, call(&mut self.inner, req, now)),
+            inner: keep(uri, call(&mut self.inner, req, now)),
             timer: None,
+            timer_polled_by: None,
+            body_deadline,
             deadline: now + self.guard.request_timeout,
             _slot: slot,
         }
@@ -159,9 +173,11 @@ pin_project_lite::pin_project! {
         /// The inner service's answer, under the deadline.
         Running {
             #[pin]
-            inner: TaskLocalFuture<Uri, F>,
+            inner: F,
             #[pin]
             timer: Option<Sleep>,
+            timer_polled_by: Option<Waker>,
+            body_deadline: Instant,
             deadline: Instant,
             _slot: Option<OwnedSemaphorePermit>,
         },
@@ -170,7 +186,7 @@ pin_project_lite::pin_project! {
 
 impl<F> Future for GuardedFuture<F>
 where
-    F: Future<Output = Result<Response, Infallible>>,
+    F: KeepsUri<Output = Result<Response, Infallible>>,
 {
     type Output = Result<Response, Infallible>;
 
@@ -182,33 +198,98 @@ where
             GuardedProj::Running {
                 mut inner,
                 mut timer,
+                timer_polled_by,
+                body_deadline,
                 deadline,
                 ..
             } => {
                 if let Poll::Ready(Ok(response)) = inner.as_mut().poll(cx) {
                     if response.status() == StatusCode::METHOD_NOT_ALLOWED
                         && !response.headers().contains_key(header::CONTENT_TYPE)
-                        && let Some(uri) = inner.take_value()
+                        && let Some(uri) = inner.take_uri()
                     {
-                        return Poll::Ready(Ok(error::answer_for(uri, ApiError::MethodNotAllowed)));
+                        return Poll::Ready(Ok(ApiError::MethodNotAllowed.answer_at(uri.path())));
                     }
                     return Poll::Ready(Ok(response));
                 }
                 if timer.is_none() {
-                    timer.set(Some(tokio::time::sleep_until(*deadline)));
+                    timer.set(Some(tokio::time::sleep_until((*body_deadline).min(*deadline))));
                 }
-                let expired = timer.as_pin_mut().is_some_and(|timer| timer.poll(cx).is_ready());
+                let Some(mut timer) = timer.as_pin_mut() else {
+                    unreachable!("the timer was set above")
+                };
+                let expired = loop {
+                    if poll_timer(timer.as_mut(), timer_polled_by, cx).is_pending() {
+                        break false;
+                    }
+                    if timer.deadline() >= *deadline {
+                        break true;
+                    }
+                    // The body's deadline passed: the timer moves on to the answer's, and the
+                    // answer is polled once more, now past it (a body still waited on fails).
+                    timer.as_mut().reset(*deadline);
+                    *timer_polled_by = None;
+                    cx.waker().wake_by_ref();
+                };
                 if !expired {
                     return Poll::Pending;
                 }
                 metrics::counter!("issuer_http_requests_timed_out_total").increment(1);
-                let response = match inner.take_value() {
-                    Some(uri) => error::answer_for(uri, ApiError::Timeout),
+                let response = match inner.take_uri() {
+                    Some(uri) => ApiError::Timeout.answer_at(uri.path()),
                     None => ApiError::Timeout.into_response(),
                 };
                 Poll::Ready(Ok(response))
             }
         }
+    }
+}
+
+/// A guarded answer that keeps its request's URI for the guard's own answers (`405`, `503`).
+pub trait KeepsUri: Future {
+    /// The request's URI, the first time.
+    fn take_uri(self: Pin<&mut Self>) -> Option<Uri>;
+}
+
+impl<F: Future> KeepsUri for TaskLocalFuture<Uri, F> {
+    fn take_uri(self: Pin<&mut Self>) -> Option<Uri> {
+        self.take_value()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An answer beside its request's URI, for a future that answers its own errors with the
+    /// path it holds (the issue routes, [`crate::hot`]): entering and leaving the task-local
+    /// of [`error::with_uri`] on each of its polls cost an issue request about 450
+    /// instructions.
+    pub struct WithUri<F> {
+        #[pin]
+        inner: F,
+        uri: Option<Uri>,
+    }
+}
+
+impl<F> WithUri<F> {
+    /// `inner`, kept with `uri`.
+    pub fn new(uri: Uri, inner: F) -> Self {
+        Self {
+            inner,
+            uri: Some(uri),
+        }
+    }
+}
+
+impl<F: Future> Future for WithUri<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<F: Future> KeepsUri for WithUri<F> {
+    fn take_uri(self: Pin<&mut Self>) -> Option<Uri> {
+        self.project().uri.take()
     }
 }
 
@@ -222,23 +303,18 @@ pub async fn require_db(State(engine): State<engine::Engine>, req: Request, next
     next.run(req).await
 }
 
-/// A body that fails with [`BodyTimedOut`] when it is still incomplete at its deadline. The
-/// timer is made only when the body is not ready at once (a small JSON body usually arrives
-/// with the head), so most requests cost no timer.
+/// A body that fails with [`BodyTimedOut`] when it is waited on past its deadline. It has no
+/// timer: [`GuardedFuture`]'s wakes the answer at that deadline, and the body, polled then,
+/// fails.
 pub struct DeadlineBody<B> {
     inner: B,
     deadline: Instant,
-    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> DeadlineBody<B> {
     /// `inner`, failing when it is still incomplete at `deadline`.
     pub fn new(inner: B, deadline: Instant) -> Self {
-        Self {
-            inner,
-            deadline,
-            timer: None,
-        }
+        Self { inner, deadline }
     }
 }
 
@@ -257,14 +333,10 @@ where
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
-        let deadline = self.deadline;
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimedOut.into()))),
-            Poll::Pending => Poll::Pending,
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(Some(Err(BodyTimedOut.into())));
         }
+        Poll::Pending
     }
 
     fn is_end_stream(&self) -> bool {

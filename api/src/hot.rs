@@ -26,7 +26,7 @@ use axum::{
     extract::FromRequestParts,
     http::Method,
     http::Request,
-    response::{IntoResponse, Response},
+    response::Response,
     routing::future::RouteFuture,
 };
 use tower_layer::Layer;
@@ -34,7 +34,7 @@ use tower_layer::Layer;
 use crate::{
     error::ApiError,
     extract::{AdmissionPass, AppJson, AuthUser, UserBody, read_body},
-    guard::{DeadlineBody, Guarded, GuardedFuture},
+    guard::{DeadlineBody, Guarded, GuardedFuture, WithUri},
     routes::{coupons, tickets},
     state::AppState,
     telemetry,
@@ -83,9 +83,12 @@ where
         if let Some(served) = served {
             // The body as it came, under the guard's deadline: not boxed twice as the router's.
             AppFuture::Hot {
-                inner: self.hot.run_with(req, DeadlineBody::new, |hot, req, now| {
-                    hot.serve(req, served, now.into_std())
-                }),
+                inner: self.hot.run_with(
+                    req,
+                    DeadlineBody::new,
+                    |hot, req, now| hot.serve(req, served, now.into_std()),
+                    WithUri::new,
+                ),
             }
         } else {
             AppFuture::Routed {
@@ -100,7 +103,7 @@ pin_project_lite::pin_project! {
     #[project = AppProj]
     pub enum AppFuture {
         Routed { #[pin] inner: RouteFuture<Infallible> },
-        Hot { #[pin] inner: GuardedFuture<HotFuture> },
+        Hot { #[pin] inner: GuardedFuture<WithUri<HotFuture>> },
     }
 }
 
@@ -146,15 +149,21 @@ impl Hot {
                         Ok((auth, pass, body)) => tickets::issue_for(&st, auth, pass, key, body).await,
                         Err(e) => Err(e),
                     };
-                    (ticket, answer.into_response())
+                    (ticket, answer)
                 }
                 Served::Coupon(id) => {
                     let answer = match read(&st, req).await {
                         Ok((auth, pass, body)) => coupons::issue_for(&st, auth, pass, id, body).await,
                         Err(e) => Err(e),
                     };
-                    (coupon, answer.into_response())
+                    (coupon, answer)
                 }
+            };
+            // The error body's path from the URI at hand, not from a task-local (see
+            // [`WithUri`]).
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(e) => e.answer_at(uri.path()),
             };
             telemetry::record("POST", route, answer.status(), started);
             Ok(answer)

@@ -14,6 +14,7 @@
 //! * [`openapi`]: the frame of the OpenAPI document and the modifiers that finish it.
 //! * [`web`]: the campaign owner's page, files from `web/campaigns/`.
 
+pub mod alloc;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -28,6 +29,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+mod timer;
 pub mod web;
 
 use std::{future::Future, sync::Arc, time::Duration};

@@ -32,7 +32,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -48,6 +48,8 @@ use tokio::{
     task::JoinSet,
     time::{Instant, Sleep},
 };
+
+use crate::timer::poll_timer;
 
 /// The bounds of one api process (docs/security.md, Limits and timeouts).
 #[derive(Clone, Debug)]
@@ -212,6 +214,8 @@ struct IdleTimeout {
     /// Nothing has been read yet.
     fresh: bool,
     deadline: Pin<Box<Sleep>>,
+    /// The task that last polled `deadline` (see [`poll_timer`]).
+    polled_by: Option<Waker>,
 }
 
 impl IdleTimeout {
@@ -226,6 +230,7 @@ impl IdleTimeout {
             h2: false,
             fresh: true,
             deadline: Box::pin(tokio::time::sleep(limits.keep_alive_idle)),
+            polled_by: None,
         }
     }
 
@@ -242,6 +247,7 @@ impl IdleTimeout {
             self.head_due = Some(due);
             if due < self.deadline.deadline() {
                 self.deadline.as_mut().reset(due);
+                self.polled_by = None;
             }
         }
     }
@@ -266,7 +272,7 @@ impl IdleTimeout {
     /// head pending, too long.
     fn pending_or_expired<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         loop {
-            match self.deadline.as_mut().poll(cx) {
+            match poll_timer(self.deadline.as_mut(), &mut self.polled_by, cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(()) => {
                     let due = self.due();
@@ -275,6 +281,7 @@ impl IdleTimeout {
                     }
                     // Traffic since the timer was set: wait out the rest.
                     self.deadline.as_mut().reset(due);
+                    self.polled_by = None;
                 }
             }
         }

@@ -54,6 +54,18 @@ async fn read_until_closed(tcp: &mut TcpStream, limit: Duration) -> (String, Opt
     }
 }
 
+/// A connection that sent a JSON `POST` to `path` as `token`'s holder and one byte of its
+/// 64-byte body.
+async fn body_begun(app: &TestApp, path: &str, token: &str) -> TcpStream {
+    let mut tcp = connect(app).await;
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 64\r\n\r\n{{"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp
+}
+
 /// The server closes `tcp` after `min` (its timeout) and before `max`.
 async fn assert_closed_between(tcp: &mut TcpStream, min: Duration, max: Duration, what: &str) {
     let (_, closed) = read_until_closed(tcp, max).await;
@@ -149,13 +161,7 @@ async fn a_kept_alive_connection_outlives_the_head_timeout_but_not_a_slow_head()
 async fn a_trickling_body_is_cut_off_with_408() {
     let app = app_with(limits()).await;
     app.create_event("trickle", 10, None).await;
-    let mut tcp = connect(&app).await;
-    let head = format!(
-        "POST /events/trickle/tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 64\r\n\r\n{{",
-        app.user(1)
-    );
-    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut tcp = body_begun(&app, "/events/trickle/tickets", &app.user(1)).await;
     let writer = async {
         for _ in 0..20 {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -170,6 +176,34 @@ async fn a_trickling_body_is_cut_off_with_408() {
     assert!(answer.contains("\"code\":\"REQUEST_TIMEOUT\""), "{answer}");
     // Nothing was issued.
     let r = app.get("/events/trickle", None).await;
+    let event: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(event["remainingQuantity"], 10);
+}
+
+#[tokio::test]
+async fn a_body_deadline_shorter_than_the_answers_is_kept() {
+    // One timer serves both deadlines: it must fire at the body's, not only at the answer's.
+    let app = app_with(api::server::Limits {
+        request_timeout: Duration::from_secs(30),
+        ..limits()
+    })
+    .await;
+    app.create_event("stalled", 10, None).await;
+    let mut tcp = body_begun(&app, "/events/stalled/tickets", &app.user(1)).await;
+    let started = Instant::now();
+    let (answer, _) = read_until_closed(&mut tcp, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"REQUEST_TIMEOUT\""), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The same through the router (a body read by axum's extractor).
+    let mut tcp = body_begun(&app, "/events", &app.admin()).await;
+    let (answer, _) = read_until_closed(&mut tcp, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let r = app.get("/events/stalled", None).await;
     let event: serde_json::Value = r.json().await.unwrap();
     assert_eq!(event["remainingQuantity"], 10);
 }
@@ -223,6 +257,30 @@ async fn a_slow_answer_times_out_with_503_and_frees_its_connection() {
         .expect("no request is left waiting on the lock");
     drop(lock);
     assert_eq!(app.get("/api/v1/products", None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_slow_answer_past_the_body_deadline_still_times_out() {
+    // The one timer fires at the body's deadline first and then moves on to the answer's.
+    let app = app_with(api::server::Limits {
+        body_timeout: Duration::from_millis(300),
+        // Under the connection's idle limit (2 s), which would close it first.
+        request_timeout: Duration::from_millis(1_200),
+        ..limits()
+    })
+    .await;
+    let lock = lock_products(&app).await;
+    let started = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(10), app.get("/api/v1/products", None))
+        .await
+        .expect("an answer at the answer's deadline");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_error(r, 503, "SERVICE_UNAVAILABLE", "/api/v1/products").await;
+    drop(lock);
 }
 
 #[tokio::test]
