@@ -210,16 +210,26 @@ for j, user in ipairs(users) do
         -- lease to be made, not an issue.)
         statuses[j] = 'R'
       else
-        local id = by_position and string.format('%d', position)
-          or tickets .. string.format('%03x', j - 1)
-        if leased then
-          out[#out + 1] = id
+        -- A ticket's id is written straight into its two texts: made on its own first, it was
+        -- one more string for Lua to hash and intern per issue.
+        local value, record
+        if by_position then
+          local id = string.format('%d', position)
+          if leased then
+            out[#out + 1] = id
+          end
+          value = id .. '|' .. now_text
+          record = ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. id .. '|' .. now_text .. fence
+        else
+          local index = string.format('%03x', j - 1)
+          value = tickets .. index .. '|' .. now_text
+          record = ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. tickets .. index .. '|'
+            .. now_text .. fence
         end
-        local value = id .. '|' .. now_text
         fresh[user] = value
         writes[#writes + 1] = user
         writes[#writes + 1] = value
-        records[#records + 1] = ARGV[1] .. '|' .. ARGV[2] .. '|' .. user .. '|' .. id .. '|' .. now_text .. fence
+        records[#records + 1] = record
         if not before[day] then
           days[#days + 1] = day
           before[day] = today[day]
