@@ -14,7 +14,6 @@
 //! * [`openapi`]: the frame of the OpenAPI document and the modifiers that finish it.
 //! * [`web`]: the campaign owner's page, files from `web/campaigns/`.
 
-pub mod alloc;
 pub mod auth;
 pub mod config;
 pub mod error;

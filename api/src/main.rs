@@ -12,10 +12,9 @@ use api::{auth::Jwt, config::Config, telemetry};
 use issuance_core::connect;
 
 /// Many small, short-lived allocations per request (headers, JSON, futures): mimalloc spends
-/// far less time on them than glibc malloc did under load (docs/performance.md, Where the time
-/// goes), and less again asked as [`api::alloc`] asks it.
+/// far less time on them than glibc malloc did under load (docs/performance.md, Where the time goes).
 #[global_allocator]
-static ALLOCATOR: api::alloc::Allocator = api::alloc::Allocator;
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
