@@ -29,6 +29,7 @@ use axum::{
     response::Response,
     routing::future::RouteFuture,
 };
+use issuance_core::text::every_byte;
 use tower_layer::Layer;
 
 use crate::{
@@ -224,12 +225,8 @@ impl<'a> HotRoute<'a> {
     /// The route `path` is, when it is one of the two and reads as the router would read it.
     fn of(path: &'a str) -> Option<Self> {
         if let Some(key) = Self::ticket_part(path) {
-            // Every byte looked at, without an early exit, so that the compiler checks many
-            // at once (as `error::needs_escape` does).
-            let plain = !key.is_empty()
-                && key.bytes().fold(true, |plain, b| {
-                    plain & b.is_ascii_graphic() & (b != b'/') & (b != b'%')
-                });
+            let plain =
+                !key.is_empty() && every_byte(key, |b| b.is_ascii_graphic() & (b != b'/') & (b != b'%'));
             return plain.then_some(HotRoute::Ticket(key));
         }
         let id = path.strip_prefix("/api/v1/coupons/")?.strip_suffix("/issue")?;

@@ -11,11 +11,8 @@ pub struct EventKey(Arc<str>);
 impl EventKey {
     /// Checks the format.
     pub fn parse(s: &str) -> Result<Self, Error> {
-        // Every byte looked at, without an early exit: the compiler checks many at once.
         let ok = (1..=64).contains(&s.len())
-            && s.bytes().fold(true, |ok, b| {
-                ok & (b.is_ascii_lowercase() | b.is_ascii_digit() | (b == b'-'))
-            });
+            && crate::text::every_byte(s, |b| b.is_ascii_lowercase() | b.is_ascii_digit() | (b == b'-'));
         if ok {
             Ok(Self(s.into()))
         } else {
