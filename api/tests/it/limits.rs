@@ -172,12 +172,8 @@ async fn a_trickling_body_is_cut_off_with_408() {
     };
     tokio::time::timeout(Duration::from_secs(1), writer).await.ok();
     let (answer, _) = read_until_closed(&mut tcp, Duration::from_secs(5)).await;
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains("\"code\":\"REQUEST_TIMEOUT\""), "{answer}");
-    // Nothing was issued.
-    let r = app.get("/events/trickle", None).await;
-    let event: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(event["remainingQuantity"], 10);
+    assert_body_timed_out(&answer);
+    assert_none_issued(&app, "trickle").await;
 }
 
 #[tokio::test]
@@ -192,8 +188,7 @@ async fn a_body_deadline_shorter_than_the_answers_is_kept() {
     let mut tcp = body_begun(&app, "/events/stalled/tickets", &app.user(1)).await;
     let started = Instant::now();
     let (answer, _) = read_until_closed(&mut tcp, Duration::from_secs(10)).await;
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains("\"code\":\"REQUEST_TIMEOUT\""), "{answer}");
+    assert_body_timed_out(&answer);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -202,8 +197,19 @@ async fn a_body_deadline_shorter_than_the_answers_is_kept() {
     // The same through the router (a body read by axum's extractor).
     let mut tcp = body_begun(&app, "/events", &app.admin()).await;
     let (answer, _) = read_until_closed(&mut tcp, Duration::from_secs(10)).await;
+    assert_body_timed_out(&answer);
+    assert_none_issued(&app, "stalled").await;
+}
+
+/// `answer` is the `408` of a body that did not arrive in time.
+fn assert_body_timed_out(answer: &str) {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    let r = app.get("/events/stalled", None).await;
+    assert!(answer.contains("\"code\":\"REQUEST_TIMEOUT\""), "{answer}");
+}
+
+/// Event `key` (of 10) has issued nothing.
+async fn assert_none_issued(app: &TestApp, key: &str) {
+    let r = app.get(&format!("/events/{key}"), None).await;
     let event: serde_json::Value = r.json().await.unwrap();
     assert_eq!(event["remainingQuantity"], 10);
 }
