@@ -6,12 +6,16 @@
 //! full verification with this process's key are remembered, the map is bounded (it is emptied
 //! when full), and expiry is still enforced on every use.
 //!
-//! The map holds a 128-bit SipHash-1-3 of each token under a key drawn at start, not the token:
-//! 48 bytes an entry instead of some 230, so it holds a million (a waiting room's crowd, each
-//! polling with their token) in about 50 MB. Forging a token that collides with a remembered
-//! one without the key takes on the order of 2^64 tries against a running process. Only tokens
-//! signed with the secret are ever inserted, so nobody can fill it with colliding keys; the map
-//! itself hashes the (already uniform) 128 bits with foldhash.
+//! The map is keyed by 120 bits of the token's signature, its HMAC-SHA256 under the secret, read
+//! from the signature's base64 text, rather than by a keyed SipHash of the whole token (some 230
+//! bytes, on every request). Those bits are the token's only secret part: guessing them for one
+//! of a million remembered tokens takes on the order of 2^100 tries. Each entry also holds a
+//! 64-bit hash of the whole token, so a token whose header or claims were changed under a
+//! remembered signature is not taken for the remembered one: it is decoded, and refused. An entry
+//! is 48 bytes instead of some 230, so the map holds a million (a waiting room's crowd, each
+//! polling with their token) in about 50 MB. Only tokens signed with the secret are ever
+//! inserted, so nobody can fill it with colliding keys; the map itself hashes the (already
+//! uniform) key with foldhash.
 
 use std::{
     collections::HashMap,
@@ -50,14 +54,53 @@ pub struct Jwt {
     decoding: DecodingKey,
     validation: Validation,
     verified: RwLock<HashMap<u128, Verified, foldhash::fast::RandomState>>,
-    /// The key of the tokens' hashes in `verified`.
-    hash_key: (u64, u64),
+    /// The hash of a whole token in its entry.
+    whole: foldhash::fast::RandomState,
 }
 
 #[derive(Clone, Copy)]
 struct Verified {
     caller: Caller,
     exp: u64,
+    /// The hash of the token remembered, under `Jwt::whole`.
+    whole: u64,
+}
+
+/// The length of an HS256 signature in unpadded base64url: 32 bytes.
+const SIGNATURE_LEN: usize = 43;
+
+/// The 6-bit value of each base64url digit, `0xFF` for any other byte.
+const BASE64URL: [u8; 256] = {
+    let mut t = [0xFF; 256];
+    let digits = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut i = 0;
+    while i < digits.len() {
+        t[digits[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// 120 bits of an HS256 token's signature, from its first 20 base64url digits; `None` when the
+/// token's last part is not a signature's length or those digits are not base64url. Two 60-bit
+/// halves, each gathered in a machine word.
+fn signature_bits(token: &[u8]) -> Option<u128> {
+    let dot = token.len().checked_sub(SIGNATURE_LEN + 1)?;
+    if token[dot] != b'.' {
+        return None;
+    }
+    let digits = &token[dot + 1..dot + 21];
+    let (mut high, mut low, mut bad) = (0u64, 0u64, 0u8);
+    for i in 0..10 {
+        let (h, l) = (
+            BASE64URL[usize::from(digits[i])],
+            BASE64URL[usize::from(digits[10 + i])],
+        );
+        bad |= h | l;
+        high = (high << 6) | u64::from(h & 0x3F);
+        low = (low << 6) | u64::from(l & 0x3F);
+    }
+    (bad & 0xC0 == 0).then_some((u128::from(high) << 64) | u128::from(low))
 }
 
 fn now_secs() -> u64 {
@@ -94,16 +137,8 @@ impl Jwt {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
             verified: RwLock::default(),
-            hash_key: uuid::Uuid::new_v4().as_u64_pair(),
+            whole: foldhash::fast::RandomState::default(),
         }
-    }
-
-    /// The token's name in `verified`.
-    fn fingerprint(&self, token: &[u8]) -> u128 {
-        use siphasher::sip128::Hasher128;
-        let mut h = siphasher::sip128::SipHasher13::new_with_keys(self.hash_key.0, self.hash_key.1);
-        std::hash::Hasher::write(&mut h, token);
-        h.finish128().as_u128()
     }
 
     /// The caller of a valid token, or `None` for a malformed, badly signed or expired one.
@@ -112,14 +147,17 @@ impl Jwt {
     }
 
     fn verify_at(&self, token: &[u8], now: u64) -> Option<Caller> {
-        let fingerprint = self.fingerprint(token);
-        let remembered = self
-            .verified
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&fingerprint)
-            .copied();
-        if let Some(v) = remembered {
+        // A token without a signature's shape is decoded (and refused) without being remembered.
+        let signature = signature_bits(token);
+        let whole = std::hash::BuildHasher::hash_one(&self.whole, token);
+        let remembered = signature.and_then(|s| {
+            self.verified
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&s)
+                .copied()
+        });
+        if let Some(v) = remembered.filter(|v| v.whole == whole) {
             return (now <= v.exp + LEEWAY_SECS).then_some(v.caller);
         }
         let token = std::str::from_utf8(token).ok()?;
@@ -127,17 +165,21 @@ impl Jwt {
         let user_id: i64 = data.claims.sub.parse().ok().filter(|id| *id > 0)?;
         let admin = data.claims.roles.iter().any(|r| r == ROLE_ADMIN);
         let caller = Caller { user_id, admin };
-        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
-        if verified.len() >= VERIFIED_MAX {
-            verified.clear();
+        // An HS256 signature always has its shape; the check only keeps the map's key honest.
+        if let Some(signature) = signature {
+            let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+            if verified.len() >= VERIFIED_MAX {
+                verified.clear();
+            }
+            verified.insert(
+                signature,
+                Verified {
+                    caller,
+                    exp: data.claims.exp,
+                    whole,
+                },
+            );
         }
-        verified.insert(
-            fingerprint,
-            Verified {
-                caller,
-                exp: data.claims.exp,
-            },
-        );
         Some(caller)
     }
 
@@ -214,9 +256,78 @@ mod tests {
         let forged = format!("{signed}.{flipped}{}", &signature[1..]);
         assert_eq!(jwt.verify(&forged), None);
         assert_eq!(jwt.verify(signed), None);
-        assert_ne!(
-            jwt.fingerprint(token.as_bytes()),
-            jwt.fingerprint(forged.as_bytes())
+    }
+
+    #[test]
+    fn other_claims_under_a_remembered_signature_are_refused() {
+        let jwt = Jwt::new("s1");
+        let token = jwt.mint(7, false, 60);
+        assert!(jwt.verify(&token).is_some());
+        // Another user's claims, and the same claims with another header, under the remembered
+        // token's signature: the map's key is the same, the token is not.
+        let other = jwt.mint(8, false, 60);
+        let (other_signed, _) = other.rsplit_once('.').unwrap();
+        let (_, signature) = token.rsplit_once('.').unwrap();
+        let swapped = format!("{other_signed}.{signature}");
+        assert_eq!(
+            signature_bits(swapped.as_bytes()),
+            signature_bits(token.as_bytes())
         );
+        assert_eq!(jwt.verify(&swapped), None);
+        let reheaded = format!("x{token}");
+        assert_eq!(jwt.verify(&reheaded), None);
+        assert!(
+            jwt.verify(&token).is_some(),
+            "the remembered token still verifies"
+        );
+    }
+
+    #[test]
+    fn a_remembered_token_with_bytes_beyond_ascii_is_refused() {
+        let jwt = Jwt::new("s1");
+        let token = jwt.mint(7, false, 60);
+        assert!(jwt.verify(&token).is_some());
+        let mut trailing = token.clone().into_bytes();
+        trailing.push(0x80);
+        assert_eq!(jwt.verify(&trailing), None);
+        assert_eq!(jwt.verify(format!("{token}é")), None);
+        let mut inside = token.clone().into_bytes();
+        let at = inside.len() - 5;
+        inside[at] = 0xC3;
+        assert_eq!(jwt.verify(&inside), None);
+        let mut in_signature = token.into_bytes();
+        let at = in_signature.len() - 40;
+        in_signature.splice(at..at + 1, "é".bytes());
+        in_signature.remove(in_signature.len() - 1);
+        assert_eq!(jwt.verify(&in_signature), None);
+    }
+
+    #[test]
+    fn signature_bits_are_the_signatures_first_bits() {
+        let jwt = Jwt::new("s1");
+        let token = jwt.mint(7, false, 60);
+        let (_, signature) = token.rsplit_once('.').unwrap();
+        assert_eq!(signature.len(), SIGNATURE_LEN);
+        // The first 120 bits of the signature's bytes, in two halves.
+        let digits = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let bits: String = signature.bytes().take(20).fold(String::new(), |mut acc, b| {
+            let v = digits.iter().position(|&d| d == b).unwrap();
+            acc.push_str(&format!("{v:06b}"));
+            acc
+        });
+        let half = |bits: &str| u128::from_str_radix(bits, 2).unwrap();
+        let expected = (half(&bits[..60]) << 64) | half(&bits[60..]);
+        assert_eq!(signature_bits(token.as_bytes()), Some(expected));
+        // Not a signature's shape: too short, no dot before it, a digit outside base64url.
+        assert_eq!(signature_bits(b"a.b.c"), None);
+        let undotted = token.replace('.', "");
+        assert_eq!(signature_bits(undotted.as_bytes()), None);
+        let bad = format!(
+            "{}.{}={}",
+            token.rsplit_once('.').unwrap().0,
+            &signature[..10],
+            &signature[11..]
+        );
+        assert_eq!(signature_bits(bad.as_bytes()), None);
     }
 }

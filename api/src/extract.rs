@@ -255,13 +255,19 @@ impl<S: Sync> FromRequestParts<S> for AdmissionPass {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(AdmissionPass(
-            parts
-                .headers
+        Ok(AdmissionPass::from_headers(&parts.headers))
+    }
+}
+
+impl AdmissionPass {
+    /// The pass among `headers`.
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
+        AdmissionPass(
+            headers
                 .get(&PASS_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-        ))
+        )
     }
 }
 
@@ -269,13 +275,18 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        // ASCII checked a word at a time, where `to_str` checks each byte: a value from the
-        // wire holds visible ASCII, tabs and bytes from 0x80 only, so the two refuse alike.
-        let token = parts
-            .headers
+        AuthUser::from_headers(&parts.headers, state)
+    }
+}
+
+impl AuthUser {
+    /// The caller of the bearer token among `headers`; `401 UNAUTHORIZED` without a valid one.
+    pub(crate) fn from_headers(headers: &HeaderMap, state: &AppState) -> Result<Self, ApiError> {
+        // Not checked for ASCII first: a byte from 0x80 is no base64url digit and matches no
+        // remembered token, so [`crate::auth::Jwt::verify`] refuses such a token as it is.
+        let token = headers
             .get(header::AUTHORIZATION)
             .map(|v| v.as_bytes())
-            .filter(|v| v.is_ascii())
             .and_then(bearer)
             .ok_or(ApiError::Unauthorized)?;
         state
@@ -284,9 +295,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .map(AuthUser)
             .ok_or(ApiError::Unauthorized)
     }
-}
 
-impl AuthUser {
     /// `403` unless the caller may act for `user_id`.
     pub fn act_for(&self, user_id: i64) -> Result<(), ApiError> {
         if self.0.may_act_for(user_id) {
