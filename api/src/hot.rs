@@ -23,9 +23,7 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::FromRequestParts,
-    http::Method,
-    http::Request,
+    http::{Method, Request, request::Parts},
     response::Response,
     routing::future::RouteFuture,
 };
@@ -38,7 +36,7 @@ use crate::{
     guard::{DeadlineBody, Guarded, GuardedFuture, WithUri},
     routes::{coupons, tickets},
     state::AppState,
-    telemetry,
+    telemetry::RouteMetrics,
 };
 
 /// The application: the two issue routes served here, everything else by the router.
@@ -52,8 +50,8 @@ impl App {
     /// `router` with the issue routes answered ahead of it, from `state`, behind its guard.
     pub fn new(router: Router, state: AppState) -> Self {
         let hot = state.guard.layer().layer(Hot {
-            ticket: telemetry::route_label(HotRoute::TICKET),
-            coupon: telemetry::route_label(HotRoute::COUPON),
+            ticket: &TICKET_METRICS,
+            coupon: &COUPON_METRICS,
             state,
         });
         Self { router, hot }
@@ -121,13 +119,18 @@ impl Future for AppFuture {
 
 type HotFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
+/// The issue routes' metrics, under the labels the router's [`crate::telemetry::TrackLayer`]
+/// would give them.
+static TICKET_METRICS: RouteMetrics = RouteMetrics::new("POST", HotRoute::TICKET);
+static COUPON_METRICS: RouteMetrics = RouteMetrics::new("POST", HotRoute::COUPON);
+
 /// The issue routes (behind the guard in [`App`]).
 #[derive(Clone)]
 pub struct Hot {
     state: AppState,
-    /// The routes' metric labels.
-    ticket: &'static str,
-    coupon: &'static str,
+    /// The routes' metrics.
+    ticket: &'static RouteMetrics,
+    coupon: &'static RouteMetrics,
 }
 
 impl Hot {
@@ -139,54 +142,66 @@ impl Hot {
         B::Error: Into<axum::BoxError>,
     {
         let st = self.state.clone();
-        let (ticket, coupon) = (self.ticket, self.coupon);
+        // The head is read before the answer's future is made, which keeps only what the rest
+        // needs: a future of more than 1 KiB takes mimalloc's slow path (about 500 instructions
+        // on every request).
+        let (parts, body) = req.into_parts();
+        let (metrics, head) = match served {
+            Served::Ticket => (self.ticket, read_head::<tickets::IssueTicket>(&st, &parts)),
+            Served::Coupon(_) => (self.coupon, read_head::<coupons::IssueBody>(&st, &parts)),
+        };
+        // The path outlives the request's parts; [`App`] recognised the route from it.
+        let path = parts
+            .uri
+            .into_parts()
+            .path_and_query
+            .expect("a recognised route has a path");
         Box::pin(async move {
-            // The path outlives the request's parts (a shared `Bytes`, not a copy).
-            let uri = req.uri().clone();
-            let (route, answer) = match served {
-                Served::Ticket => {
-                    let key = HotRoute::ticket_key(uri.path());
-                    let answer = match read(&st, req).await {
-                        Ok((auth, pass, body)) => tickets::issue_for(&st, auth, pass, key, body).await,
-                        Err(e) => Err(e),
-                    };
-                    (ticket, answer)
-                }
-                Served::Coupon(id) => {
-                    let answer = match read(&st, req).await {
-                        Ok((auth, pass, body)) => coupons::issue_for(&st, auth, pass, id, body).await,
-                        Err(e) => Err(e),
-                    };
-                    (coupon, answer)
-                }
+            let answer = match served {
+                Served::Ticket => match read_body_after(head, body).await {
+                    Ok((auth, pass, body)) => {
+                        let key = HotRoute::ticket_key(path.path());
+                        tickets::issue_for(&st, auth, pass, key, body).await
+                    }
+                    Err(e) => Err(e),
+                },
+                Served::Coupon(id) => match read_body_after(head, body).await {
+                    Ok((auth, pass, body)) => coupons::issue_for(&st, auth, pass, id, body).await,
+                    Err(e) => Err(e),
+                },
             };
-            // The error body's path from the URI at hand, not from a task-local (see
+            // The error body's path from the one at hand, not from a task-local (see
             // [`WithUri`]).
             let answer = match answer {
                 Ok(answer) => answer,
-                Err(e) => e.answer_at(uri.path()),
+                Err(e) => e.answer_at(path.path()),
             };
-            telemetry::record("POST", route, answer.status(), started);
+            metrics.record(answer.status(), started);
             Ok(answer)
         })
     }
 }
 
-/// An issue request's caller, waiting-room pass and body, read as the routed handler's
-/// extractors read them and in their order.
-async fn read<T, B>(st: &AppState, req: Request<B>) -> Result<(AuthUser, Option<String>, T), ApiError>
+/// An issue request's caller and waiting-room pass, read as the routed handler's extractors
+/// read them and in their order, and its content type checked: `401` before `400`.
+fn read_head<T: UserBody>(st: &AppState, parts: &Parts) -> Result<(AuthUser, Option<String>), ApiError> {
+    let auth = AuthUser::from_headers(&parts.headers, st)?;
+    let AdmissionPass(pass) = AdmissionPass::from_headers(&parts.headers);
+    AppJson::<T>::check_type(&parts.headers)?;
+    Ok((auth, pass))
+}
+
+/// The body of a request whose head read as `head`, read only when the head was good.
+async fn read_body_after<T, B>(
+    head: Result<(AuthUser, Option<String>), ApiError>,
+    body: B,
+) -> Result<(AuthUser, Option<String>, T), ApiError>
 where
     T: UserBody,
     B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: Into<axum::BoxError>,
 {
-    let (mut parts, body) = req.into_parts();
-    let auth = AuthUser::from_request_parts(&mut parts, st).await?;
-    let AdmissionPass(pass) = match AdmissionPass::from_request_parts(&mut parts, st).await {
-        Ok(pass) => pass,
-        Err(never) => match never {},
-    };
-    AppJson::<T>::check_type(&parts.headers)?;
+    let (auth, pass) = head?;
     let body = T::parse(&read_body(body).await?)?;
     Ok((auth, pass, body))
 }
