@@ -1,7 +1,5 @@
 //! The typed call of `issue.lua` and the one place its reply is decoded.
 
-use std::fmt::Write as _;
-
 use fred::{clients::Client, types::Value};
 use issuance_core::error::{Denial, Error};
 use uuid::Uuid;
@@ -180,9 +178,13 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
     let tickets = (group.ids == IdMode::Given).then(TicketIds::draw);
     let args = || {
         let clock = group.requests.iter().any(|r| r.clock_ms.is_some());
+        // Each id through itoa rather than `write!`: its formatting machinery cost about 300
+        // instructions a request.
         let mut users = String::with_capacity(group.requests.len() * 8);
+        let mut digits = itoa::Buffer::new();
         for r in group.requests {
-            let _ = write!(users, "{} ", r.user);
+            users.push_str(digits.format(r.user));
+            users.push(' ');
         }
         let mut args = Vec::with_capacity(7 + if clock { group.requests.len() } else { 0 });
         args.push(group.kind.to_owned());
@@ -193,12 +195,11 @@ pub async fn run(client: &Client, group: IssueGroup<'_>) -> Result<Vec<Verdict>,
         args.push(users);
         args.push(tickets.map(TicketIds::prefix).unwrap_or_default());
         if clock {
-            args.extend(
-                group
-                    .requests
-                    .iter()
-                    .map(|r| r.clock_ms.map(|ms| ms.to_string()).unwrap_or_default()),
-            );
+            args.extend(group.requests.iter().map(|r| {
+                r.clock_ms
+                    .map(|ms| digits.format(ms).to_owned())
+                    .unwrap_or_default()
+            }));
         }
         args
     };
