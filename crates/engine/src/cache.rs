@@ -36,6 +36,7 @@ use moka::sync::Cache;
 
 use crate::{
     blocks::Blocks,
+    group_commit::QueueCell,
     keys::ScopeKeys,
     scope::{Rules, Scope},
 };
@@ -67,6 +68,8 @@ pub struct Cached<T> {
     /// Its reservation blocks in this process, looked up on the first issue of this copy: the
     /// lookup (a moka read) cost an issue about a thousand instructions.
     pub(crate) blocks: OnceLock<Arc<Blocks>>,
+    /// Its group-commit queue in this process, found on its first issue.
+    pub(crate) queue: QueueCell,
     /// Its waiting room's names, made on the room's first call with this copy (a poll made a
     /// dozen key names before).
     pub(crate) room: OnceLock<Arc<crate::room_memory::RoomLayout>>,
@@ -150,6 +153,8 @@ pub struct Part {
     pub keys: ScopeKeys,
     /// Its lease blocks in this process, looked up on its first issue (see [`Cached::blocks`]).
     pub(crate) blocks: OnceLock<Arc<Blocks>>,
+    /// Its group-commit queue in this process (see [`Cached::queue`]).
+    pub(crate) queue: QueueCell,
 }
 
 impl Clone for Part {
@@ -158,6 +163,7 @@ impl Clone for Part {
             scope: self.scope.clone(),
             keys: self.keys.clone(),
             blocks: self.blocks.get().cloned().map(OnceLock::from).unwrap_or_default(),
+            queue: self.queue.clone(),
         }
     }
 }
@@ -171,6 +177,7 @@ impl Part {
                 keys: scope.keys(keys),
                 scope,
                 blocks: OnceLock::new(),
+                queue: QueueCell::default(),
             })
             .collect()
     }
@@ -178,14 +185,14 @@ impl Part {
 
 impl<T> Cached<T> {
     /// The copy that decides `user`'s issue: the scope's own, or the user's bucket's, with its
-    /// index among [`Cached::parts`].
-    pub fn copy_for(&self, user: i64) -> (&Scope, &ScopeKeys, Option<usize>) {
+    /// index among [`Cached::parts`] and its group-commit queue.
+    pub fn copy_for(&self, user: i64) -> (&Scope, &ScopeKeys, Option<usize>, &QueueCell) {
         if self.parts.is_empty() {
-            return (&self.scope, &self.keys, None);
+            return (&self.scope, &self.keys, None, &self.queue);
         }
         let index = usize::from(crate::scope::bucket_of(user, self.parts.len() as u16));
         let part = &self.parts[index];
-        (&part.scope, &part.keys, Some(index))
+        (&part.scope, &part.keys, Some(index), &part.queue)
     }
 }
 
@@ -478,6 +485,7 @@ mod tests {
             detail: (),
             keys: scope.keys(&crate::keys::Keys::new("")),
             blocks: OnceLock::new(),
+            queue: QueueCell::default(),
             room: OnceLock::new(),
             parts: Vec::new(),
             findings: Default::default(),

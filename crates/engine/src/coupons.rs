@@ -233,6 +233,7 @@ impl Engine {
                         rules: Rules::from(&batch),
                         keys: self.keys().coupon_batch(batch_id),
                         blocks: Default::default(),
+                        queue: Default::default(),
                         room: Default::default(),
                         parts: Part::all(Scope::coupon_buckets(batch_id, batch.shard_count()), self.keys()),
                         findings: Default::default(),

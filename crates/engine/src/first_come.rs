@@ -110,7 +110,7 @@ impl Engine {
         }
         let request = IssueRequest { user, clock_ms };
         // The scope's own copy, or, for an event spread over buckets, the user's bucket.
-        let (scope, keys, bucket) = cached.copy_for(user);
+        let (scope, keys, bucket, queue) = cached.copy_for(user);
         // Up to two rebuilds, as many reservations as a burst outrunning them needs (each one at
         // least doubles the block), and waits for stock on its way to another bucket.
         let (mut rebuilds, mut reserves, mut waits) = (0, 0, 0);
@@ -118,7 +118,7 @@ impl Engine {
             let verdict = self
                 .inner
                 .group_commit
-                .issue(self.redis(), keys, scope, request)
+                .issue(self.redis(), keys, scope, queue, request)
                 .await?;
             match &verdict {
                 // A bucket's counts are its own, not the event's: it sells out only when the

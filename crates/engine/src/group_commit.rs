@@ -12,17 +12,17 @@
 //! because a failed call decided nothing or everything (a script is atomic).
 //!
 //! A committer with no request for [`IDLE`] leaves the registry (so a process does not keep a task
-//! per scope ever asked about); it still serves whoever holds its queue, and ends when they are
-//! gone. The next request for the scope starts a new one.
+//! per scope ever asked about); it still serves whoever holds its queue (requests on their way,
+//! and the scope's cached copies, see [`QueueCell`]), and ends when they are gone. The next
+//! request for the scope without a copy holding a queue starts a new one.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use fred::clients::Pool;
 use issuance_core::error::Error;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::{
-    cache::FastMap,
     confirm::Confirm,
     issue::{self, IssueGroup, IssueRequest, Verdict},
     keys::ScopeKeys,
@@ -34,7 +34,10 @@ pub const MAX_GROUP: usize = 256;
 /// A scope's committer with no request this long leaves the registry.
 pub const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
-type Queues = RwLock<FastMap<mpsc::UnboundedSender<Job>>>;
+/// The queues by stream key, hashed with foldhash as the rules cache's map is (its keys are
+/// those of scopes that exist).
+type Queues =
+    RwLock<std::collections::HashMap<String, mpsc::UnboundedSender<Job>, foldhash::fast::RandomState>>;
 
 /// Takes `name` out of the registry if its entry is still `queue` (a newer committer may have
 /// replaced it).
@@ -48,6 +51,29 @@ fn forget(queues: &Queues, name: &str, queue: &mpsc::UnboundedSender<Job>) {
 struct Job {
     request: IssueRequest,
     reply: oneshot::Sender<Result<Verdict, Error>>,
+}
+
+/// A scope copy's queue, found in the registry on the copy's first issue and kept with the copy
+/// (see [`crate::cache::Cached`]): later issues skip the registry's lock and the hash of the
+/// stream key (about 200 instructions an issue). While a copy keeps it, its committer serves on
+/// after leaving the registry when idle; it ends once the copies holding it are dropped. A copy
+/// loaded after that finds a new committer, so for a moment a scope can have two, which changes
+/// nothing of what is decided: each call decides its requests as if alone.
+#[derive(Default)]
+pub struct QueueCell(OnceLock<mpsc::UnboundedSender<Job>>);
+
+impl std::fmt::Debug for QueueCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueCell")
+            .field("found", &self.0.get().is_some())
+            .finish()
+    }
+}
+
+impl Clone for QueueCell {
+    fn clone(&self) -> Self {
+        QueueCell(self.0.get().cloned().map(OnceLock::from).unwrap_or_default())
+    }
 }
 
 /// The group-commit queues of one process, one committer task per scope.
@@ -68,20 +94,22 @@ impl GroupCommit {
         }
     }
 
-    /// Decides `request` for `scope`, whose keys are `keys`.
+    /// Decides `request` for `scope`, whose keys are `keys` and whose copy keeps `cell`.
     pub async fn issue(
         &self,
         redis: &Pool,
         keys: &ScopeKeys,
         scope: &Scope,
+        cell: &QueueCell,
         request: IssueRequest,
     ) -> Result<Verdict, Error> {
         let (reply, answer) = oneshot::channel();
         let job = Job { request, reply };
-        let queue = self.queue(redis, keys, scope);
+        let queue = cell.0.get_or_init(|| self.queue(redis, keys, scope));
         if let Err(mpsc::error::SendError(job)) = queue.send(job) {
-            // Its committer ended in between (idle): start a new one.
-            forget(&self.queues, &keys.stream, &queue);
+            // Its committer ended all the same (its runtime stopped): start a new one, without
+            // keeping it.
+            forget(&self.queues, &keys.stream, queue);
             if self.queue(redis, keys, scope).send(job).is_err() {
                 return Err(Error::protocol("group commit", "stopped"));
             }

@@ -153,6 +153,7 @@ impl Engine {
                     rules: Rules::from(&event),
                     keys: self.keys().ticket_event(&event.event_key),
                     blocks: Default::default(),
+                    queue: Default::default(),
                     room: Default::default(),
                     parts: Part::all(Scope::buckets(key, event.shard_count()), self.keys()),
                     findings: Default::default(),
