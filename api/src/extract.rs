@@ -22,24 +22,24 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Self::check_type(req.headers())?;
+        check_json_type(req.headers())?;
         let bytes = Bytes::from_request(req, state).await?;
         Self::parse(&bytes)
     }
 }
 
-impl<T: DeserializeOwned> AppJson<T> {
-    /// The content type's check, made before the body is read.
-    pub(crate) fn check_type(headers: &HeaderMap) -> Result<(), ApiError> {
-        if json_content_type(headers) {
-            Ok(())
-        } else {
-            Err(ApiError::InvalidRequest(
-                "expected a body with `Content-Type: application/json`".into(),
-            ))
-        }
+/// The content type's check of a JSON body, made before the body is read.
+pub(crate) fn check_json_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    if json_content_type(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidRequest(
+            "expected a body with `Content-Type: application/json`".into(),
+        ))
     }
+}
 
+impl<T: DeserializeOwned> AppJson<T> {
     /// The body read.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         // serde reads a JSON array as a struct's fields in order; every body here is an object.

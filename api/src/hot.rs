@@ -32,7 +32,7 @@ use tower_layer::Layer;
 
 use crate::{
     error::ApiError,
-    extract::{AdmissionPass, AppJson, AuthUser, UserBody, read_body},
+    extract::{AdmissionPass, AuthUser, UserBody, check_json_type, read_body},
     guard::{DeadlineBody, Guarded, GuardedFuture, WithUri},
     routes::{coupons, tickets},
     state::AppState,
@@ -49,11 +49,7 @@ pub struct App {
 impl App {
     /// `router` with the issue routes answered ahead of it, from `state`, behind its guard.
     pub fn new(router: Router, state: AppState) -> Self {
-        let hot = state.guard.layer().layer(Hot {
-            ticket: &TICKET_METRICS,
-            coupon: &COUPON_METRICS,
-            state,
-        });
+        let hot = state.guard.layer().layer(Hot { state });
         Self { router, hot }
     }
 }
@@ -128,9 +124,6 @@ static COUPON_METRICS: RouteMetrics = RouteMetrics::new("POST", HotRoute::COUPON
 #[derive(Clone)]
 pub struct Hot {
     state: AppState,
-    /// The routes' metrics.
-    ticket: &'static RouteMetrics,
-    coupon: &'static RouteMetrics,
 }
 
 impl Hot {
@@ -146,9 +139,10 @@ impl Hot {
         // needs: a future of more than 1 KiB takes mimalloc's slow path (about 500 instructions
         // on every request).
         let (parts, body) = req.into_parts();
-        let (metrics, head) = match served {
-            Served::Ticket => (self.ticket, read_head::<tickets::IssueTicket>(&st, &parts)),
-            Served::Coupon(_) => (self.coupon, read_head::<coupons::IssueBody>(&st, &parts)),
+        let head = read_head(&st, &parts);
+        let metrics = match served {
+            Served::Ticket => &TICKET_METRICS,
+            Served::Coupon(_) => &COUPON_METRICS,
         };
         // The path outlives the request's parts; [`App`] recognised the route from it.
         let path = parts
@@ -184,10 +178,10 @@ impl Hot {
 
 /// An issue request's caller and waiting-room pass, read as the routed handler's extractors
 /// read them and in their order, and its content type checked: `401` before `400`.
-fn read_head<T: UserBody>(st: &AppState, parts: &Parts) -> Result<(AuthUser, Option<String>), ApiError> {
+fn read_head(st: &AppState, parts: &Parts) -> Result<(AuthUser, Option<String>), ApiError> {
     let auth = AuthUser::from_headers(&parts.headers, st)?;
     let AdmissionPass(pass) = AdmissionPass::from_headers(&parts.headers);
-    AppJson::<T>::check_type(&parts.headers)?;
+    check_json_type(&parts.headers)?;
     Ok((auth, pass))
 }
 

@@ -124,33 +124,34 @@ where
     }
 }
 
-/// A route's template as its label (the one [`TrackLayer`] records it under).
-pub fn route_label(template: &str) -> &'static str {
-    intern(template)
-}
-
-/// Counts and times one answer of `route` (a label from [`route_label`]) to `method`, as
-/// [`TrackLayer`] does: for a route served without the router (see [`crate::hot`]).
-pub fn record(method: &'static str, route: &'static str, status: axum::http::StatusCode, started: Instant) {
+/// Counts and times one answer of `route` to `method`, for [`TrackLayer`].
+fn record(method: &'static str, route: &'static str, status: axum::http::StatusCode, started: Instant) {
     let status = status_label(status);
     static DURATIONS: Handles<(Label, Label), metrics::Histogram> = Handles::new();
     static REQUESTS: Handles<(Label, Label, Label), metrics::Counter> = Handles::new();
     DURATIONS
-        .get(
-            (addr(method), addr(route)),
-            || metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route),
-        )
+        .get((addr(method), addr(route)), || durations(method, route))
         .record(started.elapsed().as_secs_f64());
     REQUESTS
         .get((addr(method), addr(route), addr(status)), || {
-            metrics::counter!("http_requests_total", "method" => method, "route" => route, "status" => status)
+            requests(method, route, status)
         })
         .increment(1);
 }
 
+/// The series of a route's answer times.
+fn durations(method: &'static str, route: &'static str) -> metrics::Histogram {
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+}
+
+/// The series of a route's answers of one status.
+fn requests(method: &'static str, route: &'static str, status: &'static str) -> metrics::Counter {
+    metrics::counter!("http_requests_total", "method" => method, "route" => route, "status" => status)
+}
+
 /// The handles of one route's two series, for a route served without the router (see
 /// [`crate::hot`]): each resolved on its first use, then recorded through directly, where
-/// [`record`] looks both up by their labels on every answer (about 150 instructions).
+/// [`TrackLayer`] looks both up by their labels on every answer (about 150 instructions).
 pub struct RouteMetrics {
     method: &'static str,
     route: &'static str,
@@ -170,20 +171,15 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts and times one answer, as [`record`] does.
+    /// Counts and times one answer, as [`TrackLayer`] does.
     pub fn record(&self, status: axum::http::StatusCode, started: Instant) {
         let (method, route) = (self.method, self.route);
         self.duration
-            .get_or_init(
-                || metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route),
-            )
+            .get_or_init(|| durations(method, route))
             .record(started.elapsed().as_secs_f64());
         // StatusCode holds 100..=999 only.
         self.requests[usize::from(status.as_u16()) - 100]
-            .get_or_init(|| {
-                let status = status_label(status);
-                metrics::counter!("http_requests_total", "method" => method, "route" => route, "status" => status)
-            })
+            .get_or_init(|| requests(method, route, status_label(status)))
             .increment(1);
     }
 }
