@@ -1,10 +1,11 @@
 //! First-come coupons: `POST /api/v1/coupons/{couponId}/issue` (the hot path, like tickets) and a
 //! user's coupons (`GET /api/v1/users/{userId}/coupons`, alias `GET /api/v1/coupons?userId=`).
 
-use axum::{Json, extract::State, http::StatusCode, response::Response};
+use axum::{Json, body::Bytes, extract::State, http::StatusCode, response::Response};
 use engine::coupons::IssuedCoupon;
 use issuance_core::{
     clock,
+    code_generator::CODE_LEN,
     discount::{Discount, DiscountType},
     enums::CouponStatus,
     error::ScopeKind,
@@ -16,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::params::kst;
 use crate::{
-    error::{ApiError, ErrorBody, json_response, push_json_str},
+    error::{ApiError, ErrorBody, json_response},
     extract::{AdmissionPass, AppJson, AppPath, AppQuery, AuthUser},
     state::AppState,
     telemetry::{count_issue, issue_outcome},
@@ -60,7 +61,7 @@ impl From<IssuedCoupon> for IssuedView {
             coupon_id: c.batch_id,
             user_id: c.user_id,
             status: CouponStatus::Issued,
-            code: c.code,
+            code: c.code.into(),
             discount: c.discount,
             expires_at: kst(c.expires_at),
             issued_at: kst(c.issued_at),
@@ -122,43 +123,103 @@ pub(crate) async fn issue_for(
 }
 
 /// An [`IssuedView`] as JSON, written directly as a ticket's is (the test
-/// `the_answer_is_what_serde_writes` holds the two together).
-fn coupon_json(c: &IssuedCoupon) -> String {
-    let mut out = String::with_capacity(256);
-    let mut number = itoa::Buffer::new();
-    out.push_str("{\"couponIssueId\":");
-    out.push_str(number.format(c.coupon_issue_id));
-    out.push_str(",\"couponId\":");
-    out.push_str(number.format(c.batch_id));
-    out.push_str(",\"userId\":");
-    out.push_str(number.format(c.user_id));
-    out.push_str(",\"status\":\"ISSUED\",\"code\":");
-    push_json_str(&mut out, &c.code);
-    out.push_str(",\"discount\":");
-    match &c.discount {
-        Some(discount) => {
-            out.push_str("{\"type\":\"");
-            out.push_str(match discount.kind {
-                DiscountType::Percent => "PERCENT",
-                DiscountType::Amount => "AMOUNT",
-            });
-            out.push_str("\",\"value\":");
-            out.push_str(number.format(discount.value));
-            out.push_str(",\"maxDiscount\":");
-            match discount.max_discount {
-                Some(max) => out.push_str(number.format(max)),
-                None => out.push_str("null"),
-            }
-            out.push('}');
-        }
-        None => out.push_str("null"),
+/// `the_answer_is_what_serde_writes` holds the two together). What the batch decides is written
+/// once per batch on each thread ([`BatchText`]): a rush answers from one batch.
+fn coupon_json(c: &IssuedCoupon) -> Bytes {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<BatchText>> = const { std::cell::RefCell::new(None) };
     }
-    out.push_str(",\"expiresAt\":\"");
-    clock::push_kst(&mut out, c.expires_at);
-    out.push_str("\",\"issuedAt\":\"");
-    clock::push_kst(&mut out, c.issued_at);
-    out.push_str("\"}");
-    out
+    LAST.with_borrow_mut(|last| {
+        let batch = match last {
+            Some(batch) if batch.is_of(c) => batch,
+            _ => last.insert(BatchText::of(c)),
+        };
+        let (mut id, mut user) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let (id, user) = (id.format(c.coupon_issue_id), user.format(c.user_id));
+        // A code is of letters and digits only: nothing to escape.
+        const STATUS: &str = ",\"status\":\"ISSUED\",\"code\":\"";
+        let mut out = String::with_capacity(
+            17 + id.len()
+                + batch.middle.len()
+                + user.len()
+                + STATUS.len()
+                + CODE_LEN
+                + batch.tail.len()
+                + MAX_TIME_LEN
+                + 2,
+        );
+        out.push_str("{\"couponIssueId\":");
+        out.push_str(id);
+        out.push_str(&batch.middle);
+        out.push_str(user);
+        out.push_str(STATUS);
+        out.push_str(c.code.as_str());
+        out.push_str(&batch.tail);
+        clock::push_kst(&mut out, c.issued_at);
+        out.push_str("\"}");
+        // The text gives back its room to spare before it becomes the body: `Bytes` takes a
+        // text that fills its room as it is, and one with room left costs another allocation.
+        // The allocator shrinks a block in place.
+        Bytes::from(out.into_boxed_str().into_boxed_bytes())
+    })
+}
+
+/// The longest time [`clock::push_kst`] writes of an instant in whole milliseconds.
+const MAX_TIME_LEN: usize = "2026-01-01T00:00:00.000+09:00".len();
+
+/// The parts of a coupon's answer that its batch decides, as text: between the coupon's id and
+/// its holder, and between its code and the time it was issued.
+struct BatchText {
+    batch_id: i64,
+    discount: Option<Discount>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    /// `,"couponId":…,"userId":`
+    middle: String,
+    /// `","discount":…,"expiresAt":"…","issuedAt":"`
+    tail: String,
+}
+
+impl BatchText {
+    fn of(c: &IssuedCoupon) -> Self {
+        let mut number = itoa::Buffer::new();
+        let mut middle = String::from(",\"couponId\":");
+        middle.push_str(number.format(c.batch_id));
+        middle.push_str(",\"userId\":");
+        let mut tail = String::from("\",\"discount\":");
+        match &c.discount {
+            Some(discount) => {
+                tail.push_str("{\"type\":\"");
+                tail.push_str(match discount.kind {
+                    DiscountType::Percent => "PERCENT",
+                    DiscountType::Amount => "AMOUNT",
+                });
+                tail.push_str("\",\"value\":");
+                tail.push_str(number.format(discount.value));
+                tail.push_str(",\"maxDiscount\":");
+                match discount.max_discount {
+                    Some(max) => tail.push_str(number.format(max)),
+                    None => tail.push_str("null"),
+                }
+                tail.push('}');
+            }
+            None => tail.push_str("null"),
+        }
+        tail.push_str(",\"expiresAt\":\"");
+        clock::push_kst(&mut tail, c.expires_at);
+        tail.push_str("\",\"issuedAt\":\"");
+        Self {
+            batch_id: c.batch_id,
+            discount: c.discount,
+            expires_at: c.expires_at,
+            middle,
+            tail,
+        }
+    }
+
+    /// Whether these are the parts of `c`'s answer.
+    fn is_of(&self, c: &IssuedCoupon) -> bool {
+        self.batch_id == c.batch_id && self.discount == c.discount && self.expires_at == c.expires_at
+    }
 }
 
 /// `?status=` of a user's coupons.
@@ -263,7 +324,7 @@ async fn list(
 
 #[cfg(test)]
 mod tests {
-    use issuance_core::{clock, discount::DiscountType};
+    use issuance_core::{clock, code_generator::CodeGenerator, discount::DiscountType};
 
     use super::*;
 
@@ -282,18 +343,31 @@ mod tests {
                 max_discount: Some(5_000),
             }),
         ];
-        for (discount, code) in discounts.into_iter().zip(["GOLD-7", "a\"b\\c", "쿠폰"]) {
+        let codes = CodeGenerator::new("s");
+        // Each answer's batch differs from the one before in one part, which the batch's text
+        // kept from before must not hide.
+        let (one, two) = (1_768_014_000_000, 1_768_014_000_500);
+        let cases = [
+            (42, discounts[0], one),
+            (42, discounts[1], one),
+            (42, discounts[2], one),
+            (43, discounts[2], one),
+            (43, discounts[2], two),
+        ];
+        for (seq, (batch_id, discount, expires_ms)) in cases.into_iter().enumerate() {
             let c = IssuedCoupon {
-                coupon_issue_id: 420_000_007,
-                batch_id: 42,
+                coupon_issue_id: batch_id * 10_000_000 + seq as i64,
+                batch_id,
                 user_id: i64::MAX,
-                code: code.into(),
+                code: codes.code(batch_id, seq as u32),
                 discount,
-                expires_at: clock::from_ms(1_768_014_000_000),
+                expires_at: clock::from_ms(expires_ms),
                 issued_at: clock::from_ms(1_768_014_000_123),
             };
             let view = serde_json::to_string(&IssuedView::from(c.clone())).unwrap();
-            assert_eq!(coupon_json(&c), view);
+            assert_eq!(coupon_json(&c), view.as_bytes());
+            // Again, with the batch's parts kept from the answer before.
+            assert_eq!(coupon_json(&c), view.as_bytes());
         }
     }
 }

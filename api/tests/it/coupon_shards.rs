@@ -37,7 +37,7 @@ fn coupons_by_user(app: &TestApp, batch: i64, answers: &[(i64, u16, Value)]) -> 
                 let seq = body["couponIssueId"].as_i64().unwrap() - batch * 10_000_000;
                 assert_eq!(
                     body["code"],
-                    generator.code(batch, seq as u32),
+                    generator.code(batch, seq as u32).as_str(),
                     "the code at its position"
                 );
                 body["couponIssueId"].as_i64().unwrap()

@@ -151,7 +151,7 @@ async fn a_burst_on_a_coupon_issues_exactly_the_quantity_each_with_its_own_code(
             assert!((0..100).contains(&seq), "position {seq}");
             assert_eq!(
                 body["code"],
-                generator.code(batch, seq as u32),
+                generator.code(batch, seq as u32).as_str(),
                 "the batch's code at its position"
             );
             assert!(codes.insert(body["code"].as_str().unwrap().to_owned()));

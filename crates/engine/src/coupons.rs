@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use fred::interfaces::HashesInterface;
 use issuance_core::{
     clock,
+    code_generator::Code,
     discount::Discount,
     enums::{BatchStatus, IssueType},
     error::{Denial, Error, Missing, ScopeKind},
@@ -39,7 +40,7 @@ pub struct IssuedCoupon {
     /// The holder.
     pub user_id: i64,
     /// Its code.
-    pub code: String,
+    pub code: Code,
     /// What it takes off an order.
     pub discount: Option<Discount>,
     /// When it stops being usable.
@@ -116,7 +117,6 @@ impl Engine {
                 },
             );
         }
-        let now = clock_ms.map_or_else(Utc::now, clock::from_ms);
         match self.decide(&cached, user.get(), clock_ms).await? {
             Verdict::Issued { id, at_ms, .. } => {
                 if batch.admission.admission_enabled {
@@ -140,7 +140,9 @@ impl Engine {
                 Err(denied(Denial::NotInPeriod))
             }
             Verdict::Inactive => Err(denied(Denial::Expired)),
-            Verdict::NotInPeriod if now >= cached.rules.start => Err(denied(Denial::Expired)),
+            Verdict::NotInPeriod if clock_ms.map_or_else(Utc::now, clock::from_ms) >= cached.rules.start => {
+                Err(denied(Denial::Expired))
+            }
             refused => Err(denied(refused.denial()?)),
         }
     }
@@ -221,6 +223,11 @@ impl Engine {
         &self,
         batch_id: i64,
     ) -> Result<Option<Arc<Cached<CouponBatch>>>, Error> {
+        // A batch the cache holds is found by its id's digits on the stack: its text of its own
+        // cost an issue request an allocation and a formatter's pass.
+        if let Some(found) = first_come::fresh(&self.inner.coupons, itoa::Buffer::new().format(batch_id)) {
+            return Ok(found);
+        }
         first_come::cached(
             &self.inner.coupons,
             &batch_id.to_string(),

@@ -24,6 +24,18 @@ use crate::{
 /// blocks last less than `RESERVE_AHEAD_MS`, so a burst catches up within a few).
 const MAX_RESERVES: u32 = 16;
 
+/// The scope of `key` when `cache` holds it fresh (found or known missing): the lookup of
+/// [`cached`] without its future, for a caller whose key is borrowed from its own stack.
+pub(crate) fn fresh<T: Send + Sync + 'static>(
+    cache: &RulesCache<T>,
+    key: &str,
+) -> Option<Option<Arc<Cached<T>>>> {
+    match cache.lookup(key) {
+        Lookup::Fresh(found) => Some(found),
+        _ => None,
+    }
+}
+
 /// The scope under `key`, from `cache` when fresh, else from `load` (one load per key at a time;
 /// while it runs, a stale entry is good enough). When the load fails because Postgres is away,
 /// a known scope is served from its stale copy (see [`crate::cache`]).

@@ -69,7 +69,7 @@ pub async fn user_coupons(
             UserCoupon {
                 coupon_issue_id: r.coupon_issue_id,
                 batch_id: r.batch_id,
-                code: engine.codes().code(r.batch_id, r.seq as u32),
+                code: engine.codes().code(r.batch_id, r.seq as u32).into(),
                 status,
                 discount: r.discount(),
                 issued_at: r.issued_at,
