@@ -26,6 +26,7 @@ pub struct RateLimits {
     per_user: Option<UserLimiter>,
     global: Option<DefaultDirectRateLimiter>,
     clock: DefaultClock,
+    shrink: std::sync::Mutex<Shrink>,
 }
 
 impl RateLimits {
@@ -43,6 +44,7 @@ impl RateLimits {
             per_user,
             global,
             clock: DefaultClock::default(),
+            shrink: Default::default(),
         }
     }
 
@@ -62,12 +64,38 @@ impl RateLimits {
         Ok(())
     }
 
-    /// Forgets users idle long enough to be back at full quota (call periodically).
+    /// Forgets users idle long enough to be back at full quota (call periodically), and gives
+    /// the map's room back once the crowd that needed it is gone.
     pub fn forget_idle(&self) {
         if let Some(limiter) = &self.per_user {
+            let held = limiter.len();
             limiter.retain_recent();
-            limiter.shrink_to_fit();
+            if self.shrink.lock().unwrap_or_else(|e| e.into_inner()).after(held) {
+                limiter.shrink_to_fit();
+            }
         }
+    }
+}
+
+/// When a sweep shrinks the per-user map. Shrunk after every sweep of a rush, the map grew back
+/// at once and rehashed every user it held on the way (about a hundred instructions a request
+/// with fresh users); so it shrinks only when the users held before a sweep have fallen to a
+/// quarter of the most held since it last shrank.
+#[derive(Debug, Default)]
+struct Shrink {
+    /// Most users held before a sweep since the last shrink.
+    peak: usize,
+}
+
+impl Shrink {
+    /// Whether the sweep of a map that held `held` users shrinks it.
+    fn after(&mut self, held: usize) -> bool {
+        self.peak = self.peak.max(held);
+        let shrink = held <= self.peak / 4;
+        if shrink {
+            self.peak = held;
+        }
+        shrink
     }
 }
 
@@ -82,5 +110,19 @@ mod tests {
         assert!(limits.check(1).is_ok());
         assert_eq!(limits.check(1), Err(1));
         assert!(limits.check(2).is_ok());
+    }
+
+    #[test]
+    fn the_map_shrinks_once_the_crowd_is_gone_not_during_it() {
+        let mut shrink = Shrink::default();
+        // A rush: about as many users before every sweep.
+        for held in [300_000, 400_000, 380_000, 410_000] {
+            assert!(!shrink.after(held), "{held} users during the rush");
+        }
+        // The rush is over: the users of its last seconds, then nearly nobody.
+        assert!(shrink.after(80_000));
+        assert!(!shrink.after(40_000));
+        assert!(shrink.after(20_000));
+        assert!(shrink.after(0));
     }
 }
