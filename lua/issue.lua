@@ -13,10 +13,10 @@
 -- KEYS[3]  day prefix    <p>{<scope>}:day:     the script appends the KST day number
 --                                              (days since 1970-01-01 KST, from the clock
 --                                              below), so every api process agrees on it
--- KEYS[4]  stream        <p>{<scope>}:stream   each call that issues appends one entry, one
---                                              field rs = its records, one line each, joined
---                                              by "\n": "<kind>|<scope id>|<user>|<issue id>|
---                                              <at ms>|<fence>"
+-- KEYS[4]  stream        <p>{<scope>}:stream   each call that issues appends one entry: the
+--                                              call itself, from which the drain reads its
+--                                              records (engine::stream), not a line per issue
+--                                              (see "The stream entry" below)
 -- All keys share the {<scope>} hash tag, so the call runs unchanged on a Redis Cluster.
 --
 -- ARGV[1]  kind of the records ('ticket' or 'coupon')
@@ -85,15 +85,40 @@
 -- whose epoch is not the server's own may come from a history that lost its last writes while
 -- the drain had already written them to Postgres. Such a meta is marked `broken` like a lost
 -- key, and the rebuild merges Postgres back in before any decision.
+--
+-- The stream entry: one per call that issues, written from what the call already holds, so an
+-- issue adds no text of its own to it (a record line per issue was an eighth of the script):
+--   g   "<kind>|<scope id>|<ids>|<base>|<at ms>|<fence>|<statuses>": ids is ARGV[3]; base is the
+--       call's ticket id prefix ('given'), the issues before the call ('position': the n-th
+--       ISSUED of the call, from 0, has position base + n) or '' ('leased'); fence is '' for a
+--       meta without one; statuses as in the reply
+--   gu  ARGV[6] as given: the requests' users, in order, each followed by a space
+--   gp  'leased' only: the positions of the call's ISSUED requests, in order, each followed by
+--       a space
+--   gt  with clock overrides only: each request's time in epoch ms, each followed by a space
+-- Each ISSUED request (status I) is one record: its user, its id, its time and the fence.
 
 local out = {0, -1, 0, 0, ''}
-local users = {}
-for user in string.gmatch(ARGV[6], '%d+') do
-  users[#users + 1] = user
+local find, sub, format = string.find, string.sub, string.format
+-- The users, split at their spaces by plain finds: a pattern match cost three times as much.
+local users, n_users = {}, 0
+do
+  local list, from = ARGV[6], 1
+  local space = find(list, ' ', from, true)
+  while space do
+    n_users = n_users + 1
+    users[n_users] = sub(list, from, space - 1)
+    from = space + 1
+    space = find(list, ' ', from, true)
+  end
+  if from <= #list then
+    n_users = n_users + 1
+    users[n_users] = sub(list, from)
+  end
 end
 
 local function no_meta()
-  out[5] = string.rep('N', #users)
+  out[5] = string.rep('N', n_users)
   return out
 end
 
@@ -103,7 +128,11 @@ local meta = redis.call('HMGET', KEYS[1], 'total', 'daily', 'start', 'end', 'act
 if not meta[1] or meta[10] then
   return no_meta()
 end
-if meta[11] ~= string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)') then
+-- The replication id: the 40 hex digits after its name, found as plain text (a pattern match
+-- tried every position of the section).
+local info = redis.call('INFO', 'replication')
+local replid_at = find(info, 'master_replid:', 1, true)
+if not replid_at or meta[11] ~= sub(info, replid_at + 14, replid_at + 53) then
   redis.call('HSET', KEYS[1], 'broken', '1')
   return no_meta()
 end
@@ -111,7 +140,6 @@ local total, daily = tonumber(meta[1]), tonumber(meta[2])
 -- A bucket's share of the daily limit, leased like its ceiling: it issues no more a KST day.
 local dcap = tonumber(meta[14])
 local ceiling = tonumber(meta[12]) or -1
-local fence = meta[13] and ('|' .. meta[13]) or ''
 local start_ms, end_ms, active = tonumber(meta[3]), tonumber(meta[4]), meta[5] == '1'
 local counted = tonumber(meta[6])
 
@@ -119,11 +147,11 @@ local t = redis.call('TIME')
 local redis_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- Numbers become text once per call where they can: Lua's tostring of a number is a
 -- floating-point print ('%.14g'), a visible share of the call's cost; '%d' is an integer print.
-local format = string.format
 local redis_now_text = format('%d', redis_now)
 
+-- The KST day at Redis's clock, for every request without a clock override.
+local real_day = math.floor((redis_now + 32400000) / 86400000)
 if counted then
-  local real_day = math.floor((redis_now + 32400000) / 86400000)
   local lost = redis.call('HLEN', KEYS[2]) + tonumber(meta[7] or '0') ~= counted
     or (counted > 0 and redis.call('EXISTS', KEYS[4]) == 0)
     or (tonumber(meta[8]) == real_day
@@ -137,8 +165,9 @@ out[1], out[2], out[3] = total, ceiling, redis_now
 
 local held = redis.call('HMGET', KEYS[2], unpack(users))
 
-local leased, with_clock = ARGV[3] == 'leased', ARGV[5] == '1'
-local by_position = leased or ARGV[3] == 'position'
+local ids, with_clock = ARGV[3], ARGV[5] == '1'
+local leased = ids == 'leased'
+local by_position = leased or ids == 'position'
 -- A bucket's leased positions, from index `rstart` (see ARGV[3]); range `r` is the current one.
 local ranges, r, rstart
 if leased then
@@ -162,94 +191,109 @@ local rewrite_held = ARGV[4] == '1'
 -- Issues so far: the high-water mark when meta keeps it, else the size of holders.
 local issued = counted or redis.call('HLEN', KEYS[2])
 out[4] = issued
-local statuses = {} -- one letter per request
-local fresh = {}    -- user -> holder entry issued by this call
-local writes = {}   -- HSET arguments for holders
-local records = {}  -- stream lines
-local today = {}    -- KST day -> issued that day (read once per call)
-local days = {}     -- KST days issued on, in order
-local before = {}   -- KST day -> what it had before this call
+local n_out = #out
+local statuses = {}  -- one letter per request
+local fresh = {}     -- user -> holder entry issued by this call
+local writes = {}    -- HSET arguments for holders
+local n_writes = 0
+local positions = {} -- 'leased': the positions issued, for the stream entry
+local times = {}     -- clock overrides: each request's time, for the stream entry
+local today = {}     -- KST day -> issued that day (read once per call)
+local days = {}      -- KST days issued on, in order
+local before = {}    -- KST day -> what it had before this call
 local last_day
 
-
 local tickets = ARGV[7]
--- What every record of the call starts with, and what follows a holder entry's id and a record's
--- at Redis's clock: made once per call, so an issue joins fewer pieces (and reads ARGV less).
-local head = ARGV[1] .. '|' .. ARGV[2] .. '|'
+-- The three hex digits that complete the j-th ticket id of a call (engine::issue::TicketIds),
+-- cut from this text rather than printed: a print per issue cost more than the rest of its id.
+local HEX = '00000100200300400500600700800900a00b00c00d00e00f010011012013014015016017018019'
+  .. '01a01b01c01d01e01f02002102202302402502602702802902a02b02c02d02e02f030031032033'
+  .. '03403503603703803903a03b03c03d03e03f04004104204304404504604704804904a04b04c04d'
+  .. '04e04f05005105205305405505605705805905a05b05c05d05e05f060061062063064065066067'
+  .. '06806906a06b06c06d06e06f07007107207307407507607707807907a07b07c07d07e07f080081'
+  .. '08208308408508608708808908a08b08c08d08e08f09009109209309409509609709809909a09b'
+  .. '09c09d09e09f0a00a10a20a30a40a50a60a70a80a90aa0ab0ac0ad0ae0af0b00b10b20b30b40b5'
+  .. '0b60b70b80b90ba0bb0bc0bd0be0bf0c00c10c20c30c40c50c60c70c80c90ca0cb0cc0cd0ce0cf'
+  .. '0d00d10d20d30d40d50d60d70d80d90da0db0dc0dd0de0df0e00e10e20e30e40e50e60e70e80e9'
+  .. '0ea0eb0ec0ed0ee0ef0f00f10f20f30f40f50f60f70f80f90fa0fb0fc0fd0fe0ff'
+-- What follows a holder entry's id at Redis's clock: made once per call.
 local at_now = '|' .. redis_now_text
-local end_now = at_now .. fence
-for j, user in ipairs(users) do
+for j = 1, n_users do
+  local user = users[j]
   local entry = fresh[user] or held[j]
+  local now, at, day = redis_now, at_now, real_day
+  if with_clock then
+    local clock = ARGV[7 + j]
+    if clock and clock ~= '' then
+      now, at = tonumber(clock), '|' .. clock
+      day = math.floor((now + 32400000) / 86400000)
+    end
+    times[j] = sub(at, 2)
+  end
   if entry then
     if rewrite_held and not fresh[user] then
-      writes[#writes + 1] = user
-      writes[#writes + 1] = entry
+      writes[n_writes + 1] = user
+      writes[n_writes + 2] = entry
+      n_writes = n_writes + 2
     end
     statuses[j] = 'H'
-    out[#out + 1] = entry
+    n_out = n_out + 1
+    out[n_out] = entry
   elseif not active then
     statuses[j] = 'A'
+  elseif now < start_ms or now > end_ms then
+    statuses[j] = 'P'
+  elseif issued >= total then
+    statuses[j] = 'S'
   else
-    local now, at, ending = redis_now, at_now, end_now
-    if with_clock and ARGV[7 + j] ~= '' then
-      now = tonumber(ARGV[7 + j])
-      at = '|' .. ARGV[7 + j]
-      ending = at .. fence
+    -- The day counter is kept even without a daily limit: it answers todayIssuedCount.
+    local count = today[day]
+    if not count then
+      count = tonumber(redis.call('GET', KEYS[3] .. day) or '0')
+      today[day] = count
     end
-    if now < start_ms or now > end_ms then
-      statuses[j] = 'P'
-    elseif issued >= total then
-      statuses[j] = 'S'
+    local position = issued
+    if ranges then
+      position = leased_position(issued)
+    end
+    if (daily > 0 and count >= daily) or (dcap and count >= dcap) then
+      statuses[j] = 'D'
+    elseif (ceiling >= 0 and issued >= ceiling) or position == nil then
+      -- (A lease always names a position for every unit below the ceiling: none is a
+      -- lease to be made, not an issue.)
+      statuses[j] = 'R'
     else
-      -- The day counter is kept even without a daily limit: it answers todayIssuedCount.
-      local day = math.floor((now + 32400000) / 86400000)
-      if not today[day] then
-        today[day] = tonumber(redis.call('GET', KEYS[3] .. day) or '0')
-      end
-      local position = issued
-      if ranges then
-        position = leased_position(issued)
-      end
-      if (daily > 0 and today[day] >= daily) or (dcap and today[day] >= dcap) then
-        statuses[j] = 'D'
-      elseif (ceiling >= 0 and issued >= ceiling) or position == nil then
-        -- (A lease always names a position for every unit below the ceiling: none is a
-        -- lease to be made, not an issue.)
-        statuses[j] = 'R'
+      local value
+      if by_position then
+        local id = format('%d', position)
+        if leased then
+          n_out = n_out + 1
+          out[n_out] = id
+          positions[#positions + 1] = id
+        end
+        value = id .. at
+      elseif j <= 256 then
+        value = tickets .. sub(HEX, 3 * j - 2, 3 * j) .. at
       else
-        -- A ticket's id is written straight into its two texts: made on its own first, it was
-        -- one more string for Lua to hash and intern per issue.
-        local value, record
-        if by_position then
-          local id = format('%d', position)
-          if leased then
-            out[#out + 1] = id
-          end
-          value = id .. at
-          record = head .. user .. '|' .. id .. ending
-        else
-          local index = format('%03x', j - 1)
-          value = tickets .. index .. at
-          record = head .. user .. '|' .. tickets .. index .. ending
-        end
-        fresh[user] = value
-        writes[#writes + 1] = user
-        writes[#writes + 1] = value
-        records[#records + 1] = record
-        if not before[day] then
-          days[#days + 1] = day
-          before[day] = today[day]
-        end
-        today[day] = today[day] + 1
-        issued = issued + 1
-        last_day = day
-        statuses[j] = 'I'
+        value = tickets .. format('%03x', j - 1) .. at
       end
+      fresh[user] = value
+      writes[n_writes + 1] = user
+      writes[n_writes + 2] = value
+      n_writes = n_writes + 2
+      if not before[day] then
+        days[#days + 1] = day
+        before[day] = count
+      end
+      today[day] = count + 1
+      issued = issued + 1
+      last_day = day
+      statuses[j] = 'I'
     end
   end
 end
 
-if #writes > 0 then
+if n_writes > 0 then
   redis.call('HSET', KEYS[2], unpack(writes))
 end
 for _, day in ipairs(days) do
@@ -265,8 +309,27 @@ for _, day in ipairs(days) do
     redis.call('PEXPIREAT', day_key, expire_at)
   end
 end
-if #records > 0 then
-  redis.call('XADD', KEYS[4], '*', 'rs', table.concat(records, '\n'))
+out[5] = table.concat(statuses)
+if last_day then
+  local base = ''
+  if ids == 'given' then
+    base = tickets
+  elseif not leased then
+    base = format('%d', out[4])
+  end
+  local entry = {'XADD', KEYS[4], '*',
+    'g', format('%s|%s|%s|%s|%s|%s|%s', ARGV[1], ARGV[2], ids, base, redis_now_text,
+                meta[13] or '', out[5]),
+    'gu', ARGV[6]}
+  if leased then
+    entry[#entry + 1] = 'gp'
+    entry[#entry + 1] = table.concat(positions, ' ') .. ' '
+  end
+  if with_clock then
+    entry[#entry + 1] = 'gt'
+    entry[#entry + 1] = table.concat(times, ' ') .. ' '
+  end
+  redis.call(unpack(entry))
   redis.call('HSET', KEYS[1], 'issued', issued, 'day', last_day, 'today', today[last_day])
   if ranges and r > 1 then
     local left = {}
@@ -276,5 +339,4 @@ if #records > 0 then
     redis.call('HSET', KEYS[1], 'pos', table.concat(left, ','), 'pbase', rstart)
   end
 end
-out[5] = table.concat(statuses)
 return out

@@ -127,3 +127,66 @@ async fn a_call_appends_one_entry_and_counts_each_kst_day_once() {
         2
     );
 }
+
+/// The stream entry of a call names exactly the issues the call answered: the same users, ids
+/// and times, in order. The drain makes each record from the call's users and statuses, so an
+/// id it made differently from the answer would persist an issue nobody was given.
+#[tokio::test]
+async fn a_calls_entry_names_exactly_the_issues_it_answered() {
+    let app = TestApp::spawn_without_drain().await;
+    // More requests than the script's table of index digits (256), a user asking twice within
+    // the call, and more requests than the quantity.
+    let mut users: Vec<i64> = (1..=300).collect();
+    users.insert(10, 5);
+    for (ids, kind, scope) in [
+        (IdMode::Given, "ticket", "named"),
+        (IdMode::Position, "coupon", "numbered"),
+    ] {
+        app.create_event(scope, 280, None).await;
+        let keys = app.keys.ticket_event(scope);
+        let _: i64 = app
+            .redis_cmd("HSET", vec![keys.meta.clone(), "ceiling".into(), "280".into()])
+            .await;
+        let requests: Vec<IssueRequest> = users
+            .iter()
+            .map(|&user| IssueRequest { user, clock_ms: None })
+            .collect();
+        let group = IssueGroup {
+            keys: &keys,
+            kind,
+            scope,
+            ids,
+            requests: &requests,
+            confirm: None,
+        };
+        let verdicts = issue::run(app.redis.next(), group).await.unwrap();
+        let answered: Vec<(i64, IssueId, i64)> = users
+            .iter()
+            .zip(&verdicts)
+            .filter_map(|(&user, v)| match *v {
+                Verdict::Issued { id, at_ms, .. } => Some((user, id, at_ms)),
+                _ => None,
+            })
+            .collect();
+        let entries = engine::stream::unpersisted(app.redis.next(), &keys.stream)
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 1, "{kind}: one entry for the call");
+        let recorded: Vec<(i64, IssueId, i64)> = entries[0]
+            .records
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let id = match r.issue_id {
+                    engine::stream::IssueId::Uuid(id) => IssueId::Ticket(id),
+                    engine::stream::IssueId::Position(p) => IssueId::Position(p.into()),
+                };
+                assert_eq!((r.kind.as_str(), r.scope.as_str()), (kind, scope));
+                (r.user_id, id, r.issued_at_ms)
+            })
+            .collect();
+        assert_eq!(answered.len(), 280, "{kind}: issues answered");
+        assert_eq!(recorded, answered, "{kind}: the entry's records are the answers");
+    }
+}

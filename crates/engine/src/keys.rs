@@ -8,7 +8,7 @@
 //! | `<p>{<scope>}:holders` | hash | user id → `"<issue id>\|<issued at ms>"` (a ticket's UUID, a coupon's position); its length is the issued count |
 //! | `<p>{<scope>}:day:<n>` | string | issued on KST day `n` (days since 1970-01-01 KST); expires a day after |
 //! | `<p>{gt:<event>#<b>.<n>}:…` | | the same keys for bucket `b` of an event spread over buckets ([`crate::leases`]); its meta adds `lgen` |
-//! | `<p>{<scope>}:stream` | stream | issue records (`r = kind\|scope\|user\|id\|at`), trimmed once persisted (group `drain`) |
+//! | `<p>{<scope>}:stream` | stream | one entry per `issue.lua` call that issued: the call (`g`, `gu` …), read into its issue records by [`crate::stream`]; trimmed once persisted (group `drain`) |
 //! | `<p>{<scope>}:drained` | string | the drain consumer that last committed the scope's records (replica mode): the write before each commit that `WAIT` then counts, on the stream's own server; expires after a minute |
 //! | `<p>{<scope>}:room` | hash | the waiting room's counts: `n` joined, `npre` joined before the start, `adm` admitted, `at` the outflow's clock (ms) |
 //! | `<p>{<scope>}:queue` | hash | user id → join index (0, 1, 2 …); the order is computed from it, never written |

@@ -1,15 +1,22 @@
 //! The issuance stream: what `issue.lua` appends, and the consumer-group calls the drain makes.
 //!
 //! Every call of `issue.lua` that issues appends one entry to its scope's stream, so an answered
-//! 201 always has its record: one field `rs` holding the call's records, one line each
-//! (`<kind>|<scope>|<user>|<issue id>|<issued at ms>|<fence>`, joined by `\n`). One entry per
+//! 201 always has its record: the call itself (its users, their statuses, how its ids are made,
+//! its time and fence; [`call`]), from which the drain makes one record per issue. One entry per
 //! call rather than per issue: Redis appends, XREADGROUP answers and the drain acknowledges a
-//! group's worth of issues at once. Entries of the earlier shapes are still read: one field `r`
-//! holding one record line, or five fields `k s u id t`. The drain reads entries through the group [`DRAIN_GROUP`], commits them to
-//! Postgres, and only then acknowledges them and trims the stream head ([`ack`]); the stream
+//! group's worth of issues at once; and the call rather than its records, so an issue adds no
+//! text to it on the hot scope's Redis core. Entries of the earlier shapes are still read: one
+//! field `rs` holding a call's records, one line each (`<kind>|<scope>|<user>|<issue id>|<issued
+//! at ms>|<fence>`, joined by `\n`; [`IssueRecord::to_fields`] still writes it to requeue a
+//! record), one field `r` holding one record line, or five fields `k s u id t`. The drain reads
+//! entries through the group [`DRAIN_GROUP`], commits them to Postgres, and only then
+//! acknowledges them and trims the stream head ([`ack`]); the stream
 //! holds what is not yet persisted (and a little more until the next trim). An entry read by a
 //! consumer that died stays pending in the group until another consumer claims it
 //! ([`claim_idle`], [`claim_from`]).
+
+mod call;
+mod record;
 
 use std::collections::HashMap;
 
@@ -19,86 +26,13 @@ use fred::{
     types::Value,
 };
 use issuance_core::error::Error;
-use uuid::Uuid;
 
+use self::call::CallEntry;
+pub use self::record::{IssueId, IssueRecord, RecordKind};
 use crate::{
     keys::{DRAIN_GROUP, Keys},
     script::Lua,
 };
-
-/// The kinds of record the stream carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecordKind {
-    /// A golden ticket.
-    Ticket,
-    /// A first-come coupon.
-    Coupon,
-}
-
-impl RecordKind {
-    /// The `k` field's value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Ticket => "ticket",
-            RecordKind::Coupon => "coupon",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ticket" => Some(RecordKind::Ticket),
-            "coupon" => Some(RecordKind::Coupon),
-            _ => None,
-        }
-    }
-}
-
-/// An issue's id, as its kind numbers it (see [`crate::scope::IdMode`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IssueId {
-    /// A ticket's UUIDv7.
-    Uuid(Uuid),
-    /// A coupon's position in its batch.
-    Position(i32),
-}
-
-impl IssueId {
-    /// Reads the id of a record of `kind`.
-    pub fn parse(kind: RecordKind, s: &str) -> Option<Self> {
-        match kind {
-            RecordKind::Ticket => s.parse().ok().map(IssueId::Uuid),
-            RecordKind::Coupon => s.parse().ok().filter(|p| *p >= 0).map(IssueId::Position),
-        }
-    }
-}
-
-impl std::fmt::Display for IssueId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IssueId::Uuid(id) => id.fmt(f),
-            IssueId::Position(p) => p.fmt(f),
-        }
-    }
-}
-
-/// One issue, as the stream records it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IssueRecord {
-    /// What was issued.
-    pub kind: RecordKind,
-    /// The scope (the event key, the batch id).
-    pub scope: String,
-    /// The holder.
-    pub user_id: i64,
-    /// The issue's id.
-    pub issue_id: IssueId,
-    /// When Redis issued it, epoch ms.
-    pub issued_at_ms: i64,
-    /// The fence of the Redis copy that wrote it (`scope_reservations.fence`); `None` for a
-    /// record written before fences existed. The drain writes a record only while its fence is
-    /// the scope's current one or a later one.
-    pub fence: Option<i64>,
-}
 
 /// A stream entry as read: its id and its records, or why they could not be read.
 #[derive(Clone, Debug)]
@@ -113,7 +47,7 @@ type Fields = HashMap<String, String>;
 
 impl Entry {
     fn decode(id: String, fields: Fields) -> Self {
-        let records = IssueRecord::from_pairs(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let records = records_of(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         Self { id, records }
     }
 
@@ -126,7 +60,7 @@ impl Entry {
         let fields = parts.pop()?;
         let id = parts.pop()?.as_string()?;
         let records = match &fields {
-            Value::Array(flat) => IssueRecord::from_pairs(
+            Value::Array(flat) => records_of(
                 flat.chunks_exact(2)
                     .filter_map(|kv| Some((kv[0].as_str()?, kv[1].as_str()?))),
             ),
@@ -136,91 +70,44 @@ impl Entry {
     }
 }
 
-impl IssueRecord {
-    /// Reads an entry's records from its fields: the one field `rs` (several records), the one
-    /// field `r` (one record), or the five of the earliest shape in any order; unknown fields
-    /// are ignored.
-    fn from_pairs<K, V>(pairs: impl Iterator<Item = (K, V)>) -> Result<Vec<Self>, String>
-    where
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        let (mut kind, mut scope, mut user, mut id, mut at) = (None, None, None, None, None);
-        for (name, value) in pairs {
-            let value = value.as_ref();
-            match name.as_ref() {
-                "rs" => return value.split('\n').map(Self::parse).collect(),
-                "r" => return Self::parse(value).map(|r| vec![r]),
-                "k" => kind = Some(value.to_owned()),
-                "s" => scope = Some(value.to_owned()),
-                "u" => user = Some(value.to_owned()),
-                "id" => id = Some(value.to_owned()),
-                "t" => at = Some(value.to_owned()),
-                _ => {}
-            }
+/// Reads an entry's records from its fields: a call's (`g`, `gu` …; [`call`]), the one
+/// field `rs` (several records), the one field `r` (one record), or the five of the earliest
+/// shape in any order; unknown fields are ignored.
+fn records_of<K, V>(pairs: impl Iterator<Item = (K, V)>) -> Result<Vec<IssueRecord>, String>
+where
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    let mut call = CallEntry::default();
+    let (mut kind, mut scope, mut user, mut id, mut at) = (None, None, None, None, None);
+    for (name, value) in pairs {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        if call.take(name, value) {
+            continue;
         }
-        let missing = |name: &str| format!("missing field {name}");
-        Self::from_parts([
-            &kind.ok_or_else(|| missing("k"))?,
-            &scope.ok_or_else(|| missing("s"))?,
-            &user.ok_or_else(|| missing("u"))?,
-            &id.ok_or_else(|| missing("id"))?,
-            &at.ok_or_else(|| missing("t"))?,
-        ])
-        .map(|r| vec![r])
-    }
-
-    /// Reads the `r` value: `<kind>|<scope>|<user>|<issue id>|<issued at ms>[|<fence>]`.
-    fn parse(r: &str) -> Result<Self, String> {
-        let mut parts = r.split('|');
-        let mut next = || parts.next().ok_or_else(|| format!("short record {r:?}"));
-        let record = [next()?, next()?, next()?, next()?, next()?];
-        let fence = parts.next();
-        if parts.next().is_some() {
-            return Err(format!("long record {r:?}"));
-        }
-        let mut record = Self::from_parts(record)?;
-        record.fence = fence.map(|f| f.parse().map_err(|_| "bad fence")).transpose()?;
-        Ok(record)
-    }
-
-    fn from_parts([kind, scope, user, id, at]: [&str; 5]) -> Result<Self, String> {
-        let kind = RecordKind::parse(kind).ok_or("unknown kind")?;
-        Ok(Self {
-            kind,
-            scope: scope.to_owned(),
-            user_id: user.parse().map_err(|_| "bad user")?,
-            issue_id: IssueId::parse(kind, id).ok_or("bad id")?,
-            issued_at_ms: at.parse().map_err(|_| "bad time")?,
-            fence: None,
-        })
-    }
-
-    /// The fields of an entry holding this one record, in the shape `issue.lua` writes (used to
-    /// requeue records and to replay them in tests and tools).
-    pub fn to_fields(&self) -> Vec<(String, String)> {
-        let mut r = format!(
-            "{}|{}|{}|{}|{}",
-            self.kind.as_str(),
-            self.scope,
-            self.user_id,
-            self.issue_id,
-            self.issued_at_ms
-        );
-        if let Some(fence) = self.fence {
-            r.push_str(&format!("|{fence}"));
-        }
-        vec![("rs".into(), r)]
-    }
-
-    /// Whether the drain may write this record while the scope's fence in Postgres is
-    /// `current` (`None`: the scope has no fence yet).
-    pub fn within_fence(&self, current: Option<i64>) -> bool {
-        match (self.fence, current) {
-            (Some(mine), Some(current)) => mine >= current,
-            _ => true,
+        match name {
+            "rs" => return value.split('\n').map(IssueRecord::parse).collect(),
+            "r" => return IssueRecord::parse(value).map(|r| vec![r]),
+            "k" => kind = Some(value.to_owned()),
+            "s" => scope = Some(value.to_owned()),
+            "u" => user = Some(value.to_owned()),
+            "id" => id = Some(value.to_owned()),
+            "t" => at = Some(value.to_owned()),
+            _ => {}
         }
     }
+    if let Some(records) = call.records() {
+        return records;
+    }
+    let missing = |name: &str| format!("missing field {name}");
+    IssueRecord::from_parts([
+        &kind.ok_or_else(|| missing("k"))?,
+        &scope.ok_or_else(|| missing("s"))?,
+        &user.ok_or_else(|| missing("u"))?,
+        &id.ok_or_else(|| missing("id"))?,
+        &at.ok_or_else(|| missing("t"))?,
+    ])
+    .map(|r| vec![r])
 }
 
 /// Lag of one stream.
@@ -503,6 +390,8 @@ pub fn record_lag(lag: &Lag) {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     #[test]
@@ -557,6 +446,26 @@ mod tests {
             Entry::decode("1-0".into(), torn).records.is_err(),
             "one unreadable line makes the entry unreadable"
         );
+    }
+
+    #[test]
+    fn a_calls_entry_is_read_from_either_reply_shape() {
+        let head = "coupon|12|position|7|1700000000123|41|IHI";
+        let fields: Fields = [("g", head), ("gu", "42 43 44 ")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let records = Entry::decode("1-0".into(), fields).records.unwrap();
+        let users: Vec<i64> = records.iter().map(|r| r.user_id).collect();
+        assert_eq!(users, [42, 44]);
+        assert_eq!(records[1].issue_id, IssueId::Position(8));
+        let v = |s: &str| Value::String(s.into());
+        let read = Entry::from_value(Value::Array(vec![
+            v("5-1"),
+            Value::Array(vec![v("gu"), v("42 43 44 "), v("g"), v(head)]),
+        ]))
+        .unwrap();
+        assert_eq!(read.records.unwrap(), records);
     }
 
     #[test]
