@@ -100,7 +100,7 @@
 
 local out = {0, -1, 0, 0, ''}
 local find, sub, format = string.find, string.sub, string.format
--- The users, split at their spaces by plain finds: a pattern match cost three times as much.
+-- The users, split at their spaces by plain finds, not by a pattern tried at every character.
 local users, n_users = {}, 0
 do
   local list, from = ARGV[6], 1
