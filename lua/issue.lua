@@ -8,7 +8,8 @@
 -- KEYS[1]  meta hash     <p>{<scope>}:meta     total, daily, start, end, active, ver, epoch,
 --                                              ceiling, fence; a bucket of a scope with a
 --                                              daily limit adds dcap, a bucket of a coupon
---                                              batch pos and pbase (engine::leases)
+--                                              batch pos and pbase (engine::leases), read
+--                                              only by a 'leased' call
 -- KEYS[2]  holders hash  <p>{<scope>}:holders  user id -> "<issue id>|<issued at ms>"
 -- KEYS[3]  day prefix    <p>{<scope>}:day:     the script appends the KST day number
 --                                              (days since 1970-01-01 KST, from the clock
@@ -122,9 +123,11 @@ local function no_meta()
   return out
 end
 
+-- (A bucket of a coupon batch reads its `pos` and `pbase` below: every field read is a reply
+-- value made and a string interned, on every call.)
 local meta = redis.call('HMGET', KEYS[1], 'total', 'daily', 'start', 'end', 'active',
                         'issued', 'gap', 'day', 'today', 'broken', 'epoch', 'ceiling', 'fence',
-                        'dcap', 'pos', 'pbase')
+                        'dcap')
 if not meta[1] or meta[10] then
   return no_meta()
 end
@@ -145,20 +148,37 @@ local counted = tonumber(meta[6])
 
 local t = redis.call('TIME')
 local redis_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
--- Numbers become text once per call where they can: Lua's tostring of a number is a
--- floating-point print ('%.14g'), a visible share of the call's cost; '%d' is an integer print.
+-- Numbers become text once per call where they can, and text read back is compared as text:
+-- Lua's tostring of a number is a floating-point print ('%.14g') and tonumber a strtod, each a
+-- visible share of the call's cost; '%d' is an integer print. Every writer of these fields and
+-- counters writes an integer's canonical text (INCRBY, '%d', or a Lua integer passed to
+-- redis.call), so equal numbers are equal text.
 local redis_now_text = format('%d', redis_now)
 
 -- The KST day at Redis's clock, for every request without a clock override.
 local real_day = math.floor((redis_now + 32400000) / 86400000)
+local real_day_text = format('%d', real_day)
+local function day_text(day)
+  if day == real_day then
+    return real_day_text
+  end
+  return format('%d', day)
+end
+local today = {}     -- KST day -> issued that day (read once per call)
 if counted then
-  local lost = redis.call('HLEN', KEYS[2]) + tonumber(meta[7] or '0') ~= counted
+  local gap = meta[7]
+  local lost = redis.call('HLEN', KEYS[2]) + ((gap and gap ~= '0') and tonumber(gap) or 0)
+      ~= counted
     or (counted > 0 and redis.call('EXISTS', KEYS[4]) == 0)
-    or (tonumber(meta[8]) == real_day
-        and tonumber(redis.call('GET', KEYS[3] .. real_day) or '0') ~= tonumber(meta[9]))
+    or (meta[8] == real_day_text
+        and (redis.call('GET', KEYS[3] .. real_day_text) or '0') ~= meta[9])
   if lost then
     redis.call('HSET', KEYS[1], 'broken', '1')
     return no_meta()
+  end
+  if meta[8] == real_day_text then
+    -- Checked equal to today's counter just now: the loop need not read it again.
+    today[real_day] = tonumber(meta[9])
   end
 end
 out[1], out[2], out[3] = total, ceiling, redis_now
@@ -169,23 +189,25 @@ local ids, with_clock = ARGV[3], ARGV[5] == '1'
 local leased = ids == 'leased'
 local by_position = leased or ids == 'position'
 -- A bucket's leased positions, from index `rstart` (see ARGV[3]); range `r` is the current one.
-local ranges, r, rstart
+local ranges, r, rstart, leased_position
+local positions      -- 'leased': the positions issued, for the stream entry
 if leased then
-  ranges, r, rstart = {}, 1, tonumber(meta[16] or '0')
-  for from, to in string.gmatch(meta[15] or '', '(%d+):(%d+)') do
+  local lease = redis.call('HMGET', KEYS[1], 'pos', 'pbase')
+  ranges, r, rstart, positions = {}, 1, tonumber(lease[2] or '0'), {}
+  for from, to in string.gmatch(lease[1] or '', '(%d+):(%d+)') do
     ranges[#ranges + 1] = {tonumber(from), tonumber(to)}
   end
-end
--- The position of the bucket's n-th issue; nil when its lease does not reach it.
-local function leased_position(n)
-  while ranges[r] and n >= rstart + ranges[r][2] - ranges[r][1] do
-    rstart = rstart + ranges[r][2] - ranges[r][1]
-    r = r + 1
+  -- The position of the bucket's n-th issue; nil when its lease does not reach it.
+  leased_position = function(n)
+    while ranges[r] and n >= rstart + ranges[r][2] - ranges[r][1] do
+      rstart = rstart + ranges[r][2] - ranges[r][1]
+      r = r + 1
+    end
+    if not ranges[r] or n < rstart then
+      return nil
+    end
+    return ranges[r][1] + n - rstart
   end
-  if not ranges[r] or n < rstart then
-    return nil
-  end
-  return ranges[r][1] + n - rstart
 end
 local rewrite_held = ARGV[4] == '1'
 -- Issues so far: the high-water mark when meta keeps it, else the size of holders.
@@ -196,9 +218,7 @@ local statuses = {}  -- one letter per request
 local fresh = {}     -- user -> holder entry issued by this call
 local writes = {}    -- HSET arguments for holders
 local n_writes = 0
-local positions = {} -- 'leased': the positions issued, for the stream entry
-local times = {}     -- clock overrides: each request's time, for the stream entry
-local today = {}     -- KST day -> issued that day (read once per call)
+local times = with_clock and {} -- clock overrides: each request's time, for the stream entry
 local days = {}      -- KST days issued on, in order
 local before = {}    -- KST day -> what it had before this call
 local last_day
@@ -242,7 +262,8 @@ for j = 1, n_users do
     -- The day counter is kept even without a daily limit: it answers todayIssuedCount.
     local count = today[day]
     if not count then
-      count = tonumber(redis.call('GET', KEYS[3] .. day) or '0')
+      local got = redis.call('GET', KEYS[3] .. day_text(day))
+      count = (got and got ~= '0') and tonumber(got) or 0
       today[day] = count
     end
     local position = issued
@@ -290,8 +311,8 @@ if n_writes > 0 then
   redis.call('HSET', KEYS[2], unpack(writes))
 end
 for _, day in ipairs(days) do
-  local day_key = KEYS[3] .. day
-  redis.call('INCRBY', day_key, today[day] - before[day])
+  local day_key = KEYS[3] .. day_text(day)
+  redis.call('INCRBY', day_key, format('%d', today[day] - before[day]))
   if before[day] == 0 then
     -- Kept through the next KST day so yesterday's figure can still be read.
     local expire_at = (day + 2) * 86400000 - 32400000
@@ -308,28 +329,34 @@ if last_day then
   if ids == 'given' then
     base = tickets
   elseif not leased then
-    base = format('%d', out[4])
+    -- The issues before the call: meta's own text of it when it keeps the count.
+    base = counted and meta[6] or format('%d', out[4])
   end
-  local entry = {'XADD', KEYS[4], '*',
-    'g', format('%s|%s|%s|%s|%s|%s|%s', ARGV[1], ARGV[2], ids, base, redis_now_text,
-                meta[13] or '', out[5]),
-    'gu', ARGV[6]}
-  if leased then
-    entry[#entry + 1] = 'gp'
-    entry[#entry + 1] = table.concat(positions, ' ') .. ' '
+  -- Joined by `..` (one concatenation) rather than format's per-piece '%s' handling.
+  local group = ARGV[1] .. '|' .. ARGV[2] .. '|' .. ids .. '|' .. base .. '|' .. redis_now_text
+    .. '|' .. (meta[13] or '') .. '|' .. out[5]
+  if leased or with_clock then
+    local entry = {'XADD', KEYS[4], '*', 'g', group, 'gu', ARGV[6]}
+    if leased then
+      entry[#entry + 1] = 'gp'
+      entry[#entry + 1] = table.concat(positions, ' ') .. ' '
+    end
+    if with_clock then
+      entry[#entry + 1] = 'gt'
+      entry[#entry + 1] = table.concat(times, ' ') .. ' '
+    end
+    redis.call(unpack(entry))
+  else
+    redis.call('XADD', KEYS[4], '*', 'g', group, 'gu', ARGV[6])
   end
-  if with_clock then
-    entry[#entry + 1] = 'gt'
-    entry[#entry + 1] = table.concat(times, ' ') .. ' '
-  end
-  redis.call(unpack(entry))
-  redis.call('HSET', KEYS[1], 'issued', issued, 'day', last_day, 'today', today[last_day])
+  redis.call('HSET', KEYS[1], 'issued', format('%d', issued), 'day', day_text(last_day),
+             'today', format('%d', today[last_day]))
   if ranges and r > 1 then
     local left = {}
     for k = r, #ranges do
       left[#left + 1] = format('%d:%d', ranges[k][1], ranges[k][2])
     end
-    redis.call('HSET', KEYS[1], 'pos', table.concat(left, ','), 'pbase', rstart)
+    redis.call('HSET', KEYS[1], 'pos', table.concat(left, ','), 'pbase', format('%d', rstart))
   end
 end
 return out

@@ -31,7 +31,8 @@
 -- ARGV[8]; `gap` = issues that could not be restored into holders; `day`/`today` = today's
 -- (KST, Redis clock) counter, raised to what a `broken` meta remembered for today. A `broken`
 -- meta is replaced whatever its version. Creating also stamps `epoch`, the server's replication
--- id (see issue.lua): the copy is now known to be complete on this server.
+-- id (see issue.lua): the copy is now known to be complete on this server, and writes `layout`
+-- (below).
 --
 -- Returns 1 when the hash was written, 0 when it was left alone (missing with ARGV[7]='0', or
 -- already at this version or a newer one: a slow rebuild never undoes a newer change).
@@ -73,6 +74,11 @@ if create then
   end
   redis.call('HSET', KEYS[1], 'issued', issued, 'gap', issued - held, 'day', day, 'today', today,
              'epoch', epoch, 'fence', ARGV[9], 'ceiling', ARGV[10])
+  -- `layout`: a value longer than Redis keeps in a listpack (`hash-max-listpack-value`, 64 bytes
+  -- unless raised) makes meta a hash table for good. issue.lua reads 14 fields of it on every
+  -- call: a listpack finds each by a scan of the whole hash, a twentieth of the call.
+  redis.call('HSET', KEYS[1], 'layout',
+             'a hash table: issue.lua reads these fields on every call, each found directly')
   redis.call('HDEL', KEYS[1], 'broken')
   if ARGV[11] ~= '' then
     redis.call('HSET', KEYS[1], 'dcap', ARGV[11])

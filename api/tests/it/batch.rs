@@ -190,3 +190,17 @@ async fn a_calls_entry_names_exactly_the_issues_it_answered() {
         assert_eq!(recorded, answered, "{kind}: the entry's records are the answers");
     }
 }
+
+/// The script reads meta's fields on every call: its copy is built as a hash table, where each
+/// is found directly, not as a listpack scanned field by field (`layout` in load_meta.lua).
+#[tokio::test]
+async fn a_scopes_meta_is_built_as_a_hash_table() {
+    let app = TestApp::spawn().await;
+    app.create_event("layout", 5, None).await;
+    assert_eq!(app.issue("layout", 1).await.status(), 201);
+    let keys = app.keys.ticket_event("layout");
+    let encoding: String = app
+        .redis_cmd("OBJECT", vec!["ENCODING".into(), keys.meta.clone()])
+        .await;
+    assert_eq!(encoding, "hashtable");
+}

@@ -4,7 +4,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `<p>{<scope>}:meta` | hash | the scope's rules, copied from Postgres: `total daily start end active ver`, the integrity fields `issued gap day today broken` `issue.lua` keeps, and `epoch` (the replication id of the server the copy was built on) |
+//! | `<p>{<scope>}:meta` | hash | the scope's rules, copied from Postgres: `total daily start end active ver`, the integrity fields `issued gap day today broken` `issue.lua` keeps, `epoch` (the replication id of the server the copy was built on), and `layout` (a value too long for a listpack, so the hash is a hash table: `issue.lua` reads its fields on every call) |
 //! | `<p>{<scope>}:holders` | hash | user id → `"<issue id>\|<issued at ms>"` (a ticket's UUID, a coupon's position); its length is the issued count |
 //! | `<p>{<scope>}:day:<n>` | string | issued on KST day `n` (days since 1970-01-01 KST); expires a day after |
 //! | `<p>{gt:<event>#<b>.<n>}:…` | | the same keys for bucket `b` of an event spread over buckets ([`crate::leases`]); its meta adds `lgen` |
