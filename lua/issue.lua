@@ -164,21 +164,26 @@ local function day_text(day)
   end
   return format('%d', day)
 end
+-- A count read as text: missing or '0' is 0 without a strtod.
+local function count_of(text)
+  if not text or text == '0' then
+    return 0
+  end
+  return tonumber(text)
+end
 local today = {}     -- KST day -> issued that day (read once per call)
 if counted then
-  local gap = meta[7]
-  local lost = redis.call('HLEN', KEYS[2]) + ((gap and gap ~= '0') and tonumber(gap) or 0)
-      ~= counted
+  local issued_today = meta[8] == real_day_text
+  local lost = redis.call('HLEN', KEYS[2]) + count_of(meta[7]) ~= counted
     or (counted > 0 and redis.call('EXISTS', KEYS[4]) == 0)
-    or (meta[8] == real_day_text
-        and (redis.call('GET', KEYS[3] .. real_day_text) or '0') ~= meta[9])
+    or (issued_today and (redis.call('GET', KEYS[3] .. real_day_text) or '0') ~= meta[9])
   if lost then
     redis.call('HSET', KEYS[1], 'broken', '1')
     return no_meta()
   end
-  if meta[8] == real_day_text then
+  if issued_today then
     -- Checked equal to today's counter just now: the loop need not read it again.
-    today[real_day] = tonumber(meta[9])
+    today[real_day] = count_of(meta[9])
   end
 end
 out[1], out[2], out[3] = total, ceiling, redis_now
@@ -262,8 +267,7 @@ for j = 1, n_users do
     -- The day counter is kept even without a daily limit: it answers todayIssuedCount.
     local count = today[day]
     if not count then
-      local got = redis.call('GET', KEYS[3] .. day_text(day))
-      count = (got and got ~= '0') and tonumber(got) or 0
+      count = count_of(redis.call('GET', KEYS[3] .. day_text(day)))
       today[day] = count
     end
     local position = issued
@@ -336,6 +340,7 @@ if last_day then
   local group = ARGV[1] .. '|' .. ARGV[2] .. '|' .. ids .. '|' .. base .. '|' .. redis_now_text
     .. '|' .. (meta[13] or '') .. '|' .. out[5]
   if leased or with_clock then
+    -- (A table of the command and an unpack only when the entry has more than its two fields.)
     local entry = {'XADD', KEYS[4], '*', 'g', group, 'gu', ARGV[6]}
     if leased then
       entry[#entry + 1] = 'gp'

@@ -72,12 +72,11 @@ if create then
     today = tonumber(old_today)
     redis.call('SET', KEYS[2] .. day, today, 'PXAT', (day + 2) * 86400000 - 32400000)
   end
-  redis.call('HSET', KEYS[1], 'issued', issued, 'gap', issued - held, 'day', day, 'today', today,
-             'epoch', epoch, 'fence', ARGV[9], 'ceiling', ARGV[10])
   -- `layout`: a value longer than Redis keeps in a listpack (`hash-max-listpack-value`, 64 bytes
   -- unless raised) makes meta a hash table for good. issue.lua reads 14 fields of it on every
   -- call: a listpack finds each by a scan of the whole hash, a twentieth of the call.
-  redis.call('HSET', KEYS[1], 'layout',
+  redis.call('HSET', KEYS[1], 'issued', issued, 'gap', issued - held, 'day', day, 'today', today,
+             'epoch', epoch, 'fence', ARGV[9], 'ceiling', ARGV[10], 'layout',
              'a hash table: issue.lua reads these fields on every call, each found directly')
   redis.call('HDEL', KEYS[1], 'broken')
   if ARGV[11] ~= '' then
