@@ -16,6 +16,14 @@
 //! polling with their token) in about 50 MB. Only tokens signed with the secret are ever
 //! inserted, so nobody can fill it with colliding keys; the map itself hashes the (already
 //! uniform) key with foldhash.
+//!
+//! A token not remembered yet is checked by [`hs256`] when it has the usual shape, and by
+//! jsonwebtoken otherwise.
+
+mod caller;
+mod hs256;
+
+pub use caller::{Caller, ROLE_ADMIN, ROLE_USER};
 
 use std::{
     collections::HashMap,
@@ -25,11 +33,6 @@ use std::{
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-
-/// The admin role.
-pub const ROLE_ADMIN: &str = "ROLE_ADMIN";
-/// The user role.
-pub const ROLE_USER: &str = "ROLE_USER";
 
 /// The claims a token carries.
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,6 +59,8 @@ pub struct Jwt {
     verified: RwLock<HashMap<u128, Verified, foldhash::fast::RandomState>>,
     /// The hash of a whole token in its entry.
     whole: foldhash::fast::RandomState,
+    /// First-seen tokens of the usual shape.
+    hs256: hs256::Hs256,
 }
 
 #[derive(Clone, Copy)]
@@ -110,22 +115,6 @@ fn now_secs() -> u64 {
         .unwrap_or_default()
 }
 
-/// Who is calling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Caller {
-    /// The token's user id.
-    pub user_id: i64,
-    /// Whether the token carries `ROLE_ADMIN`.
-    pub admin: bool,
-}
-
-impl Caller {
-    /// A user may act for themself; an admin for anyone.
-    pub fn may_act_for(&self, user_id: i64) -> bool {
-        self.admin || self.user_id == user_id
-    }
-}
-
 impl Jwt {
     /// Keys for this secret.
     pub fn new(secret: &str) -> Self {
@@ -138,6 +127,7 @@ impl Jwt {
             validation,
             verified: RwLock::default(),
             whole: foldhash::fast::RandomState::default(),
+            hs256: hs256::Hs256::new(secret.as_bytes(), LEEWAY_SECS),
         }
     }
 
@@ -160,27 +150,29 @@ impl Jwt {
         if let Some(v) = remembered.filter(|v| v.whole == whole) {
             return (now <= v.exp + LEEWAY_SECS).then_some(v.caller);
         }
-        let token = std::str::from_utf8(token).ok()?;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        let user_id: i64 = data.claims.sub.parse().ok().filter(|id| *id > 0)?;
-        let admin = data.claims.roles.iter().any(|r| r == ROLE_ADMIN);
-        let caller = Caller { user_id, admin };
+        let (caller, exp) = match self.hs256.check(token, now) {
+            hs256::Plain::Valid { caller, exp } => (caller, exp),
+            hs256::Plain::Refused => return None,
+            hs256::Plain::Other => self.decode(token)?,
+        };
         // An HS256 signature always has its shape; the check only keeps the map's key honest.
         if let Some(signature) = signature {
             let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
             if verified.len() >= VERIFIED_MAX {
                 verified.clear();
             }
-            verified.insert(
-                signature,
-                Verified {
-                    caller,
-                    exp: data.claims.exp,
-                    whole,
-                },
-            );
+            verified.insert(signature, Verified { caller, exp, whole });
         }
         Some(caller)
+    }
+
+    /// The caller and expiry of `token` as jsonwebtoken decodes and validates it.
+    fn decode(&self, token: &[u8]) -> Option<(Caller, u64)> {
+        let token = std::str::from_utf8(token).ok()?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
+        let user_id: i64 = data.claims.sub.parse().ok().filter(|id| *id > 0)?;
+        let admin = data.claims.roles.iter().any(|r| r == ROLE_ADMIN);
+        Some((Caller { user_id, admin }, data.claims.exp))
     }
 
     /// A token for `user_id`, valid for `ttl_secs`.
@@ -329,5 +321,196 @@ mod tests {
             &signature[11..]
         );
         assert_eq!(signature_bits(bad.as_bytes()), None);
+    }
+
+    /// The first-seen tokens that [`super::hs256`] checks, against jsonwebtoken.
+    mod hs256 {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        use hmac::{Hmac, Mac};
+        use sha2::Sha256;
+
+        use super::super::{
+            Jwt, LEEWAY_SECS,
+            hs256::{HEADERS, Hs256, Plain},
+            now_secs,
+        };
+
+        const SECRET: &str = "s1";
+
+        fn b64(b: &[u8]) -> String {
+            URL_SAFE_NO_PAD.encode(b)
+        }
+
+        /// `header` and `claims` (JSON texts) signed with HMAC-SHA256 under `secret`, whatever the
+        /// header says.
+        fn signed(header: &str, claims: &str, secret: &str) -> String {
+            let signing = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(signing.as_bytes());
+            format!("{signing}.{}", b64(&mac.finalize().into_bytes()))
+        }
+
+        #[test]
+        fn every_token_reads_as_jsonwebtoken_reads_it() {
+            let jwt = Jwt::new(SECRET);
+            let now = now_secs();
+            let (usual, other_order) = (HEADERS[0], HEADERS[1]);
+            let user = |exp: u64| format!(r#"{{"sub":"7","roles":["ROLE_USER"],"exp":{exp}}}"#);
+            let fresh = now + 600;
+            let mut cases = vec![
+                ("mint", jwt.mint(7, false, 600)),
+                ("mint, admin", jwt.mint(8, true, 600)),
+                ("usual", signed(usual, &user(fresh), SECRET)),
+                ("other order", signed(other_order, &user(fresh), SECRET)),
+                (
+                    "no roles",
+                    signed(usual, &format!(r#"{{"sub":"7","exp":{fresh}}}"#), SECRET),
+                ),
+                (
+                    "no role",
+                    signed(
+                        usual,
+                        &format!(r#"{{"sub":"7","roles":[],"exp":{fresh}}}"#),
+                        SECRET,
+                    ),
+                ),
+                (
+                    "spaced",
+                    signed(
+                        usual,
+                        &format!(r#" {{ "exp" : {fresh} , "sub" : "9" }} "#),
+                        SECRET,
+                    ),
+                ),
+                (
+                    "within the leeway",
+                    signed(usual, &user(now - LEEWAY_SECS + 1), SECRET),
+                ),
+                ("expired", signed(usual, &user(now - LEEWAY_SECS - 2), SECRET)),
+                ("another secret", signed(usual, &user(fresh), "s2")),
+                (
+                    "HS384 named",
+                    signed(r#"{"alg":"HS384","typ":"JWT"}"#, &user(fresh), SECRET),
+                ),
+                (
+                    "alg none",
+                    signed(r#"{"alg":"none","typ":"JWT"}"#, &user(fresh), SECRET),
+                ),
+                (
+                    "a kid",
+                    signed(r#"{"alg":"HS256","typ":"JWT","kid":"k"}"#, &user(fresh), SECRET),
+                ),
+                ("no typ", signed(r#"{"alg":"HS256"}"#, &user(fresh), SECRET)),
+            ];
+            for (name, claims) in [
+                ("an audience", format!(r#"{{"sub":"7","exp":{fresh},"aud":"x"}}"#)),
+                ("an issuer", format!(r#"{{"sub":"7","exp":{fresh},"iss":"x"}}"#)),
+                (
+                    "not before later",
+                    format!(r#"{{"sub":"7","exp":{fresh},"nbf":{fresh}}}"#),
+                ),
+                ("issued at", format!(r#"{{"sub":"7","exp":{fresh},"iat":{now}}}"#)),
+                ("exp a fraction", format!(r#"{{"sub":"7","exp":{fresh}.5}}"#)),
+                ("exp a text", format!(r#"{{"sub":"7","exp":"{fresh}"}}"#)),
+                (
+                    "exp twice",
+                    format!(r#"{{"sub":"7","exp":{fresh},"exp":{fresh}}}"#),
+                ),
+                ("no exp", r#"{"sub":"7"}"#.to_owned()),
+                ("no sub", format!(r#"{{"exp":{fresh}}}"#)),
+                ("sub a number", format!(r#"{{"sub":7,"exp":{fresh}}}"#)),
+                ("sub not a user", format!(r#"{{"sub":"x","exp":{fresh}}}"#)),
+                ("sub zero", format!(r#"{{"sub":"0","exp":{fresh}}}"#)),
+                ("sub negative", format!(r#"{{"sub":"-5","exp":{fresh}}}"#)),
+                ("sub escaped", format!(r#"{{"sub":"\u0037","exp":{fresh}}}"#)),
+                (
+                    "sub long",
+                    format!(r#"{{"sub":"{}7","exp":{fresh}}}"#, "0".repeat(600)),
+                ),
+                (
+                    "roles null",
+                    format!(r#"{{"sub":"7","roles":null,"exp":{fresh}}}"#),
+                ),
+                (
+                    "roles a text",
+                    format!(r#"{{"sub":"7","roles":"ROLE_ADMIN","exp":{fresh}}}"#),
+                ),
+                (
+                    "admin escaped",
+                    format!(r#"{{"sub":"7","roles":["ROLE_\u0041DMIN"],"exp":{fresh}}}"#),
+                ),
+                (
+                    "roles of numbers",
+                    format!(r#"{{"sub":"7","roles":[1],"exp":{fresh}}}"#),
+                ),
+                ("not json", "{".to_owned()),
+                ("an array", "[]".to_owned()),
+            ] {
+                cases.push((name, signed(usual, &claims, SECRET)));
+            }
+            let good = signed(usual, &user(fresh), SECRET);
+            let (signing, signature) = good.rsplit_once('.').unwrap();
+            let (head, claims) = signing.split_once('.').unwrap();
+            // The signature's last digit carries 2 bits of padding: setting one is not canonical.
+            let last = signature.as_bytes()[signature.len() - 1];
+            let digits = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let at = digits.iter().position(|&d| d == last).unwrap();
+            let padded = format!("{}{}", &signature[..signature.len() - 1], digits[at ^ 1] as char);
+            for (name, token) in [
+                ("a padding bit set", format!("{signing}.{padded}")),
+                ("four parts", format!("{head}.{claims}.{claims}.{signature}")),
+                (
+                    "a dot in the claims",
+                    format!("{head}.{}.{}.{signature}", &claims[..4], &claims[4..]),
+                ),
+                ("two parts", format!("{head}.{signature}")),
+                ("one part", signature.to_owned()),
+                ("signature cut", format!("{signing}.{}", &signature[1..])),
+                ("signature long", format!("{signing}.{signature}A")),
+                ("claims padded", format!("{head}.{claims}=.{signature}")),
+            ] {
+                cases.push((name, token));
+            }
+
+            let hs = Hs256::new(SECRET.as_bytes(), LEEWAY_SECS);
+            for (name, token) in &cases {
+                let reference = Jwt::new(SECRET).decode(token.as_bytes());
+                let checked = hs.check(token.as_bytes(), now);
+                match &checked {
+                    Plain::Valid { caller, exp } => {
+                        assert_eq!(reference, Some((*caller, *exp)), "{name}: valid here only")
+                    }
+                    Plain::Refused => assert_eq!(reference, None, "{name}: refused here only"),
+                    Plain::Other => {}
+                }
+                assert_eq!(
+                    jwt.verify_at(token.as_bytes(), now),
+                    reference.map(|(caller, _)| caller),
+                    "{name}: as jsonwebtoken reads it"
+                );
+            }
+            // The usual tokens, minted here or elsewhere, take this way rather than jsonwebtoken's.
+            for (name, token) in &cases[..8] {
+                assert!(
+                    matches!(hs.check(token.as_bytes(), now), Plain::Valid { .. }),
+                    "{name}"
+                );
+            }
+            for name in ["expired", "another secret"] {
+                let (_, token) = cases.iter().find(|(n, _)| *n == name).unwrap();
+                assert_eq!(hs.check(token.as_bytes(), now), Plain::Refused, "{name}");
+            }
+        }
+
+        #[test]
+        fn the_known_headers_are_hs256_headers() {
+            for header in HEADERS {
+                let token = signed(header, r#"{"sub":"7","exp":1}"#, SECRET);
+                let read = jsonwebtoken::decode_header(&token).unwrap();
+                assert_eq!(read.alg, jsonwebtoken::Algorithm::HS256, "{header}");
+            }
+            let minted = Jwt::new(SECRET).mint(7, false, 60);
+            assert!(minted.starts_with(&format!("{}.", b64(HEADERS[0].as_bytes()))));
+        }
     }
 }
