@@ -149,22 +149,29 @@ async fn three_api_and_two_workers_processes_behind_nginx_keep_every_invariant()
     // the one configured: a burst of 10, then 1 a second. Spread over three processes they
     // would get three bursts. nginx takes an upstream out for fail_timeout (2 s) after one
     // error, and the user's hash then falls on another process; on a loaded machine the burst
-    // above can cause one, so the check starts once any such mark has lapsed.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let started = Instant::now();
-    let mut allowed = 0;
-    for _ in 0..40 {
-        if app.issue("spread", 77_777).await.status() != 429 {
-            allowed += 1;
+    // above can cause one, so the check starts once any such mark has lapsed. A mark can still
+    // fall within the check (a kept-alive connection to the api closing as nginx reuses it), so
+    // a second user gets a second try after another lapse: a hash that does not pin users lets
+    // about three bursts through on both tries.
+    let mut tries = Vec::new();
+    for user in [77_777, 77_778] {
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        let started = Instant::now();
+        let mut allowed = 0;
+        for _ in 0..40 {
+            if app.issue("spread", user).await.status() != 429 {
+                allowed += 1;
+            }
+        }
+        let refill = started.elapsed().as_secs() + 1;
+        eprintln!(
+            "user {user}, 40 requests through nginx in {:?}: {allowed} not limited",
+            started.elapsed()
+        );
+        tries.push(allowed);
+        if allowed <= 10 + refill {
+            return;
         }
     }
-    let refill = started.elapsed().as_secs() + 1;
-    eprintln!(
-        "one user, 40 requests through nginx in {:?}: {allowed} not limited",
-        started.elapsed()
-    );
-    assert!(
-        allowed <= 10 + refill,
-        "{allowed} of 40 let through: the user's limit was multiplied by the processes"
-    );
+    panic!("{tries:?} of 40 let through: the user's limit was multiplied by the processes");
 }
