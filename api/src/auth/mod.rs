@@ -181,14 +181,10 @@ impl Jwt {
         if admin {
             roles.push(ROLE_ADMIN.to_owned());
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
         let claims = Claims {
             sub: user_id.to_string(),
             roles,
-            exp: now + ttl_secs,
+            exp: now_secs() + ttl_secs,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail")
